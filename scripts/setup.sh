@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine (run as root): apt packages that are missing,
+# npm dependencies when the lockfile changed, then the TypeScript and native builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 gcc make libc6-dev linux-libc-dev)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  echo "setup: npm ci"
+  npm ci --no-fund --no-audit --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+echo "setup: building"
+npx tsc -p tsconfig.json
+make -s -C native

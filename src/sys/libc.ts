@@ -1,0 +1,83 @@
+// Thin typed bindings to the libc calls the helper needs, with errno surfaced as SysError.
+// Calls are synchronous on the JS thread, so a setns() here switches the namespace of exactly the
+// thread that issues the following bpf(2)/socket calls.
+import ffi from '@2060.io/ffi-napi';
+import { errnoName } from '../translate/errno.js';
+
+export class SysError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call}: ${errnoName(errno)}`);
+    this.name = 'SysError';
+  }
+}
+
+const libc = ffi.Library(null, {
+  syscall: ['long', ['long', 'int', 'pointer', 'uint32']],
+  process_vm_readv: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
+  process_vm_writev: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
+  setns: ['int', ['int', 'int']],
+});
+
+export const SYS_bpf = 321;
+export const CLONE_NEWNET = 0x40000000;
+
+function check(call: string, ret: number): number {
+  if (ret < 0) throw new SysError(call, ffi.errno());
+  return ret;
+}
+
+/** bpf(2): `attr` is the union bpf_attr laid out by the caller. Returns the syscall's result. */
+export function bpfSyscall(cmd: number, attr: Buffer): number {
+  return check(`bpf(cmd ${cmd})`, Number(libc.syscall(SYS_bpf, cmd, attr, attr.length)));
+}
+
+/** Raw pointer of a Buffer as a bigint (for iovecs and bpf_attr pointer fields). */
+export function addressOf(buf: Buffer): bigint {
+  return BigInt((buf as unknown as { address(): number }).address());
+}
+
+function iovec(base: bigint, len: number): Buffer {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(base, 0);
+  iov.writeBigUInt64LE(BigInt(len), 8);
+  return iov;
+}
+
+/** Reads `len` bytes at `addr` in process `pid`. A short read is EFAULT, as copy_from_user. */
+export function processVmRead(pid: number, addr: bigint, len: number): Buffer {
+  const local = Buffer.alloc(len);
+  if (len === 0) return local;
+  const n = check(
+    'process_vm_readv',
+    Number(libc.process_vm_readv(pid, iovec(addressOf(local), len), 1, iovec(addr, len), 1, 0)),
+  );
+  if (n !== len) throw new SysError('process_vm_readv', 14);
+  return local;
+}
+
+/** Writes `data` at `addr` in process `pid`. A short write is EFAULT, as copy_to_user. */
+export function processVmWrite(pid: number, addr: bigint, data: Buffer): void {
+  if (data.length === 0) return;
+  const n = check(
+    'process_vm_writev',
+    Number(
+      libc.process_vm_writev(
+        pid,
+        iovec(addressOf(data), data.length),
+        1,
+        iovec(addr, data.length),
+        1,
+        0,
+      ),
+    ),
+  );
+  if (n !== data.length) throw new SysError('process_vm_writev', 14);
+}
+
+/** setns(2) on the calling thread. */
+export function setns(fd: number, nstype: number): void {
+  check('setns', libc.setns(fd, nstype));
+}
