@@ -1,0 +1,42 @@
+// The contract every match and target extension fulfils. One file per extension implements it;
+// registry.ts lists them. Methods (not function-typed properties) on purpose: method parameters are
+// bivariant, so an `Extension<TcpMatch>` is usable wherever an `Extension<unknown>` is expected
+// and IR records can carry (extension, value) pairs of different types in one array.
+
+/** What an extension's check sees, as the kernel's xt_mtchk_param / xt_tgchk_param. */
+export interface CheckContext {
+  /** Table name, e.g. "filter". */
+  readonly table: string;
+  /** Bit mask of NF_INET_* hooks from which the rule is reachable (mark_source_chains). */
+  readonly hookMask: number;
+  /** ipt_ip.proto of the rule (0 = any). */
+  readonly proto: number;
+  /** ipt_ip.invflags & IPT_INV_PROTO. */
+  readonly invProto: boolean;
+}
+
+export interface Extension<T> {
+  readonly kind: 'match' | 'target';
+  /** The name iptables puts in xt_entry_{match,target}.u.user.name. */
+  readonly name: string;
+  /** Revisions we accept, ascending. GET_REVISION answers with the highest. */
+  readonly revisions: readonly number[];
+  /**
+   * The kernel's matchsize/targetsize for `revision`: the payload size before XT_ALIGN. The wire
+   * payload must be exactly xtAlign(dataSize) bytes (else EINVAL), as xt_check_match enforces.
+   */
+  dataSize(revision: number): number;
+  /**
+   * The kernel's usersize: how many payload bytes are user-visible. Bytes past it are kernel
+   * private (pointers, runtime state) and GET_ENTRIES returns them zeroed.
+   */
+  userSize(revision: number): number;
+  /** Payload bytes (xtAlign(dataSize) long) → typed value. Must not throw on any bytes. */
+  decode(data: Buffer, revision: number): T;
+  /** Typed value → payload bytes, xtAlign(dataSize) long, private bytes zeroed. */
+  encode(value: T, revision: number): Buffer;
+  /** The kernel's checkentry plus xt_check_{match,target}'s proto/table/hook rules; throws XtError. */
+  check(value: T, revision: number, ctx: CheckContext): void;
+  /** iptables-save syntax of the value, e.g. "-p tcp --dport 22" → "--dport 22"; for logs. */
+  format(value: T, revision: number): string;
+}
