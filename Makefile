@@ -14,7 +14,9 @@ start: setup
 	@scripts/start.sh
 
 test: setup
-	npx vitest run
+	@mkdir -p build
+	NO_COLOR=1 npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json; \
+	  status=$$?; node scripts/test-summary.mjs build/vitest.json && exit $$status
 
 lint:
 	npx eslint . && npx prettier --check .
