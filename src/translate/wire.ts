@@ -67,8 +67,6 @@ export interface IptReplace {
   readonly numCounters: number;
   /** struct xt_counters __user *counters: the caller's address, where old counters go. */
   readonly counters: bigint;
-  /** The 4 bytes of padding before `counters` (kept for byte exactness). */
-  readonly pad: number;
   readonly entries: Buffer;
 }
 
