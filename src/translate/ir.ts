@@ -87,15 +87,28 @@ export interface BuiltinChain {
   readonly rules: readonly Rule[];
   readonly policy: Policy;
   readonly policyCounters: XtCounters;
+  /** The policy entry's nfcache when not 0 (the kernel keeps whatever the caller wrote). */
+  readonly policyNfcache?: number;
 }
 
 export interface UserChain {
   readonly kind: 'user';
   readonly name: string;
   readonly rules: readonly Rule[];
-  /** Counters of the ERROR head entry and of the RETURN footer entry. */
+  /** Counters of the ERROR head entry. */
   readonly headCounters: XtCounters;
-  readonly returnCounters: XtCounters;
+  /**
+   * Counters of the unconditional RETURN footer iptables always writes. Absent when the chain's
+   * last entry is anything else (the kernel allows it): the chain then falls through into the
+   * entry after it, as in the kernel.
+   */
+  readonly returnCounters?: XtCounters;
+  /**
+   * The head entry in full when it is not the plain one iptables writes (conditional, with
+   * matches, non-zero nfcache or extra bytes): its target is the ERROR extension whose value is
+   * the chain name. Reached only by a jump to index -1 or by falling through.
+   */
+  readonly head?: Rule;
 }
 
 export type Chain = BuiltinChain | UserChain;
@@ -107,8 +120,9 @@ export interface Table {
   readonly validHooks: number;
   /** Chains in blob order: libiptc writes built-ins in hook order, then user chains. */
   readonly chains: readonly Chain[];
-  /** The final ERROR entry: its errorname (libiptc: "ERROR") and counters. */
-  readonly end: { readonly name: string; readonly counters: XtCounters };
+  /** The final ERROR entry: its errorname (libiptc: "ERROR"), counters, and the entry in full
+   *  when it is not the plain one (as UserChain.head). */
+  readonly end: { readonly name: string; readonly counters: XtCounters; readonly entry?: Rule };
 }
 
 export const ZERO_COUNTERS: XtCounters = Object.freeze({ pcnt: 0n, bcnt: 0n });
@@ -116,7 +130,9 @@ export const ZERO_COUNTERS: XtCounters = Object.freeze({ pcnt: 0n, bcnt: 0n });
 /** Number of entries the table occupies in a blob (= num_entries, = counters count). */
 export function entryCount(table: Table): number {
   let n = 1;
-  for (const c of table.chains) n += c.rules.length + (c.kind === 'builtin' ? 1 : 2);
+  for (const c of table.chains) {
+    n += c.rules.length + (c.kind === 'builtin' ? 1 : c.returnCounters === undefined ? 1 : 2);
+  }
   return n;
 }
 

@@ -169,9 +169,11 @@ function policyOf(blob: Buffer, off: number): Policy {
 
 /**
  * The IR of a validated entry blob. `comefrom` is mark_source_chains' result (hook mask per entry
- * offset). Throws EOPNOTSUPP for the few shapes the kernel accepts but no iptables produces and
- * the model cannot hold (entries before the first chain, a jump to a non-entry from unreachable
- * code, non-zero nfcache or extra bytes on policy/head/footer entries).
+ * offset). Throws EOPNOTSUPP for the few shapes the kernel accepts but the model cannot hold:
+ * entries before the first chain, an underflow that is not the last entry of its hook's chain,
+ * a hook entry on an ERROR entry, a jump (from unreachable code) to a non-entry or to the final
+ * entry, a standard verdict the kernel would never accept if reached (e.g. NF_STOLEN in dead code
+ * is rejected anyway by verdict_ok, so in practice: none).
  */
 export function blobToTable(
   blob: Buffer,
@@ -238,17 +240,17 @@ export function blobToTable(
   segments.forEach((s, si) => {
     const name = names[si] ?? '';
     if (s.kind === 'end') {
-      if (s.entries.length !== 1 || !isPlainEntry(blob, s.start, USER_HEAD_SIZE)) {
-        unrepresentable('entries after the final ERROR entry');
-      }
-      end = { name, counters: counters(s.start) };
+      if (s.entries.length !== 1) unrepresentable('entries after the final ERROR entry');
+      const plain = isPlainEntry(blob, s.start, USER_HEAD_SIZE);
+      end = { name, counters: counters(s.start), ...(plain ? {} : { entry: decodeRule(s.start) }) };
       return;
     }
     if (s.kind === 'builtin') {
       const last = s.entries[s.entries.length - 1] ?? -1;
-      if (last !== layout.underflow[s.hook] || !isPlainEntry(blob, last, STANDARD_ENTRY_SIZE)) {
+      if (last !== layout.underflow[s.hook]) {
         unrepresentable(`chain ${name} does not end with its policy`);
       }
+      const nfcache = blob.readUInt32LE(last + 84);
       const chain: BuiltinChain = {
         kind: 'builtin',
         hook: s.hook,
@@ -256,27 +258,25 @@ export function blobToTable(
         rules: s.entries.slice(0, -1).map(decodeRule),
         policy: policyOf(blob, last),
         policyCounters: counters(last),
+        ...(nfcache === 0 ? {} : { policyNfcache: nfcache }),
       };
       chains.push(chain);
       return;
     }
     const head = s.start;
     const foot = s.entries[s.entries.length - 1] ?? -1;
-    if (
-      s.entries.length < 2 ||
-      !isPlainEntry(blob, head, USER_HEAD_SIZE) ||
-      !isPlainEntry(blob, foot, STANDARD_ENTRY_SIZE) ||
-      !targetNameIs(blob, foot, '') ||
-      verdictAt(blob, foot) !== XT_RETURN
-    ) {
-      unrepresentable(`user chain ${name} is not head, rules, RETURN`);
-    }
+    const hasFooter =
+      s.entries.length >= 2 &&
+      isPlainEntry(blob, foot, STANDARD_ENTRY_SIZE) &&
+      targetNameIs(blob, foot, '') &&
+      verdictAt(blob, foot) === XT_RETURN;
     const chain: UserChain = {
       kind: 'user',
       name,
-      rules: s.entries.slice(1, -1).map(decodeRule),
+      rules: s.entries.slice(1, hasFooter ? -1 : undefined).map(decodeRule),
       headCounters: counters(head),
-      returnCounters: counters(foot),
+      ...(hasFooter ? { returnCounters: counters(foot) } : {}),
+      ...(isPlainEntry(blob, head, USER_HEAD_SIZE) ? {} : { head: decodeRule(head) }),
     };
     chains.push(chain);
   });
@@ -344,8 +344,8 @@ function writeHeader(
   w.u32(nfcache).u16(to).u16(next).u32(0).u64(c.pcnt).u64(c.bcnt);
 }
 
-function writeStandardEntry(w: Writer, verdict: number, c: XtCounters): void {
-  writeHeader(w, UNCONDITIONAL, 0, 0, SIZEOF_IPT_ENTRY, STANDARD_ENTRY_SIZE, c);
+function writeStandardEntry(w: Writer, verdict: number, c: XtCounters, nfcache: number): void {
+  writeHeader(w, UNCONDITIONAL, 0, nfcache, SIZEOF_IPT_ENTRY, STANDARD_ENTRY_SIZE, c);
   w.u16(SIZEOF_XT_STANDARD_TARGET).zeros(30).bytes(standard.encode({ verdict }, 0));
 }
 
@@ -370,20 +370,22 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
     const at: number[] = [];
     if (c.kind === 'user') {
       at.push(off);
-      off += USER_HEAD_SIZE;
+      off += c.head === undefined ? USER_HEAD_SIZE : ruleSize(c.head);
     }
     for (const r of c.rules) {
       at.push(off);
       off += ruleSize(r);
     }
-    at.push(off);
-    off += STANDARD_ENTRY_SIZE;
+    if (c.kind === 'builtin' || c.returnCounters !== undefined) {
+      at.push(off);
+      off += STANDARD_ENTRY_SIZE;
+    }
     pos.set(c.name, at);
   }
-  const size = off + USER_HEAD_SIZE;
+  const size = off + (table.end.entry === undefined ? USER_HEAD_SIZE : ruleSize(table.end.entry));
   const jumpOffset = (t: JumpTarget): number => {
     const at = pos.get(t.chain);
-    const base = at === undefined ? undefined : table.chains.find((c) => c.name === t.chain);
+    const base = table.chains.find((c) => c.name === t.chain);
     const shift = base?.kind === 'user' ? 1 : 0;
     const v = at?.[t.index + shift];
     if (v === undefined)
@@ -402,17 +404,22 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
   };
 
   for (const c of table.chains) {
-    if (c.kind === 'user') writeErrorEntry(w, c.name, next(c.headCounters));
-    else hookEntry[c.hook] = w.offset;
+    if (c.kind === 'user') {
+      if (c.head === undefined) writeErrorEntry(w, c.name, next(c.headCounters));
+      else writeRule(w, c.head, next(c.headCounters), jumpOffset);
+    } else {
+      hookEntry[c.hook] = w.offset;
+    }
     for (const r of c.rules) writeRule(w, r, next(r.counters), jumpOffset);
     if (c.kind === 'builtin') {
       underflow[c.hook] = w.offset;
-      writeStandardEntry(w, verdictValue(c.policy), next(c.policyCounters));
-    } else {
-      writeStandardEntry(w, XT_RETURN, next(c.returnCounters));
+      writeStandardEntry(w, verdictValue(c.policy), next(c.policyCounters), c.policyNfcache ?? 0);
+    } else if (c.returnCounters !== undefined) {
+      writeStandardEntry(w, XT_RETURN, next(c.returnCounters), 0);
     }
   }
-  writeErrorEntry(w, table.end.name, next(table.end.counters));
+  if (table.end.entry === undefined) writeErrorEntry(w, table.end.name, next(table.end.counters));
+  else writeRule(w, table.end.entry, next(table.end.counters), jumpOffset);
   const entries = w.finish();
   patchComefrom(entries, table.validHooks, hookEntry);
   return { entries, hookEntry, underflow, numEntries: n, size: entries.length };
@@ -503,7 +510,8 @@ export function tableCounters(table: Table): XtCounters[] {
   for (const c of table.chains) {
     if (c.kind === 'user') out.push(c.headCounters);
     for (const r of c.rules) out.push(r.counters);
-    out.push(c.kind === 'builtin' ? c.policyCounters : c.returnCounters);
+    if (c.kind === 'builtin') out.push(c.policyCounters);
+    else if (c.returnCounters !== undefined) out.push(c.returnCounters);
   }
   out.push(table.end.counters);
   return out;
