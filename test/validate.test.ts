@@ -238,6 +238,9 @@ beforeAll(() => {
     setter,
     join(import.meta.dirname, 'helpers', 'cdc-set-replace.c'),
   ]);
+  dump = join(dir, 'dump');
+  const src = join(import.meta.dirname, 'helpers', 'cdc-dump-table.c');
+  execFileSync('gcc', ['-Wall', '-o', dump, src]);
   execFileSync('ip', ['netns', 'add', NS]);
 });
 
@@ -255,6 +258,14 @@ describe('SET_REPLACE checks: our errno = expected = the kernel errno', () => {
         ours: errno,
         kernel: errno,
       });
+      if (errno === 0) {
+        // Accepted: our IR must give back exactly what the kernel's GET_ENTRIES now returns.
+        const args = ['netns', 'exec', NS, dump, 'filter'];
+        const out = execFileSync('ip', args, { encoding: 'utf8' }).split('\n');
+        const table = checkReplace(b);
+        expect(tableToBlob(table).entries.toString('hex')).toBe(out[1]);
+        expect(encodeGetinfo(table).toString('hex')).toBe(out[0]);
+      }
     });
   }
 });
