@@ -7,17 +7,44 @@
 // one answers EPROTOTYPE.
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
+import { comment } from './comment.js';
+import { conntrack } from './conntrack.js';
 import { error } from './error.js';
+import { icmp } from './icmp.js';
+import { iprange } from './iprange.js';
+import { length } from './length.js';
+import { limit } from './limit.js';
+import { LOG } from './LOG.js';
+import { mark } from './mark.js';
+import { multiport } from './multiport.js';
+import { REJECT } from './REJECT.js';
+import { state } from './state.js';
 import { standard } from './standard.js';
+import { tcp } from './tcp.js';
+import { ttl } from './ttl.js';
 import type { Extension } from './types.js';
+import { udp } from './udp.js';
 
 // The registry holds extensions of every value type; callers get Extension<unknown> back.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyExtension = Extension<any>;
 
-export const MATCHES: readonly AnyExtension[] = [];
+export const MATCHES: readonly AnyExtension[] = [
+  tcp,
+  udp,
+  icmp,
+  multiport,
+  conntrack,
+  state,
+  mark,
+  comment,
+  iprange,
+  length,
+  ttl,
+  limit,
+];
 
-export const TARGETS: readonly AnyExtension[] = [standard, error];
+export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
 
 /**
  * Names the kernel registers with family NFPROTO_UNSPEC (xt_conntrack.c, xt_state.c, xt_mark.c,
