@@ -123,8 +123,10 @@ function layoutOf(t: Table) {
 
 function withoutOrigin(t: Table): Table {
   const strip = (r: Rule): Rule => {
-    const { origin: _o, hookMask: _h, ...rest } = r;
-    return rest;
+    const copy: { -readonly [K in keyof Rule]?: Rule[K] } = { ...r };
+    delete copy.origin;
+    delete copy.hookMask;
+    return copy as Rule;
   };
   return { ...t, chains: t.chains.map((c) => ({ ...c, rules: c.rules.map(strip) })) };
 }
