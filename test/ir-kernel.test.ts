@@ -81,6 +81,28 @@ COMMIT
 `,
       ['INPUT:3:DROP', 'FORWARD:2:ACCEPT', 'OUTPUT:1:ACCEPT', 'deep:1', 'web:3'],
     ],
+    'every registered extension': [
+      `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:logdrop - [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -m state --state NEW -p tcp --dport 22 --tcp-flags SYN,ACK SYN -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 80,443,8000:8080 -m comment --comment "web ports" -j ACCEPT
+-A INPUT -p udp --sport 53 --dport 1024:65535 -j ACCEPT
+-A INPUT -p icmp --icmp-type echo-request -m limit --limit 5/sec --limit-burst 10 -j ACCEPT
+-A INPUT -m iprange --src-range 10.0.0.1-10.0.0.50 -m length --length 64:1500 -j ACCEPT
+-A INPUT -m ttl --ttl-gt 64 -m mark --mark 0x10/0xff -j logdrop
+-A INPUT -p tcp -j REJECT --reject-with tcp-reset
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A logdrop -j LOG --log-prefix "drop: " --log-level 4 --log-tcp-options
+-A logdrop -j DROP
+COMMIT
+`,
+      ['INPUT:10:DROP', 'FORWARD:0:DROP', 'OUTPUT:0:ACCEPT', 'logdrop:2'],
+    ],
     'empty user chain, nothing jumps to it': [
       `*filter
 :INPUT ACCEPT [0:0]
