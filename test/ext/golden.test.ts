@@ -331,6 +331,47 @@ describe('refusals agree with the kernel’s errno', () => {
     );
   });
 
+  it('limit: accept/ERANGE agrees with the kernel over rates x bursts (u32 wrap-around included)', () => {
+    const units: Readonly<Record<string, number>> = { sec: 1, min: 60, hour: 3600, day: 86400 };
+    const rates = ['1/day', '2/day', '1/hour', '7/hour', '1/min', '13/min', '1/sec', '400/sec'];
+    const bursts = [0, 1, 2, 4, 5, 100, 10000];
+    let refusedCount = 0;
+    for (const rate of rates) {
+      const [n, unit] = rate.split('/') as [string, string];
+      const avg = Math.floor((10000 * (units[unit] ?? 0)) / Number(n));
+      for (const burst of bursts) {
+        kernel.iptables(['-F']);
+        const r = kernel.iptables([
+          '-A',
+          'INPUT',
+          '-m',
+          'limit',
+          '--limit',
+          rate,
+          '--limit-burst',
+          String(burst),
+        ]);
+        let ours = 0;
+        try {
+          limit.check({ avg, burst }, 0, {} as CheckContext);
+        } catch (e) {
+          ours = (e as { errno: number }).errno;
+        }
+        const kernelSays = r.status === 0 ? 0 : r.stderr.includes('out of range') ? ERANGE : -1;
+        expect({ rate, burst, errno: ours }).toEqual({ rate, burst, errno: kernelSays });
+        if (kernelSays !== 0) refusedCount++;
+        else
+          expect(limit.decode(kernel.entries('filter')[0]!.entry.matches[0]!.data, 0)).toEqual({
+            avg,
+            burst,
+          });
+      }
+    }
+    // Both outcomes occur, so the comparison is not vacuous.
+    expect(refusedCount).toBeGreaterThan(rates.length);
+    expect(refusedCount).toBeLessThan(rates.length * bursts.length);
+  });
+
   it('limit with a u32-overflowing avg*burst: ERANGE from both', () => {
     // 1/day is avg 864000000; a burst of 5 wraps the u32 product.
     refused(['-m', 'limit', '--limit', '1/day', '--limit-burst', '5'], 'out of range');

@@ -66,7 +66,10 @@ export const limit: Extension<LimitMatch> = {
   },
 };
 
-/** iptables' rate spelling: the largest unit that divides evenly, as libxt_limit prints. */
+/**
+ * iptables' rate spelling (libxt_limit's print_rate): walk from days to seconds and stop before
+ * the first unit the period exceeds or divides too unevenly.
+ */
 function rate(avg: number): string {
   const units: readonly (readonly [string, number])[] = [
     ['day', XT_LIMIT_SCALE * 24 * 60 * 60],
@@ -74,8 +77,12 @@ function rate(avg: number): string {
     ['min', XT_LIMIT_SCALE * 60],
     ['sec', XT_LIMIT_SCALE],
   ];
-  for (const [name, period] of units) {
-    if (avg !== 0 && period % avg === 0) return `${period / avg}/${name}`;
+  if (avg === 0) return 'inf';
+  let i = 1;
+  for (; i < units.length; i++) {
+    const mult = units[i]?.[1] ?? 1;
+    if (avg > mult || Math.floor(mult / avg) < mult % avg) break;
   }
-  return `${avg}/${XT_LIMIT_SCALE}s`;
+  const [name, mult] = units[i - 1] ?? ['sec', XT_LIMIT_SCALE];
+  return `${Math.floor(mult / avg)}/${name}`;
 }
