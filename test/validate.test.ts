@@ -200,6 +200,17 @@ const CASES: [string, number, Mutate, boolean?][] = [
     (b, at) => [5, 6, 9].forEach((i) => b.writeUInt32LE(0x1234, E(at, i) + 84)),
   ],
   [
+    'bytes after the NUL of an interface name',
+    0,
+    (b, at) => void b.writeUInt8(1, E(at, 4) + 16 + 10),
+  ],
+  ['bytes after the NUL of a chain name', 0, (b, at) => void b.writeUInt8(1, T(b, at, 6) + 32 + 4)],
+  [
+    'bytes after the NUL of the final ERROR name',
+    0,
+    (b, at) => void b.writeUInt8(1, T(b, at, 9) + 32 + 29),
+  ],
+  [
     'a jump to a user chain ERROR head',
     0,
     (b, at) => void b.writeInt32LE(rel(at, 6), T(b, at, 0) + 32),

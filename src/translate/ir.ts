@@ -16,6 +16,11 @@ export interface IfaceMatch {
   readonly name: string;
   /** 16 bytes. All zero = any interface. */
   readonly mask: Uint8Array;
+  /**
+   * The 16 name bytes as given, present only when bytes after the NUL are not zero. The kernel
+   * keeps (and returns, and counts in unconditional()) them; iptables never writes them.
+   */
+  readonly raw?: Uint8Array;
 }
 
 /** ipt_ip, decoded. Addresses are u32 in network order read big-endian (10.0.0.1 → 0x0a000001). */

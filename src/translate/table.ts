@@ -33,6 +33,7 @@ import {
   type BuiltinChain,
   type Chain,
   type ExtensionUse,
+  type IfaceMatch,
   type JumpTarget,
   type Policy,
   type Rule,
@@ -110,14 +111,24 @@ interface Segment {
   readonly entries: number[];
 }
 
+function decodeIface(name: Buffer, mask: Buffer): IfaceMatch {
+  const text = cString(name);
+  const clean = ifaceBytes(text).equals(name);
+  return {
+    name: text,
+    mask: Uint8Array.from(mask),
+    ...(clean ? {} : { raw: Uint8Array.from(name) }),
+  };
+}
+
 function decodeIp(ip: IptIp): RuleIp {
   return {
     src: ip.src,
     srcMask: ip.smsk,
     dst: ip.dst,
     dstMask: ip.dmsk,
-    inIface: { name: cString(ip.iniface), mask: Uint8Array.from(ip.inifaceMask) },
-    outIface: { name: cString(ip.outiface), mask: Uint8Array.from(ip.outifaceMask) },
+    inIface: decodeIface(ip.iniface, ip.inifaceMask),
+    outIface: decodeIface(ip.outiface, ip.outifaceMask),
     proto: ip.proto,
     flags: ip.flags,
     invflags: ip.invflags,
@@ -161,6 +172,14 @@ function isPlainEntry(blob: Buffer, off: number, size: number): boolean {
     nextOffsetAt(blob, off) === size &&
     blob.readUInt32LE(off + 84) === 0
   );
+}
+
+/** A plain ERROR entry whose errorname has nothing after its NUL (what writeErrorEntry makes). */
+function isPlainErrorEntry(blob: Buffer, off: number): boolean {
+  if (!isPlainEntry(blob, off, USER_HEAD_SIZE)) return false;
+  const at = off + SIZEOF_IPT_ENTRY + SIZEOF_XT_ENTRY_MATCH;
+  const field = blob.subarray(at, at + 30);
+  return errorTarget.decode(field, 0).raw === undefined;
 }
 
 function policyOf(blob: Buffer, off: number): Policy {
@@ -241,7 +260,7 @@ export function blobToTable(
     const name = names[si] ?? '';
     if (s.kind === 'end') {
       if (s.entries.length !== 1) unrepresentable('entries after the final ERROR entry');
-      const plain = isPlainEntry(blob, s.start, USER_HEAD_SIZE);
+      const plain = isPlainErrorEntry(blob, s.start);
       end = { name, counters: counters(s.start), ...(plain ? {} : { entry: decodeRule(s.start) }) };
       return;
     }
@@ -276,7 +295,7 @@ export function blobToTable(
       rules: s.entries.slice(1, hasFooter ? -1 : undefined).map(decodeRule),
       headCounters: counters(head),
       ...(hasFooter ? { returnCounters: counters(foot) } : {}),
-      ...(isPlainEntry(blob, head, USER_HEAD_SIZE) ? {} : { head: decodeRule(head) }),
+      ...(isPlainErrorEntry(blob, head) ? {} : { head: decodeRule(head) }),
     };
     chains.push(chain);
   });
@@ -306,7 +325,8 @@ function ifaceBytes(name: string): Buffer {
 
 function writeIp(w: Writer, ip: RuleIp, flags: number): void {
   w.be32(ip.src).be32(ip.dst).be32(ip.srcMask).be32(ip.dstMask);
-  w.bytes(ifaceBytes(ip.inIface.name)).bytes(ifaceBytes(ip.outIface.name));
+  w.bytes(ip.inIface.raw ?? ifaceBytes(ip.inIface.name));
+  w.bytes(ip.outIface.raw ?? ifaceBytes(ip.outIface.name));
   w.bytes(Buffer.from(ip.inIface.mask)).bytes(Buffer.from(ip.outIface.mask));
   w.u16(ip.proto).u8(flags).u8(ip.invflags);
 }

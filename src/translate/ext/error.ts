@@ -7,6 +7,9 @@ import type { Extension } from './types.js';
 export interface ErrorTarget {
   /** The chain name, or "ERROR" for the table's last entry. */
   readonly name: string;
+  /** The 30 errorname bytes as given, only when bytes after the NUL are not zero (the kernel
+   *  keeps and returns them; iptables never writes them). */
+  readonly raw?: Buffer;
 }
 
 const ALIGNED = 32;
@@ -20,11 +23,14 @@ export const error: Extension<ErrorTarget> = {
   decode(data: Buffer): ErrorTarget {
     const field = data.subarray(0, XT_FUNCTION_MAXNAMELEN);
     const nul = field.indexOf(0);
-    return { name: field.toString('latin1', 0, nul === -1 ? field.length : nul) };
+    const name = field.toString('latin1', 0, nul === -1 ? field.length : nul);
+    const clean = nul !== -1 && field.subarray(nul).every((b) => b === 0);
+    return clean ? { name } : { name, raw: Buffer.from(field) };
   },
   encode(value: ErrorTarget): Buffer {
     const out = Buffer.alloc(ALIGNED);
-    out.write(value.name.slice(0, XT_FUNCTION_MAXNAMELEN - 1), 0, 'latin1');
+    if (value.raw !== undefined) value.raw.copy(out, 0, 0, XT_FUNCTION_MAXNAMELEN);
+    else out.write(value.name.slice(0, XT_FUNCTION_MAXNAMELEN - 1), 0, 'latin1');
     return out;
   },
   check(): void {},
