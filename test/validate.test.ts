@@ -211,6 +211,14 @@ const CASES: [string, number, Mutate, boolean?][] = [
     (b, at) => void b.writeUInt8(1, T(b, at, 9) + 32 + 29),
   ],
   [
+    'unreachable code jumping into the middle of an entry',
+    0,
+    (b, at) => {
+      b.writeInt32LE(-2, T(b, at, 0) + 32);
+      b.writeInt32LE(rel(at, 6) + 8, T(b, at, 7) + 32);
+    },
+  ],
+  [
     'a jump to a user chain ERROR head',
     0,
     (b, at) => void b.writeInt32LE(rel(at, 6), T(b, at, 0) + 32),

@@ -60,7 +60,12 @@ export type RuleTarget =
   | { readonly kind: 'verdict'; readonly verdict: Verdict }
   | ({ readonly kind: 'jump' } & JumpTarget)
   | ({ readonly kind: 'goto' } & JumpTarget)
-  | { readonly kind: 'extension'; readonly target: ExtensionUse };
+  | { readonly kind: 'extension'; readonly target: ExtensionUse }
+  /**
+   * A jump, in code mark_source_chains never walks (so the kernel accepts it), to a byte offset
+   * that is not a rule (mid-entry, or the final ERROR entry). Never taken; kept for GET_ENTRIES.
+   */
+  | { readonly kind: 'rawJump'; readonly offset: number };
 
 export interface RuleOrigin {
   /** Byte offset of the entry in the entry blob it was decoded from. */

@@ -149,7 +149,8 @@ function segmentsOf(blob: Buffer, offsets: readonly number[], layout: BlobLayout
   const last = offsets[offsets.length - 1] ?? 0;
   for (const off of offsets) {
     if (!targetNameIs(blob, off, 'ERROR')) continue;
-    if (starts.has(off)) unrepresentable(`hook entry at ${off} is an ERROR entry`);
+    // A hook may start on an ERROR entry: it is then simply the first rule of that built-in.
+    if (starts.has(off)) continue;
     starts.set(off, { kind: off === last ? 'end' : 'user', hook: -1 });
   }
   const segments: Segment[] = [];
@@ -188,11 +189,9 @@ function policyOf(blob: Buffer, off: number): Policy {
 
 /**
  * The IR of a validated entry blob. `comefrom` is mark_source_chains' result (hook mask per entry
- * offset). Throws EOPNOTSUPP for the few shapes the kernel accepts but the model cannot hold:
- * entries before the first chain, an underflow that is not the last entry of its hook's chain,
- * a hook entry on an ERROR entry, a jump (from unreachable code) to a non-entry or to the final
- * entry, a standard verdict the kernel would never accept if reached (e.g. NF_STOLEN in dead code
- * is rejected anyway by verdict_ok, so in practice: none).
+ * offset). Throws EOPNOTSUPP for the shapes the kernel accepts but the chain model cannot hold,
+ * all of them hook_entry/underflow values moved off libiptc's layout: entries before the first
+ * chain, or a built-in whose underflow is not the last entry before the next chain starts.
  */
 export function blobToTable(
   blob: Buffer,
@@ -226,13 +225,11 @@ export function blobToTable(
       const v = verdictAt(blob, off);
       if (v >= 0) {
         const to = where.get(v);
-        if (to === undefined || v === offsets[offsets.length - 1])
-          unrepresentable(`jump to offset ${v}`);
-        target = {
-          kind: e.ip.flags & IPT_F_GOTO ? 'goto' : 'jump',
-          chain: to.chain,
-          index: to.index,
-        };
+        // Only unreachable code can jump to a non-entry or to the final entry: keep the offset.
+        target =
+          to === undefined || v === offsets[offsets.length - 1]
+            ? { kind: 'rawJump', offset: v }
+            : { kind: e.ip.flags & IPT_F_GOTO ? 'goto' : 'jump', chain: to.chain, index: to.index };
       } else {
         const verdict = VERDICTS[v];
         if (verdict === undefined) unrepresentable(`verdict ${v}`);
@@ -461,7 +458,12 @@ function writeRule(w: Writer, r: Rule, c: XtCounters, jumpOffset: (t: JumpTarget
   if (t.kind === 'extension') {
     writeUse(w, t.target.extension.name, t.target);
   } else {
-    const verdict = t.kind === 'verdict' ? verdictValue(t.verdict) : jumpOffset(t);
+    const verdict =
+      t.kind === 'verdict'
+        ? verdictValue(t.verdict)
+        : t.kind === 'rawJump'
+          ? t.offset
+          : jumpOffset(t);
     w.u16(SIZEOF_XT_STANDARD_TARGET).zeros(30).bytes(standard.encode({ verdict }, 0));
   }
   w.zeros(r.slack);
