@@ -1,6 +1,7 @@
 // Golden bytes from the running kernel: rules are added with the stock iptables-legacy in a
 // throwaway netns and read back with IPT_SO_GET_INFO/GET_ENTRIES by the small C dumper that
-// test/helpers/cdc-dump-table.c holds (compiled into a temp dir at test time).
+// test/helpers/cdc-dump-table.c holds; blobs go back through IPT_SO_SET_REPLACE with
+// test/helpers/cdc-set-replace.c (both compiled into a temp dir at test time).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import type { IptEntry } from '../../src/translate/wire.js';
 export class KernelTable {
   private readonly dir = mkdtempSync(join(tmpdir(), 'ext-golden-'));
   private readonly dump = join(this.dir, 'dump');
+  private readonly setReplace = join(this.dir, 'set-replace');
   readonly ns = `ext-gold-${process.pid}`;
 
   constructor() {
@@ -20,6 +22,13 @@ export class KernelTable {
       '-o',
       this.dump,
       join(import.meta.dirname, '..', 'helpers', 'cdc-dump-table.c'),
+    ]);
+    execFileSync('gcc', [
+      '-Wall',
+      '-O1',
+      '-o',
+      this.setReplace,
+      join(import.meta.dirname, '..', 'helpers', 'cdc-set-replace.c'),
     ]);
     spawnSync('ip', ['netns', 'del', this.ns]);
     execFileSync('ip', ['netns', 'add', this.ns]);
@@ -48,11 +57,34 @@ export class KernelTable {
   }
 
   entries(table: string): { offset: number; entry: IptEntry }[] {
+    return parseEntries(this.snapshot(table).blob);
+  }
+
+  /** The kernel's ipt_getinfo and entry blob for `table`. */
+  snapshot(table: string): { info: Buffer; blob: Buffer } {
     const out = execFileSync('ip', ['netns', 'exec', this.ns, this.dump, table], {
       encoding: 'utf8',
     });
-    const blob = out.trim().split('\n')[1] ?? '';
-    return parseEntries(Buffer.from(blob, 'hex'));
+    const [info, blob] = out.trim().split('\n');
+    return { info: Buffer.from(info ?? '', 'hex'), blob: Buffer.from(blob ?? '', 'hex') };
+  }
+
+  /**
+   * SET_REPLACE of `blob` with the hooks, underflows and entry count of `info` (so only bytes
+   * inside entries may differ); returns the kernel's errno, 0 when it accepted the table.
+   */
+  replace(info: Buffer, blob: Buffer): number {
+    const r = Buffer.alloc(96);
+    info.copy(r, 0, 0, 32); // name
+    r.writeUInt32LE(info.readUInt32LE(32), 32); // valid_hooks
+    r.writeUInt32LE(info.readUInt32LE(76), 36); // num_entries
+    r.writeUInt32LE(blob.length, 40); // size
+    info.copy(r, 44, 36, 76); // hook_entry[5], underflow[5]
+    const out = execFileSync('ip', ['netns', 'exec', this.ns, this.setReplace, 'auto'], {
+      input: Buffer.concat([r, blob]),
+      encoding: 'utf8',
+    });
+    return Number(out.trim());
   }
 
   private must(args: readonly string[]): void {

@@ -63,6 +63,27 @@ describe('multiport match (rev 1)', () => {
     expectErrno(() => multiport.check({ ...WEB, count: 16 }, 1, ctx({ proto: 6 })), EINVAL);
   });
 
+  it('refuses a range whose high end is past count (EINVAL)', () => {
+    expectErrno(() => multiport.check({ ...WEB, count: 3 }, 1, ctx({ proto: 6 })), EINVAL);
+  });
+
+  it('refuses a range whose high end starts another range (EINVAL)', () => {
+    const v = { ...WEB, count: 5, pflags: fill15(0, 0, 1, 1) };
+    expectErrno(() => multiport.check(v, 1, ctx({ proto: 6 })), EINVAL);
+  });
+
+  it('refuses a range with lo > hi (EINVAL), accepts lo == hi', () => {
+    const down = { ...WEB, ports: fill15(22, 80, 2000, 1000) };
+    expectErrno(() => multiport.check(down, 1, ctx({ proto: 6 })), EINVAL);
+    const flat = { ...WEB, ports: fill15(22, 80, 1000, 1000) };
+    expect(() => multiport.check(flat, 1, ctx({ proto: 6 }))).not.toThrow();
+  });
+
+  it('ignores pflags past count', () => {
+    const v = { ...WEB, pflags: fill15(0, 0, 1, 0, 1, 1, 1) };
+    expect(() => multiport.check(v, 1, ctx({ proto: 6 }))).not.toThrow();
+  });
+
   it('formats as iptables-save would', () => {
     expect(multiport.format(WEB, 1)).toBe('--dports 22,80,1000:2000');
     expect(multiport.format({ ...WEB, flags: 0, count: 1, invert: 1 }, 1)).toBe('! --sports 22');

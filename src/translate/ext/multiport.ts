@@ -1,7 +1,8 @@
 // -m multiport: struct xt_multiport_v1 (linux/netfilter/xt_multiport.h), revision 1 (the kernel
 // dropped revision 0). Registered per family without .proto: multiport_mt_check itself demands a
-// port-carrying -p without `!`, a known mode and count <= 15, all refused with EINVAL. pflags are
-// not checked by the kernel; pflags[i] != 0 makes ports[i]..ports[i+1] a range and consumes both.
+// port-carrying -p without `!`, a known mode, count <= 15 and well-formed ranges (pflags[i] != 0
+// makes ports[i]..ports[i+1] a range: it needs a following slot within count that is not itself
+// a range start, and lo <= hi — multiport_valid_ranges, in the kernels we run on), all EINVAL.
 import { EINVAL, XtError } from '../errno.js';
 import type { CheckContext, Extension } from './types.js';
 import {
@@ -81,6 +82,10 @@ export const multiport: Extension<MultiportMatch> = {
     if (v.count > XT_MULTI_PORTS) {
       throw new XtError(EINVAL, `match "multiport": ${v.count} ports, at most ${XT_MULTI_PORTS}`);
     }
+    const bad = badRange(v);
+    if (bad !== -1) {
+      throw new XtError(EINVAL, `match "multiport": malformed port range at slot ${bad}`);
+    }
   },
   format(v: MultiportMatch): string {
     const opt = ['--sports', '--dports', '--ports'][v.flags] ?? `--mode${v.flags}`;
@@ -93,3 +98,14 @@ export const multiport: Extension<MultiportMatch> = {
     return `${v.invert !== 0 ? '! ' : ''}${opt} ${items.join(',')}`;
   },
 };
+
+/** multiport_valid_ranges: the slot of the first malformed range, or -1. */
+function badRange(v: MultiportMatch): number {
+  for (let i = 0; i < v.count; i++) {
+    if ((v.pflags[i] ?? 0) === 0) continue;
+    const start = i++;
+    if (i >= v.count || (v.pflags[i] ?? 0) !== 0) return start;
+    if ((v.ports[i - 1] ?? 0) > (v.ports[i] ?? 0)) return start;
+  }
+  return -1;
+}
