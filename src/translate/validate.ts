@@ -12,11 +12,15 @@ import {
   NF_INET_NUMHOOKS,
   NF_QUEUE,
   SIZEOF_IPT_ENTRY,
+  SIZEOF_IPT_GET_ENTRIES,
+  SIZEOF_IPT_GETINFO,
   SIZEOF_IPT_REPLACE,
   SIZEOF_XT_COUNTERS,
+  SIZEOF_XT_COUNTERS_INFO,
   SIZEOF_XT_ENTRY_MATCH,
   SIZEOF_XT_ENTRY_TARGET,
   SIZEOF_XT_ERROR_TARGET,
+  SIZEOF_XT_GET_REVISION,
   SIZEOF_XT_STANDARD_TARGET,
   XT_EXTENSION_MAXNAMELEN,
   XT_FUNCTION_MAXNAMELEN,
@@ -36,8 +40,8 @@ import {
 import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from './errno.js';
 import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
-import { entryCount, type Table } from './ir.js';
-import { blobToTable } from './table.js';
+import { entryCount, type Table, type XtCounters } from './ir.js';
+import { blobToTable, tableToBlob } from './table.js';
 
 const INT_MAX = 0x7fffffff;
 /** XT_MAX_TABLE_SIZE (x_tables.c): 512 MiB. */
@@ -370,4 +374,77 @@ export function checkReplaceAgainst(
   }
   const have = entryCount(current);
   if (numCounters !== have) fail(EAGAIN, `num_counters ${numCounters} != ${have} entries`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other sockopts' argument checks (do_ipt_get_ctl / do_add_counters), stateless part first.
+
+/** IPT_SO_SET_ADD_COUNTERS' request, as xt_copy_counters reads it. */
+export interface AddCounters {
+  readonly name: string;
+  readonly counters: readonly XtCounters[];
+}
+
+/**
+ * xt_copy_counters: optlen below the 40-byte header → EINVAL, num_counters 0 → EINVAL,
+ * optlen != header + 16 · num_counters → EINVAL.
+ */
+export function checkAddCounters(buf: Buffer): AddCounters {
+  if (buf.length < SIZEOF_XT_COUNTERS_INFO)
+    fail(EINVAL, `optlen ${buf.length} < sizeof(xt_counters_info)`);
+  const num = buf.readUInt32LE(32);
+  if (num === 0) fail(EINVAL, 'num_counters is 0');
+  if (num * SIZEOF_XT_COUNTERS !== buf.length - SIZEOF_XT_COUNTERS_INFO) {
+    fail(
+      EINVAL,
+      `${num} counters need ${num * SIZEOF_XT_COUNTERS} bytes, got ${buf.length - SIZEOF_XT_COUNTERS_INFO}`,
+    );
+  }
+  const counters = Array.from({ length: num }, (_, i) => ({
+    pcnt: buf.readBigUInt64LE(SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * i),
+    bcnt: buf.readBigUInt64LE(SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * i + 8),
+  }));
+  return { name: cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1), counters };
+}
+
+/** do_add_counters against the live table: no table → ENOENT, wrong count → EINVAL. */
+export function checkAddCountersAgainst(current: Table | undefined, req: AddCounters): void {
+  if (current === undefined) fail(ENOENT, `no table "${req.name}"`);
+  const have = entryCount(current);
+  if (req.counters.length !== have)
+    fail(EINVAL, `${req.counters.length} counters for ${have} entries`);
+}
+
+/** get_info: optlen must be exactly sizeof(ipt_getinfo) (EINVAL); returns the table name asked. */
+export function checkGetInfo(buf: Buffer): string {
+  if (buf.length !== SIZEOF_IPT_GETINFO)
+    fail(EINVAL, `optlen ${buf.length} != sizeof(ipt_getinfo)`);
+  return cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1);
+}
+
+/** get_entries: optlen < 40 → EINVAL, optlen != 40 + size → EINVAL. */
+export function checkGetEntries(buf: Buffer): { name: string; size: number } {
+  if (buf.length < SIZEOF_IPT_GET_ENTRIES)
+    fail(EINVAL, `optlen ${buf.length} < sizeof(ipt_get_entries)`);
+  const size = buf.readUInt32LE(32);
+  if (buf.length !== SIZEOF_IPT_GET_ENTRIES + size)
+    fail(EINVAL, `optlen ${buf.length} != 40 + size ${size}`);
+  return { name: cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1), size };
+}
+
+/** get_entries against the live table: no table → ENOENT, size differs → EAGAIN. */
+export function checkGetEntriesAgainst(
+  current: Table | undefined,
+  req: { name: string; size: number },
+): void {
+  if (current === undefined) fail(ENOENT, `no table "${req.name}"`);
+  const size = tableToBlob(current).size;
+  if (req.size !== size) fail(EAGAIN, `size ${req.size} != table size ${size}`);
+}
+
+/** GET_REVISION_{MATCH,TARGET}: optlen must be sizeof(xt_get_revision) (EINVAL); name[28] = 0. */
+export function checkGetRevision(buf: Buffer): { name: string; revision: number } {
+  if (buf.length !== SIZEOF_XT_GET_REVISION)
+    fail(EINVAL, `optlen ${buf.length} != sizeof(xt_get_revision)`);
+  return { name: cStringAt(buf, 0, XT_EXTENSION_MAXNAMELEN - 1), revision: buf.readUInt8(29) };
 }
