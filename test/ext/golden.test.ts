@@ -288,6 +288,14 @@ describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
         invProto: (entry.ip.invflags & 0x40) !== 0,
       };
       expect(() => c.ext.check(value, c.revision, context)).not.toThrow();
+      // format() spells the value as iptables-legacy -S prints the kernel's rule.
+      const shown = kernel.list('INPUT')[0] ?? '';
+      const text = c.ext.format(value, c.revision);
+      expect(shown).toContain(
+        c.ext.kind === 'match'
+          ? `-m ${c.ext.name} ${text}`
+          : `-j ${c.ext.name}${text === '' ? '' : ` ${text}`}`,
+      );
     });
   }
 

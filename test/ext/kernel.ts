@@ -56,6 +56,14 @@ export class KernelTable {
     return first.entry;
   }
 
+  /** iptables-legacy -S `chain` of the filter table: its -A lines. */
+  list(chain: string): string[] {
+    const out = execFileSync('ip', ['netns', 'exec', this.ns, 'iptables-legacy', '-S', chain], {
+      encoding: 'utf8',
+    });
+    return out.split('\n').filter((l) => l.startsWith('-A '));
+  }
+
   entries(table: string): { offset: number; entry: IptEntry }[] {
     return parseEntries(this.snapshot(table).blob);
   }

@@ -171,7 +171,7 @@ export const conntrack: Extension<ConntrackMatch> = {
       if (has(f)) parts.push(`${neg(f)}--${opt} ${p.lo === p.hi ? p.lo : `${p.lo}:${p.hi}`}`);
     }
     if (has(XT_CONNTRACK_STATUS)) {
-      parts.push(`${neg(XT_CONNTRACK_STATUS)}--ctstatus 0x${v.statusMask.toString(16)}`);
+      parts.push(`${neg(XT_CONNTRACK_STATUS)}--ctstatus ${ctStatusNames(v.statusMask)}`);
     }
     if (has(XT_CONNTRACK_EXPIRES)) {
       parts.push(`${neg(XT_CONNTRACK_EXPIRES)}--ctexpire ${v.expiresMin}:${v.expiresMax}`);
@@ -198,4 +198,17 @@ const CT_STATE_NAMES: readonly (readonly [number, string])[] = [
 export function ctStateNames(mask: number): string {
   const names = CT_STATE_NAMES.filter(([bit]) => (mask & bit) !== 0).map(([, n]) => n);
   return names.length === 0 ? 'none' : names.join(',');
+}
+
+const CT_STATUS_NAMES: readonly (readonly [number, string])[] = [
+  [1 << 0, 'EXPECTED'],
+  [1 << 1, 'SEEN_REPLY'],
+  [1 << 2, 'ASSURED'],
+  [1 << 3, 'CONFIRMED'],
+];
+
+/** IPS_* status bits as libxt_conntrack names them. */
+export function ctStatusNames(mask: number): string {
+  const names = CT_STATUS_NAMES.filter(([bit]) => (mask & bit) !== 0).map(([, n]) => n);
+  return names.length === 0 ? 'NONE' : names.join(',');
 }

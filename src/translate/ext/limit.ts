@@ -35,6 +35,9 @@ export interface LimitMatch {
   readonly burst: number;
 }
 
+/** libxt_limit's burst when --limit-burst is not given. */
+const DEFAULT_BURST = 5;
+
 /** sizeof(struct xt_rateinfo) on x86-64. */
 const SIZE = 40;
 const USER_SIZE = 8;
@@ -62,7 +65,9 @@ export const limit: Extension<LimitMatch> = {
     }
   },
   format(v: LimitMatch): string {
-    return `--limit ${rate(v.avg)} --limit-burst ${v.burst}`;
+    // iptables-save leaves out the default burst.
+    const burst = v.burst === DEFAULT_BURST ? '' : ` --limit-burst ${v.burst}`;
+    return `--limit ${rate(v.avg)}${burst}`;
   },
 };
 
