@@ -3,6 +3,7 @@
 // test/helpers/cdc-dump-table.c holds; blobs go back through IPT_SO_SET_REPLACE with
 // test/helpers/cdc-set-replace.c (both compiled into a temp dir at test time).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ export class KernelTable {
   private readonly dir = mkdtempSync(join(tmpdir(), 'ext-golden-'));
   private readonly dump = join(this.dir, 'dump');
   private readonly setReplace = join(this.dir, 'set-replace');
-  readonly ns = `ext-gold-${process.pid}`;
+  // Unique per instance: test files may share a process (threads pool) and run side by side.
+  readonly ns = `ext-gold-${process.pid}-${randomBytes(3).toString('hex')}`;
 
   constructor() {
     execFileSync('gcc', [
