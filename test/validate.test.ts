@@ -218,6 +218,8 @@ const CASES: [string, number, Mutate, boolean?][] = [
       b.writeInt32LE(rel(at, 6) + 8, T(b, at, 7) + 32);
     },
   ],
+  ['an underflow on a rule of a user chain', 0, (b, at) => void b.writeUInt32LE(rel(at, 7), 76)],
+  ['a hook entry moved past the first rule', 0, (b, at) => void b.writeUInt32LE(rel(at, 1), 48)],
   [
     'a jump to a user chain ERROR head',
     0,

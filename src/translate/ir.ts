@@ -99,6 +99,12 @@ export interface BuiltinChain {
   readonly policyCounters: XtCounters;
   /** The policy entry's nfcache when not 0 (the kernel keeps whatever the caller wrote). */
   readonly policyNfcache?: number;
+  /**
+   * Set when the hook's underflow is not this chain's last entry (the kernel accepts any
+   * unconditional ACCEPT/DROP entry, ascending): the chain then has no policy entry of its own,
+   * `policy` is that entry's verdict and `policyCounters` is unused. iptables never does this.
+   */
+  readonly underflowAt?: JumpTarget;
 }
 
 export interface UserChain {
@@ -133,15 +139,21 @@ export interface Table {
   /** The final ERROR entry: its errorname (libiptc: "ERROR"), counters, and the entry in full
    *  when it is not the plain one (as UserChain.head). */
   readonly end: { readonly name: string; readonly counters: XtCounters; readonly entry?: Rule };
+  /**
+   * Entries before the first chain (hook entries moved past them): unreachable except by jumps,
+   * which name them as chain "" (index = position). iptables never writes any.
+   */
+  readonly prelude?: readonly Rule[];
 }
 
 export const ZERO_COUNTERS: XtCounters = Object.freeze({ pcnt: 0n, bcnt: 0n });
 
 /** Number of entries the table occupies in a blob (= num_entries, = counters count). */
 export function entryCount(table: Table): number {
-  let n = 1;
+  let n = 1 + (table.prelude?.length ?? 0);
   for (const c of table.chains) {
-    n += c.rules.length + (c.kind === 'builtin' ? 1 : c.returnCounters === undefined ? 1 : 2);
+    const own = c.kind === 'builtin' ? c.underflowAt === undefined : c.returnCounters !== undefined;
+    n += c.rules.length + (c.kind === 'user' ? 1 : 0) + (own ? 1 : 0);
   }
   return n;
 }

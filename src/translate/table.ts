@@ -70,6 +70,8 @@ export interface EncodedTable {
 }
 
 const NO_HOOK = 0xffffffff;
+/** Chain name jumps use for Table.prelude. */
+const PRELUDE = '';
 const USER_HEAD_SIZE = SIZEOF_IPT_ENTRY + SIZEOF_XT_ERROR_TARGET;
 const STANDARD_ENTRY_SIZE = SIZEOF_IPT_ENTRY + SIZEOF_XT_STANDARD_TARGET;
 
@@ -105,7 +107,7 @@ function unrepresentable(what: string): never {
 
 interface Segment {
   readonly start: number;
-  readonly kind: 'builtin' | 'user' | 'end';
+  readonly kind: 'builtin' | 'user' | 'end' | 'prelude';
   readonly hook: number;
   /** Entry offsets in this segment. */
   readonly entries: number[];
@@ -157,9 +159,10 @@ function segmentsOf(blob: Buffer, offsets: readonly number[], layout: BlobLayout
   for (const off of offsets) {
     const s = starts.get(off);
     if (s !== undefined) segments.push({ start: off, ...s, entries: [] });
-    const cur = segments[segments.length - 1];
-    if (cur === undefined) unrepresentable(`entry at ${off} precedes every chain`);
-    cur.entries.push(off);
+    // Entries before every chain start (hook entries moved past them): unreachable but accepted.
+    if (segments.length === 0)
+      segments.push({ start: off, kind: 'prelude', hook: -1, entries: [] });
+    segments[segments.length - 1]?.entries.push(off);
   }
   const end = segments[segments.length - 1];
   if (end?.kind !== 'end') unrepresentable('the table does not end with an ERROR entry');
@@ -189,9 +192,7 @@ function policyOf(blob: Buffer, off: number): Policy {
 
 /**
  * The IR of a validated entry blob. `comefrom` is mark_source_chains' result (hook mask per entry
- * offset). Throws EOPNOTSUPP for the shapes the kernel accepts but the chain model cannot hold,
- * all of them hook_entry/underflow values moved off libiptc's layout: entries before the first
- * chain, or a built-in whose underflow is not the last entry before the next chain starts.
+ * offset). Never refuses a blob validate.ts accepted (EOPNOTSUPP would mean a model gap).
  */
 export function blobToTable(
   blob: Buffer,
@@ -208,7 +209,9 @@ export function blobToTable(
   const names: string[] = segments.map((s) =>
     s.kind === 'builtin'
       ? (HOOK_NAMES[s.hook] ?? `hook${s.hook}`)
-      : cString(parseEntry(blob, s.start).target.data),
+      : s.kind === 'prelude'
+        ? PRELUDE
+        : cString(parseEntry(blob, s.start).target.data),
   );
   segments.forEach((s, si) => {
     const chain = names[si] ?? '';
@@ -253,8 +256,13 @@ export function blobToTable(
 
   const chains: Chain[] = [];
   let end: Table['end'] | undefined;
+  let prelude: Rule[] | undefined;
   segments.forEach((s, si) => {
     const name = names[si] ?? '';
+    if (s.kind === 'prelude') {
+      prelude = s.entries.map(decodeRule);
+      return;
+    }
     if (s.kind === 'end') {
       if (s.entries.length !== 1) unrepresentable('entries after the final ERROR entry');
       const plain = isPlainErrorEntry(blob, s.start);
@@ -263,8 +271,21 @@ export function blobToTable(
     }
     if (s.kind === 'builtin') {
       const last = s.entries[s.entries.length - 1] ?? -1;
-      if (last !== layout.underflow[s.hook]) {
-        unrepresentable(`chain ${name} does not end with its policy`);
+      const uflow = layout.underflow[s.hook] ?? -1;
+      if (last !== uflow) {
+        // The kernel accepts any unconditional ACCEPT/DROP entry as underflow: point at it.
+        const at = where.get(uflow);
+        if (at === undefined) unrepresentable(`underflow of ${name} at ${uflow}`);
+        chains.push({
+          kind: 'builtin',
+          hook: s.hook,
+          name,
+          rules: s.entries.map(decodeRule),
+          policy: policyOf(blob, uflow),
+          policyCounters: ZERO_COUNTERS,
+          underflowAt: at,
+        });
+        return;
       }
       const nfcache = blob.readUInt32LE(last + 84);
       const chain: BuiltinChain = {
@@ -297,7 +318,13 @@ export function blobToTable(
     chains.push(chain);
   });
   if (end === undefined) unrepresentable('no final ERROR entry');
-  return { name: layout.name, validHooks: layout.validHooks, chains, end };
+  return {
+    name: layout.name,
+    validHooks: layout.validHooks,
+    chains,
+    end,
+    ...(prelude === undefined ? {} : { prelude }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,6 +410,14 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
   // Pass 1: offsets of every position a jump can name.
   const pos = new Map<string, number[]>();
   let off = 0;
+  if (table.prelude !== undefined) {
+    const at: number[] = [];
+    for (const r of table.prelude) {
+      at.push(off);
+      off += ruleSize(r);
+    }
+    pos.set(PRELUDE, at);
+  }
   for (const c of table.chains) {
     const at: number[] = [];
     if (c.kind === 'user') {
@@ -393,7 +428,7 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
       at.push(off);
       off += ruleSize(r);
     }
-    if (c.kind === 'builtin' || c.returnCounters !== undefined) {
+    if (c.kind === 'builtin' ? c.underflowAt === undefined : c.returnCounters !== undefined) {
       at.push(off);
       off += STANDARD_ENTRY_SIZE;
     }
@@ -420,6 +455,7 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
     return v;
   };
 
+  for (const r of table.prelude ?? []) writeRule(w, r, next(r.counters), jumpOffset);
   for (const c of table.chains) {
     if (c.kind === 'user') {
       if (c.head === undefined) writeErrorEntry(w, c.name, next(c.headCounters));
@@ -428,7 +464,9 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
       hookEntry[c.hook] = w.offset;
     }
     for (const r of c.rules) writeRule(w, r, next(r.counters), jumpOffset);
-    if (c.kind === 'builtin') {
+    if (c.kind === 'builtin' && c.underflowAt !== undefined) {
+      underflow[c.hook] = jumpOffset(c.underflowAt);
+    } else if (c.kind === 'builtin') {
       underflow[c.hook] = w.offset;
       writeStandardEntry(w, verdictValue(c.policy), next(c.policyCounters), c.policyNfcache ?? 0);
     } else if (c.returnCounters !== undefined) {
@@ -528,12 +566,13 @@ export function initialTable(name: 'filter'): Table {
 
 /** Index → entry counters in blob order, as stored in the IR (the order GET_ENTRIES uses). */
 export function tableCounters(table: Table): XtCounters[] {
-  const out: XtCounters[] = [];
+  const out: XtCounters[] = (table.prelude ?? []).map((r) => r.counters);
   for (const c of table.chains) {
     if (c.kind === 'user') out.push(c.headCounters);
     for (const r of c.rules) out.push(r.counters);
-    if (c.kind === 'builtin') out.push(c.policyCounters);
-    else if (c.returnCounters !== undefined) out.push(c.returnCounters);
+    if (c.kind === 'builtin') {
+      if (c.underflowAt === undefined) out.push(c.policyCounters);
+    } else if (c.returnCounters !== undefined) out.push(c.returnCounters);
   }
   out.push(table.end.counters);
   return out;
