@@ -1,0 +1,214 @@
+// -m conntrack: struct xt_conntrack_mtinfo{1,2,3} (linux/netfilter/xt_conntrack.h), family
+// UNSPEC. The three revisions share one prefix and differ in:
+//   rev 1: state_mask/status_mask are u8, ports are __be16 exact values      (152 bytes)
+//   rev 2: state_mask/status_mask are u16, ports are __be16 exact values      (156 bytes)
+//   rev 3: u16 masks, ports are host-order u16 ranges [port, port_high]       (164 bytes)
+// conntrack_mt_check only takes a conntrack reference, so no value is refused. Addresses are
+// union nf_inet_addr (16 bytes); for IPv4 only the first 4 are read, the rest iptables zeroes.
+import type { Extension } from './types.js';
+import { inv, ipv4, maskSuffix, payload, zeroed } from './util.js';
+
+export const XT_CONNTRACK_STATE = 1 << 0;
+export const XT_CONNTRACK_PROTO = 1 << 1;
+export const XT_CONNTRACK_ORIGSRC = 1 << 2;
+export const XT_CONNTRACK_ORIGDST = 1 << 3;
+export const XT_CONNTRACK_REPLSRC = 1 << 4;
+export const XT_CONNTRACK_REPLDST = 1 << 5;
+export const XT_CONNTRACK_STATUS = 1 << 6;
+export const XT_CONNTRACK_EXPIRES = 1 << 7;
+export const XT_CONNTRACK_ORIGSRC_PORT = 1 << 8;
+export const XT_CONNTRACK_ORIGDST_PORT = 1 << 9;
+export const XT_CONNTRACK_REPLSRC_PORT = 1 << 10;
+export const XT_CONNTRACK_REPLDST_PORT = 1 << 11;
+export const XT_CONNTRACK_DIRECTION = 1 << 12;
+export const XT_CONNTRACK_STATE_ALIAS = 1 << 13;
+
+/** ctstate bits: XT_CONNTRACK_STATE_BIT(ctinfo) plus the specials (IP_CT_NUMBER = 5). */
+export const XT_CONNTRACK_STATE_INVALID = 1 << 0;
+export const XT_CONNTRACK_STATE_ESTABLISHED = 1 << 1;
+export const XT_CONNTRACK_STATE_RELATED = 1 << 2;
+export const XT_CONNTRACK_STATE_NEW = 1 << 3;
+export const XT_CONNTRACK_STATE_SNAT = 1 << 6;
+export const XT_CONNTRACK_STATE_DNAT = 1 << 7;
+export const XT_CONNTRACK_STATE_UNTRACKED = 1 << 8;
+
+/** One address/mask pair as network-order u32s (1.2.3.4 → 0x01020304). */
+export interface CtAddr {
+  readonly addr: number;
+  readonly mask: number;
+}
+
+/** One port test as an inclusive host-order range; revisions 1 and 2 always have lo == hi. */
+export interface CtPort {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+export interface ConntrackMatch {
+  readonly origsrc: CtAddr;
+  readonly origdst: CtAddr;
+  readonly replsrc: CtAddr;
+  readonly repldst: CtAddr;
+  readonly expiresMin: number;
+  readonly expiresMax: number;
+  readonly l4proto: number;
+  readonly origsrcPort: CtPort;
+  readonly origdstPort: CtPort;
+  readonly replsrcPort: CtPort;
+  readonly repldstPort: CtPort;
+  readonly matchFlags: number;
+  readonly invertFlags: number;
+  /** Revision 1 stores only the low 8 bits. */
+  readonly stateMask: number;
+  readonly statusMask: number;
+}
+
+const SIZES: Readonly<Record<number, number>> = { 1: 152, 2: 156, 3: 164 };
+const EXPIRES = 128;
+const L4PROTO = 136;
+const PORTS = 138;
+const FLAGS = 146;
+const MASKS = 150;
+const PORTS_HIGH = 154;
+const PORT_NAMES = ['origsrcPort', 'origdstPort', 'replsrcPort', 'repldstPort'] as const;
+
+function sizeOf(revision: number): number {
+  return SIZES[revision] ?? SIZES[3] ?? 0;
+}
+
+function readAddr(b: Buffer, i: number): CtAddr {
+  return { addr: b.readUInt32BE(32 * i), mask: b.readUInt32BE(32 * i + 16) };
+}
+
+export const conntrack: Extension<ConntrackMatch> = {
+  kind: 'match',
+  name: 'conntrack',
+  revisions: [1, 2, 3],
+  dataSize: sizeOf,
+  userSize: sizeOf,
+  decode(data: Buffer, revision: number): ConntrackMatch {
+    const b = payload(data, sizeOf(revision));
+    const port = (i: number): CtPort => {
+      if (revision < 3) {
+        const p = b.readUInt16BE(PORTS + 2 * i);
+        return { lo: p, hi: p };
+      }
+      return { lo: b.readUInt16LE(PORTS + 2 * i), hi: b.readUInt16LE(PORTS_HIGH + 2 * i) };
+    };
+    const wide = revision >= 2;
+    return {
+      origsrc: readAddr(b, 0),
+      origdst: readAddr(b, 1),
+      replsrc: readAddr(b, 2),
+      repldst: readAddr(b, 3),
+      expiresMin: b.readUInt32LE(EXPIRES),
+      expiresMax: b.readUInt32LE(EXPIRES + 4),
+      l4proto: b.readUInt16LE(L4PROTO),
+      origsrcPort: port(0),
+      origdstPort: port(1),
+      replsrcPort: port(2),
+      repldstPort: port(3),
+      matchFlags: b.readUInt16LE(FLAGS),
+      invertFlags: b.readUInt16LE(FLAGS + 2),
+      stateMask: wide ? b.readUInt16LE(MASKS) : (b[MASKS] ?? 0),
+      statusMask: wide ? b.readUInt16LE(MASKS + 2) : (b[MASKS + 1] ?? 0),
+    };
+  },
+  encode(v: ConntrackMatch, revision: number): Buffer {
+    const b = zeroed(sizeOf(revision));
+    [v.origsrc, v.origdst, v.replsrc, v.repldst].forEach((a, i) => {
+      b.writeUInt32BE(a.addr >>> 0, 32 * i);
+      b.writeUInt32BE(a.mask >>> 0, 32 * i + 16);
+    });
+    b.writeUInt32LE(v.expiresMin >>> 0, EXPIRES);
+    b.writeUInt32LE(v.expiresMax >>> 0, EXPIRES + 4);
+    b.writeUInt16LE(v.l4proto, L4PROTO);
+    PORT_NAMES.forEach((name, i) => {
+      const p = v[name];
+      if (revision < 3) {
+        b.writeUInt16BE(p.lo, PORTS + 2 * i);
+      } else {
+        b.writeUInt16LE(p.lo, PORTS + 2 * i);
+        b.writeUInt16LE(p.hi, PORTS_HIGH + 2 * i);
+      }
+    });
+    b.writeUInt16LE(v.matchFlags, FLAGS);
+    b.writeUInt16LE(v.invertFlags, FLAGS + 2);
+    if (revision >= 2) {
+      b.writeUInt16LE(v.stateMask, MASKS);
+      b.writeUInt16LE(v.statusMask, MASKS + 2);
+    } else {
+      b.writeUInt8(v.stateMask & 0xff, MASKS);
+      b.writeUInt8(v.statusMask & 0xff, MASKS + 1);
+    }
+    return b;
+  },
+  check(): void {},
+  format(v: ConntrackMatch): string {
+    const parts: string[] = [];
+    const has = (f: number): boolean => (v.matchFlags & f) !== 0;
+    const neg = (f: number): string => inv((v.invertFlags & f) !== 0);
+    if (has(XT_CONNTRACK_STATE)) {
+      parts.push(`${neg(XT_CONNTRACK_STATE)}--ctstate ${ctStateNames(v.stateMask)}`);
+    }
+    if (has(XT_CONNTRACK_PROTO)) parts.push(`${neg(XT_CONNTRACK_PROTO)}--ctproto ${v.l4proto}`);
+    const addrs: readonly (readonly [number, string, CtAddr])[] = [
+      [XT_CONNTRACK_ORIGSRC, 'ctorigsrc', v.origsrc],
+      [XT_CONNTRACK_ORIGDST, 'ctorigdst', v.origdst],
+      [XT_CONNTRACK_REPLSRC, 'ctreplsrc', v.replsrc],
+      [XT_CONNTRACK_REPLDST, 'ctrepldst', v.repldst],
+    ];
+    for (const [f, opt, a] of addrs) {
+      if (has(f)) parts.push(`${neg(f)}--${opt} ${ipv4(a.addr)}/${maskSuffix(a.mask)}`);
+    }
+    const ports: readonly (readonly [number, string, CtPort])[] = [
+      [XT_CONNTRACK_ORIGSRC_PORT, 'ctorigsrcport', v.origsrcPort],
+      [XT_CONNTRACK_ORIGDST_PORT, 'ctorigdstport', v.origdstPort],
+      [XT_CONNTRACK_REPLSRC_PORT, 'ctreplsrcport', v.replsrcPort],
+      [XT_CONNTRACK_REPLDST_PORT, 'ctrepldstport', v.repldstPort],
+    ];
+    for (const [f, opt, p] of ports) {
+      if (has(f)) parts.push(`${neg(f)}--${opt} ${p.lo === p.hi ? p.lo : `${p.lo}:${p.hi}`}`);
+    }
+    if (has(XT_CONNTRACK_STATUS)) {
+      parts.push(`${neg(XT_CONNTRACK_STATUS)}--ctstatus ${ctStatusNames(v.statusMask)}`);
+    }
+    if (has(XT_CONNTRACK_EXPIRES)) {
+      parts.push(`${neg(XT_CONNTRACK_EXPIRES)}--ctexpire ${v.expiresMin}:${v.expiresMax}`);
+    }
+    if (has(XT_CONNTRACK_DIRECTION)) {
+      parts.push(
+        `--ctdir ${(v.invertFlags & XT_CONNTRACK_DIRECTION) !== 0 ? 'REPLY' : 'ORIGINAL'}`,
+      );
+    }
+    return parts.join(' ');
+  },
+};
+
+const CT_STATE_NAMES: readonly (readonly [number, string])[] = [
+  [XT_CONNTRACK_STATE_INVALID, 'INVALID'],
+  [XT_CONNTRACK_STATE_NEW, 'NEW'],
+  [XT_CONNTRACK_STATE_RELATED, 'RELATED'],
+  [XT_CONNTRACK_STATE_ESTABLISHED, 'ESTABLISHED'],
+  [XT_CONNTRACK_STATE_UNTRACKED, 'UNTRACKED'],
+  [XT_CONNTRACK_STATE_SNAT, 'SNAT'],
+  [XT_CONNTRACK_STATE_DNAT, 'DNAT'],
+];
+
+export function ctStateNames(mask: number): string {
+  const names = CT_STATE_NAMES.filter(([bit]) => (mask & bit) !== 0).map(([, n]) => n);
+  return names.length === 0 ? 'none' : names.join(',');
+}
+
+const CT_STATUS_NAMES: readonly (readonly [number, string])[] = [
+  [1 << 0, 'EXPECTED'],
+  [1 << 1, 'SEEN_REPLY'],
+  [1 << 2, 'ASSURED'],
+  [1 << 3, 'CONFIRMED'],
+];
+
+/** IPS_* status bits as libxt_conntrack names them. */
+export function ctStatusNames(mask: number): string {
+  const names = CT_STATUS_NAMES.filter(([bit]) => (mask & bit) !== 0).map(([, n]) => n);
+  return names.length === 0 ? 'NONE' : names.join(',');
+}

@@ -1,0 +1,64 @@
+// -m iprange: struct xt_iprange_mtinfo (linux/netfilter/xt_iprange.h), revision 1 (revision 0
+// is gone from the kernel), registered per family, no checkentry. Addresses are
+// union nf_inet_addr; IPv4 reads the first 4 bytes, compared in host order, inclusive.
+import type { Extension } from './types.js';
+import { inv, ipv4, payload, zeroed } from './util.js';
+
+export const IPRANGE_SRC = 1 << 0;
+export const IPRANGE_DST = 1 << 1;
+export const IPRANGE_SRC_INV = 1 << 4;
+export const IPRANGE_DST_INV = 1 << 5;
+
+export interface IprangeMatch {
+  /** Network-order u32s (1.2.3.4 → 0x01020304), inclusive bounds. */
+  readonly srcMin: number;
+  readonly srcMax: number;
+  readonly dstMin: number;
+  readonly dstMax: number;
+  readonly flags: number;
+}
+
+/** Four 16-byte addresses and a u8, padded to the union's 4-byte alignment. */
+const SIZE = 68;
+
+export const iprange: Extension<IprangeMatch> = {
+  kind: 'match',
+  name: 'iprange',
+  revisions: [1],
+  dataSize: () => SIZE,
+  userSize: () => SIZE,
+  decode(data: Buffer): IprangeMatch {
+    const b = payload(data, SIZE);
+    return {
+      srcMin: b.readUInt32BE(0),
+      srcMax: b.readUInt32BE(16),
+      dstMin: b.readUInt32BE(32),
+      dstMax: b.readUInt32BE(48),
+      flags: b[64] ?? 0,
+    };
+  },
+  encode(v: IprangeMatch): Buffer {
+    const b = zeroed(SIZE);
+    b.writeUInt32BE(v.srcMin >>> 0, 0);
+    b.writeUInt32BE(v.srcMax >>> 0, 16);
+    b.writeUInt32BE(v.dstMin >>> 0, 32);
+    b.writeUInt32BE(v.dstMax >>> 0, 48);
+    b.writeUInt8(v.flags, 64);
+    return b;
+  },
+  check(): void {},
+  format(v: IprangeMatch): string {
+    const parts: string[] = [];
+    if ((v.flags & IPRANGE_SRC) !== 0) {
+      parts.push(
+        `${inv((v.flags & IPRANGE_SRC_INV) !== 0)}--src-range ${ipv4(v.srcMin)}-${ipv4(v.srcMax)}`,
+      );
+    }
+    if ((v.flags & IPRANGE_DST) !== 0) {
+      parts.push(
+        `${inv((v.flags & IPRANGE_DST_INV) !== 0)}--dst-range ${ipv4(v.dstMin)}-${ipv4(v.dstMax)}`,
+      );
+    }
+    return parts.join(' ');
+  },
+};

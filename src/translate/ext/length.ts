@@ -1,0 +1,36 @@
+// -m length: struct xt_length_info (linux/netfilter/xt_length.h), revision 0, registered per
+// family, no checkentry. IPv4 compares ntohs(iph->tot_len) with [min, max], xor invert.
+import type { Extension } from './types.js';
+import { payload, zeroed } from './util.js';
+
+export interface LengthMatch {
+  readonly min: number;
+  readonly max: number;
+  readonly invert: number;
+}
+
+const SIZE = 6;
+
+export const length: Extension<LengthMatch> = {
+  kind: 'match',
+  name: 'length',
+  revisions: [0],
+  dataSize: () => SIZE,
+  userSize: () => SIZE,
+  decode(data: Buffer): LengthMatch {
+    const b = payload(data, SIZE);
+    return { min: b.readUInt16LE(0), max: b.readUInt16LE(2), invert: b[4] ?? 0 };
+  },
+  encode(v: LengthMatch): Buffer {
+    const b = zeroed(SIZE);
+    b.writeUInt16LE(v.min, 0);
+    b.writeUInt16LE(v.max, 2);
+    b.writeUInt8(v.invert, 4);
+    return b;
+  },
+  check(): void {},
+  format(v: LengthMatch): string {
+    const range = v.min === v.max ? `${v.min}` : `${v.min}:${v.max}`;
+    return `${v.invert !== 0 ? '! ' : ''}--length ${range}`;
+  },
+};

@@ -1,0 +1,90 @@
+// -p tcp: struct xt_tcp (linux/netfilter/xt_tcpudp.h), "tcp" revision 0 of xt_tcpudp.c.
+// Registered with .proto = IPPROTO_TCP, so xt_check_match refuses it unless the rule says
+// `-p tcp` without `!`; tcp_mt_check refuses unknown invflags.
+import { EINVAL, XtError } from '../errno.js';
+import type { CheckContext, Extension } from './types.js';
+import { IPPROTO_TCP, inv, payload, portRange, requireProto, zeroed } from './util.js';
+
+export const XT_TCP_INV_SRCPT = 0x01;
+export const XT_TCP_INV_DSTPT = 0x02;
+export const XT_TCP_INV_FLAGS = 0x04;
+export const XT_TCP_INV_OPTION = 0x08;
+export const XT_TCP_INV_MASK = 0x0f;
+
+export interface TcpMatch {
+  /** Inclusive source port range [lo, hi]; [0, 65535] = any. */
+  readonly spts: readonly [number, number];
+  readonly dpts: readonly [number, number];
+  /** TCP option kind that must be present; 0 = no option test. */
+  readonly option: number;
+  /** (flags & flgMask) == flgCmp, TCP header byte 13. */
+  readonly flgMask: number;
+  readonly flgCmp: number;
+  readonly invflags: number;
+}
+
+const SIZE = 12;
+
+export const tcp: Extension<TcpMatch> = {
+  kind: 'match',
+  name: 'tcp',
+  revisions: [0],
+  dataSize: () => SIZE,
+  userSize: () => SIZE,
+  decode(data: Buffer): TcpMatch {
+    const b = payload(data, SIZE);
+    return {
+      spts: [b.readUInt16LE(0), b.readUInt16LE(2)],
+      dpts: [b.readUInt16LE(4), b.readUInt16LE(6)],
+      option: b[8] ?? 0,
+      flgMask: b[9] ?? 0,
+      flgCmp: b[10] ?? 0,
+      invflags: b[11] ?? 0,
+    };
+  },
+  encode(v: TcpMatch): Buffer {
+    const b = zeroed(SIZE);
+    b.writeUInt16LE(v.spts[0], 0);
+    b.writeUInt16LE(v.spts[1], 2);
+    b.writeUInt16LE(v.dpts[0], 4);
+    b.writeUInt16LE(v.dpts[1], 6);
+    b.writeUInt8(v.option, 8);
+    b.writeUInt8(v.flgMask, 9);
+    b.writeUInt8(v.flgCmp, 10);
+    b.writeUInt8(v.invflags, 11);
+    return b;
+  },
+  check(v: TcpMatch, _revision: number, ctx: CheckContext): void {
+    requireProto(ctx, IPPROTO_TCP, 'match "tcp"');
+    if ((v.invflags & ~XT_TCP_INV_MASK) !== 0) {
+      throw new XtError(EINVAL, `match "tcp": unknown invflags 0x${v.invflags.toString(16)}`);
+    }
+  },
+  format(v: TcpMatch): string {
+    const parts: string[] = [];
+    if (v.spts[0] !== 0 || v.spts[1] !== 0xffff) {
+      parts.push(`${inv((v.invflags & XT_TCP_INV_SRCPT) !== 0)}--sport ${portRange(...v.spts)}`);
+    }
+    if (v.dpts[0] !== 0 || v.dpts[1] !== 0xffff) {
+      parts.push(`${inv((v.invflags & XT_TCP_INV_DSTPT) !== 0)}--dport ${portRange(...v.dpts)}`);
+    }
+    if (v.option !== 0 || (v.invflags & XT_TCP_INV_OPTION) !== 0) {
+      parts.push(`${inv((v.invflags & XT_TCP_INV_OPTION) !== 0)}--tcp-option ${v.option}`);
+    }
+    if (v.flgMask !== 0 || (v.invflags & XT_TCP_INV_FLAGS) !== 0) {
+      parts.push(
+        `${inv((v.invflags & XT_TCP_INV_FLAGS) !== 0)}--tcp-flags ${tcpFlags(v.flgMask)} ${tcpFlags(v.flgCmp)}`,
+      );
+    }
+    return parts.join(' ');
+  },
+};
+
+const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
+
+/** iptables-save's spelling of a TCP flag byte: "SYN,ACK", "NONE", "ALL". */
+export function tcpFlags(bits: number): string {
+  if (bits === 0) return 'NONE';
+  if (bits === 0x3f) return 'ALL';
+  return FLAG_NAMES.filter((_, i) => (bits & (1 << i)) !== 0).join(',');
+}

@@ -1,0 +1,40 @@
+// -m ttl: struct ipt_ttl_info (linux/netfilter_ipv4/ipt_ttl.h), "ttl" revision 0 of xt_hl.c,
+// IPv4 only, no checkentry. An unknown mode never matches (the kernel's switch falls through to
+// false); it is still accepted.
+import type { Extension } from './types.js';
+import { payload, zeroed } from './util.js';
+
+export const IPT_TTL_EQ = 0;
+export const IPT_TTL_NE = 1;
+export const IPT_TTL_LT = 2;
+export const IPT_TTL_GT = 3;
+
+export interface TtlMatch {
+  readonly mode: number;
+  readonly ttl: number;
+}
+
+const SIZE = 2;
+
+export const ttl: Extension<TtlMatch> = {
+  kind: 'match',
+  name: 'ttl',
+  revisions: [0],
+  dataSize: () => SIZE,
+  userSize: () => SIZE,
+  decode(data: Buffer): TtlMatch {
+    const b = payload(data, SIZE);
+    return { mode: b[0] ?? 0, ttl: b[1] ?? 0 };
+  },
+  encode(v: TtlMatch): Buffer {
+    const b = zeroed(SIZE);
+    b.writeUInt8(v.mode, 0);
+    b.writeUInt8(v.ttl, 1);
+    return b;
+  },
+  check(): void {},
+  format(v: TtlMatch): string {
+    const opt = ['--ttl-eq', '! --ttl-eq', '--ttl-lt', '--ttl-gt'][v.mode] ?? `--ttl-mode${v.mode}`;
+    return `${opt} ${v.ttl}`;
+  },
+};

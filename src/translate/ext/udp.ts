@@ -1,0 +1,60 @@
+// -p udp: struct xt_udp (linux/netfilter/xt_tcpudp.h), "udp" revision 0 of xt_tcpudp.c.
+// Registered with .proto = IPPROTO_UDP (xt_check_match: `-p udp` without `!`); udp_mt_check
+// refuses unknown invflags.
+import { EINVAL, XtError } from '../errno.js';
+import type { CheckContext, Extension } from './types.js';
+import { IPPROTO_UDP, inv, payload, portRange, requireProto, zeroed } from './util.js';
+
+export const XT_UDP_INV_SRCPT = 0x01;
+export const XT_UDP_INV_DSTPT = 0x02;
+export const XT_UDP_INV_MASK = 0x03;
+
+export interface UdpMatch {
+  /** Inclusive source port range [lo, hi]; [0, 65535] = any. */
+  readonly spts: readonly [number, number];
+  readonly dpts: readonly [number, number];
+  readonly invflags: number;
+}
+
+const SIZE = 10;
+
+export const udp: Extension<UdpMatch> = {
+  kind: 'match',
+  name: 'udp',
+  revisions: [0],
+  dataSize: () => SIZE,
+  userSize: () => SIZE,
+  decode(data: Buffer): UdpMatch {
+    const b = payload(data, SIZE);
+    return {
+      spts: [b.readUInt16LE(0), b.readUInt16LE(2)],
+      dpts: [b.readUInt16LE(4), b.readUInt16LE(6)],
+      invflags: b[8] ?? 0,
+    };
+  },
+  encode(v: UdpMatch): Buffer {
+    const b = zeroed(SIZE);
+    b.writeUInt16LE(v.spts[0], 0);
+    b.writeUInt16LE(v.spts[1], 2);
+    b.writeUInt16LE(v.dpts[0], 4);
+    b.writeUInt16LE(v.dpts[1], 6);
+    b.writeUInt8(v.invflags, 8);
+    return b;
+  },
+  check(v: UdpMatch, _revision: number, ctx: CheckContext): void {
+    requireProto(ctx, IPPROTO_UDP, 'match "udp"');
+    if ((v.invflags & ~XT_UDP_INV_MASK) !== 0) {
+      throw new XtError(EINVAL, `match "udp": unknown invflags 0x${v.invflags.toString(16)}`);
+    }
+  },
+  format(v: UdpMatch): string {
+    const parts: string[] = [];
+    if (v.spts[0] !== 0 || v.spts[1] !== 0xffff) {
+      parts.push(`${inv((v.invflags & XT_UDP_INV_SRCPT) !== 0)}--sport ${portRange(...v.spts)}`);
+    }
+    if (v.dpts[0] !== 0 || v.dpts[1] !== 0xffff) {
+      parts.push(`${inv((v.invflags & XT_UDP_INV_DSTPT) !== 0)}--dport ${portRange(...v.dpts)}`);
+    }
+    return parts.join(' ');
+  },
+};

@@ -1,0 +1,99 @@
+// Pieces shared by the match/target files: fixed-size payload access and the generic rules
+// xt_check_match / xt_check_target (net/netfilter/x_tables.c) apply before an extension's own
+// checkentry — table, hook mask, then protocol, each refused with EINVAL.
+import { xtAlign } from '../abi.js';
+import { EINVAL, XtError } from '../errno.js';
+import type { CheckContext } from './types.js';
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_DCCP = 33;
+export const IPPROTO_SCTP = 132;
+export const IPPROTO_UDPLITE = 136;
+
+/**
+ * The payload as exactly xtAlign(size) bytes: decode never throws, so a short buffer reads as
+ * zero-filled and a long one is cut (the validator has already refused both with EINVAL).
+ */
+export function payload(data: Buffer, size: number): Buffer {
+  const aligned = xtAlign(size);
+  if (data.length === aligned) return data;
+  const out = Buffer.alloc(aligned);
+  data.copy(out, 0, 0, Math.min(aligned, data.length));
+  return out;
+}
+
+/** A zeroed payload of xtAlign(size) bytes for encode. */
+export function zeroed(size: number): Buffer {
+  return Buffer.alloc(xtAlign(size));
+}
+
+/** xt_check_*: `.table` set and different from the rule's table. */
+export function requireTable(ctx: CheckContext, table: string, what: string): void {
+  if (ctx.table !== table) {
+    throw new XtError(EINVAL, `${what} is only valid in table "${table}", not "${ctx.table}"`);
+  }
+}
+
+/** xt_check_*: the rule is reachable from a hook outside `.hooks`. */
+export function requireHooks(ctx: CheckContext, hooks: number, what: string): void {
+  if ((ctx.hookMask & ~hooks) !== 0) {
+    throw new XtError(
+      EINVAL,
+      `${what} used from hook mask 0x${ctx.hookMask.toString(16)}, allowed 0x${hooks.toString(16)}`,
+    );
+  }
+}
+
+/** xt_check_match: `.proto` set and the rule's -p differs or is inverted. */
+export function requireProto(ctx: CheckContext, proto: number, what: string): void {
+  if (ctx.proto !== proto || ctx.invProto) {
+    throw new XtError(
+      EINVAL,
+      `${what} needs "-p ${proto}" without "!", rule has ${ctx.invProto ? '! ' : ''}-p ${ctx.proto}`,
+    );
+  }
+}
+
+/**
+ * A fixed char array as a string with only its trailing NULs dropped, so that encode restores
+ * every byte. The kernel reads such fields up to the first NUL: see `cString`.
+ */
+export function rawChars(field: Buffer): string {
+  let end = field.length;
+  while (end > 0 && field[end - 1] === 0) end--;
+  return field.toString('latin1', 0, end);
+}
+
+/** What C sees in a char array: everything before the first NUL. */
+export function cString(raw: string): string {
+  const nul = raw.indexOf('\0');
+  return nul === -1 ? raw : raw.slice(0, nul);
+}
+
+/** Writes `raw` (latin1) into `out` at `offset`, at most `max` bytes. */
+export function writeChars(out: Buffer, offset: number, raw: string, max: number): void {
+  out.write(raw.slice(0, max), offset, max, 'latin1');
+}
+
+/** A network-order u32 (1.2.3.4 → 0x01020304) in dotted form. */
+export function ipv4(addr: number): string {
+  return [24, 16, 8, 0].map((s) => (addr >>> s) & 0xff).join('.');
+}
+
+/** A mask's prefix length when it is contiguous, else the dotted mask. */
+export function maskSuffix(mask: number): string {
+  const m = mask >>> 0;
+  let len = 0;
+  while (len < 32 && ((m << len) & 0x80000000) !== 0) len++;
+  return len === 32 || (m << len) >>> 0 === 0 ? String(len) : ipv4(m);
+}
+
+export function inv(inverted: boolean): string {
+  return inverted ? '! ' : '';
+}
+
+export function portRange(lo: number, hi: number): string {
+  return lo === hi ? String(lo) : `${lo}:${hi}`;
+}

@@ -1,0 +1,579 @@
+// Entry blob ⇄ IR table. blobToTable expects a blob that passed validate.ts (it is what
+// checkReplace calls last); tableToBlob lays a table out as libiptc would and as the kernel
+// returns it from GET_ENTRIES (comefrom = reachable hooks, counters from the caller).
+import {
+  HOOK_NAMES,
+  IFNAMSIZ,
+  IPT_F_GOTO,
+  NF_ACCEPT,
+  NF_DROP,
+  NF_INET_NUMHOOKS,
+  NF_QUEUE,
+  SIZEOF_IPT_ENTRY,
+  SIZEOF_IPT_GETINFO,
+  SIZEOF_XT_ENTRY_MATCH,
+  SIZEOF_XT_ERROR_TARGET,
+  SIZEOF_XT_STANDARD_TARGET,
+  XT_RETURN,
+  XT_TABLE_MAXNAMELEN,
+  xtAlign,
+} from './abi.js';
+import {
+  markSourceChains,
+  nextOffsetAt,
+  targetNameIs,
+  unconditional,
+  verdictAt,
+} from './entries.js';
+import { EOPNOTSUPP, XtError } from './errno.js';
+import { error as errorTarget } from './ext/error.js';
+import { findExtension } from './ext/registry.js';
+import { standard } from './ext/standard.js';
+import {
+  type BuiltinChain,
+  type Chain,
+  type ExtensionUse,
+  type IfaceMatch,
+  type JumpTarget,
+  type Policy,
+  type Rule,
+  type RuleIp,
+  type RuleTarget,
+  type Table,
+  type UserChain,
+  type Verdict,
+  type XtCounters,
+  ZERO_COUNTERS,
+} from './ir.js';
+import { parseEntry } from './parser.js';
+import { cString } from './reader.js';
+import { serializeGetinfo } from './serializer.js';
+import type { IptEntry, IptIp, XtEntryMatch } from './wire.js';
+import { Writer } from './writer.js';
+
+/** What SET_REPLACE hands over besides the entries (ipt_replace's header fields). */
+export interface BlobLayout {
+  readonly name: string;
+  readonly validHooks: number;
+  readonly hookEntry: readonly number[];
+  readonly underflow: readonly number[];
+}
+
+/** A table laid out as an entry blob, with what GET_INFO reports about it. */
+export interface EncodedTable {
+  readonly entries: Buffer;
+  /** Per hook; 0xffffffff for hooks the table does not have (as the kernel reports). */
+  readonly hookEntry: readonly number[];
+  readonly underflow: readonly number[];
+  readonly numEntries: number;
+  readonly size: number;
+}
+
+const NO_HOOK = 0xffffffff;
+/** Chain name jumps use for Table.prelude. */
+const PRELUDE = '';
+const USER_HEAD_SIZE = SIZEOF_IPT_ENTRY + SIZEOF_XT_ERROR_TARGET;
+const STANDARD_ENTRY_SIZE = SIZEOF_IPT_ENTRY + SIZEOF_XT_STANDARD_TARGET;
+
+const VERDICTS: Readonly<Record<number, Verdict>> = {
+  [-NF_ACCEPT - 1]: 'ACCEPT',
+  [-NF_DROP - 1]: 'DROP',
+  [-NF_QUEUE - 1]: 'QUEUE',
+  [XT_RETURN]: 'RETURN',
+};
+
+export function verdictValue(v: Verdict): number {
+  switch (v) {
+    case 'ACCEPT':
+      return -NF_ACCEPT - 1;
+    case 'DROP':
+      return -NF_DROP - 1;
+    case 'QUEUE':
+      return -NF_QUEUE - 1;
+    case 'RETURN':
+      return XT_RETURN;
+  }
+}
+
+function unrepresentable(what: string): never {
+  throw new XtError(
+    EOPNOTSUPP,
+    `the kernel accepts this blob but the rule model cannot hold it: ${what}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// blob → IR
+
+interface Segment {
+  readonly start: number;
+  readonly kind: 'builtin' | 'user' | 'end' | 'prelude';
+  readonly hook: number;
+  /** Entry offsets in this segment. */
+  readonly entries: number[];
+}
+
+function decodeIface(name: Buffer, mask: Buffer): IfaceMatch {
+  const text = cString(name);
+  const clean = ifaceBytes(text).equals(name);
+  return {
+    name: text,
+    mask: Uint8Array.from(mask),
+    ...(clean ? {} : { raw: Uint8Array.from(name) }),
+  };
+}
+
+function decodeIp(ip: IptIp): RuleIp {
+  return {
+    src: ip.src,
+    srcMask: ip.smsk,
+    dst: ip.dst,
+    dstMask: ip.dmsk,
+    inIface: decodeIface(ip.iniface, ip.inifaceMask),
+    outIface: decodeIface(ip.outiface, ip.outifaceMask),
+    proto: ip.proto,
+    flags: ip.flags,
+    invflags: ip.invflags,
+  };
+}
+
+function decodeUse(kind: 'match' | 'target', m: XtEntryMatch): ExtensionUse {
+  const extension = findExtension(kind, cString(m.name), m.revision);
+  return { extension, revision: m.revision, value: extension.decode(m.data, m.revision) };
+}
+
+function segmentsOf(blob: Buffer, offsets: readonly number[], layout: BlobLayout): Segment[] {
+  const starts = new Map<number, { kind: 'builtin' | 'user' | 'end'; hook: number }>();
+  for (let h = 0; h < NF_INET_NUMHOOKS; h++) {
+    if (layout.validHooks & (1 << h))
+      starts.set(layout.hookEntry[h] ?? 0, { kind: 'builtin', hook: h });
+  }
+  const last = offsets[offsets.length - 1] ?? 0;
+  for (const off of offsets) {
+    if (!targetNameIs(blob, off, 'ERROR')) continue;
+    // A hook may start on an ERROR entry: it is then simply the first rule of that built-in.
+    if (starts.has(off)) continue;
+    starts.set(off, { kind: off === last ? 'end' : 'user', hook: -1 });
+  }
+  const segments: Segment[] = [];
+  for (const off of offsets) {
+    const s = starts.get(off);
+    if (s !== undefined) segments.push({ start: off, ...s, entries: [] });
+    // Entries before every chain start (hook entries moved past them): unreachable but accepted.
+    if (segments.length === 0)
+      segments.push({ start: off, kind: 'prelude', hook: -1, entries: [] });
+    segments[segments.length - 1]?.entries.push(off);
+  }
+  const end = segments[segments.length - 1];
+  if (end?.kind !== 'end') unrepresentable('the table does not end with an ERROR entry');
+  return segments;
+}
+
+/** An entry libiptc writes with fixed bytes (policy, head, footer, end): check it is one. */
+function isPlainEntry(blob: Buffer, off: number, size: number): boolean {
+  return (
+    unconditional(blob, off) &&
+    nextOffsetAt(blob, off) === size &&
+    blob.readUInt32LE(off + 84) === 0
+  );
+}
+
+/** A plain ERROR entry whose errorname has nothing after its NUL (what writeErrorEntry makes). */
+function isPlainErrorEntry(blob: Buffer, off: number): boolean {
+  if (!isPlainEntry(blob, off, USER_HEAD_SIZE)) return false;
+  const at = off + SIZEOF_IPT_ENTRY + SIZEOF_XT_ENTRY_MATCH;
+  const field = blob.subarray(at, at + 30);
+  return errorTarget.decode(field, 0).raw === undefined;
+}
+
+function policyOf(blob: Buffer, off: number): Policy {
+  return verdictAt(blob, off) === -NF_ACCEPT - 1 ? 'ACCEPT' : 'DROP';
+}
+
+/**
+ * The IR of a validated entry blob. `comefrom` is mark_source_chains' result (hook mask per entry
+ * offset). Never refuses a blob validate.ts accepted (EOPNOTSUPP would mean a model gap).
+ */
+export function blobToTable(
+  blob: Buffer,
+  layout: BlobLayout,
+  comefrom?: ReadonlyMap<number, number>,
+): Table {
+  const offsets: number[] = [];
+  for (let off = 0; off < blob.length; off += nextOffsetAt(blob, off)) offsets.push(off);
+  const index = new Map(offsets.map((o, i) => [o, i]));
+  const segments = segmentsOf(blob, offsets, layout);
+
+  // Where each entry sits in the model, for jumps.
+  const where = new Map<number, JumpTarget>();
+  const names: string[] = segments.map((s) =>
+    s.kind === 'builtin'
+      ? (HOOK_NAMES[s.hook] ?? `hook${s.hook}`)
+      : s.kind === 'prelude'
+        ? PRELUDE
+        : cString(parseEntry(blob, s.start).target.data),
+  );
+  segments.forEach((s, si) => {
+    const chain = names[si] ?? '';
+    s.entries.forEach((off, i) => where.set(off, { chain, index: s.kind === 'user' ? i - 1 : i }));
+  });
+
+  const counters = (off: number): XtCounters => parseEntry(blob, off).counters;
+
+  const decodeRule = (off: number): Rule => {
+    const e: IptEntry = parseEntry(blob, off);
+    const matches = e.matches.map((m) => decodeUse('match', m));
+    let target: RuleTarget;
+    if (targetNameIs(blob, off, '')) {
+      const v = verdictAt(blob, off);
+      if (v >= 0) {
+        const to = where.get(v);
+        // Only unreachable code can jump to a non-entry or to the final entry: keep the offset.
+        target =
+          to === undefined || v === offsets[offsets.length - 1]
+            ? { kind: 'rawJump', offset: v }
+            : { kind: e.ip.flags & IPT_F_GOTO ? 'goto' : 'jump', chain: to.chain, index: to.index };
+      } else {
+        const verdict = VERDICTS[v];
+        if (verdict === undefined) unrepresentable(`verdict ${v}`);
+        target = { kind: 'verdict', verdict };
+      }
+    } else {
+      target = { kind: 'extension', target: decodeUse('target', e.target) };
+    }
+    const hookMask = comefrom?.get(off);
+    return {
+      ip: decodeIp(e.ip),
+      nfcache: e.nfcache,
+      matches,
+      target,
+      counters: e.counters,
+      slack: e.trailer.length,
+      ...(hookMask === undefined ? {} : { hookMask }),
+      origin: { offset: off, index: index.get(off) ?? -1 },
+    };
+  };
+
+  const chains: Chain[] = [];
+  let end: Table['end'] | undefined;
+  let prelude: Rule[] | undefined;
+  segments.forEach((s, si) => {
+    const name = names[si] ?? '';
+    if (s.kind === 'prelude') {
+      prelude = s.entries.map(decodeRule);
+      return;
+    }
+    if (s.kind === 'end') {
+      if (s.entries.length !== 1) unrepresentable('entries after the final ERROR entry');
+      const plain = isPlainErrorEntry(blob, s.start);
+      end = { name, counters: counters(s.start), ...(plain ? {} : { entry: decodeRule(s.start) }) };
+      return;
+    }
+    if (s.kind === 'builtin') {
+      const last = s.entries[s.entries.length - 1] ?? -1;
+      const uflow = layout.underflow[s.hook] ?? -1;
+      if (last !== uflow) {
+        // The kernel accepts any unconditional ACCEPT/DROP entry as underflow: point at it.
+        const at = where.get(uflow);
+        if (at === undefined) unrepresentable(`underflow of ${name} at ${uflow}`);
+        chains.push({
+          kind: 'builtin',
+          hook: s.hook,
+          name,
+          rules: s.entries.map(decodeRule),
+          policy: policyOf(blob, uflow),
+          policyCounters: ZERO_COUNTERS,
+          underflowAt: at,
+        });
+        return;
+      }
+      const nfcache = blob.readUInt32LE(last + 84);
+      const chain: BuiltinChain = {
+        kind: 'builtin',
+        hook: s.hook,
+        name,
+        rules: s.entries.slice(0, -1).map(decodeRule),
+        policy: policyOf(blob, last),
+        policyCounters: counters(last),
+        ...(nfcache === 0 ? {} : { policyNfcache: nfcache }),
+      };
+      chains.push(chain);
+      return;
+    }
+    const head = s.start;
+    const foot = s.entries[s.entries.length - 1] ?? -1;
+    const hasFooter =
+      s.entries.length >= 2 &&
+      isPlainEntry(blob, foot, STANDARD_ENTRY_SIZE) &&
+      targetNameIs(blob, foot, '') &&
+      verdictAt(blob, foot) === XT_RETURN;
+    const chain: UserChain = {
+      kind: 'user',
+      name,
+      rules: s.entries.slice(1, hasFooter ? -1 : undefined).map(decodeRule),
+      headCounters: counters(head),
+      ...(hasFooter ? { returnCounters: counters(foot) } : {}),
+      ...(isPlainErrorEntry(blob, head) ? {} : { head: decodeRule(head) }),
+    };
+    chains.push(chain);
+  });
+  if (end === undefined) unrepresentable('no final ERROR entry');
+  return {
+    name: layout.name,
+    validHooks: layout.validHooks,
+    chains,
+    end,
+    ...(prelude === undefined ? {} : { prelude }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// IR → blob
+
+function useSize(u: ExtensionUse): number {
+  return SIZEOF_XT_ENTRY_MATCH + xtAlign(u.extension.dataSize(u.revision));
+}
+
+function ruleSize(r: Rule): number {
+  const matches = r.matches.reduce((n, m) => n + useSize(m), 0);
+  const target =
+    r.target.kind === 'extension' ? useSize(r.target.target) : SIZEOF_XT_STANDARD_TARGET;
+  return SIZEOF_IPT_ENTRY + matches + target + r.slack;
+}
+
+function ifaceBytes(name: string): Buffer {
+  const b = Buffer.alloc(IFNAMSIZ);
+  b.write(name, 0, IFNAMSIZ, 'latin1');
+  return b;
+}
+
+function writeIp(w: Writer, ip: RuleIp, flags: number): void {
+  w.be32(ip.src).be32(ip.dst).be32(ip.srcMask).be32(ip.dstMask);
+  w.bytes(ip.inIface.raw ?? ifaceBytes(ip.inIface.name));
+  w.bytes(ip.outIface.raw ?? ifaceBytes(ip.outIface.name));
+  w.bytes(Buffer.from(ip.inIface.mask)).bytes(Buffer.from(ip.outIface.mask));
+  w.u16(ip.proto).u8(flags).u8(ip.invflags);
+}
+
+function writeUse(w: Writer, name: string, u: ExtensionUse): void {
+  const data = u.extension.encode(u.value, u.revision);
+  w.u16(SIZEOF_XT_ENTRY_MATCH + data.length)
+    .fixedString(name, 29)
+    .u8(u.revision)
+    .bytes(data);
+}
+
+const UNCONDITIONAL: RuleIp = {
+  src: 0,
+  srcMask: 0,
+  dst: 0,
+  dstMask: 0,
+  inIface: { name: '', mask: new Uint8Array(IFNAMSIZ) },
+  outIface: { name: '', mask: new Uint8Array(IFNAMSIZ) },
+  proto: 0,
+  flags: 0,
+  invflags: 0,
+};
+
+function writeHeader(
+  w: Writer,
+  ip: RuleIp,
+  flags: number,
+  nfcache: number,
+  to: number,
+  next: number,
+  c: XtCounters,
+) {
+  writeIp(w, ip, flags);
+  w.u32(nfcache).u16(to).u16(next).u32(0).u64(c.pcnt).u64(c.bcnt);
+}
+
+function writeStandardEntry(w: Writer, verdict: number, c: XtCounters, nfcache: number): void {
+  writeHeader(w, UNCONDITIONAL, 0, nfcache, SIZEOF_IPT_ENTRY, STANDARD_ENTRY_SIZE, c);
+  w.u16(SIZEOF_XT_STANDARD_TARGET).zeros(30).bytes(standard.encode({ verdict }, 0));
+}
+
+function writeErrorEntry(w: Writer, name: string, c: XtCounters): void {
+  writeHeader(w, UNCONDITIONAL, 0, 0, SIZEOF_IPT_ENTRY, USER_HEAD_SIZE, c);
+  w.u16(SIZEOF_XT_ERROR_TARGET)
+    .fixedString('ERROR', 29)
+    .u8(0)
+    .bytes(errorTarget.encode({ name }, 0));
+}
+
+/**
+ * Lays the table out as an entry blob. `live`, if given, supplies the counters of every entry by
+ * index (GET_ENTRIES); otherwise the counters stored in the IR are written. comefrom is what the
+ * kernel leaves there: the hooks each entry is reachable from.
+ */
+export function tableToBlob(table: Table, live?: readonly XtCounters[]): EncodedTable {
+  // Pass 1: offsets of every position a jump can name.
+  const pos = new Map<string, number[]>();
+  let off = 0;
+  if (table.prelude !== undefined) {
+    const at: number[] = [];
+    for (const r of table.prelude) {
+      at.push(off);
+      off += ruleSize(r);
+    }
+    pos.set(PRELUDE, at);
+  }
+  for (const c of table.chains) {
+    const at: number[] = [];
+    if (c.kind === 'user') {
+      at.push(off);
+      off += c.head === undefined ? USER_HEAD_SIZE : ruleSize(c.head);
+    }
+    for (const r of c.rules) {
+      at.push(off);
+      off += ruleSize(r);
+    }
+    if (c.kind === 'builtin' ? c.underflowAt === undefined : c.returnCounters !== undefined) {
+      at.push(off);
+      off += STANDARD_ENTRY_SIZE;
+    }
+    pos.set(c.name, at);
+  }
+  const size = off + (table.end.entry === undefined ? USER_HEAD_SIZE : ruleSize(table.end.entry));
+  const jumpOffset = (t: JumpTarget): number => {
+    const at = pos.get(t.chain);
+    const base = table.chains.find((c) => c.name === t.chain);
+    const shift = base?.kind === 'user' ? 1 : 0;
+    const v = at?.[t.index + shift];
+    if (v === undefined)
+      throw new XtError(EOPNOTSUPP, `jump to ${t.chain}[${t.index}] which does not exist`);
+    return v;
+  };
+
+  const hookEntry = Array<number>(NF_INET_NUMHOOKS).fill(NO_HOOK);
+  const underflow = Array<number>(NF_INET_NUMHOOKS).fill(NO_HOOK);
+  const w = new Writer(size);
+  let n = 0;
+  const next = (c: XtCounters): XtCounters => {
+    const v = live?.[n] ?? c;
+    n++;
+    return v;
+  };
+
+  for (const r of table.prelude ?? []) writeRule(w, r, next(r.counters), jumpOffset);
+  for (const c of table.chains) {
+    if (c.kind === 'user') {
+      if (c.head === undefined) writeErrorEntry(w, c.name, next(c.headCounters));
+      else writeRule(w, c.head, next(c.headCounters), jumpOffset);
+    } else {
+      hookEntry[c.hook] = w.offset;
+    }
+    for (const r of c.rules) writeRule(w, r, next(r.counters), jumpOffset);
+    if (c.kind === 'builtin' && c.underflowAt !== undefined) {
+      underflow[c.hook] = jumpOffset(c.underflowAt);
+    } else if (c.kind === 'builtin') {
+      underflow[c.hook] = w.offset;
+      writeStandardEntry(w, verdictValue(c.policy), next(c.policyCounters), c.policyNfcache ?? 0);
+    } else if (c.returnCounters !== undefined) {
+      writeStandardEntry(w, XT_RETURN, next(c.returnCounters), 0);
+    }
+  }
+  if (table.end.entry === undefined) writeErrorEntry(w, table.end.name, next(table.end.counters));
+  else writeRule(w, table.end.entry, next(table.end.counters), jumpOffset);
+  const entries = w.finish();
+  patchComefrom(entries, table.validHooks, hookEntry);
+  return { entries, hookEntry, underflow, numEntries: n, size: entries.length };
+}
+
+function writeRule(w: Writer, r: Rule, c: XtCounters, jumpOffset: (t: JumpTarget) => number): void {
+  const start = w.offset;
+  const matchBytes = r.matches.reduce((s, m) => s + useSize(m), 0);
+  const to = SIZEOF_IPT_ENTRY + matchBytes;
+  const t = r.target;
+  const flags =
+    t.kind === 'jump'
+      ? r.ip.flags & ~IPT_F_GOTO
+      : t.kind === 'goto'
+        ? r.ip.flags | IPT_F_GOTO
+        : r.ip.flags;
+  writeHeader(w, r.ip, flags, r.nfcache, to, ruleSize(r), c);
+  for (const m of r.matches) writeUse(w, m.extension.name, m);
+  if (t.kind === 'extension') {
+    writeUse(w, t.target.extension.name, t.target);
+  } else {
+    const verdict =
+      t.kind === 'verdict'
+        ? verdictValue(t.verdict)
+        : t.kind === 'rawJump'
+          ? t.offset
+          : jumpOffset(t);
+    w.u16(SIZEOF_XT_STANDARD_TARGET).zeros(30).bytes(standard.encode({ verdict }, 0));
+  }
+  w.zeros(r.slack);
+  if (w.offset - start !== ruleSize(r)) throw new Error('rule size mismatch');
+}
+
+function patchComefrom(entries: Buffer, validHooks: number, hookEntry: readonly number[]): void {
+  const offsets: number[] = [];
+  for (let o = 0; o < entries.length; o += nextOffsetAt(entries, o)) offsets.push(o);
+  for (let h = 0; h < NF_INET_NUMHOOKS; h++) {
+    if (validHooks & (1 << h) && hookEntry[h] === NO_HOOK) return;
+  }
+  const marks = markSourceChains(entries, entries.length, validHooks, hookEntry, offsets);
+  if (marks === null) return;
+  for (const [o, m] of marks) entries.writeUInt32LE(m, o + 92);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET_INFO and the initial table
+
+/** IPT_SO_GET_INFO's answer for `table` (84 bytes). */
+export function encodeGetinfo(table: Table): Buffer {
+  const enc = tableToBlob(table);
+  const name = Buffer.alloc(XT_TABLE_MAXNAMELEN);
+  name.write(table.name, 0, XT_TABLE_MAXNAMELEN - 1, 'latin1');
+  const out = serializeGetinfo({
+    name,
+    validHooks: table.validHooks,
+    hookEntry: enc.hookEntry,
+    underflow: enc.underflow,
+    numEntries: enc.numEntries,
+    size: enc.size,
+  });
+  if (out.length !== SIZEOF_IPT_GETINFO) throw new Error('ipt_getinfo size');
+  return out;
+}
+
+const TABLE_HOOKS: Readonly<Record<string, number>> = {
+  filter: (1 << 1) | (1 << 2) | (1 << 3),
+};
+
+/**
+ * The table the kernel registers in a fresh network namespace (iptable_filter: INPUT, FORWARD and
+ * OUTPUT with policy ACCEPT, then the final ERROR entry), all counters zero.
+ */
+export function initialTable(name: 'filter'): Table {
+  const validHooks = TABLE_HOOKS[name] ?? 0;
+  const chains: BuiltinChain[] = [];
+  for (let h = 0; h < NF_INET_NUMHOOKS; h++) {
+    if (!(validHooks & (1 << h))) continue;
+    chains.push({
+      kind: 'builtin',
+      hook: h,
+      name: HOOK_NAMES[h] ?? '',
+      rules: [],
+      policy: 'ACCEPT',
+      policyCounters: ZERO_COUNTERS,
+    });
+  }
+  return { name, validHooks, chains, end: { name: 'ERROR', counters: ZERO_COUNTERS } };
+}
+
+/** Index → entry counters in blob order, as stored in the IR (the order GET_ENTRIES uses). */
+export function tableCounters(table: Table): XtCounters[] {
+  const out: XtCounters[] = (table.prelude ?? []).map((r) => r.counters);
+  for (const c of table.chains) {
+    if (c.kind === 'user') out.push(c.headCounters);
+    for (const r of c.rules) out.push(r.counters);
+    if (c.kind === 'builtin') {
+      if (c.underflowAt === undefined) out.push(c.policyCounters);
+    } else if (c.returnCounters !== undefined) out.push(c.returnCounters);
+  }
+  out.push(table.end.counters);
+  return out;
+}

@@ -1,0 +1,282 @@
+// Every extension's layout against the UAPI headers: a C program compiled at test time fills each
+// struct field by field with distinct values and prints sizeof plus the bytes; our encode of the
+// same typed value must give those bytes, padded with zeros to XT_ALIGN, and dataSize must be
+// the sizeof. This pins every offset, width and byte order at once.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xtAlign } from '../../src/translate/abi.js';
+import { comment } from '../../src/translate/ext/comment.js';
+import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { icmp } from '../../src/translate/ext/icmp.js';
+import { iprange } from '../../src/translate/ext/iprange.js';
+import { length } from '../../src/translate/ext/length.js';
+import { limit } from '../../src/translate/ext/limit.js';
+import { LOG } from '../../src/translate/ext/LOG.js';
+import { mark } from '../../src/translate/ext/mark.js';
+import { multiport } from '../../src/translate/ext/multiport.js';
+import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { state } from '../../src/translate/ext/state.js';
+import { tcp } from '../../src/translate/ext/tcp.js';
+import { ttl } from '../../src/translate/ext/ttl.js';
+import type { Extension } from '../../src/translate/ext/types.js';
+import { udp } from '../../src/translate/ext/udp.js';
+
+interface Layout {
+  readonly id: string;
+  readonly c: string;
+  /** C statements filling `s`, a zeroed instance of `c`. */
+  readonly fill: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly ext: Extension<any>;
+  readonly revision: number;
+  readonly value: unknown;
+  /** offsetof of the first kernel-private byte, when the struct has some. */
+  readonly userSizeExpr?: string;
+}
+
+const ctFill = (rev: number): string => `
+  s.origsrc_addr.ip = htonl(0x0a000001); s.origsrc_mask.ip = htonl(0xffffff00);
+  s.origdst_addr.ip = htonl(0x0a000002); s.origdst_mask.ip = htonl(0xffff0000);
+  s.replsrc_addr.ip = htonl(0x0a000003); s.replsrc_mask.ip = htonl(0xff000000);
+  s.repldst_addr.ip = htonl(0x0a000004); s.repldst_mask.ip = htonl(0xfffffffe);
+  s.expires_min = 0x11223344; s.expires_max = 0x55667788; s.l4proto = 0x0106;
+  s.origsrc_port = ${rev < 3 ? 'htons(1001)' : '1001'}; s.origdst_port = ${rev < 3 ? 'htons(1002)' : '1002'};
+  s.replsrc_port = ${rev < 3 ? 'htons(1003)' : '1003'}; s.repldst_port = ${rev < 3 ? 'htons(1004)' : '1004'};
+  s.match_flags = 0x3ffe; s.invert_flags = 0x1235;
+  s.state_mask = ${rev === 1 ? '0x5a' : '0x1a5'}; s.status_mask = ${rev === 1 ? '0x3c' : '0x23c'};
+  ${rev === 3 ? 's.origsrc_port_high = 2001; s.origdst_port_high = 2002; s.replsrc_port_high = 2003; s.repldst_port_high = 2004;' : ''}`;
+
+const ctValue = (rev: number): unknown => {
+  const port = (i: number): { lo: number; hi: number } => ({
+    lo: 1000 + i,
+    hi: rev === 3 ? 2000 + i : 1000 + i,
+  });
+  return {
+    origsrc: { addr: 0x0a000001, mask: 0xffffff00 },
+    origdst: { addr: 0x0a000002, mask: 0xffff0000 },
+    replsrc: { addr: 0x0a000003, mask: 0xff000000 },
+    repldst: { addr: 0x0a000004, mask: 0xfffffffe },
+    expiresMin: 0x11223344,
+    expiresMax: 0x55667788,
+    l4proto: 0x0106,
+    origsrcPort: port(1),
+    origdstPort: port(2),
+    replsrcPort: port(3),
+    repldstPort: port(4),
+    matchFlags: 0x3ffe,
+    invertFlags: 0x1235,
+    stateMask: rev === 1 ? 0x5a : 0x1a5,
+    statusMask: rev === 1 ? 0x3c : 0x23c,
+  };
+};
+
+const LAYOUTS: readonly Layout[] = [
+  {
+    id: 'tcp',
+    c: 'struct xt_tcp',
+    fill: 's.spts[0] = 0x0102; s.spts[1] = 0x0304; s.dpts[0] = 0x0506; s.dpts[1] = 0x0708; s.option = 9; s.flg_mask = 0x3f; s.flg_cmp = 0x12; s.invflags = 0x0f;',
+    ext: tcp,
+    revision: 0,
+    value: {
+      spts: [0x0102, 0x0304],
+      dpts: [0x0506, 0x0708],
+      option: 9,
+      flgMask: 0x3f,
+      flgCmp: 0x12,
+      invflags: 0x0f,
+    },
+  },
+  {
+    id: 'udp',
+    c: 'struct xt_udp',
+    fill: 's.spts[0] = 0x0102; s.spts[1] = 0x0304; s.dpts[0] = 0x0506; s.dpts[1] = 0x0708; s.invflags = 3;',
+    ext: udp,
+    revision: 0,
+    value: { spts: [0x0102, 0x0304], dpts: [0x0506, 0x0708], invflags: 3 },
+  },
+  {
+    id: 'icmp',
+    c: 'struct ipt_icmp',
+    fill: 's.type = 8; s.code[0] = 1; s.code[1] = 200; s.invflags = 1;',
+    ext: icmp,
+    revision: 0,
+    value: { type: 8, codeMin: 1, codeMax: 200, invflags: 1 },
+  },
+  {
+    id: 'multiport',
+    c: 'struct xt_multiport_v1',
+    fill: 's.flags = 2; s.count = 15; for (int i = 0; i < 15; i++) { s.ports[i] = 0x100 * i + 7; s.pflags[i] = i & 1; } s.invert = 1;',
+    ext: multiport,
+    revision: 1,
+    value: {
+      flags: 2,
+      count: 15,
+      ports: Array.from({ length: 15 }, (_, i) => 0x100 * i + 7),
+      pflags: Array.from({ length: 15 }, (_, i) => i & 1),
+      invert: 1,
+    },
+  },
+  ...[1, 2, 3].map((rev): Layout => ({
+    id: `conntrack rev ${rev}`,
+    c: `struct xt_conntrack_mtinfo${rev}`,
+    fill: ctFill(rev),
+    ext: conntrack,
+    revision: rev,
+    value: ctValue(rev),
+  })),
+  {
+    id: 'state',
+    c: 'struct xt_state_info',
+    fill: 's.statemask = 0x4f;',
+    ext: state,
+    revision: 0,
+    value: { statemask: 0x4f },
+  },
+  {
+    id: 'mark',
+    c: 'struct xt_mark_mtinfo1',
+    fill: 's.mark = 0xdeadbeef; s.mask = 0x0000ffff; s.invert = 1;',
+    ext: mark,
+    revision: 1,
+    value: { mark: 0xdeadbeef, mask: 0xffff, invert: 1 },
+  },
+  {
+    id: 'comment',
+    c: 'struct xt_comment_info',
+    fill: 'memset(s.comment, 0x61, 255);',
+    ext: comment,
+    revision: 0,
+    value: { comment: 'a'.repeat(255) },
+  },
+  {
+    id: 'iprange',
+    c: 'struct xt_iprange_mtinfo',
+    fill: 's.src_min.ip = htonl(0x0a000001); s.src_max.ip = htonl(0x0a0000ff); s.dst_min.ip = htonl(0xc0a80001); s.dst_max.ip = htonl(0xc0a801fe); s.flags = 0x33;',
+    ext: iprange,
+    revision: 1,
+    value: {
+      srcMin: 0x0a000001,
+      srcMax: 0x0a0000ff,
+      dstMin: 0xc0a80001,
+      dstMax: 0xc0a801fe,
+      flags: 0x33,
+    },
+  },
+  {
+    id: 'length',
+    c: 'struct xt_length_info',
+    fill: 's.min = 0x0102; s.max = 0xfedc; s.invert = 1;',
+    ext: length,
+    revision: 0,
+    value: { min: 0x0102, max: 0xfedc, invert: 1 },
+  },
+  {
+    id: 'ttl',
+    c: 'struct ipt_ttl_info',
+    fill: 's.mode = 3; s.ttl = 200;',
+    ext: ttl,
+    revision: 0,
+    value: { mode: 3, ttl: 200 },
+  },
+  {
+    id: 'limit',
+    c: 'struct xt_rateinfo',
+    fill: 's.avg = 0x01020304; s.burst = 0x05060708;',
+    ext: limit,
+    revision: 0,
+    value: { avg: 0x01020304, burst: 0x05060708 },
+    userSizeExpr: 'offsetof(struct xt_rateinfo, prev)',
+  },
+  {
+    id: 'LOG',
+    c: 'struct xt_log_info',
+    fill: 's.level = 7; s.logflags = 0x2f; strcpy(s.prefix, "0123456789abcdefghijklmnopqrs");',
+    ext: LOG,
+    revision: 0,
+    value: { level: 7, logflags: 0x2f, prefix: '0123456789abcdefghijklmnopqrs' },
+  },
+  {
+    id: 'REJECT',
+    c: 'struct ipt_reject_info',
+    fill: 's.with = IPT_ICMP_ADMIN_PROHIBITED;',
+    ext: REJECT,
+    revision: 0,
+    value: { with: 8 },
+  },
+];
+
+function program(): string {
+  const blocks = LAYOUTS.map(
+    (l, i) => `{ ${l.c} s; memset(&s, 0, sizeof s); ${l.fill}
+  dump(${i}, (const unsigned char *)&s, sizeof s, ${l.userSizeExpr ?? 'sizeof s'}); }`,
+  );
+  return `#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter/xt_tcpudp.h>
+#include <linux/netfilter/xt_multiport.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/xt_conntrack.h>
+#include <linux/netfilter/xt_state.h>
+#include <linux/netfilter/xt_mark.h>
+#include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_iprange.h>
+#include <linux/netfilter/xt_length.h>
+#include <linux/netfilter_ipv4/ipt_ttl.h>
+#include <linux/netfilter/xt_limit.h>
+#include <linux/netfilter/xt_LOG.h>
+#include <linux/netfilter_ipv4/ipt_REJECT.h>
+static void dump(int id, const unsigned char *p, size_t n, size_t user) {
+  printf("%d %zu %zu ", id, n, user);
+  for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
+  printf("\\n");
+}
+int main(void) {
+${blocks.join('\n')}
+  return 0;
+}
+`;
+}
+
+let dir = '';
+const measured = new Map<number, { size: number; user: number; bytes: Buffer }>();
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ext-layout-'));
+  writeFileSync(join(dir, 'layout.c'), program());
+  execFileSync('gcc', ['-Wall', '-Werror', '-o', join(dir, 'layout'), join(dir, 'layout.c')]);
+  const out = execFileSync(join(dir, 'layout'), { encoding: 'utf8' });
+  for (const line of out.trim().split('\n')) {
+    const [id, size, user, hexBytes] = line.split(' ');
+    measured.set(Number(id), {
+      size: Number(size),
+      user: Number(user),
+      bytes: Buffer.from(hexBytes ?? '', 'hex'),
+    });
+  }
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('extension layouts equal the UAPI headers', () => {
+  LAYOUTS.forEach((l, i) => {
+    it(`${l.id}: ${l.c}`, () => {
+      const m = measured.get(i);
+      expect(m).toBeDefined();
+      expect(l.ext.dataSize(l.revision)).toBe(m!.size);
+      expect(l.ext.userSize(l.revision)).toBe(m!.user);
+      const padded = Buffer.alloc(xtAlign(m!.size));
+      m!.bytes.copy(padded);
+      expect(l.ext.encode(l.value, l.revision).toString('hex')).toBe(padded.toString('hex'));
+      expect(l.ext.decode(padded, l.revision)).toEqual(l.value);
+    });
+  });
+});
