@@ -1,6 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Chain, Rule, RuleIp, RuleTarget, Table, XtCounters } from '../src/translate/ir.js';
+import { xtAlign } from '../src/translate/abi.js';
+import { MATCHES, TARGETS } from '../src/translate/ext/registry.js';
+import type { Extension } from '../src/translate/ext/types.js';
+import type {
+  Chain,
+  ExtensionUse,
+  Rule,
+  RuleIp,
+  RuleTarget,
+  Table,
+  XtCounters,
+} from '../src/translate/ir.js';
 import { entryCount, ifaceWildcard } from '../src/translate/ir.js';
 import { blobToTable, initialTable, tableCounters, tableToBlob } from '../src/translate/table.js';
 
@@ -29,9 +40,24 @@ const ip = (goto: boolean): fc.Arbitrary<RuleIp> =>
 
 type Shape = { builtins: number[]; users: string[] };
 
+/** A registered extension at one of its revisions, with the value its all-zero payload decodes to. */
+function useArb(list: readonly Extension<unknown>[]): fc.Arbitrary<ExtensionUse> {
+  return fc.constantFrom(...list).chain((extension) =>
+    fc.constantFrom(...extension.revisions).map((revision) => ({
+      extension,
+      revision,
+      value: extension.decode(Buffer.alloc(xtAlign(extension.dataSize(revision))), revision),
+    })),
+  );
+}
+
 function ruleArb(shape: Shape, chainSizes: Map<string, number>): fc.Arbitrary<Rule> {
   const chains = [...chainSizes.keys()];
   const target: fc.Arbitrary<RuleTarget> = fc.oneof(
+    useArb(TARGETS.filter((e) => e.name !== '' && e.name !== 'ERROR')).map((u): RuleTarget => ({
+      kind: 'extension',
+      target: u,
+    })),
     fc.constantFrom<RuleTarget>(
       { kind: 'verdict', verdict: 'ACCEPT' },
       { kind: 'verdict', verdict: 'DROP' },
@@ -56,7 +82,7 @@ function ruleArb(shape: Shape, chainSizes: Map<string, number>): fc.Arbitrary<Ru
     fc.record({
       ip: ip(t.kind === 'goto'),
       nfcache: u32,
-      matches: fc.constant([]),
+      matches: fc.array(useArb(MATCHES), { maxLength: 3 }),
       target: fc.constant(t),
       counters,
       slack: fc.nat(2).map((n) => n * 8),

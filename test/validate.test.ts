@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from '../src/translate/errno.js';
 import type { Extension } from '../src/translate/ext/types.js';
 import type { Rule, RuleTarget, Table } from '../src/translate/ir.js';
-import { ZERO_COUNTERS } from '../src/translate/ir.js';
+import { entryCount, ZERO_COUNTERS } from '../src/translate/ir.js';
 import { encodeGetinfo, initialTable, tableToBlob } from '../src/translate/table.js';
 import { checkReplace, checkReplaceAgainst } from '../src/translate/validate.js';
 
@@ -92,9 +92,15 @@ function replaceOf(t: Table): { buf: Buffer; at: number[] } {
   return { buf: Buffer.concat([hdr, enc.entries]), at };
 }
 
+/** checkReplace, then the live-table checks against a filter table (num_counters as "auto"). */
 function ours(buf: Buffer): number {
   try {
-    checkReplace(buf);
+    const live = initialTable('filter');
+    checkReplaceAgainst(
+      live.name === checkReplace(buf).name ? live : undefined,
+      checkReplace(buf),
+      entryCount(live),
+    );
     return 0;
   } catch (e) {
     if (e instanceof XtError) return e.errno;
@@ -220,6 +226,24 @@ const CASES: [string, number, Mutate, boolean?][] = [
   ],
   ['an underflow on a rule of a user chain', 0, (b, at) => void b.writeUInt32LE(rel(at, 7), 76)],
   ['a hook entry moved past the first rule', 0, (b, at) => void b.writeUInt32LE(rel(at, 1), 48)],
+  [
+    'no final ERROR entry',
+    0,
+    (b) => {
+      b.writeUInt32LE(b.readUInt32LE(36) - 1, 36);
+      b.writeUInt32LE(b.readUInt32LE(40) - 176, 40);
+      return b.subarray(0, b.length - 176);
+    },
+  ],
+  [
+    'an empty table with no hooks (refused by the valid_hooks check)',
+    EINVAL,
+    (b) => {
+      b.fill(0, 32, 84);
+      return b.subarray(0, 96);
+    },
+  ],
+  ['an unknown table name', ENOENT, (b) => void b.write('nosuch\0', 0, 'latin1')],
   [
     'a jump to a user chain ERROR head',
     0,

@@ -138,7 +138,13 @@ export interface Table {
   readonly chains: readonly Chain[];
   /** The final ERROR entry: its errorname (libiptc: "ERROR"), counters, and the entry in full
    *  when it is not the plain one (as UserChain.head). */
-  readonly end: { readonly name: string; readonly counters: XtCounters; readonly entry?: Rule };
+  readonly end: {
+    readonly name: string;
+    readonly counters: XtCounters;
+    readonly entry?: Rule;
+    /** The blob had no final ERROR entry (the kernel allows it; iptables never does it). */
+    readonly absent?: true;
+  };
   /**
    * Entries before the first chain (hook entries moved past them): unreachable except by jumps,
    * which name them as chain "" (index = position). iptables never writes any.
@@ -150,7 +156,7 @@ export const ZERO_COUNTERS: XtCounters = Object.freeze({ pcnt: 0n, bcnt: 0n });
 
 /** Number of entries the table occupies in a blob (= num_entries, = counters count). */
 export function entryCount(table: Table): number {
-  let n = 1 + (table.prelude?.length ?? 0);
+  let n = (table.end.absent === true ? 0 : 1) + (table.prelude?.length ?? 0);
   for (const c of table.chains) {
     const own = c.kind === 'builtin' ? c.underflowAt === undefined : c.returnCounters !== undefined;
     n += c.rules.length + (c.kind === 'user' ? 1 : 0) + (own ? 1 : 0);

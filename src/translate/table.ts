@@ -164,8 +164,6 @@ function segmentsOf(blob: Buffer, offsets: readonly number[], layout: BlobLayout
       segments.push({ start: off, kind: 'prelude', hook: -1, entries: [] });
     segments[segments.length - 1]?.entries.push(off);
   }
-  const end = segments[segments.length - 1];
-  if (end?.kind !== 'end') unrepresentable('the table does not end with an ERROR entry');
   return segments;
 }
 
@@ -317,7 +315,8 @@ export function blobToTable(
     };
     chains.push(chain);
   });
-  if (end === undefined) unrepresentable('no final ERROR entry');
+  // libiptc always ends with an ERROR entry; the kernel does not insist.
+  end ??= { name: '', counters: ZERO_COUNTERS, absent: true };
   return {
     name: layout.name,
     validHooks: layout.validHooks,
@@ -434,7 +433,8 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
     }
     pos.set(c.name, at);
   }
-  const size = off + (table.end.entry === undefined ? USER_HEAD_SIZE : ruleSize(table.end.entry));
+  const endSize = table.end.entry === undefined ? USER_HEAD_SIZE : ruleSize(table.end.entry);
+  const size = off + (table.end.absent === true ? 0 : endSize);
   const jumpOffset = (t: JumpTarget): number => {
     const at = pos.get(t.chain);
     const base = table.chains.find((c) => c.name === t.chain);
@@ -473,8 +473,13 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
       writeStandardEntry(w, XT_RETURN, next(c.returnCounters), 0);
     }
   }
-  if (table.end.entry === undefined) writeErrorEntry(w, table.end.name, next(table.end.counters));
-  else writeRule(w, table.end.entry, next(table.end.counters), jumpOffset);
+  if (table.end.absent === true) {
+    // nothing: the blob had no final ERROR entry
+  } else if (table.end.entry === undefined) {
+    writeErrorEntry(w, table.end.name, next(table.end.counters));
+  } else {
+    writeRule(w, table.end.entry, next(table.end.counters), jumpOffset);
+  }
   const entries = w.finish();
   patchComefrom(entries, table.validHooks, hookEntry);
   return { entries, hookEntry, underflow, numEntries: n, size: entries.length };
@@ -574,6 +579,6 @@ export function tableCounters(table: Table): XtCounters[] {
       if (c.underflowAt === undefined) out.push(c.policyCounters);
     } else if (c.returnCounters !== undefined) out.push(c.returnCounters);
   }
-  out.push(table.end.counters);
+  if (table.end.absent !== true) out.push(table.end.counters);
   return out;
 }
