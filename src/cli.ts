@@ -1,19 +1,94 @@
 #!/usr/bin/env node
-// The `bpfilter` command. Subcommands are added by the layer that owns them.
-const [, , cmd = 'help'] = process.argv;
+// The `bpfilter` command: a thin dispatcher to the layer that owns each subcommand.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StoreOnlyBackend } from './ipc/backend.js';
+import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
+import { SockoptService, stderrLogger } from './ipc/service.js';
+import { serveUmh } from './ipc/umh.js';
 
 const usage = `usage: bpfilter <command>
 
 commands:
-  help        this text
+  umh                        serve mbox requests on stdin/stdout (started by the kernel module)
+  daemon [--socket PATH]     serve mbox requests on a unix socket (default ${DEFAULT_SOCKET})
+  run [--socket PATH] -- CMD run CMD with the LD_PRELOAD shim that forwards iptables sockopts
+  help                       this text
 `;
 
-switch (cmd) {
-  case 'help':
-  case '--help':
-    process.stdout.write(usage);
-    break;
-  default:
-    process.stderr.write(`bpfilter: unknown command '${cmd}'\n${usage}`);
-    process.exitCode = 2;
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SHIM_PATH = join(root, 'native', 'build', 'shim.so');
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
 }
+
+function makeService(): SockoptService {
+  const backend = new StoreOnlyBackend();
+  stderrLogger({ event: 'start', backend: backend.name, pid: process.pid });
+  return new SockoptService(backend, stderrLogger);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd = 'help', ...args] = argv;
+  switch (cmd) {
+    case 'umh':
+      await serveUmh(makeService(), process.stdin, process.stdout);
+      return 0;
+    case 'daemon': {
+      const path = option(args, '--socket') ?? DEFAULT_SOCKET;
+      await serveSocket(makeService(), path, stderrLogger);
+      stderrLogger({ event: 'listening', socket: path });
+      return new Promise<number>(() => undefined);
+    }
+    case 'run': {
+      const sep = args.indexOf('--');
+      const command = sep >= 0 ? args.slice(sep + 1) : args;
+      const [file, ...rest] = command;
+      if (file === undefined) {
+        process.stderr.write(usage);
+        return 2;
+      }
+      if (!existsSync(SHIM_PATH)) {
+        process.stderr.write(`bpfilter: ${SHIM_PATH} is missing: run make\n`);
+        return 1;
+      }
+      const socket =
+        option(args.slice(0, sep >= 0 ? sep : 0), '--socket') ??
+        process.env.BPFILTER_SOCKET ??
+        DEFAULT_SOCKET;
+      const preload = [SHIM_PATH, process.env.LD_PRELOAD].filter(Boolean).join(':');
+      const child = spawn(file, rest, {
+        stdio: 'inherit',
+        env: { ...process.env, LD_PRELOAD: preload, BPFILTER_SOCKET: socket },
+      });
+      return new Promise((resolve) => {
+        child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+        child.on('error', (e) => {
+          process.stderr.write(`bpfilter: ${file}: ${e.message}\n`);
+          resolve(127);
+        });
+      });
+    }
+    case 'help':
+    case '--help':
+      process.stdout.write(usage);
+      return 0;
+    default:
+      process.stderr.write(`bpfilter: unknown command '${cmd}'\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`bpfilter: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -19,6 +19,7 @@ const libc = ffi.Library(null, {
   process_vm_readv: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
   process_vm_writev: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
   setns: ['int', ['int', 'int']],
+  getsockopt: ['int', ['int', 'int', 'int', 'pointer', 'pointer']],
 });
 
 export const SYS_bpf = 321;
@@ -80,4 +81,22 @@ export function processVmWrite(pid: number, addr: bigint, data: Buffer): void {
 /** setns(2) on the calling thread. */
 export function setns(fd: number, nstype: number): void {
   check('setns', libc.setns(fd, nstype));
+}
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** SO_PEERCRED of a connected unix socket: who connected (as of connect(2)). */
+export function peerCred(fd: number): PeerCred {
+  const ucred = Buffer.alloc(12);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(12, 0);
+  check('getsockopt(SO_PEERCRED)', libc.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len));
+  return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
 }

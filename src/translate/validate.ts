@@ -74,19 +74,18 @@ function cStringAt(buf: Buffer, at: number, max: number): string {
 }
 
 /**
- * do_replace's header checks (`buf` is optval, `buf.length` optlen): short → EINVAL, counters
+ * do_replace's header checks (`buf` is optval, at least its header; `optlen` the caller's optlen): short → EINVAL, counters
  * overflow → ENOMEM, num_counters 0 → EINVAL, len < size + header → EINVAL, then
  * xt_alloc_table_info's size limit → ENOMEM.
  */
-export function checkReplaceHeader(buf: Buffer): ReplaceHeader {
-  if (buf.length < SIZEOF_IPT_REPLACE) fail(EINVAL, `optlen ${buf.length} < sizeof(ipt_replace)`);
+export function checkReplaceHeader(buf: Buffer, optlen = buf.length): ReplaceHeader {
+  if (optlen < SIZEOF_IPT_REPLACE) fail(EINVAL, `optlen ${optlen} < sizeof(ipt_replace)`);
   const numCounters = buf.readUInt32LE(84);
   const size = buf.readUInt32LE(40);
   if (numCounters >= Math.floor(INT_MAX / SIZEOF_XT_COUNTERS))
     fail(ENOMEM, `num_counters ${numCounters} overflows`);
   if (numCounters === 0) fail(EINVAL, 'num_counters is 0');
-  if (buf.length < size + SIZEOF_IPT_REPLACE)
-    fail(EINVAL, `optlen ${buf.length} < size ${size} + header`);
+  if (optlen < size + SIZEOF_IPT_REPLACE) fail(EINVAL, `optlen ${optlen} < size ${size} + header`);
   if (SIZEOF_XT_TABLE_INFO + size >= XT_MAX_TABLE_SIZE)
     fail(ENOMEM, `table size ${size} too large`);
   const hooks = (at: number): number[] =>

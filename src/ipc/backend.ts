@@ -1,0 +1,41 @@
+// Where a validated table goes to be enforced. The service core hands every accepted
+// SET_REPLACE to a backend and asks it for packet counts; the BPF translator is one backend.
+import type { Table, XtCounters } from '../translate/ir.js';
+
+/** A network namespace, identified as the kernel does (the nsfs inode). */
+export interface NetnsRef {
+  /** Inode number of the nsfs file, as a decimal string. */
+  readonly id: string;
+  /** A path that opens it (e.g. /proc/<pid>/ns/net) while the caller lives. */
+  readonly path: string;
+}
+
+export interface RulesetBackend {
+  /** Shown in logs. */
+  readonly name: string;
+  /**
+   * Makes `table` the ruleset enforced in `netns`, atomically. Throws XtError to refuse it; the
+   * previous ruleset must then stay in force.
+   */
+  apply(netns: NetnsRef, table: Table): Promise<void>;
+  /**
+   * Packets and bytes each entry (by blob entry index) matched since `table` was applied, or
+   * undefined when the backend counts nothing.
+   */
+  counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined>;
+}
+
+/**
+ * Keeps rulesets without enforcing them: every table is accepted and no packet is counted. It is
+ * what the helper runs with until a packet-filtering backend is configured, and it says so in
+ * the log at start-up.
+ */
+export class StoreOnlyBackend implements RulesetBackend {
+  readonly name = 'store-only (rules are kept and listed, not enforced)';
+
+  async apply(): Promise<void> {}
+
+  async counters(): Promise<undefined> {
+    return undefined;
+  }
+}

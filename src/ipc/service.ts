@@ -1,0 +1,291 @@
+// The service core shared by every transport: one mbox_request in, one status out. It reads and
+// writes the caller's optval itself (process_vm_readv/writev), resolves the caller's network
+// namespace, and gives each sockopt the kernel's semantics and errno (do_ipt_set_ctl /
+// do_ipt_get_ctl in net/ipv4/netfilter/ip_tables.c).
+import { statSync } from 'node:fs';
+import {
+  IPT_SO_GET_ENTRIES,
+  IPT_SO_GET_INFO,
+  IPT_SO_GET_REVISION_MATCH,
+  IPT_SO_GET_REVISION_TARGET,
+  IPT_SO_SET_ADD_COUNTERS,
+  IPT_SO_SET_REPLACE,
+  SIZEOF_IPT_GET_ENTRIES,
+  SIZEOF_IPT_GETINFO,
+  SIZEOF_IPT_REPLACE,
+  SIZEOF_XT_COUNTERS,
+  SIZEOF_XT_COUNTERS_INFO,
+  SIZEOF_XT_GET_REVISION,
+} from '../translate/abi.js';
+import { EFAULT, EINVAL, ESRCH, XtError, errnoName } from '../translate/errno.js';
+import { revisionFor } from '../translate/ext/registry.js';
+import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
+import { encodeGetinfo, initialTable, tableToBlob } from '../translate/table.js';
+import {
+  checkAddCounters,
+  checkAddCountersAgainst,
+  checkGetEntries,
+  checkGetEntriesAgainst,
+  checkGetInfo,
+  checkGetRevision,
+  checkReplace,
+  checkReplaceAgainst,
+  checkReplaceHeader,
+} from '../translate/validate.js';
+import { processVmRead, processVmWrite, SysError } from '../sys/libc.js';
+import type { NetnsRef, RulesetBackend } from './backend.js';
+import { isHealthCheck, type MboxRequest } from './mbox.js';
+
+export type Logger = (record: Readonly<Record<string, unknown>>) => void;
+
+export const stderrLogger: Logger = (record) => {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+};
+
+/** The tables this helper serves; a fresh netns gets them on first use, as iptable_filter does. */
+const TABLES = ['filter'] as const;
+type TableName = (typeof TABLES)[number];
+const isServed = (name: string): name is TableName => (TABLES as readonly string[]).includes(name);
+
+interface TableState {
+  readonly table: Table;
+  /** Counters set by SET_ADD_COUNTERS since the replace, added to what the backend counted. */
+  readonly base: XtCounters[];
+}
+
+const zeros = (n: number): XtCounters[] =>
+  Array.from({ length: n }, () => ({ pcnt: 0n, bcnt: 0n }));
+
+export function netnsOf(pid: number): NetnsRef {
+  const path = `/proc/${pid}/ns/net`;
+  try {
+    return { id: String(statSync(path).ino), path };
+  } catch {
+    throw new XtError(ESRCH, `caller pid ${pid} is gone`);
+  }
+}
+
+const CMD_NAMES: Readonly<Record<string, string>> = {
+  [`set${IPT_SO_SET_REPLACE}`]: 'SET_REPLACE',
+  [`set${IPT_SO_SET_ADD_COUNTERS}`]: 'SET_ADD_COUNTERS',
+  [`get${IPT_SO_GET_INFO}`]: 'GET_INFO',
+  [`get${IPT_SO_GET_ENTRIES}`]: 'GET_ENTRIES',
+  [`get${IPT_SO_GET_REVISION_MATCH}`]: 'GET_REVISION_MATCH',
+  [`get${IPT_SO_GET_REVISION_TARGET}`]: 'GET_REVISION_TARGET',
+};
+export const cmdName = (req: MboxRequest): string =>
+  CMD_NAMES[`${req.isSet ? 'set' : 'get'}${req.cmd}`] ?? `${req.isSet ? 'set' : 'get'}#${req.cmd}`;
+
+/** What one request did, for the log line. */
+interface Outcome {
+  table?: string;
+  detail?: string;
+}
+
+export class SockoptService {
+  private readonly tables = new Map<string, TableState>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly backend: RulesetBackend,
+    private readonly log: Logger = stderrLogger,
+  ) {}
+
+  /** Serves one request; never throws: failures become -errno and a log line. */
+  async handle(req: MboxRequest): Promise<number> {
+    if (isHealthCheck(req)) return 0;
+    const started = process.hrtime.bigint();
+    const outcome: Outcome = {};
+    let status: number;
+    let netns: string | undefined;
+    let error: string | undefined;
+    try {
+      const ns = netnsOf(req.pid);
+      netns = ns.id;
+      status = await this.dispatch(req, ns, outcome);
+    } catch (e) {
+      status = -errnoOf(e);
+      error = e instanceof Error ? e.message : String(e);
+    }
+    this.log({
+      pid: req.pid,
+      netns,
+      cmd: cmdName(req),
+      table: outcome.table,
+      result: status < 0 ? errnoName(-status) : status,
+      ...(error !== undefined ? { error } : {}),
+      ...(outcome.detail !== undefined ? { detail: outcome.detail } : {}),
+      us: Number((process.hrtime.bigint() - started) / 1000n),
+    });
+    return status;
+  }
+
+  private dispatch(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
+    if (req.isSet) {
+      if (req.cmd === IPT_SO_SET_REPLACE) return this.replace(req, ns, out);
+      if (req.cmd === IPT_SO_SET_ADD_COUNTERS) return this.addCounters(req, ns, out);
+    } else {
+      if (req.cmd === IPT_SO_GET_INFO) return this.getInfo(req, ns, out);
+      if (req.cmd === IPT_SO_GET_ENTRIES) return this.getEntries(req, ns, out);
+      if (req.cmd === IPT_SO_GET_REVISION_MATCH) return this.getRevision(req, 'match');
+      if (req.cmd === IPT_SO_GET_REVISION_TARGET) return this.getRevision(req, 'target');
+    }
+    throw new XtError(EINVAL, `unknown ${req.isSet ? 'set' : 'get'}sockopt ${req.cmd}`);
+  }
+
+  /** Runs `fn` after every earlier command on the same table of the same netns. */
+  private serialize<T>(ns: NetnsRef, name: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${ns.id}/${name}`;
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.queues.set(
+      key,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  private state(ns: NetnsRef, name: string): TableState | undefined {
+    const key = `${ns.id}/${name}`;
+    let st = this.tables.get(key);
+    if (st === undefined && isServed(name)) {
+      const table = initialTable(name);
+      st = { table, base: zeros(entryCount(table)) };
+      this.tables.set(key, st);
+    }
+    return st;
+  }
+
+  /** Counters as GET_ENTRIES and SET_REPLACE report them: ADD_COUNTERS base + packets counted. */
+  private async live(ns: NetnsRef, st: TableState): Promise<XtCounters[]> {
+    const counted = await this.backend.counters(ns, st.table);
+    return st.base.map((b, i) => {
+      const c = counted?.[i];
+      return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
+    });
+  }
+
+  private async replace(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
+    const buf = readReplace(req);
+    const hdr = checkReplaceHeader(buf, req.len);
+    out.table = hdr.name;
+    const next = checkReplace(buf);
+    return this.serialize(ns, next.name, async () => {
+      const cur = this.state(ns, next.name);
+      checkReplaceAgainst(cur?.table, next, hdr.numCounters);
+      const old = cur ? await this.live(ns, cur) : [];
+      await this.backend.apply(ns, next);
+      this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
+      out.detail = `${entryCount(next)} entries`;
+      try {
+        processVmWrite(req.pid, hdr.counters, encodeCounters(old.slice(0, hdr.numCounters)));
+      } catch {
+        // As __do_replace: the new table is in place, so a failed copy of the old counters is
+        // only worth a log line.
+        out.detail += '; copying the old counters to the caller failed';
+      }
+      return 0;
+    });
+  }
+
+  private async addCounters(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
+    const buf = readBounded(req, addCountersLength(req));
+    const add = checkAddCounters(buf);
+    out.table = add.name;
+    return this.serialize(ns, add.name, async () => {
+      const st = this.state(ns, add.name);
+      checkAddCountersAgainst(st?.table, add);
+      if (!st) return 0;
+      add.counters.forEach((c, i) => {
+        const b = st.base[i];
+        if (b) st.base[i] = { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt };
+      });
+      return 0;
+    });
+  }
+
+  private async getInfo(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
+    if (req.len !== SIZEOF_IPT_GETINFO)
+      checkGetInfo(Buffer.alloc(Math.min(req.len, SIZEOF_IPT_GETINFO + 1)));
+    const name = checkGetInfo(read(req, 0, req.len));
+    out.table = name;
+    return this.serialize(ns, name, async () => {
+      const st = this.state(ns, name);
+      if (!st) throw new XtError(2, `no table "${name}"`);
+      write(req, 0, encodeGetinfo(st.table));
+      return 0;
+    });
+  }
+
+  private async getEntries(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
+    if (req.len < SIZEOF_IPT_GET_ENTRIES) checkGetEntries(Buffer.alloc(req.len));
+    const hdr = read(req, 0, SIZEOF_IPT_GET_ENTRIES);
+    const size = hdr.readUInt32LE(32);
+    if (req.len !== SIZEOF_IPT_GET_ENTRIES + size) {
+      throw new XtError(EINVAL, `optlen ${req.len} != 40 + size ${size}`);
+    }
+    const ask = { name: checkGetEntries(Buffer.concat([hdr, Buffer.alloc(size)])).name, size };
+    out.table = ask.name;
+    return this.serialize(ns, ask.name, async () => {
+      const st = this.state(ns, ask.name);
+      checkGetEntriesAgainst(st?.table, ask);
+      if (!st) return 0;
+      write(req, SIZEOF_IPT_GET_ENTRIES, tableToBlob(st.table, await this.live(ns, st)).entries);
+      return 0;
+    });
+  }
+
+  private async getRevision(req: MboxRequest, kind: 'match' | 'target'): Promise<number> {
+    if (req.len !== SIZEOF_XT_GET_REVISION) checkGetRevision(Buffer.alloc(Math.min(req.len, 64)));
+    const ask = checkGetRevision(read(req, 0, SIZEOF_XT_GET_REVISION));
+    revisionFor(kind, ask.name, ask.revision);
+    return 0;
+  }
+}
+
+function errnoOf(e: unknown): number {
+  if (e instanceof XtError) return e.errno;
+  if (e instanceof SysError) return EFAULT;
+  return EINVAL;
+}
+
+function read(req: MboxRequest, off: number, len: number): Buffer {
+  return processVmRead(req.pid, req.addr + BigInt(off), len);
+}
+
+function write(req: MboxRequest, off: number, data: Buffer): void {
+  processVmWrite(req.pid, req.addr + BigInt(off), data);
+}
+
+/** Reads `len` bytes of optval, never more than the request's optlen. */
+function readBounded(req: MboxRequest, len: number): Buffer {
+  return read(req, 0, Math.min(len, req.len));
+}
+
+/**
+ * ipt_replace as do_replace copies it: the header (checked against the real optlen), then `size`
+ * bytes of entries — never the whole optlen, which the caller may overstate. checkReplace only
+ * asks whether optlen reaches header + size, which a buffer of exactly that length answers alike.
+ */
+function readReplace(req: MboxRequest): Buffer {
+  if (req.len < SIZEOF_IPT_REPLACE) return read(req, 0, req.len);
+  const hdr = read(req, 0, SIZEOF_IPT_REPLACE);
+  const { size } = checkReplaceHeader(hdr, req.len);
+  return Buffer.concat([hdr, read(req, SIZEOF_IPT_REPLACE, size)]);
+}
+
+/** xt_copy_counters reads the header, then exactly num_counters entries. */
+function addCountersLength(req: MboxRequest): number {
+  if (req.len < SIZEOF_XT_COUNTERS_INFO) return req.len;
+  const num = read(req, 0, SIZEOF_XT_COUNTERS_INFO).readUInt32LE(32);
+  return SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
+}
+
+function encodeCounters(cs: readonly XtCounters[]): Buffer {
+  const buf = Buffer.alloc(cs.length * SIZEOF_XT_COUNTERS);
+  cs.forEach((c, i) => {
+    buf.writeBigUInt64LE(c.pcnt, i * 16);
+    buf.writeBigUInt64LE(c.bcnt, i * 16 + 8);
+  });
+  return buf;
+}

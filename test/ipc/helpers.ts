@@ -1,0 +1,70 @@
+// Spawning the built helper and driving it like the kernel side does.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseReply, serializeRequest, type MboxRequest } from '../../src/ipc/mbox.js';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+export function requireBuild(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'make build' (make test does)`);
+  if (!existsSync(join(ROOT, 'native', 'build', 'shim.so')))
+    throw new Error('native/build/shim.so is missing: run make');
+}
+
+/** The helper as the kernel module runs it: requests on stdin, replies on stdout. */
+export class UmhClient {
+  readonly child: ChildProcess;
+  private buf = Buffer.alloc(0);
+  private waiters: ((b: Buffer) => void)[] = [];
+  readonly stderr: string[] = [];
+
+  constructor() {
+    this.child = spawn(process.execPath, [CLI, 'umh'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      this.buf = Buffer.concat([this.buf, chunk]);
+      while (this.buf.length >= 4 && this.waiters.length) {
+        const w = this.waiters.shift();
+        const reply = this.buf.subarray(0, 4);
+        this.buf = this.buf.subarray(4);
+        w?.(reply);
+      }
+    });
+    this.child.stderr?.on('data', (c: Buffer) => this.stderr.push(c.toString()));
+  }
+
+  /** Sends raw bytes (possibly a request in pieces). */
+  send(bytes: Buffer): void {
+    this.child.stdin?.write(bytes);
+  }
+
+  reply(): Promise<number> {
+    return new Promise((resolve) => this.waiters.push((b) => resolve(parseReply(b))));
+  }
+
+  async request(req: MboxRequest): Promise<number> {
+    const r = this.reply();
+    this.send(serializeRequest(req));
+    return r;
+  }
+
+  close(): Promise<number | null> {
+    return new Promise((resolve) => {
+      this.child.on('exit', (code) => resolve(code));
+      this.child.stdin?.end();
+    });
+  }
+}
+
+export function netnsAdd(name: string): void {
+  execFileSync('ip', ['netns', 'add', name]);
+}
+
+export function netnsDel(name: string): void {
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
+}

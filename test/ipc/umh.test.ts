@@ -1,0 +1,269 @@
+// The umh transport over real pipes, as the kernel module drives it: the test process is the
+// "caller" whose optval buffers the helper reads and writes with process_vm_readv/writev.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serializeRequest } from '../../src/ipc/mbox.js';
+import { addressOf } from '../../src/sys/libc.js';
+import {
+  IPT_SO_GET_ENTRIES,
+  IPT_SO_GET_INFO,
+  IPT_SO_GET_REVISION_MATCH,
+  IPT_SO_GET_REVISION_TARGET,
+  IPT_SO_SET_ADD_COUNTERS,
+  IPT_SO_SET_REPLACE,
+} from '../../src/translate/abi.js';
+import {
+  EAGAIN,
+  EFAULT,
+  EINVAL,
+  ENOENT,
+  EPROTONOSUPPORT,
+  ESRCH,
+} from '../../src/translate/errno.js';
+import { findExtension } from '../../src/translate/ext/registry.js';
+import { entryCount, ZERO_COUNTERS, type Table } from '../../src/translate/ir.js';
+import { encodeGetinfo, initialTable, tableToBlob } from '../../src/translate/table.js';
+import { serializeReplace } from '../../src/translate/serializer.js';
+import { netnsAdd, netnsDel, requireBuild, UmhClient } from './helpers.js';
+
+const NS = `ipc-umh-${process.pid}`;
+let tool = '';
+
+/** What the kernel's own SET_REPLACE answers for `blob` (num_counters set to its entry count). */
+function kernelErrno(blob: Buffer): number {
+  return Number(
+    execFileSync('ip', ['netns', 'exec', NS, tool, 'auto'], {
+      input: blob,
+      encoding: 'utf8',
+    }).trim(),
+  );
+}
+
+const name32 = (s: string): Buffer => {
+  const b = Buffer.alloc(32);
+  b.write(s, 'latin1');
+  return b;
+};
+
+function getinfoBuf(table: string): Buffer {
+  const b = Buffer.alloc(84);
+  b.write(table, 'latin1');
+  return b;
+}
+
+function getEntriesBuf(table: string, size: number): Buffer {
+  const b = Buffer.alloc(40 + size);
+  b.write(table, 'latin1');
+  b.writeUInt32LE(size, 32);
+  return b;
+}
+
+/** A filter table with one rule in INPUT: `-p tcp -j DROP` with counters the caller asks for. */
+function withDropRule(): Table {
+  const base = initialTable('filter');
+  const input = base.chains[0];
+  if (!input || input.kind !== 'builtin') throw new Error('no INPUT');
+  const rule = {
+    ip: {
+      src: 0,
+      srcMask: 0,
+      dst: 0,
+      dstMask: 0,
+      inIface: { name: '', mask: new Uint8Array(16) },
+      outIface: { name: '', mask: new Uint8Array(16) },
+      proto: 6,
+      flags: 0,
+      invflags: 0,
+    },
+    nfcache: 0,
+    matches: [],
+    target: { kind: 'verdict', verdict: 'DROP' } as const,
+    counters: ZERO_COUNTERS,
+    slack: 0,
+  };
+  return { ...base, chains: [{ ...input, rules: [rule] }, ...base.chains.slice(1)] };
+}
+
+function replaceBuf(table: Table, numCounters: number, counters: Buffer): Buffer {
+  const enc = tableToBlob(table);
+  return serializeReplace({
+    name: name32(table.name),
+    validHooks: table.validHooks,
+    numEntries: enc.numEntries,
+    size: enc.size,
+    hookEntry: enc.hookEntry,
+    underflow: enc.underflow,
+    numCounters,
+    counters: addressOf(counters),
+    entries: enc.entries,
+  });
+}
+
+function revisionBuf(name: string, revision: number): Buffer {
+  const b = Buffer.alloc(30);
+  b.write(name, 'latin1');
+  b.writeUInt8(revision, 29);
+  return b;
+}
+
+describe('bpfilter umh over pipes', () => {
+  let umh: UmhClient;
+  const pid = process.pid;
+  const get = (buf: Buffer, cmd: number, len = buf.length) =>
+    umh.request({ addr: addressOf(buf), len, isSet: false, cmd, pid });
+  const set = (buf: Buffer, cmd: number, len = buf.length) =>
+    umh.request({ addr: addressOf(buf), len, isSet: true, cmd, pid });
+
+  beforeAll(() => {
+    requireBuild();
+    const dir = mkdtempSync(join(tmpdir(), 'ipc-umh-'));
+    tool = join(dir, 'set-replace');
+    execFileSync('gcc', [
+      '-o',
+      tool,
+      join(import.meta.dirname, '..', 'helpers', 'cdc-set-replace.c'),
+    ]);
+    netnsAdd(NS);
+    umh = new UmhClient();
+  });
+  afterAll(async () => {
+    netnsDel(NS);
+    if (tool) rmSync(join(tool, '..'), { recursive: true, force: true });
+    if (umh.child.exitCode === null) await umh.close();
+  });
+
+  it('answers the all-zero health check with 0', async () => {
+    expect(await umh.request({ addr: 0n, len: 0, isSet: false, cmd: 0, pid: 0 })).toBe(0);
+  });
+
+  it('GET_INFO writes the fresh netns filter table into the caller', async () => {
+    const buf = getinfoBuf('filter');
+    expect(await get(buf, IPT_SO_GET_INFO)).toBe(0);
+    expect(buf.toString('hex')).toBe(encodeGetinfo(initialTable('filter')).toString('hex'));
+  });
+
+  it('GET_INFO: len other than 84 → EINVAL, unknown table → ENOENT, bad address → EFAULT', async () => {
+    const buf = getinfoBuf('filter');
+    expect(await get(buf, IPT_SO_GET_INFO, 83)).toBe(-EINVAL);
+    expect(await get(getinfoBuf('nat'), IPT_SO_GET_INFO)).toBe(-ENOENT);
+    expect(await umh.request({ addr: 8n, len: 84, isSet: false, cmd: IPT_SO_GET_INFO, pid })).toBe(
+      -EFAULT,
+    );
+  });
+
+  it('a request from a pid that is gone → ESRCH, and the helper keeps serving', async () => {
+    const child = spawn('true');
+    const gone = child.pid as number;
+    await new Promise((r) => child.on('exit', r));
+    expect(
+      await umh.request({ addr: 0x1000n, len: 84, isSet: false, cmd: IPT_SO_GET_INFO, pid: gone }),
+    ).toBe(-ESRCH);
+    expect(await get(getinfoBuf('filter'), IPT_SO_GET_INFO)).toBe(0);
+  });
+
+  it('a request split across writes is still one request', async () => {
+    const buf = getinfoBuf('filter');
+    const bytes = serializeRequest({
+      addr: addressOf(buf),
+      len: 84,
+      isSet: false,
+      cmd: IPT_SO_GET_INFO,
+      pid,
+    });
+    const r = umh.reply();
+    umh.send(bytes.subarray(0, 7));
+    await new Promise((res) => setTimeout(res, 20));
+    umh.send(bytes.subarray(7));
+    expect(await r).toBe(0);
+    expect(buf.readUInt32LE(80)).toBe(tableToBlob(initialTable('filter')).size);
+  });
+
+  it('SET_REPLACE installs a table, hands back the old counters; GET_ENTRIES returns it', async () => {
+    const before = initialTable('filter');
+    const next = withDropRule();
+    const old = Buffer.alloc(16 * entryCount(before), 0xaa);
+    expect(await set(replaceBuf(next, entryCount(before), old), IPT_SO_SET_REPLACE)).toBe(0);
+    expect(old.equals(Buffer.alloc(old.length))).toBe(true); // fresh table: all old counters 0
+
+    const size = tableToBlob(next).size;
+    const out = getEntriesBuf('filter', size);
+    expect(await get(out, IPT_SO_GET_ENTRIES)).toBe(0);
+    expect(out.subarray(40).toString('hex')).toBe(tableToBlob(next).entries.toString('hex'));
+    expect(await get(getEntriesBuf('filter', size - 8), IPT_SO_GET_ENTRIES)).toBe(-EAGAIN);
+    expect(await get(getEntriesBuf('filter', size), IPT_SO_GET_ENTRIES, 39)).toBe(-EINVAL);
+  });
+
+  it('SET_ADD_COUNTERS adds to the entries; the next SET_REPLACE returns them as old counters', async () => {
+    const table = withDropRule();
+    const n = entryCount(table);
+    const add = Buffer.alloc(40 + 16 * n);
+    add.write('filter', 'latin1');
+    add.writeUInt32LE(n, 32);
+    add.writeBigUInt64LE(7n, 40); // entry 0 (the DROP rule): 7 packets, 700 bytes
+    add.writeBigUInt64LE(700n, 48);
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS)).toBe(0);
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, add.length - 16)).toBe(-EINVAL);
+
+    const old = Buffer.alloc(16 * n);
+    expect(await set(replaceBuf(table, n, old), IPT_SO_SET_REPLACE)).toBe(0);
+    expect(old.readBigUInt64LE(0)).toBe(7n);
+    expect(old.readBigUInt64LE(8)).toBe(700n);
+  });
+
+  it('a bad SET_REPLACE gets the kernel errno and the table stays as it was', async () => {
+    const table = withDropRule();
+    const n = entryCount(table);
+    const counters = Buffer.alloc(16 * n);
+    const good = replaceBuf(table, n, counters);
+    expect(await set(replaceBuf(table, n + 1, counters), IPT_SO_SET_REPLACE)).toBe(-EAGAIN); // stale count
+    const jumpTo = (offset: number): Buffer => {
+      const b = Buffer.from(good);
+      b.writeUInt32LE(offset, 96 + 112 + 32); // the DROP rule's verdict becomes a jump
+      return b;
+    };
+    const bad = [
+      good.subarray(0, 95),
+      good.subarray(0, good.length - 1),
+      jumpTo(0),
+      jumpTo(8),
+      jumpTo(156),
+    ];
+    for (const blob of bad) {
+      const errno = kernelErrno(blob);
+      expect(errno).toBeGreaterThan(0);
+      expect(await set(blob, IPT_SO_SET_REPLACE)).toBe(-errno);
+    }
+    const out = getEntriesBuf('filter', tableToBlob(table).size);
+    expect(await get(out, IPT_SO_GET_ENTRIES)).toBe(0);
+    expect(
+      out.subarray(40, 40 + 112 + 40).equals(tableToBlob(table).entries.subarray(0, 152)),
+    ).toBe(true);
+  });
+
+  it('GET_REVISION: registered revisions → 0, unknown → ENOENT, too new → EPROTONOSUPPORT', async () => {
+    const tcp = findExtension('match', 'tcp', 0);
+    expect(await get(revisionBuf(tcp.name, 0), IPT_SO_GET_REVISION_MATCH)).toBe(0);
+    expect(await get(revisionBuf('REJECT', 0), IPT_SO_GET_REVISION_TARGET)).toBe(0);
+    expect(await get(revisionBuf('nosuchmatch', 0), IPT_SO_GET_REVISION_MATCH)).toBe(-ENOENT);
+    expect(await get(revisionBuf('tcp', 9), IPT_SO_GET_REVISION_MATCH)).toBe(-EPROTONOSUPPORT);
+    expect(await get(revisionBuf('tcp', 0), IPT_SO_GET_REVISION_MATCH, 29)).toBe(-EINVAL);
+  });
+
+  it('unknown sockopts → EINVAL; the helper logs one line per command and exits 0 on EOF', async () => {
+    expect(await umh.request({ addr: 0x1000n, len: 4, isSet: true, cmd: 99, pid })).toBe(-EINVAL);
+    expect(await umh.close()).toBe(0);
+    const lines = umh.stderr
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      lines.some(
+        (l) => l.cmd === 'SET_REPLACE' && l.result === 'EAGAIN' && typeof l.us === 'number',
+      ),
+    ).toBe(true);
+  });
+});
