@@ -1,0 +1,120 @@
+// What generated programs need to know about the running kernel, read from its BTF
+// (/sys/kernel/btf/vmlinux): kfunc ids and struct member offsets. Both change between kernel
+// builds, so nothing here is hard-coded.
+import { readFileSync } from 'node:fs';
+
+const KIND_STRUCT = 4;
+const KIND_UNION = 5;
+const KIND_FUNC = 12;
+
+/** Bytes of kind-specific data after each type's 12-byte header, by kind. */
+function extraBytes(kind: number, vlen: number): number {
+  switch (kind) {
+    case 1: // INT
+    case 14: // VAR
+    case 17: // DECL_TAG
+      return 4;
+    case 3: // ARRAY
+      return 12;
+    case KIND_STRUCT:
+    case KIND_UNION:
+    case 15: // DATASEC
+    case 19: // ENUM64
+      return 12 * vlen;
+    case 6: // ENUM
+    case 13: // FUNC_PROTO
+      return 8 * vlen;
+    default:
+      return 0;
+  }
+}
+
+export interface Btf {
+  /** Type id of the FUNC named `name`. */
+  funcId(name: string): number;
+  /** Byte offset of `member` in struct/union `struct_`. */
+  memberOffset(struct_: string, member: string): number;
+}
+
+/** Parses a raw BTF blob (the format of /sys/kernel/btf/vmlinux). */
+export function parseBtf(blob: Buffer): Btf {
+  if (blob.readUInt16LE(0) !== 0xeb9f) throw new Error('not a BTF blob (bad magic)');
+  const hdrLen = blob.readUInt32LE(4);
+  const typeStart = hdrLen + blob.readUInt32LE(8);
+  const typeEnd = typeStart + blob.readUInt32LE(12);
+  const strStart = hdrLen + blob.readUInt32LE(16);
+  const str = (off: number): string => {
+    const end = blob.indexOf(0, strStart + off);
+    return blob.toString('latin1', strStart + off, end);
+  };
+  const funcs = new Map<string, number>();
+  const structs = new Map<string, number>();
+  const at: number[] = [0];
+  for (let p = typeStart, id = 1; p < typeEnd; id++) {
+    at[id] = p;
+    const info = blob.readUInt32LE(p + 4);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    if (kind === KIND_FUNC) funcs.set(str(blob.readUInt32LE(p)), id);
+    if (kind === KIND_STRUCT || kind === KIND_UNION) {
+      const name = str(blob.readUInt32LE(p));
+      if (name && !structs.has(name)) structs.set(name, id);
+    }
+    p += 12 + extraBytes(kind, vlen);
+  }
+  /** Follows typedefs and qualifiers to the type they name. */
+  const resolved = (id: number): number => {
+    for (;;) {
+      const p = at[id];
+      if (p === undefined) return id;
+      const kind = (blob.readUInt32LE(p + 4) >>> 24) & 0x1f;
+      if (![8, 9, 10, 11, 18].includes(kind)) return id;
+      id = blob.readUInt32LE(p + 8);
+    }
+  };
+  /** Byte offset of `member` in the struct/union `id`, looking inside anonymous members. */
+  const findMember = (id: number, member: string): number | undefined => {
+    const p = at[id];
+    if (p === undefined) return undefined;
+    const info = blob.readUInt32LE(p + 4);
+    const kind = (info >>> 24) & 0x1f;
+    if (kind !== KIND_STRUCT && kind !== KIND_UNION) return undefined;
+    const kindFlag = info >>> 31;
+    for (let k = 0; k < (info & 0xffff); k++) {
+      const m = p + 12 + 12 * k;
+      const name = str(blob.readUInt32LE(m));
+      const raw = blob.readUInt32LE(m + 8);
+      const bits = kindFlag ? raw & 0xffffff : raw;
+      if (name === member) {
+        if (bits % 8) throw new Error(`${member} is a bitfield`);
+        return bits / 8;
+      }
+      if (name === '') {
+        const inner = findMember(resolved(blob.readUInt32LE(m + 4)), member);
+        if (inner !== undefined) return bits / 8 + inner;
+      }
+    }
+    return undefined;
+  };
+  return {
+    funcId(name) {
+      const id = funcs.get(name);
+      if (id === undefined) throw new Error(`kernel BTF has no function ${name}`);
+      return id;
+    },
+    memberOffset(struct_, member) {
+      const id = structs.get(struct_);
+      if (id === undefined) throw new Error(`kernel BTF has no struct ${struct_}`);
+      const found = findMember(id, member);
+      if (found === undefined) throw new Error(`struct ${struct_} has no member ${member}`);
+      return found;
+    },
+  };
+}
+
+let cached: Btf | undefined;
+
+export function vmlinuxBtf(): Btf {
+  cached ??= parseBtf(readFileSync('/sys/kernel/btf/vmlinux'));
+  return cached;
+}
