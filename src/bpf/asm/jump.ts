@@ -86,3 +86,8 @@ export const Call = {
     ref: label(to),
   }),
 };
+
+/** `goto pc+0`: a no-op that can carry a label where a snippet ends. */
+export function Nop(): Insn {
+  return { code: Class.JMP | JmpOp.JA, dst: 0, src: 0, off: 0, imm: 0 };
+}

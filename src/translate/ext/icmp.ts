@@ -3,6 +3,21 @@
 import { EINVAL, XtError } from '../errno.js';
 import type { CheckContext, Extension } from './types.js';
 import { IPPROTO_ICMP, inv, payload, requireProto, zeroed } from './util.js';
+import {
+  Ja,
+  JGt,
+  JLt,
+  JNe,
+  LoadMem,
+  Nop,
+  R1,
+  Size,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const IPT_ICMP_INV = 0x01;
 
@@ -47,5 +62,20 @@ export const icmp: Extension<IcmpMatch> = {
     if (v.codeMin === 0 && v.codeMax === 0xff) return `${neg}--icmp-type ${v.type}`;
     const code = v.codeMin === v.codeMax ? `${v.codeMin}` : `${v.codeMin}-${v.codeMax}`;
     return `${neg}--icmp-type ${v.type}/${code}`;
+  },
+  codegen(v: IcmpMatch, _revision: number, cg: CodegenContext): Insn[] {
+    const invert = (v.invflags & IPT_ICMP_INV) !== 0;
+    const head = [...requireFirstFragment(cg), ...requireL4(2, cg)];
+    if (v.type === 0xff) return invert ? [...head, Ja(cg.noMatch)] : head;
+    // (type == t && min <= code <= max) ^ invert
+    const miss = invert ? cg.label('icmp_ok') : cg.noMatch;
+    const test = [
+      LoadMem(R1, STATE, S.L4, Size.B),
+      JNe.imm32(R1, v.type, miss),
+      LoadMem(R1, STATE, S.L4 + 1, Size.B),
+      JLt.imm32(R1, v.codeMin, miss),
+      JGt.imm32(R1, v.codeMax, miss),
+    ];
+    return invert ? [...head, ...test, Ja(cg.noMatch), withLabel(Nop(), miss)] : [...head, ...test];
   },
 };

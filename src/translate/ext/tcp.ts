@@ -4,6 +4,10 @@
 import { EINVAL, XtError } from '../errno.js';
 import type { CheckContext, Extension } from './types.js';
 import { IPPROTO_TCP, inv, payload, portRange, requireProto, zeroed } from './util.js';
+import { And, JEq, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import { portMatch, requireL4 } from '../../bpf/codegen/cmp.js';
+import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_TCP_INV_SRCPT = 0x01;
 export const XT_TCP_INV_DSTPT = 0x02;
@@ -77,6 +81,27 @@ export const tcp: Extension<TcpMatch> = {
       );
     }
     return parts.join(' ');
+  },
+  codegen(v: TcpMatch, _revision: number, cg: CodegenContext): Insn[] {
+    if (v.option !== 0) throw new Unsupported('match "tcp": --tcp-option is not translated yet');
+    const flags: Insn[] = [];
+    const invFlags = (v.invflags & XT_TCP_INV_FLAGS) !== 0;
+    if (v.flgMask !== 0 || v.flgCmp !== 0 || invFlags) {
+      flags.push(LoadMem(R1, STATE, S.L4 + 13, Size.B), And.imm32(R1, v.flgMask));
+      flags.push(
+        invFlags ? JEq.imm32(R1, v.flgCmp, cg.noMatch) : JNe.imm32(R1, v.flgCmp, cg.noMatch),
+      );
+    }
+    return [
+      // A TCP fragment at offset 1 could rewrite the flags of the first: the kernel drops it.
+      LoadMem(R1, STATE, S.FRAGOFF, Size.W),
+      JEq.imm32(R1, 1, cg.hotdrop),
+      JNe.imm32(R1, 0, cg.noMatch),
+      ...requireL4(20, cg),
+      ...portMatch(S.L4, v.spts[0], v.spts[1], (v.invflags & XT_TCP_INV_SRCPT) !== 0, cg),
+      ...portMatch(S.L4 + 2, v.dpts[0], v.dpts[1], (v.invflags & XT_TCP_INV_DSTPT) !== 0, cg),
+      ...flags,
+    ];
   },
 };
 

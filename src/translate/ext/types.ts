@@ -1,3 +1,6 @@
+import type { Insn } from '../../bpf/asm/index.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+
 // The contract every match and target extension fulfils. One file per extension implements it;
 // registry.ts lists them. Methods (not function-typed properties) on purpose: method parameters are
 // bivariant, so an `Extension<TcpMatch>` is usable wherever an `Extension<unknown>` is expected
@@ -39,4 +42,9 @@ export interface Extension<T> {
   check(value: T, revision: number, ctx: CheckContext): void;
   /** iptables-save syntax of the value, e.g. "-p tcp --dport 22" → "--dport 22"; for logs. */
   format(value: T, revision: number): string;
+  /**
+   * BPF that tests the match (see CodegenContext for the contract). Absent, or throwing
+   * Unsupported, means the translator refuses rules using it rather than guess.
+   */
+  codegen?(value: T, revision: number, cg: CodegenContext): readonly Insn[];
 }

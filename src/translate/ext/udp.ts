@@ -4,6 +4,10 @@
 import { EINVAL, XtError } from '../errno.js';
 import type { CheckContext, Extension } from './types.js';
 import { IPPROTO_UDP, inv, payload, portRange, requireProto, zeroed } from './util.js';
+import type { Insn } from '../../bpf/asm/index.js';
+import { portMatch, requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S } from '../../bpf/codegen/state.js';
 
 export const XT_UDP_INV_SRCPT = 0x01;
 export const XT_UDP_INV_DSTPT = 0x02;
@@ -56,5 +60,13 @@ export const udp: Extension<UdpMatch> = {
       parts.push(`${inv((v.invflags & XT_UDP_INV_DSTPT) !== 0)}--dport ${portRange(...v.dpts)}`);
     }
     return parts.join(' ');
+  },
+  codegen(v: UdpMatch, _revision: number, cg: CodegenContext): Insn[] {
+    return [
+      ...requireFirstFragment(cg),
+      ...requireL4(8, cg),
+      ...portMatch(S.L4, v.spts[0], v.spts[1], (v.invflags & XT_UDP_INV_SRCPT) !== 0, cg),
+      ...portMatch(S.L4 + 2, v.dpts[0], v.dpts[1], (v.invflags & XT_UDP_INV_DSTPT) !== 0, cg),
+    ];
   },
 };

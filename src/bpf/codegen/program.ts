@@ -1,0 +1,290 @@
+// Plan → one BPF program per hook. Entries become straight-line code in blob order, each labelled
+// `e<index>`: the ipt_ip test, each match's code, the entry's counter, its action. Without
+// pushing jumps the walk is static (gotos and RETURN-to-underflow are plain jumps). With them,
+// the program runs the walk as a bpf_loop callback that keeps the jump stack in the packet state
+// and resumes after a RETURN through a dispatch on entry points (docs/translator.md).
+import {
+  AtomicAdd,
+  Call,
+  Exit,
+  FP,
+  Ja,
+  JEq,
+  JGe,
+  LoadFunc,
+  LoadMapPtr,
+  LoadMem,
+  Lsh,
+  Mov,
+  Add,
+  Sub,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  Size,
+  StoreImm,
+  StoreMem,
+  withComment,
+  withLabel,
+  type Insn,
+} from '../asm/index.js';
+import type { Action, HookPlan, Plan, PlanEntry } from '../../translate/plan.js';
+import { unconditional } from '../../translate/plan.js';
+import { Unsupported, type CodegenContext } from './context.js';
+import { ipMatch } from './ip.js';
+import { NF_ACCEPT, NF_DROP, nfPrologue, type NfKernelFacts } from './nf.js';
+import { S, STATE, stateSize } from './state.js';
+
+export const COUNTERS_MAP = 'counters';
+const BPF_FUNC_map_lookup_elem = 1;
+const BPF_FUNC_loop = 181;
+/** Upper bound on chain-walk steps (one per RETURN that pops); bpf_loop allows 1 << 23. */
+const MAX_STEPS = 1 << 20;
+
+export interface HookProgram {
+  readonly hook: HookPlan;
+  readonly insns: readonly Insn[];
+  /** Present when the program has a bpf_loop callback: its first instruction's label. */
+  readonly callback?: string;
+  /** Jump stack slots the state holds. */
+  readonly stackSlots: number;
+}
+
+const e = (i: number): string => `e${i}`;
+
+/** Entries the walk from `hook` can reach, ascending. */
+export function reachable(plan: Plan, hook: HookPlan): number[] {
+  const seen = new Set<number>();
+  // The underflow runs only when a RETURN finds the stack empty; code nothing reaches would make
+  // the verifier refuse the program.
+  const todo = [hook.entry];
+  while (todo.length) {
+    const i = todo.pop() as number;
+    if (seen.has(i) || i < 0 || i >= plan.entries.length) continue;
+    seen.add(i);
+    const entry = plan.entries[i] as PlanEntry;
+    const a = entry.action;
+    if (a.kind === 'jump') {
+      todo.push(a.to);
+      if (a.push) todo.push(i + 1);
+    }
+    if (a.kind === 'return') todo.push(hook.underflow);
+    const terminal =
+      a.kind === 'verdict' || a.kind === 'return' || a.kind === 'error' || a.kind === 'jump';
+    if (!(terminal && unconditional(entry))) todo.push(i + 1);
+  }
+  return [...seen].sort((a, b) => a - b);
+}
+
+function verdictOf(a: Action & { kind: 'verdict' }): number {
+  if (a.verdict === 'QUEUE') throw new Unsupported('QUEUE has no BPF equivalent');
+  return a.verdict === 'ACCEPT' ? NF_ACCEPT : NF_DROP;
+}
+
+class Emitter implements CodegenContext {
+  private n = 0;
+  noMatch = '';
+  constructor(readonly hotdrop: string) {}
+  label(hint: string): string {
+    return `${hint}_${this.n++}`;
+  }
+}
+
+/** Adds 1 packet and skb->len bytes to the per-CPU counter slot of entry `index`. */
+function count(index: number, keySlot: number, skip: string): Insn[] {
+  return [
+    StoreImm(FP, -keySlot, index, Size.W),
+    LoadMapPtr(R1, COUNTERS_MAP),
+    Mov.reg(R2, FP),
+    Add.imm(R2, -keySlot),
+    Call.helper(BPF_FUNC_map_lookup_elem),
+    JEq.imm(R0, 0, skip),
+    Mov.imm(R1, 1),
+    AtomicAdd(R0, 0, R1, Size.DW),
+    LoadMem(R1, STATE, S.SKBLEN, Size.W),
+    AtomicAdd(R0, 8, R1, Size.DW),
+  ];
+}
+
+function matchCode(entry: PlanEntry, cg: Emitter): Insn[] {
+  const out: Insn[] = entry.ip ? ipMatch(entry.ip, cg) : [];
+  for (const m of entry.matches) {
+    const ext = m.extension;
+    if (!ext.codegen) throw new Unsupported(`match "${ext.name}" is not translated yet`);
+    out.push(...ext.codegen(m.value, m.revision, cg));
+  }
+  return out;
+}
+
+interface Walk {
+  /** Code ending the walk with `verdict`. */
+  verdict(v: number): Insn[];
+  /** Code for a pushing jump from entry `from` to entry `to`. */
+  call(from: number, to: number): Insn[];
+  /** Code for RETURN. */
+  ret(): Insn[];
+}
+
+function staticWalk(hook: HookPlan): Walk {
+  return {
+    verdict: (v) => [Mov.imm(R0, v), Exit()],
+    call: () => {
+      throw new Error('static walk has no pushing jumps');
+    },
+    ret: () => [Ja(e(hook.underflow))],
+  };
+}
+
+/** The callback's walk: verdicts end the loop, RETURN pops into NEXT and asks for another step. */
+function loopWalk(hook: HookPlan, slots: number): Walk {
+  const end = (v: number): Insn[] => [
+    StoreImm(STATE, S.VERDICT, v, Size.W),
+    Mov.imm(R0, 1),
+    Exit(),
+  ];
+  return {
+    verdict: end,
+    call: (from, to) => [
+      LoadMem(R1, STATE, S.SP, Size.W),
+      JGe.imm(R1, slots, 'overflow'),
+      Mov.reg(R2, R1),
+      Lsh.imm(R2, 2),
+      Mov.reg(R3, STATE),
+      Add.reg(R3, R2),
+      StoreImm(R3, S.STACK, from + 1, Size.W),
+      Add.imm(R1, 1),
+      StoreMem(STATE, S.SP, R1, Size.W),
+      Ja(e(to)),
+    ],
+    ret: () => {
+      return [
+        LoadMem(R1, STATE, S.SP, Size.W),
+        JEq.imm(R1, 0, e(hook.underflow)),
+        Sub.imm(R1, 1),
+        StoreMem(STATE, S.SP, R1, Size.W),
+        JGe.imm(R1, slots, 'overflow'),
+        Lsh.imm(R1, 2),
+        Mov.reg(R3, STATE),
+        Add.reg(R3, R1),
+        LoadMem(R2, R3, S.STACK, Size.W),
+        StoreMem(STATE, S.NEXT, R2, Size.W),
+        Mov.imm(R0, 0),
+        Exit(),
+      ];
+    },
+  };
+}
+
+function actionCode(entry: PlanEntry, walk: Walk): Insn[] {
+  const a = entry.action;
+  switch (a.kind) {
+    case 'verdict':
+      return walk.verdict(verdictOf(a));
+    case 'jump':
+      return a.push ? walk.call(entry.index, a.to) : [Ja(e(a.to))];
+    case 'return':
+      return walk.ret();
+    case 'error':
+    case 'unreachable':
+      return walk.verdict(NF_DROP);
+    case 'extension':
+      throw new Unsupported(`target "${a.target.extension.name}" is not translated yet`);
+  }
+}
+
+function entriesCode(
+  plan: Plan,
+  order: readonly number[],
+  walk: Walk,
+  keySlot: number,
+  cg: Emitter,
+): Insn[] {
+  const out: Insn[] = [];
+  order.forEach((i, k) => {
+    const entry = plan.entries[i] as PlanEntry;
+    cg.noMatch = k + 1 < order.length ? e(order[k + 1] as number) : cg.hotdrop;
+    const counted = cg.label('counted');
+    const action = actionCode(entry, walk);
+    const body = [
+      ...matchCode(entry, cg),
+      ...count(i, keySlot, counted),
+      withLabel(action[0] as Insn, counted),
+      ...action.slice(1),
+    ];
+    body[0] = withComment(withLabel(body[0] as Insn, e(i)), entry.source);
+    out.push(...body);
+  });
+  return out;
+}
+
+/** Binary search over entry points: jumps to e<NEXT>. */
+function dispatch(points: readonly number[], cg: Emitter): Insn[] {
+  if (points.length === 1) return [Ja(e(points[0] as number))];
+  const mid = Math.floor(points.length / 2);
+  const right = cg.label('dispatch');
+  const hi = dispatch(points.slice(mid), cg);
+  return [
+    JGe.imm(R1, points[mid] as number, right),
+    ...dispatch(points.slice(0, mid), cg),
+    withLabel(hi[0] as Insn, right),
+    ...hi.slice(1),
+  ];
+}
+
+function references(code: readonly Insn[], label: string): boolean {
+  return code.some((i) => i.ref?.kind === 'label' && i.ref.name === label);
+}
+
+export function compileHook(plan: Plan, hook: HookPlan, facts: NfKernelFacts): HookProgram {
+  const order = reachable(plan, hook);
+  const pushes = order.some((i) => {
+    const a = (plan.entries[i] as PlanEntry).action;
+    return a.kind === 'jump' && a.push;
+  });
+  const cg = new Emitter(pushes ? 'cb_hotdrop' : 'hotdrop');
+  const slots = pushes ? Math.max(1, plan.maxDepth) : 0;
+  const size = stateSize(slots);
+  const stateOff = size;
+  const keySlot = stateOff + 16 + 8;
+  const drop = [withLabel(Mov.imm(R0, NF_DROP), 'hotdrop'), Exit()];
+  if (!pushes) {
+    const walk = staticWalk(hook);
+    const body = entriesCode(plan, order, walk, keySlot, cg);
+    const jumpIn = hook.entry === order[0] ? [] : [Ja(e(hook.entry))];
+    const code = [...nfPrologue(facts, stateOff, size, 'hotdrop'), ...jumpIn, ...body];
+    return { hook, insns: [...code, ...(references(code, 'hotdrop') ? drop : [])], stackSlots: 0 };
+  }
+  // The callback has its own frame: its key slot is right below its frame pointer.
+  const walk = loopWalk(hook, slots);
+  const body = entriesCode(plan, order, walk, 8, cg);
+  const points = plan.entryPoints.filter((p) => order.includes(p));
+  const main = [
+    ...nfPrologue(facts, stateOff, size, 'hotdrop'),
+    StoreImm(STATE, S.NEXT, hook.entry, Size.W),
+    Mov.imm(R1, MAX_STEPS),
+    LoadFunc(R2, 'walk'),
+    Mov.reg(R3, STATE),
+    Mov.imm(R4, 0),
+    Call.helper(BPF_FUNC_loop),
+    // The verifier only knows the callback wrote some u32 there: clamp to the two verdicts.
+    LoadMem(R0, STATE, S.VERDICT, Size.W),
+    JEq.imm(R0, NF_ACCEPT, 'done'),
+    Mov.imm(R0, NF_DROP),
+    withLabel(Exit(), 'done'),
+    ...drop,
+  ];
+  const callback = [
+    withLabel(Mov.reg(STATE, R2), 'walk'),
+    LoadMem(R1, STATE, S.NEXT, Size.W),
+    ...dispatch(points, cg),
+    ...body,
+    // The kernel's stack is sized so it cannot overflow; ours is sized by plan.maxDepth, so
+    // reaching here means a bug: drop rather than guess.
+    withLabel(StoreImm(STATE, S.VERDICT, NF_DROP, Size.W), 'overflow'),
+    withLabel(Mov.imm(R0, 1), 'cb_hotdrop'),
+    Exit(),
+  ];
+  return { hook, insns: [...main, ...callback], callback: 'walk', stackSlots: slots };
+}

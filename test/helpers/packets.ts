@@ -1,0 +1,72 @@
+// Crafted IPv4 packets (from the IP header on), checksummed, for test-runs and injection.
+function checksum(b: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
+  if (b.length % 2) sum += (b[b.length - 1] as number) << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+const addr = (s: string): Buffer => Buffer.from(s.split('.').map(Number));
+
+export interface IpOptions {
+  src?: string;
+  dst?: string;
+  ttl?: number;
+  /** Fragment offset in 8-byte units. */
+  fragoff?: number;
+  moreFragments?: boolean;
+  /** IP options bytes (padded to 4). */
+  options?: Buffer;
+}
+
+export function ipv4(proto: number, payload: Buffer, o: IpOptions = {}): Buffer {
+  const opts = o.options ?? Buffer.alloc(0);
+  const optLen = (opts.length + 3) & ~3;
+  const h = Buffer.alloc(20 + optLen);
+  h[0] = 0x40 | ((20 + optLen) / 4);
+  h.writeUInt16BE(h.length + payload.length, 2);
+  h.writeUInt16BE(0x1234, 4);
+  h.writeUInt16BE(((o.moreFragments ? 1 : 0) << 13) | (o.fragoff ?? 0), 6);
+  h[8] = o.ttl ?? 64;
+  h[9] = proto;
+  addr(o.src ?? '10.0.0.1').copy(h, 12);
+  addr(o.dst ?? '10.0.0.2').copy(h, 16);
+  opts.copy(h, 20);
+  h.writeUInt16BE(checksum(h), 10);
+  return Buffer.concat([h, payload]);
+}
+
+export function tcp(
+  sport: number,
+  dport: number,
+  flags = 0x02,
+  extra: Buffer = Buffer.alloc(0),
+): Buffer {
+  const t = Buffer.alloc(20 + extra.length);
+  t.writeUInt16BE(sport, 0);
+  t.writeUInt16BE(dport, 2);
+  t.writeUInt32BE(1000, 4);
+  t[12] = ((20 + extra.length) / 4) << 4;
+  t[13] = flags;
+  t.writeUInt16BE(65535, 14);
+  extra.copy(t, 20);
+  return t;
+}
+
+export function udp(sport: number, dport: number, data: Buffer = Buffer.from('hi')): Buffer {
+  const u = Buffer.alloc(8 + data.length);
+  u.writeUInt16BE(sport, 0);
+  u.writeUInt16BE(dport, 2);
+  u.writeUInt16BE(u.length, 4);
+  data.copy(u, 8);
+  return u;
+}
+
+export function icmp(type: number, code: number): Buffer {
+  const i = Buffer.alloc(8);
+  i[0] = type;
+  i[1] = code;
+  i.writeUInt16BE(checksum(i), 2);
+  return i;
+}
