@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 gcc make libc6-dev linux-libc-dev)
+APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 iputils-ping util-linux gcc make libc6-dev linux-libc-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -9,9 +9,10 @@ SOCK=${BPFILTER_SOCKET:-$RUN_DIR/bpfilter.sock}
 PIDFILE=$RUN_DIR/bpfilter.pid
 LOG=$RUN_DIR/bpfilter.log
 NS=bpfilter-demo
+PEER=bpfilter-peer
 mkdir -p "$RUN_DIR"
 
-if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+if [ -f "$PIDFILE" ] && [ -S "$SOCK" ] && grep -q "cli.js" "/proc/$(cat "$PIDFILE")/cmdline" 2>/dev/null; then
   echo "start: bpfilter daemon already running (pid $(cat "$PIDFILE"))"
 else
   nohup node dist/src/cli.js daemon --socket "$SOCK" >>"$LOG" 2>&1 &
@@ -21,8 +22,12 @@ else
   echo "start: bpfilter daemon pid $(cat "$PIDFILE"), socket $SOCK, log $LOG"
 fi
 
-ip netns del "$NS" 2>/dev/null || true
-ip netns add "$NS"
+# Two namespaces joined by a veth pair: the rules go into $NS, packets come from $PEER.
+for ns in "$NS" "$PEER"; do ip netns del "$ns" 2>/dev/null || true; ip netns add "$ns"; done
+ip link add bpfdemo0 netns "$NS" type veth peer name bpfdemo1 netns "$PEER"
+ip -n "$NS" addr add 10.99.0.1/24 dev bpfdemo0
+ip -n "$PEER" addr add 10.99.0.2/24 dev bpfdemo1
+for pair in "$NS bpfdemo0" "$PEER bpfdemo1"; do set -- $pair; ip -n "$1" link set "$2" up; ip -n "$1" link set lo up; done
 bpfilter() { ip netns exec "$NS" node dist/src/cli.js run --socket "$SOCK" -- "$@"; }
 
 echo
@@ -30,14 +35,20 @@ echo "\$ bpfilter run -- iptables-legacy-restore < examples/host-firewall.rules 
 bpfilter iptables-legacy-restore <examples/host-firewall.rules
 echo "\$ bpfilter run -- iptables-legacy -A services -p tcp --dport 8080 -j ACCEPT"
 bpfilter iptables-legacy -A services -p tcp --dport 8080 -j ACCEPT
-echo "\$ bpfilter run -- iptables-legacy -L -v -n"
-bpfilter iptables-legacy -L -v -n
+echo "\$ ip netns exec $PEER ping -c 3 10.99.0.1"
+ip netns exec "$PEER" ping -c 3 -i 0.2 -W 1 10.99.0.1 | tail -n 2
+echo "\$ bpfilter run -- iptables-legacy -A INPUT -p icmp -j DROP   (inserted first: ping now fails)"
+bpfilter iptables-legacy -I INPUT 1 -p icmp -j DROP
+ip netns exec "$PEER" ping -c 2 -i 0.2 -W 1 10.99.0.1 | tail -n 2 || true
+echo "\$ bpfilter run -- iptables-legacy -L -v -n -x"
+bpfilter iptables-legacy -L -v -n -x
+echo
+echo "\$ bpftool prog show   (the helper's programs: a dispatcher per hook, a ruleset program behind it)"
+bpftool prog show | grep -A1 -E "name (bpfilter|bpf)_" || true
 echo
 echo "Last commands the helper served (one JSON line per sockopt):"
 grep -v GET_REVISION "$LOG" | tail -n 4
 echo
-echo "The daemon runs with the store-only backend: rules are validated, kept and listed"
-echo "exactly as the kernel would, but no BPF filters packets yet (the translator is issue 4)."
-echo "The rules above live in the bpfilter helper, not in the kernel's ip_tables:"
+echo "The rules above are BPF programs attached at the netfilter hooks of $NS, not the kernel's ip_tables:"
 echo "  ip netns exec $NS iptables-legacy -S     # the kernel's own, untouched table"
 echo "Stop the daemon with: kill \$(cat $PIDFILE)"

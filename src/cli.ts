@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StoreOnlyBackend } from './ipc/backend.js';
+import { BpfBackend } from './bpf/backend.js';
+import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
 import { serveUmh } from './ipc/umh.js';
@@ -12,10 +13,15 @@ import { serveUmh } from './ipc/umh.js';
 const usage = `usage: bpfilter <command>
 
 commands:
-  umh                        serve mbox requests on stdin/stdout (started by the kernel module)
-  daemon [--socket PATH]     serve mbox requests on a unix socket (default ${DEFAULT_SOCKET})
+  umh [OPTIONS]              serve mbox requests on stdin/stdout (started by the kernel module)
+  daemon [--socket PATH] [OPTIONS]
+                             serve mbox requests on a unix socket (default ${DEFAULT_SOCKET})
   run [--socket PATH] -- CMD run CMD with the LD_PRELOAD shim that forwards iptables sockopts
   help                       this text
+
+options of umh and daemon:
+  --store-only               keep and list rulesets without filtering (no BPF)
+  --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter)
 `;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,8 +32,11 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function makeService(): SockoptService {
-  const backend = new StoreOnlyBackend();
+function makeService(args: string[]): SockoptService {
+  const pinRoot = option(args, '--pin-root');
+  const backend: RulesetBackend = args.includes('--store-only')
+    ? new StoreOnlyBackend()
+    : new BpfBackend(pinRoot !== undefined ? { pinRoot } : {});
   stderrLogger({ event: 'start', backend: backend.name, pid: process.pid });
   return new SockoptService(backend, stderrLogger);
 }
@@ -36,11 +45,11 @@ async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...args] = argv;
   switch (cmd) {
     case 'umh':
-      await serveUmh(makeService(), process.stdin, process.stdout);
+      await serveUmh(makeService(args), process.stdin, process.stdout);
       return 0;
     case 'daemon': {
       const path = option(args, '--socket') ?? DEFAULT_SOCKET;
-      await serveSocket(makeService(), path, stderrLogger);
+      await serveSocket(makeService(args), path, stderrLogger);
       stderrLogger({ event: 'listening', socket: path });
       return new Promise<number>(() => undefined);
     }

@@ -20,8 +20,11 @@ export class UmhClient {
   private waiters: ((b: Buffer) => void)[] = [];
   readonly stderr: string[] = [];
 
-  constructor() {
-    this.child = spawn(process.execPath, [CLI, 'umh'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `args` are the helper's options; tests pass --store-only unless they mean to attach BPF. */
+  constructor(args: string[] = ['--store-only']) {
+    this.child = spawn(process.execPath, [CLI, 'umh', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.child.stdout?.on('data', (chunk: Buffer) => {
       this.buf = Buffer.concat([this.buf, chunk]);
       while (this.buf.length >= 4 && this.waiters.length) {

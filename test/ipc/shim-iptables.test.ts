@@ -1,5 +1,7 @@
 // Stock iptables-legacy through the LD_PRELOAD shim and the daemon, compared command by command
-// with the same iptables-legacy talking to the kernel's own ip_tables in a sibling netns.
+// with the same iptables-legacy talking to the kernel's own ip_tables in a sibling netns. The
+// daemon runs store-only: this compares what iptables sees, including targets the translator
+// does not compile yet; test/e2e-filter.test.ts covers packets.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +59,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ipc-shim-'));
   sock = join(dir, 'bpfilter.sock');
   for (const ns of [OURS, KERN, OTHER]) netnsAdd(ns);
-  daemon = spawn(process.execPath, [CLI, 'daemon', '--socket', sock], {
+  daemon = spawn(process.execPath, [CLI, 'daemon', '--socket', sock, '--store-only'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   daemon.stderr?.on('data', (c: Buffer) => daemonLog.push(c.toString()));

@@ -1,0 +1,204 @@
+// The packet-filtering backend: each accepted table becomes one BPF program per hook, reached
+// from a dispatcher attached by a netfilter link in the caller's namespace. The dispatcher
+// tail-calls through a one-slot prog array, so a replace is one map update: every packet runs
+// either the whole old ruleset or the whole new one. Links and slots are pinned, so filtering
+// outlives the helper; a helper that finds them adopts them instead of attaching twice.
+import { join } from 'node:path';
+import { Call, Exit, LoadMapPtr, Mov, R0, R1, R2, R3, assemble } from './asm/index.js';
+import { compileTable, COUNTERS_MAP, link } from './codegen/index.js';
+import { Unsupported } from './codegen/context.js';
+import { ATTACH_NETFILTER, NF_ACCEPT, PROG_TYPE_NETFILTER } from './codegen/nf.js';
+import { ensureBpffs, pinDir, pinExists, DEFAULT_PIN_ROOT } from './bpffs.js';
+import { inNetns } from './netns.js';
+import {
+  BpfError,
+  btfLoad,
+  close,
+  linkCreateNetfilter,
+  mapCreate,
+  mapLookup,
+  mapUpdate,
+  MapType,
+  objGet,
+  objPin,
+  possibleCpus,
+  progLoad,
+  u32,
+} from './syscall.js';
+import type { NetnsRef, RulesetBackend } from '../ipc/backend.js';
+import { HOOK_NAMES, NFPROTO_IPV4 } from '../translate/abi.js';
+import { EINVAL, EOPNOTSUPP, XtError } from '../translate/errno.js';
+import type { Table, XtCounters } from '../translate/ir.js';
+
+const BPF_FUNC_tail_call = 12;
+
+/** Where iptable_filter sits (NF_IP_PRI_FILTER). */
+export const DEFAULT_PRIORITY = 0;
+
+interface Ruleset {
+  readonly table: Table;
+  readonly counters: number;
+  readonly entries: number;
+  readonly progs: readonly number[];
+  readonly btfs: readonly number[];
+}
+
+interface Netns {
+  /** hook → the dispatcher's prog array fd. */
+  readonly slots: Map<number, number>;
+  current?: Ruleset;
+}
+
+export interface BpfBackendOptions {
+  readonly pinRoot?: string;
+  readonly priority?: number;
+}
+
+/** The dispatcher: tail-call slot 0; with no ruleset there (never replaced yet) accept, as a
+ *  table whose chains are all empty with ACCEPT policies would. */
+function dispatcher(slotFd: number): Buffer {
+  return assemble(
+    [
+      LoadMapPtr(R2, 'slot'),
+      Mov.imm(R3, 0),
+      Call.helper(BPF_FUNC_tail_call),
+      Mov.imm(R0, NF_ACCEPT),
+      Exit(),
+    ],
+    { maps: () => slotFd },
+  ).bytes;
+}
+
+export class BpfBackend implements RulesetBackend {
+  readonly name = 'bpf (netfilter hooks)';
+  private readonly nets = new Map<string, Netns>();
+  private readonly root: string;
+  private readonly priority: number;
+
+  constructor(opts: BpfBackendOptions = {}) {
+    this.root = opts.pinRoot ?? DEFAULT_PIN_ROOT;
+    this.priority = opts.priority ?? DEFAULT_PRIORITY;
+    ensureBpffs(this.root);
+  }
+
+  /** The dispatchers of `netns`: adopted from pins, or created, attached and pinned. */
+  private attach(netns: NetnsRef, table: Table): Netns {
+    let st = this.nets.get(netns.id);
+    if (st) return st;
+    st = { slots: new Map() };
+    const dir = pinDir(this.root, netns.id, table.name);
+    for (let hook = 0; hook < HOOK_NAMES.length; hook++) {
+      if (!(table.validHooks & (1 << hook))) continue;
+      const name = HOOK_NAMES[hook] as string;
+      const slotPin = join(dir, `${name}_slot`);
+      const linkPin = join(dir, `${name}_link`);
+      if (pinExists(slotPin) && pinExists(linkPin)) {
+        st.slots.set(hook, objGet(slotPin));
+        continue;
+      }
+      const slot = mapCreate({
+        type: MapType.PROG_ARRAY,
+        keySize: 4,
+        valueSize: 4,
+        maxEntries: 1,
+        name: `bpf_${name}_slot`,
+      });
+      const prog = progLoad({
+        type: PROG_TYPE_NETFILTER,
+        expectedAttachType: ATTACH_NETFILTER,
+        name: `bpfilter_${name}`,
+        insns: dispatcher(slot),
+      });
+      const lnk = inNetns(netns.path, () =>
+        linkCreateNetfilter(prog, NFPROTO_IPV4, hook, this.priority),
+      );
+      objPin(slot, slotPin);
+      objPin(lnk, linkPin);
+      close(prog);
+      close(lnk);
+      st.slots.set(hook, slot);
+    }
+    this.nets.set(netns.id, st);
+    return st;
+  }
+
+  private load(table: Table): Ruleset {
+    let compiled;
+    try {
+      compiled = compileTable(table);
+    } catch (e) {
+      if (e instanceof Unsupported) throw new XtError(EOPNOTSUPP, e.message);
+      throw e;
+    }
+    const entries = compiled.plan.entries.length;
+    const counters = mapCreate({
+      type: MapType.PERCPU_ARRAY,
+      keySize: 4,
+      valueSize: 16,
+      maxEntries: Math.max(1, entries),
+      name: `bpf_${table.name}_cnt`,
+    });
+    const progs: number[] = [];
+    const btfs: number[] = [];
+    try {
+      for (const p of compiled.programs) {
+        const linked = link(p, (name) => (name === COUNTERS_MAP ? counters : -1));
+        const btf = linked.btf ? btfLoad(linked.btf.btf.blob) : undefined;
+        if (btf !== undefined) btfs.push(btf);
+        progs[p.hook.hook] = progLoad({
+          type: PROG_TYPE_NETFILTER,
+          expectedAttachType: ATTACH_NETFILTER,
+          name: `bpf_${p.hook.chain}`,
+          insns: linked.code.bytes,
+          ...(btf !== undefined && linked.btf
+            ? { btf: { fd: btf, funcInfo: linked.btf.funcInfo } }
+            : {}),
+        });
+      }
+    } catch (e) {
+      for (const fd of [...progs.filter((f) => f !== undefined), ...btfs, counters]) close(fd);
+      if (e instanceof BpfError) {
+        throw new XtError(
+          EINVAL,
+          `the kernel refused the program (${e.op}, errno ${e.errno}): ${e.log.split('\n').slice(-4).join(' | ')}`,
+        );
+      }
+      throw e;
+    }
+    return { table, counters, entries, progs, btfs };
+  }
+
+  async apply(netns: NetnsRef, table: Table): Promise<void> {
+    const next = this.load(table);
+    const st = this.attach(netns, table);
+    for (const [hook, slot] of st.slots) {
+      const fd = next.progs[hook];
+      if (fd !== undefined) mapUpdate(slot, u32(0), u32(fd));
+    }
+    const old = st.current;
+    st.current = next;
+    if (old) release(old);
+  }
+
+  async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
+    const cur = this.nets.get(netns.id)?.current;
+    if (!cur || cur.table !== table) return undefined;
+    const cpus = possibleCpus();
+    const out: XtCounters[] = [];
+    for (let i = 0; i < cur.entries; i++) {
+      const v = mapLookup(cur.counters, u32(i), 16 * cpus);
+      let pcnt = 0n;
+      let bcnt = 0n;
+      for (let c = 0; c < cpus; c++) {
+        pcnt += v.readBigUInt64LE(16 * c);
+        bcnt += v.readBigUInt64LE(16 * c + 8);
+      }
+      out.push({ pcnt, bcnt });
+    }
+    return out;
+  }
+}
+
+function release(r: Ruleset): void {
+  for (const fd of [...r.progs.filter((f) => f !== undefined), ...r.btfs, r.counters]) close(fd);
+}

@@ -1,0 +1,139 @@
+// The whole path with real packets: stock iptables-legacy through the shim, the daemon with the
+// BPF backend, programs attached by netfilter links in the server's netns, TCP over veth.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, netnsAdd, netnsDel, requireBuild } from './ipc/helpers.js';
+
+const tag = process.pid % 100000;
+const CLIENT = `e2e-c-${tag}`;
+const SERVER = `e2e-s-${tag}`;
+const PINS = `/sys/fs/bpf/bpfilter-e2e-${tag}`;
+let dir = '';
+let sock = '';
+let daemon: ChildProcess | undefined;
+let listener: ChildProcess | undefined;
+const log: string[] = [];
+
+const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+
+function iptables(...args: string[]): { status: number | null; out: string } {
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', SERVER, process.execPath, CLI, 'run', '--socket', sock, '--', ...args],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Tries a TCP connection from the client; true when it is established within 1.5 s. */
+function connects(port: number): boolean {
+  const script = `const s=require('net').connect(${port},'10.77.0.2');s.setTimeout(1500);s.on('connect',()=>{process.stdout.write('up');s.destroy()});s.on('timeout',()=>{process.stdout.write('timeout');s.destroy()});s.on('error',e=>process.stdout.write(e.code))`;
+  const r = spawnSync('ip', ['netns', 'exec', CLIENT, process.execPath, '-e', script], {
+    encoding: 'utf8',
+    timeout: 10000,
+  });
+  return r.stdout === 'up';
+}
+
+beforeAll(async () => {
+  requireBuild();
+  dir = mkdtempSync(join(tmpdir(), 'e2e-'));
+  sock = join(dir, 'bpfilter.sock');
+  netnsAdd(CLIENT);
+  netnsAdd(SERVER);
+  ip(
+    'link',
+    'add',
+    `e2ec${tag}`,
+    'netns',
+    CLIENT,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `e2es${tag}`,
+    'netns',
+    SERVER,
+  );
+  ip('-n', CLIENT, 'addr', 'add', '10.77.0.1/24', 'dev', `e2ec${tag}`);
+  ip('-n', SERVER, 'addr', 'add', '10.77.0.2/24', 'dev', `e2es${tag}`);
+  for (const [ns, dev] of [
+    [CLIENT, `e2ec${tag}`],
+    [SERVER, `e2es${tag}`],
+  ] as const) {
+    ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  const serve = `for(const p of [5001,5002])require('net').createServer(c=>c.end()).listen(p,'10.77.0.2');process.stdout.write('ready')`;
+  listener = spawn('ip', ['netns', 'exec', SERVER, process.execPath, '-e', serve], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve) => listener?.stdout?.once('data', () => resolve()));
+  daemon = spawn(process.execPath, [CLI, 'daemon', '--socket', sock, '--pin-root', PINS], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  daemon.stderr?.on('data', (c: Buffer) => log.push(c.toString()));
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(sock)) throw new Error(`daemon did not start: ${log.join('')}`);
+});
+
+afterAll(() => {
+  daemon?.kill();
+  listener?.kill();
+  rmSync(PINS, { recursive: true, force: true });
+  netnsDel(CLIENT);
+  netnsDel(SERVER);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', () => {
+  it('-A INPUT -p tcp --dport 5001 -j DROP blocks that port only, and counts', () => {
+    expect(connects(5001)).toBe(true);
+    expect(
+      iptables('iptables-legacy', '-A', 'INPUT', '-p', 'tcp', '--dport', '5001', '-j', 'DROP')
+        .status,
+    ).toBe(0);
+    expect(connects(5001)).toBe(false);
+    expect(connects(5002)).toBe(true);
+    const listing = iptables('iptables-legacy', '-L', 'INPUT', '-v', '-n', '-x').out;
+    const row = listing.split('\n').find((l) => l.includes('dpt:5001'));
+    expect(Number(row?.trim().split(/\s+/)[0])).toBeGreaterThan(0);
+    const progs = execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
+    expect(progs).toContain('bpfilter_INPUT');
+    expect(progs).toContain('bpf_INPUT');
+  });
+
+  it('-D restores the port; the previous ruleset stays when a replace is refused', async () => {
+    expect(
+      iptables('iptables-legacy', '-D', 'INPUT', '-p', 'tcp', '--dport', '5001', '-j', 'DROP')
+        .status,
+    ).toBe(0);
+    expect(connects(5001)).toBe(true);
+    expect(
+      iptables('iptables-legacy', '-A', 'INPUT', '-p', 'tcp', '--dport', '5002', '-j', 'DROP')
+        .status,
+    ).toBe(0);
+    expect(connects(5002)).toBe(false);
+    // QUEUE has no BPF equivalent: refused, and the DROP on 5002 keeps filtering.
+    const refused = iptables('iptables-legacy', '-A', 'INPUT', '-p', 'udp', '-j', 'QUEUE');
+    expect(refused.status).not.toBe(0);
+    expect(connects(5002)).toBe(false);
+    expect(connects(5001)).toBe(true);
+    expect(refused.out).toContain('Operation not supported');
+    for (let i = 0; i < 40 && !log.join('').includes('QUEUE has no BPF'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(log.join('')).toContain('QUEUE has no BPF equivalent');
+  });
+
+  it('the filtering outlives the helper (pinned links)', async () => {
+    daemon?.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(connects(5002)).toBe(false);
+    expect(connects(5001)).toBe(true);
+  });
+});
