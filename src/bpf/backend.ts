@@ -4,7 +4,7 @@
 // either the whole old ruleset or the whole new one. Links and slots are pinned, so filtering
 // outlives the helper; a helper that finds them adopts them instead of attaching twice.
 import { join } from 'node:path';
-import { Call, Exit, LoadMapPtr, Mov, R0, R1, R2, R3, assemble } from './asm/index.js';
+import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
 import { compileTable, COUNTERS_MAP, link } from './codegen/index.js';
 import { Unsupported } from './codegen/context.js';
 import { ATTACH_NETFILTER, NF_ACCEPT, PROG_TYPE_NETFILTER } from './codegen/nf.js';
