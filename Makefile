@@ -13,13 +13,14 @@ build:
 start: setup
 	@scripts/start.sh
 
-test: setup
+test: setup lint
 	@mkdir -p build
 	NO_COLOR=1 npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json; \
 	  status=$$?; node scripts/test-summary.mjs build/vitest.json && exit $$status
 
 lint:
-	npx eslint . && npx prettier --check .
+	npx eslint .
+	npx prettier --check --log-level warn .
 
 bench: setup
 	node dist/bench/run.js
