@@ -130,6 +130,51 @@ describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', (
     expect(log.join('')).toContain('QUEUE has no BPF equivalent');
   });
 
+  it('conntrack state comes from the kernel: NEW on 5001 and ESTABLISHED replies pass, 5002 not', () => {
+    const rules = [
+      '*filter',
+      ':INPUT DROP [0:0]',
+      ':FORWARD DROP [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      '-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT',
+      '-A INPUT -p tcp -m tcp --dport 5001 -m conntrack --ctstate NEW -j ACCEPT',
+      'COMMIT',
+      '',
+    ].join('\n');
+    const r = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        SERVER,
+        process.execPath,
+        CLI,
+        'run',
+        '--socket',
+        sock,
+        '--',
+        'iptables-legacy-restore',
+      ],
+      {
+        input: rules,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(connects(5001)).toBe(true);
+    expect(connects(5002)).toBe(false);
+    const listing = iptables('iptables-legacy', '-L', 'INPUT', '-v', '-n', '-x').out.split('\n');
+    const packets = (needle: string): number =>
+      Number(
+        listing
+          .find((l) => l.includes(needle))
+          ?.trim()
+          .split(/\s+/)[0],
+      );
+    expect(packets('state RELATED,ESTABLISHED')).toBeGreaterThan(0);
+    expect(packets('ctstate NEW')).toBe(1);
+  });
+
   it('the filtering outlives the helper (pinned links)', async () => {
     daemon?.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 200));

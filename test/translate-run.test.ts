@@ -177,3 +177,59 @@ describe('user chains', () => {
     }
   });
 });
+
+describe('state, conntrack, mark, length, ttl, iprange, multiport, comment', () => {
+  it('each match as the kernel defines it (test-run packets carry no conntrack entry: INVALID)', () => {
+    const t = load(
+      filter(`
+-A INPUT -m conntrack --ctstate NEW -j DROP
+-A INPUT -m state --state INVALID -m comment --comment "no entry" -j ACCEPT
+`),
+    );
+    try {
+      expect(t.run('INPUT', ipv4(17, udp(1, 2)))).toBe(ACCEPT);
+      expect(t.counter(0).packets).toBe(0n);
+      expect(t.counter(1).packets).toBe(1n);
+    } finally {
+      t.close();
+    }
+    const m = load(
+      filter(`
+-A INPUT -m mark --mark 0x1/0x1 -j DROP
+-A INPUT -m mark ! --mark 0x0/0xff -j DROP
+-A INPUT -m length --length 0:40 -j ACCEPT
+-A INPUT -m ttl --ttl-lt 10 -j DROP
+-A INPUT -m ttl --ttl-eq 200 -j ACCEPT
+-A INPUT -m iprange --src-range 10.1.0.0-10.1.255.255 ! --dst-range 10.0.0.2-10.0.0.3 -j ACCEPT
+-A INPUT -p udp -m multiport --dports 53,1000:1010,2000 -j ACCEPT
+-A INPUT -p tcp -m multiport ! --ports 22,80 -j ACCEPT
+`),
+    );
+    try {
+      const at = (n: number): bigint => m.counter(n).packets;
+      expect(m.run('INPUT', ipv4(17, udp(1, 2, Buffer.alloc(4))))).toBe(ACCEPT); // length 32
+      expect(at(2)).toBe(1n);
+      const big = Buffer.alloc(100);
+      expect(m.run('INPUT', ipv4(17, udp(1, 2, big), { ttl: 5 }))).toBe(DROP);
+      expect(at(3)).toBe(1n);
+      expect(m.run('INPUT', ipv4(17, udp(1, 2, big), { ttl: 200 }))).toBe(ACCEPT);
+      expect(at(4)).toBe(1n);
+      expect(m.run('INPUT', ipv4(17, udp(1, 2, big), { src: '10.1.2.3', dst: '10.0.0.9' }))).toBe(
+        ACCEPT,
+      );
+      expect(m.run('INPUT', ipv4(17, udp(1, 2, big), { src: '10.1.2.3', dst: '10.0.0.3' }))).toBe(
+        DROP,
+      );
+      expect(at(5)).toBe(1n);
+      expect(m.run('INPUT', ipv4(17, udp(1, 1005, big)))).toBe(ACCEPT);
+      expect(m.run('INPUT', ipv4(17, udp(1, 2000, big)))).toBe(ACCEPT);
+      expect(m.run('INPUT', ipv4(17, udp(1, 1011, big)))).toBe(DROP);
+      expect(at(6)).toBe(2n);
+      expect(m.run('INPUT', ipv4(6, tcp(80, 9999, 0x02, Buffer.alloc(80))))).toBe(DROP); // sport 80
+      expect(m.run('INPUT', ipv4(6, tcp(81, 9999, 0x02, Buffer.alloc(80))))).toBe(ACCEPT);
+      expect(at(7)).toBe(1n);
+    } finally {
+      m.close();
+    }
+  });
+});

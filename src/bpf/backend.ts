@@ -9,6 +9,7 @@ import { compileTable, COUNTERS_MAP, link } from './codegen/index.js';
 import { Unsupported } from './codegen/context.js';
 import { ATTACH_NETFILTER, NF_ACCEPT, PROG_TYPE_NETFILTER } from './codegen/nf.js';
 import { ensureBpffs, pinDir, pinExists, DEFAULT_PIN_ROOT } from './bpffs.js';
+import { holdConntrack, usesConntrack } from './conntrack.js';
 import { inNetns } from './netns.js';
 import {
   BpfError,
@@ -47,6 +48,8 @@ interface Netns {
   /** hook → the dispatcher's prog array fd. */
   readonly slots: Map<number, number>;
   current?: Ruleset;
+  /** Whether we hold conntrack on in this namespace. */
+  conntrack?: boolean;
 }
 
 export interface BpfBackendOptions {
@@ -171,6 +174,9 @@ export class BpfBackend implements RulesetBackend {
   async apply(netns: NetnsRef, table: Table): Promise<void> {
     const next = this.load(table);
     const st = this.attach(netns, table);
+    const ct = usesConntrack(table);
+    // Before the swap, so the first packet the new rules see already has its entry.
+    if (ct && !st.conntrack) holdConntrack(netns, true);
     for (const [hook, slot] of st.slots) {
       const fd = next.progs[hook];
       if (fd !== undefined) mapUpdate(slot, u32(0), u32(fd));
@@ -178,6 +184,8 @@ export class BpfBackend implements RulesetBackend {
     const old = st.current;
     st.current = next;
     if (old) release(old);
+    if (!ct && st.conntrack) holdConntrack(netns, false);
+    st.conntrack = ct;
   }
 
   async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {

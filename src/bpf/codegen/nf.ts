@@ -32,7 +32,7 @@ import {
   type Insn,
 } from '../asm/index.js';
 import { vmlinuxBtf } from '../vmlinux.js';
-import { CT_NONE, S, STATE } from './state.js';
+import { S, STATE } from './state.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
 export interface NfKernelFacts {
@@ -99,12 +99,15 @@ export function nfPrologue(
     StoreMem(STATE, S.SKBLEN, R1, Size.W),
     LoadMem(R1, R7, f.skbMark, Size.W),
     StoreMem(STATE, S.MARK, R1, Size.W),
+    // nf_ct_get(): the entry pointer and ctinfo share _nfct (NFCT_INFOMASK = 7).
     LoadMem(R1, R7, f.skbNfct, Size.DW),
-    Mov.imm(R2, CT_NONE),
-    JEq.imm(R1, 0, 'pro_ct'),
     Mov.reg(R2, R1),
     And.imm(R2, 7),
-    withLabel(StoreMem(STATE, S.CTINFO, R2, Size.W), 'pro_ct'),
+    StoreMem(STATE, S.CTINFO, R2, Size.W),
+    And.imm(R1, -8),
+    JEq.imm(R1, 0, 'pro_ct'),
+    StoreImm(STATE, S.CTSET, 1, Size.W),
+    withLabel(Nop(), 'pro_ct'),
     ...dev(f.stateIn, S.IIF, 'pro_in'),
     ...dev(f.stateOut, S.OIF, 'pro_out'),
     // bpf_dynptr_from_skb(skb, 0, &dynptr)

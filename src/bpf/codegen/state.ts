@@ -21,7 +21,7 @@ export const S = {
   FRAGOFF: 132,
   /** u32: skb->mark. */
   MARK: 136,
-  /** u32: ctinfo (skb->_nfct & 7), or CT_NONE when the packet has no conntrack entry. */
+  /** u32: ctinfo (skb->_nfct & 7: IP_CT_*, or IP_CT_UNTRACKED with no entry). */
   CTINFO: 140,
   /** char[16]: state->in->name, zeros when there is no input device. */
   IIF: 144,
@@ -35,11 +35,15 @@ export const S = {
   NEXT: 184,
   /** u32: ihl * 4. */
   IHL: 188,
+  /** u32: 1 when the packet has a conntrack entry (nf_ct_get() != NULL). */
+  CTSET: 192,
   /** u32[]: the jump stack (entry point ids to resume at). */
-  STACK: 192,
+  STACK: 200,
 } as const;
 
-export const CT_NONE = 0xff;
+/** enum ip_conntrack_info */
+export const IP_CT_IS_REPLY = 3;
+export const IP_CT_UNTRACKED = 7;
 
 /** Size of the state for a jump stack of `slots` entries, 8-aligned. */
 export function stateSize(slots: number): number {

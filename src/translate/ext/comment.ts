@@ -2,6 +2,7 @@
 // The kernel neither checks nor reads it; it only hands the bytes back on GET_ENTRIES.
 import type { Extension } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
+import type { Insn } from '../../bpf/asm/index.js';
 
 export const XT_MAX_COMMENT_LEN = 256;
 
@@ -30,6 +31,9 @@ export const comment: Extension<CommentMatch> = {
   check(): void {},
   format(v: CommentMatch): string {
     return `--comment ${JSON.stringify(commentText(v))}`;
+  },
+  codegen(): Insn[] {
+    return [];
   },
 };
 

@@ -7,6 +7,9 @@
 // union nf_inet_addr (16 bytes); for IPv4 only the first 4 are read, the rest iptables zeroes.
 import type { Extension } from './types.js';
 import { inv, ipv4, maskSuffix, payload, zeroed } from './util.js';
+import { And, JEq, JNe, R3, type Insn } from '../../bpf/asm/index.js';
+import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+import { ctStateBit } from '../../bpf/codegen/ct.js';
 
 export const XT_CONNTRACK_STATE = 1 << 0;
 export const XT_CONNTRACK_PROTO = 1 << 1;
@@ -182,6 +185,23 @@ export const conntrack: Extension<ConntrackMatch> = {
       );
     }
     return parts.join(' ');
+  },
+  codegen(v: ConntrackMatch, _revision: number, cg: CodegenContext): Insn[] {
+    const flags = v.matchFlags & ~XT_CONNTRACK_STATE_ALIAS;
+    if (flags & ~XT_CONNTRACK_STATE) {
+      throw new Unsupported('match "conntrack": only --ctstate is translated yet');
+    }
+    if (v.stateMask & (XT_CONNTRACK_STATE_SNAT | XT_CONNTRACK_STATE_DNAT)) {
+      throw new Unsupported('match "conntrack": --ctstate SNAT/DNAT is not translated yet');
+    }
+    if (!(flags & XT_CONNTRACK_STATE)) return [];
+    // !!(state_mask & statebit) ^ !!(invert & STATE) → no match; with no entry, that is all.
+    const invert = (v.invertFlags & XT_CONNTRACK_STATE) !== 0;
+    return [
+      ...ctStateBit(XT_CONNTRACK_STATE_UNTRACKED, XT_CONNTRACK_STATE_INVALID, cg),
+      And.imm32(R3, v.stateMask),
+      invert ? JNe.imm32(R3, 0, cg.noMatch) : JEq.imm32(R3, 0, cg.noMatch),
+    ];
   },
 };
 

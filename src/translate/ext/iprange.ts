@@ -3,6 +3,20 @@
 // union nf_inet_addr; IPv4 reads the first 4 bytes, compared in host order, inclusive.
 import type { Extension } from './types.js';
 import { inv, ipv4, payload, zeroed } from './util.js';
+import {
+  Ja,
+  JGt,
+  JLt,
+  LoadMem,
+  Nop,
+  R1,
+  Size,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const IPRANGE_SRC = 1 << 0;
 export const IPRANGE_DST = 1 << 1;
@@ -60,5 +74,29 @@ export const iprange: Extension<IprangeMatch> = {
       );
     }
     return parts.join(' ');
+  },
+  codegen(v: IprangeMatch, _revision: number, cg: CodegenContext): Insn[] {
+    // Each side: m = addr < min || addr > max (host order); m ^= inverted; m → no match.
+    const side = (offset: number, min: number, max: number, inverted: boolean): Insn[] => {
+      const load = [LoadMem(R1, STATE, offset, Size.W), ToBe(R1, 32)];
+      if (!inverted)
+        return [...load, JLt.imm32(R1, min, cg.noMatch), JGt.imm32(R1, max, cg.noMatch)];
+      const ok = cg.label('range_ok');
+      return [
+        ...load,
+        JLt.imm32(R1, min, ok),
+        JGt.imm32(R1, max, ok),
+        Ja(cg.noMatch),
+        withLabel(Nop(), ok),
+      ];
+    };
+    return [
+      ...(v.flags & IPRANGE_SRC
+        ? side(S.IP + 12, v.srcMin, v.srcMax, (v.flags & IPRANGE_SRC_INV) !== 0)
+        : []),
+      ...(v.flags & IPRANGE_DST
+        ? side(S.IP + 16, v.dstMin, v.dstMax, (v.flags & IPRANGE_DST_INV) !== 0)
+        : []),
+    ];
   },
 };

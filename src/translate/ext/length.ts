@@ -2,6 +2,20 @@
 // family, no checkentry. IPv4 compares ntohs(iph->tot_len) with [min, max], xor invert.
 import type { Extension } from './types.js';
 import { payload, zeroed } from './util.js';
+import {
+  Ja,
+  JGt,
+  JLt,
+  LoadMem,
+  Nop,
+  R1,
+  Size,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export interface LengthMatch {
   readonly min: number;
@@ -32,5 +46,18 @@ export const length: Extension<LengthMatch> = {
   format(v: LengthMatch): string {
     const range = v.min === v.max ? `${v.min}` : `${v.min}:${v.max}`;
     return `${v.invert !== 0 ? '! ' : ''}--length ${range}`;
+  },
+  codegen(v: LengthMatch, _revision: number, cg: CodegenContext): Insn[] {
+    // (min <= ntohs(iph->tot_len) <= max) ^ invert
+    const load = [LoadMem(R1, STATE, S.IP + 2, Size.H), ToBe(R1, 16)];
+    if (!v.invert) return [...load, JLt.imm(R1, v.min, cg.noMatch), JGt.imm(R1, v.max, cg.noMatch)];
+    const ok = cg.label('len_ok');
+    return [
+      ...load,
+      JLt.imm(R1, v.min, ok),
+      JGt.imm(R1, v.max, ok),
+      Ja(cg.noMatch),
+      withLabel(Nop(), ok),
+    ];
   },
 };

@@ -2,6 +2,9 @@
 // checkentry. Matches when ((skb->mark & mask) == mark) ^ invert.
 import type { Extension } from './types.js';
 import { payload, zeroed } from './util.js';
+import { And, JEq, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export interface MarkMatch {
   readonly mark: number;
@@ -34,5 +37,13 @@ export const mark: Extension<MarkMatch> = {
     const m = `0x${v.mark.toString(16)}`;
     const value = v.mask === 0xffffffff ? m : `${m}/0x${v.mask.toString(16)}`;
     return `${v.invert !== 0 ? '! ' : ''}--mark ${value}`;
+  },
+  codegen(v: MarkMatch, _revision: number, cg: CodegenContext): Insn[] {
+    // ((skb->mark & mask) == mark) ^ invert
+    return [
+      LoadMem(R1, STATE, S.MARK, Size.W),
+      And.imm32(R1, v.mask),
+      v.invert ? JEq.imm32(R1, v.mark, cg.noMatch) : JNe.imm32(R1, v.mark, cg.noMatch),
+    ];
   },
 };

@@ -14,6 +14,23 @@ import {
   payload,
   zeroed,
 } from './util.js';
+import {
+  Ja,
+  JEq,
+  JLe,
+  JLt,
+  LoadMem,
+  Nop,
+  R2,
+  R3,
+  Size,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_MULTIPORT_SOURCE = 0;
 export const XT_MULTIPORT_DESTINATION = 1;
@@ -96,6 +113,44 @@ export const multiport: Extension<MultiportMatch> = {
       else items.push(String(lo));
     }
     return `${v.invert !== 0 ? '! ' : ''}${opt} ${items.join(',')}`;
+  },
+  codegen(v: MultiportMatch, _revision: number, cg: CodegenContext): Insn[] {
+    // ports_match_v1: the first element that matches decides `true ^ invert`; none, `invert`.
+    const hit = cg.label('mp_hit');
+    const miss = cg.label('mp_miss');
+    const regs =
+      v.flags === XT_MULTIPORT_SOURCE
+        ? [R2]
+        : v.flags === XT_MULTIPORT_DESTINATION
+          ? [R3]
+          : [R2, R3];
+    const tests: Insn[] = [];
+    for (let i = 0; i < v.count; i++) {
+      const s = v.ports[i] ?? 0;
+      if (v.pflags[i]) {
+        const e = v.ports[++i] ?? 0;
+        for (const r of regs) {
+          const next = cg.label('mp_next');
+          tests.push(JLt.imm(r, s, next), JLe.imm(r, e, hit), withLabel(Nop(), next));
+        }
+      } else {
+        for (const r of regs) tests.push(JEq.imm(r, s, hit));
+      }
+    }
+    const [onHit, onMiss] = v.invert ? [cg.noMatch, undefined] : [undefined, cg.noMatch];
+    const done = cg.label('mp_done');
+    return [
+      ...requireFirstFragment(cg),
+      ...requireL4(4, cg),
+      LoadMem(R2, STATE, S.L4, Size.H),
+      ToBe(R2, 16),
+      LoadMem(R3, STATE, S.L4 + 2, Size.H),
+      ToBe(R3, 16),
+      ...tests,
+      withLabel(onMiss ? Ja(onMiss) : Ja(done), miss),
+      withLabel(onHit ? Ja(onHit) : Nop(), hit),
+      withLabel(Nop(), done),
+    ];
   },
 };
 

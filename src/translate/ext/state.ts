@@ -2,6 +2,9 @@
 // state_mt_check only takes a conntrack reference (always available here), so nothing is refused.
 import type { Extension } from './types.js';
 import { payload, zeroed } from './util.js';
+import { And, JEq, R3, type Insn } from '../../bpf/asm/index.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { ctStateBit } from '../../bpf/codegen/ct.js';
 
 /** XT_STATE_BIT(ctinfo) = 1 << (ctinfo % IP_CT_IS_REPLY + 1); INVALID is bit 0. */
 export const XT_STATE_INVALID = 1 << 0;
@@ -34,6 +37,13 @@ export const state: Extension<StateMatch> = {
   check(): void {},
   format(v: StateMatch): string {
     return `--state ${stateNames(v.statemask)}`;
+  },
+  codegen(v: StateMatch, _revision: number, cg: CodegenContext): Insn[] {
+    return [
+      ...ctStateBit(XT_STATE_UNTRACKED, XT_STATE_INVALID, cg),
+      And.imm32(R3, v.statemask),
+      JEq.imm32(R3, 0, cg.noMatch),
+    ];
   },
 };
 

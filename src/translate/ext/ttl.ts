@@ -3,6 +3,9 @@
 // false); it is still accepted.
 import type { Extension } from './types.js';
 import { payload, zeroed } from './util.js';
+import { Ja, JEq, JGe, JLe, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const IPT_TTL_EQ = 0;
 export const IPT_TTL_NE = 1;
@@ -36,5 +39,21 @@ export const ttl: Extension<TtlMatch> = {
   format(v: TtlMatch): string {
     const opt = ['--ttl-eq', '! --ttl-eq', '--ttl-lt', '--ttl-gt'][v.mode] ?? `--ttl-mode${v.mode}`;
     return `${opt} ${v.ttl}`;
+  },
+  codegen(v: TtlMatch, _revision: number, cg: CodegenContext): Insn[] {
+    const load = LoadMem(R1, STATE, S.IP + 8, Size.B);
+    switch (v.mode) {
+      case IPT_TTL_EQ:
+        return [load, JNe.imm32(R1, v.ttl, cg.noMatch)];
+      case IPT_TTL_NE:
+        return [load, JEq.imm32(R1, v.ttl, cg.noMatch)];
+      case IPT_TTL_LT:
+        return [load, JGe.imm32(R1, v.ttl, cg.noMatch)];
+      case IPT_TTL_GT:
+        return [load, JLe.imm32(R1, v.ttl, cg.noMatch)];
+      default:
+        // ttl_mt returns false for modes it does not know.
+        return [Ja(cg.noMatch)];
+    }
   },
 };
