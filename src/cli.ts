@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
+import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
 import { serveUmh } from './ipc/umh.js';
@@ -22,6 +23,7 @@ commands:
 options of umh and daemon:
   --store-only               keep and list rulesets without filtering (no BPF)
   --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter)
+  --state-dir DIR            where rulesets are kept for a restarted helper (default ${DEFAULT_STATE_DIR})
 `;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -37,8 +39,9 @@ function makeService(args: string[]): SockoptService {
   const backend: RulesetBackend = args.includes('--store-only')
     ? new StoreOnlyBackend()
     : new BpfBackend(pinRoot !== undefined ? { pinRoot } : {});
-  stderrLogger({ event: 'start', backend: backend.name, pid: process.pid });
-  return new SockoptService(backend, stderrLogger);
+  const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
+  stderrLogger({ event: 'start', backend: backend.name, stateDir, pid: process.pid });
+  return new SockoptService(backend, stderrLogger, new StateFiles(stateDir));
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -3,6 +3,7 @@
 // tail-calls through a one-slot prog array, so a replace is one map update: every packet runs
 // either the whole old ruleset or the whole new one. Links and slots are pinned, so filtering
 // outlives the helper; a helper that finds them adopts them instead of attaching twice.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
 import { compileTable, COUNTERS_MAP, link } from './codegen/index.js';
@@ -29,7 +30,7 @@ import {
 import type { NetnsRef, RulesetBackend } from '../ipc/backend.js';
 import { HOOK_NAMES, NFPROTO_IPV4 } from '../translate/abi.js';
 import { EINVAL, EOPNOTSUPP, XtError } from '../translate/errno.js';
-import type { Table, XtCounters } from '../translate/ir.js';
+import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
 
 const BPF_FUNC_tail_call = 12;
 
@@ -45,6 +46,8 @@ interface Ruleset {
 }
 
 interface Netns {
+  /** Where this namespace's table objects are pinned. */
+  readonly dir: string;
   /** hook → the dispatcher's prog array fd. */
   readonly slots: Map<number, number>;
   current?: Ruleset;
@@ -88,8 +91,8 @@ export class BpfBackend implements RulesetBackend {
   private attach(netns: NetnsRef, table: Table): Netns {
     let st = this.nets.get(netns.id);
     if (st) return st;
-    st = { slots: new Map() };
     const dir = pinDir(this.root, netns.id, table.name);
+    st = { dir, slots: new Map() };
     for (let hook = 0; hook < HOOK_NAMES.length; hook++) {
       if (!(table.validHooks & (1 << hook))) continue;
       const name = HOOK_NAMES[hook] as string;
@@ -183,9 +186,32 @@ export class BpfBackend implements RulesetBackend {
     }
     const old = st.current;
     st.current = next;
+    // The live counters map is pinned too, so a restarted helper reads the same counts.
+    const pin = join(st.dir, 'counters');
+    rmSync(pin, { force: true });
+    objPin(next.counters, pin);
     if (old) release(old);
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;
+  }
+
+  async resume(netns: NetnsRef, table: Table): Promise<void> {
+    const st = this.attach(netns, table);
+    const pin = join(st.dir, 'counters');
+    if (st.current === undefined && pinExists(pin)) {
+      // The programs an earlier helper put in the slots keep running; only their counters are
+      // needed here. The next replace swaps them out as usual.
+      st.current = {
+        table,
+        counters: objGet(pin),
+        entries: entryCount(table),
+        progs: [],
+        btfs: [],
+      };
+      st.conntrack = usesConntrack(table);
+      return;
+    }
+    await this.apply(netns, table);
   }
 
   async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {

@@ -19,6 +19,11 @@ export interface RulesetBackend {
    */
   apply(netns: NetnsRef, table: Table): Promise<void>;
   /**
+   * After a helper restart: `table` is what an earlier helper last applied in `netns`. Adopt
+   * what it left running (or apply it again); packets must keep being filtered meanwhile.
+   */
+  resume(netns: NetnsRef, table: Table): Promise<void>;
+  /**
    * Packets and bytes each entry (by blob entry index) matched since `table` was applied, or
    * undefined when the backend counts nothing.
    */
@@ -34,6 +39,8 @@ export class StoreOnlyBackend implements RulesetBackend {
   readonly name = 'store-only (rules are kept and listed, not enforced)';
 
   async apply(): Promise<void> {}
+
+  async resume(): Promise<void> {}
 
   async counters(): Promise<undefined> {
     return undefined;

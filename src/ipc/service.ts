@@ -35,6 +35,7 @@ import {
 import { processVmRead, processVmWrite, SysError } from '../sys/libc.js';
 import type { NetnsRef, RulesetBackend } from './backend.js';
 import { isHealthCheck, type MboxRequest } from './mbox.js';
+import type { StateFiles } from './persist.js';
 
 export type Logger = (record: Readonly<Record<string, unknown>>) => void;
 
@@ -89,6 +90,7 @@ export class SockoptService {
   constructor(
     private readonly backend: RulesetBackend,
     private readonly log: Logger = stderrLogger,
+    private readonly saved?: StateFiles,
   ) {}
 
   /** Serves one request; never throws: failures become -errno and a log line. */
@@ -145,14 +147,37 @@ export class SockoptService {
     return next;
   }
 
-  private state(ns: NetnsRef, name: string): TableState | undefined {
+  /**
+   * The table as this helper last left it in `ns`: in memory, else as saved by an earlier helper
+   * (whose pinned programs the backend adopts), else the fresh table iptable_filter would have.
+   */
+  private async state(ns: NetnsRef, name: string): Promise<TableState | undefined> {
     const key = `${ns.id}/${name}`;
-    let st = this.tables.get(key);
-    if (st === undefined && isServed(name)) {
+    const known = this.tables.get(key);
+    if (known !== undefined || !isServed(name)) return known;
+    let st: TableState | undefined;
+    const saved = this.saved?.load(ns.id, name);
+    if (saved) {
+      try {
+        const table = checkReplace(saved.replace);
+        await this.backend.resume(ns, table);
+        const base = zeros(entryCount(table)).map((z, i) => saved.base[i] ?? z);
+        st = { table, base };
+        this.log({ event: 'resumed', netns: ns.id, table: name, entries: entryCount(table) });
+      } catch (e) {
+        this.log({
+          event: 'saved state unusable, starting fresh',
+          netns: ns.id,
+          table: name,
+          error: String(e),
+        });
+      }
+    }
+    if (st === undefined) {
       const table = initialTable(name);
       st = { table, base: zeros(entryCount(table)) };
-      this.tables.set(key, st);
     }
+    this.tables.set(key, st);
     return st;
   }
 
@@ -171,11 +196,13 @@ export class SockoptService {
     out.table = hdr.name;
     const next = checkReplace(buf);
     return this.serialize(ns, next.name, async () => {
-      const cur = this.state(ns, next.name);
+      const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
       const old = cur ? await this.live(ns, cur) : [];
       await this.backend.apply(ns, next);
       this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
+      this.saved?.saveReplace(ns.id, next.name, buf);
+      this.saved?.saveCounters(ns.id, next.name, []);
       out.detail = `${entryCount(next)} entries`;
       try {
         processVmWrite(req.pid, hdr.counters, encodeCounters(old.slice(0, hdr.numCounters)));
@@ -193,13 +220,14 @@ export class SockoptService {
     const add = checkAddCounters(buf);
     out.table = add.name;
     return this.serialize(ns, add.name, async () => {
-      const st = this.state(ns, add.name);
+      const st = await this.state(ns, add.name);
       checkAddCountersAgainst(st?.table, add);
       if (!st) return 0;
       add.counters.forEach((c, i) => {
         const b = st.base[i];
         if (b) st.base[i] = { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt };
       });
+      this.saved?.saveCounters(ns.id, add.name, st.base);
       return 0;
     });
   }
@@ -210,7 +238,7 @@ export class SockoptService {
     const name = checkGetInfo(read(req, 0, req.len));
     out.table = name;
     return this.serialize(ns, name, async () => {
-      const st = this.state(ns, name);
+      const st = await this.state(ns, name);
       if (!st) throw new XtError(2, `no table "${name}"`);
       write(req, 0, encodeGetinfo(st.table));
       return 0;
@@ -227,7 +255,7 @@ export class SockoptService {
     const ask = { name: checkGetEntries(Buffer.concat([hdr, Buffer.alloc(size)])).name, size };
     out.table = ask.name;
     return this.serialize(ns, ask.name, async () => {
-      const st = this.state(ns, ask.name);
+      const st = await this.state(ns, ask.name);
       checkGetEntriesAgainst(st?.table, ask);
       if (!st) return 0;
       write(req, SIZEOF_IPT_GET_ENTRIES, tableToBlob(st.table, await this.live(ns, st)).entries);

@@ -1,6 +1,7 @@
 // Spawning the built helper and driving it like the kernel side does.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReply, serializeRequest, type MboxRequest } from '../../src/ipc/mbox.js';
 
@@ -20,8 +21,13 @@ export class UmhClient {
   private waiters: ((b: Buffer) => void)[] = [];
   readonly stderr: string[] = [];
 
-  /** `args` are the helper's options; tests pass --store-only unless they mean to attach BPF. */
-  constructor(args: string[] = ['--store-only']) {
+  /**
+   * `args` are the helper's options: store-only unless a test means to attach BPF, and a state
+   * directory of its own so no run inherits another's tables.
+   */
+  constructor(
+    args: string[] = ['--store-only', '--state-dir', mkdtempSync(join(tmpdir(), 'umh-state-'))],
+  ) {
     this.child = spawn(process.execPath, [CLI, 'umh', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -59,9 +59,13 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ipc-shim-'));
   sock = join(dir, 'bpfilter.sock');
   for (const ns of [OURS, KERN, OTHER]) netnsAdd(ns);
-  daemon = spawn(process.execPath, [CLI, 'daemon', '--socket', sock, '--store-only'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  daemon = spawn(
+    process.execPath,
+    [CLI, 'daemon', '--socket', sock, '--store-only', '--state-dir', join(dir, 'state')],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   daemon.stderr?.on('data', (c: Buffer) => daemonLog.push(c.toString()));
   for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(sock)) throw new Error(`daemon did not start: ${daemonLog.join('')}`);
