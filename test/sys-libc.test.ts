@@ -24,3 +24,32 @@ describe('libc bindings', () => {
     }
   });
 });
+
+describe('network namespace identity', () => {
+  it('a re-created namespace gets a new cookie even when its nsfs inode is reused', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { statSync } = await import('node:fs');
+    const { cookieOf } = await import('../src/sys/netns.js');
+    const name = `sys-ck-${process.pid}`;
+    const seen = new Set<bigint>();
+    const inodes = new Set<number>();
+    try {
+      for (let i = 0; i < 3; i++) {
+        execFileSync('ip', ['netns', 'add', name]);
+        const path = `/run/netns/${name}`;
+        inodes.add(statSync(path).ino);
+        seen.add(cookieOf(path));
+        execFileSync('ip', ['netns', 'del', name]);
+      }
+    } finally {
+      try {
+        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+      } catch {
+        // deleted by the loop
+      }
+    }
+    expect(seen.size).toBe(3);
+    expect(cookieOf('/proc/self/ns/net')).toBe(cookieOf('/proc/thread-self/ns/net'));
+    console.log(`nsfs inodes seen: ${inodes.size} for 3 namespaces; cookies: ${seen.size}`);
+  });
+});

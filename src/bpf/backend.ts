@@ -11,7 +11,7 @@ import { Unsupported } from './codegen/context.js';
 import { ATTACH_NETFILTER, NF_ACCEPT, PROG_TYPE_NETFILTER } from './codegen/nf.js';
 import { ensureBpffs, pinDir, pinExists, DEFAULT_PIN_ROOT } from './bpffs.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
-import { inNetns } from './netns.js';
+import { inNetns } from '../sys/netns.js';
 import {
   BpfError,
   btfLoad,

@@ -2,9 +2,9 @@
 // SET_REPLACE to a backend and asks it for packet counts; the BPF translator is one backend.
 import type { Table, XtCounters } from '../translate/ir.js';
 
-/** A network namespace, identified as the kernel does (the nsfs inode). */
+/** A network namespace. */
 export interface NetnsRef {
-  /** Inode number of the nsfs file, as a decimal string. */
+  /** Its cookie (SO_NETNS_COOKIE) as a decimal string: unique for the life of the system. */
   readonly id: string;
   /** A path that opens it (e.g. /proc/<pid>/ns/net) while the caller lives. */
   readonly path: string;

@@ -2,7 +2,6 @@
 // writes the caller's optval itself (process_vm_readv/writev), resolves the caller's network
 // namespace, and gives each sockopt the kernel's semantics and errno (do_ipt_set_ctl /
 // do_ipt_get_ctl in net/ipv4/netfilter/ip_tables.c).
-import { statSync } from 'node:fs';
 import {
   IPT_SO_GET_ENTRIES,
   IPT_SO_GET_INFO,
@@ -33,6 +32,7 @@ import {
   checkReplaceHeader,
 } from '../translate/validate.js';
 import { processVmRead, processVmWrite, SysError } from '../sys/libc.js';
+import { cookieOf } from '../sys/netns.js';
 import type { NetnsRef, RulesetBackend } from './backend.js';
 import { isHealthCheck, type MboxRequest } from './mbox.js';
 import type { StateFiles } from './persist.js';
@@ -60,7 +60,7 @@ const zeros = (n: number): XtCounters[] =>
 export function netnsOf(pid: number): NetnsRef {
   const path = `/proc/${pid}/ns/net`;
   try {
-    return { id: String(statSync(path).ino), path };
+    return { id: String(cookieOf(path)), path };
   } catch {
     throw new XtError(ESRCH, `caller pid ${pid} is gone`);
   }

@@ -20,6 +20,8 @@ const libc = ffi.Library(null, {
   process_vm_writev: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
   setns: ['int', ['int', 'int']],
   getsockopt: ['int', ['int', 'int', 'int', 'pointer', 'pointer']],
+  socket: ['int', ['int', 'int', 'int']],
+  close: ['int', ['int']],
 });
 
 export const SYS_bpf = 321;
@@ -99,4 +101,20 @@ export function peerCred(fd: number): PeerCred {
   len.writeUInt32LE(12, 0);
   check('getsockopt(SO_PEERCRED)', libc.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len));
   return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
+}
+
+const SO_NETNS_COOKIE = 71;
+
+/** SO_NETNS_COOKIE of a socket made in the calling thread's network namespace. */
+export function netnsCookie(): bigint {
+  const fd = check('socket', libc.socket(2, 2, 0));
+  try {
+    const v = Buffer.alloc(8);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(8, 0);
+    check('getsockopt(SO_NETNS_COOKIE)', libc.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, v, len));
+    return v.readBigUInt64LE(0);
+  } finally {
+    libc.close(fd);
+  }
 }

@@ -2,7 +2,7 @@
 // and our bpf calls are synchronous on the JS thread, so switching there and back around them
 // attaches links in the caller's namespace without touching anything else.
 import { closeSync, openSync } from 'node:fs';
-import { CLONE_NEWNET, setns } from '../sys/libc.js';
+import { CLONE_NEWNET, netnsCookie, setns } from './libc.js';
 
 export function inNetns<T>(path: string, fn: () => T): T {
   const home = openSync('/proc/thread-self/ns/net', 'r');
@@ -18,4 +18,12 @@ export function inNetns<T>(path: string, fn: () => T): T {
     closeSync(target);
     closeSync(home);
   }
+}
+
+/**
+ * The namespace's cookie: unlike its nsfs inode, never reused after the namespace is gone, so
+ * state keyed by it cannot leak into a new namespace that happens to get the same inode.
+ */
+export function cookieOf(path: string): bigint {
+  return inNetns(path, netnsCookie);
 }
