@@ -1,11 +1,10 @@
 // Tables the kernel built from iptables-save text, compiled to BPF, loaded, and run on crafted
 // packets with BPF_PROG_TEST_RUN: verdicts and per-entry counters as ipt_do_table would give.
-import { closeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileTable, link, COUNTERS_MAP } from '../src/bpf/codegen/index.js';
-import type { CompiledTable } from '../src/bpf/codegen/index.js';
+import { loadRuleset, readCounter, release } from '../src/bpf/backend.js';
+import { planTable, type Plan } from '../src/translate/plan.js';
 import { KernelTables } from './helpers/kernel-table.js';
-import { createCounters, loadNf, readCounters, testRun } from './helpers/bpf-raw.js';
+import { runPacket } from './helpers/run.js';
 import { icmp, ipv4, tcp, udp } from './helpers/packets.js';
 
 let kt: KernelTables;
@@ -20,25 +19,23 @@ const ACCEPT = 1;
 interface Loaded {
   run(chain: string, packet: Buffer, hook?: number): number;
   counter(index: number): { packets: bigint; bytes: bigint };
-  compiled: CompiledTable;
+  plan: Plan;
   close(): void;
 }
 
+const CHAINS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+
 function load(save: string): Loaded {
-  const compiled = compileTable(kt.table(save));
-  const counters = createCounters(compiled.plan.entries.length);
-  const fds = new Map<string, number>();
-  for (const p of compiled.programs) {
-    fds.set(p.hook.chain, loadNf(link(p, (name) => (name === COUNTERS_MAP ? counters : -1))));
-  }
+  const table = kt.table(save);
+  const r = loadRuleset(table);
   return {
-    compiled,
-    run: (chain, packet, hook) => testRun(fds.get(chain) as number, packet, hook),
-    counter: (i) => readCounters(counters, i),
-    close: () => {
-      for (const fd of fds.values()) closeSync(fd);
-      closeSync(counters);
+    plan: planTable(table),
+    run: (chain, packet, hook) => runPacket(r.progs[CHAINS.indexOf(chain)] as number, packet, hook),
+    counter: (i) => {
+      const c = readCounter(r.counters, i);
+      return { packets: c.pcnt, bytes: c.bcnt };
     },
+    close: () => release(r),
   };
 }
 
@@ -140,11 +137,11 @@ describe('user chains', () => {
     ].join('\n');
     const t = load(filter(rules, 'INPUT DROP', chains));
     try {
-      expect(t.compiled.plan.maxDepth).toBe(32);
+      expect(t.plan.maxDepth).toBe(32);
       expect(t.run('INPUT', ipv4(6, tcp(1, 22)))).toBe(ACCEPT);
       expect(t.run('INPUT', ipv4(17, udp(1, 22)))).toBe(ACCEPT); // 32 RETURNs, then INPUT rule 2
       expect(t.run('INPUT', ipv4(6, tcp(1, 23)))).toBe(DROP);
-      const c31Return = t.compiled.plan.entries.find((e) => e.source === 'c31 return');
+      const c31Return = t.plan.entries.find((e) => e.source === 'c31 return');
       expect(t.counter(c31Return?.index ?? -1).packets).toBe(2n);
       expect(t.counter(0).packets).toBe(3n);
     } finally {
@@ -170,7 +167,7 @@ describe('user chains', () => {
       expect(t.counter(0).packets).toBe(0n);
       expect(t.counter(1).packets).toBe(1n);
       expect(t.run('OUTPUT', ipv4(17, udp(1, 2)), 3)).toBe(ACCEPT);
-      const lPlus = t.compiled.plan.entries.find((e) => e.source === 'OUTPUT rule 3');
+      const lPlus = t.plan.entries.find((e) => e.source === 'OUTPUT rule 3');
       expect(t.counter(lPlus?.index ?? -1).packets).toBe(1n);
     } finally {
       t.close();

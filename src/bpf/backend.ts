@@ -37,7 +37,7 @@ const BPF_FUNC_tail_call = 12;
 /** Where iptable_filter sits (NF_IP_PRI_FILTER). */
 export const DEFAULT_PRIORITY = 0;
 
-interface Ruleset {
+export interface Ruleset {
   readonly table: Table;
   readonly counters: number;
   readonly entries: number;
@@ -128,54 +128,8 @@ export class BpfBackend implements RulesetBackend {
     return st;
   }
 
-  private load(table: Table): Ruleset {
-    let compiled;
-    try {
-      compiled = compileTable(table);
-    } catch (e) {
-      if (e instanceof Unsupported) throw new XtError(EOPNOTSUPP, e.message);
-      throw e;
-    }
-    const entries = compiled.plan.entries.length;
-    const counters = mapCreate({
-      type: MapType.PERCPU_ARRAY,
-      keySize: 4,
-      valueSize: 16,
-      maxEntries: Math.max(1, entries),
-      name: `bpf_${table.name}_cnt`,
-    });
-    const progs: number[] = [];
-    const btfs: number[] = [];
-    try {
-      for (const p of compiled.programs) {
-        const linked = link(p, (name) => (name === COUNTERS_MAP ? counters : -1));
-        const btf = linked.btf ? btfLoad(linked.btf.btf.blob) : undefined;
-        if (btf !== undefined) btfs.push(btf);
-        progs[p.hook.hook] = progLoad({
-          type: PROG_TYPE_NETFILTER,
-          expectedAttachType: ATTACH_NETFILTER,
-          name: `bpf_${p.hook.chain}`,
-          insns: linked.code.bytes,
-          ...(btf !== undefined && linked.btf
-            ? { btf: { fd: btf, funcInfo: linked.btf.funcInfo } }
-            : {}),
-        });
-      }
-    } catch (e) {
-      for (const fd of [...progs.filter((f) => f !== undefined), ...btfs, counters]) close(fd);
-      if (e instanceof BpfError) {
-        throw new XtError(
-          EINVAL,
-          `the kernel refused the program (${e.op}, errno ${e.errno}): ${e.log.split('\n').slice(-4).join(' | ')}`,
-        );
-      }
-      throw e;
-    }
-    return { table, counters, entries, progs, btfs };
-  }
-
   async apply(netns: NetnsRef, table: Table): Promise<void> {
-    const next = this.load(table);
+    const next = loadRuleset(table);
     const st = this.attach(netns, table);
     const ct = usesConntrack(table);
     // Before the swap, so the first packet the new rules see already has its entry.
@@ -217,22 +171,74 @@ export class BpfBackend implements RulesetBackend {
   async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
     const cur = this.nets.get(netns.id)?.current;
     if (!cur || cur.table !== table) return undefined;
-    const cpus = possibleCpus();
-    const out: XtCounters[] = [];
-    for (let i = 0; i < cur.entries; i++) {
-      const v = mapLookup(cur.counters, u32(i), 16 * cpus);
-      let pcnt = 0n;
-      let bcnt = 0n;
-      for (let c = 0; c < cpus; c++) {
-        pcnt += v.readBigUInt64LE(16 * c);
-        bcnt += v.readBigUInt64LE(16 * c + 8);
-      }
-      out.push({ pcnt, bcnt });
-    }
-    return out;
+    return Array.from({ length: cur.entries }, (_, i) => readCounter(cur.counters, i));
   }
 }
 
-function release(r: Ruleset): void {
+/**
+ * Compiles and loads `table`: one verified program per hook and its counters map. Throws
+ * XtError (EOPNOTSUPP for what is not translated, EINVAL with the verifier's words) and leaves
+ * nothing behind when any program is refused.
+ */
+export function loadRuleset(table: Table): Ruleset {
+  let compiled;
+  try {
+    compiled = compileTable(table);
+  } catch (e) {
+    if (e instanceof Unsupported) throw new XtError(EOPNOTSUPP, e.message);
+    throw e;
+  }
+  const entries = compiled.plan.entries.length;
+  const counters = mapCreate({
+    type: MapType.PERCPU_ARRAY,
+    keySize: 4,
+    valueSize: 16,
+    maxEntries: Math.max(1, entries),
+    name: `bpf_${table.name}_cnt`,
+  });
+  const progs: number[] = [];
+  const btfs: number[] = [];
+  try {
+    for (const p of compiled.programs) {
+      const linked = link(p, (name) => (name === COUNTERS_MAP ? counters : -1));
+      const btf = linked.btf ? btfLoad(linked.btf.btf.blob) : undefined;
+      if (btf !== undefined) btfs.push(btf);
+      progs[p.hook.hook] = progLoad({
+        type: PROG_TYPE_NETFILTER,
+        expectedAttachType: ATTACH_NETFILTER,
+        name: `bpf_${p.hook.chain}`,
+        insns: linked.code.bytes,
+        ...(btf !== undefined && linked.btf
+          ? { btf: { fd: btf, funcInfo: linked.btf.funcInfo } }
+          : {}),
+      });
+    }
+  } catch (e) {
+    for (const fd of [...progs.filter((f) => f !== undefined), ...btfs, counters]) close(fd);
+    if (e instanceof BpfError) {
+      throw new XtError(
+        EINVAL,
+        `the kernel refused the program (${e.op}, errno ${e.errno}): ${e.log.split('\n').slice(-4).join(' | ')}`,
+      );
+    }
+    throw e;
+  }
+  return { table, counters, entries, progs, btfs };
+}
+
+/** Entry `index` of a counters map: {packets, bytes} summed over the possible CPUs. */
+export function readCounter(counters: number, index: number): XtCounters {
+  const cpus = possibleCpus();
+  const v = mapLookup(counters, u32(index), 16 * cpus);
+  let pcnt = 0n;
+  let bcnt = 0n;
+  for (let c = 0; c < cpus; c++) {
+    pcnt += v.readBigUInt64LE(16 * c);
+    bcnt += v.readBigUInt64LE(16 * c + 8);
+  }
+  return { pcnt, bcnt };
+}
+
+export function release(r: Ruleset): void {
   for (const fd of [...r.progs.filter((f) => f !== undefined), ...r.btfs, r.counters]) close(fd);
 }
