@@ -16,9 +16,34 @@ import type { CodegenContext } from './context.js';
 import { S, STATE } from './state.js';
 
 /**
- * The kernel's port_match: (lo <= port && port <= hi) ^ invert, on the big-endian u16 at
- * `offset` from R9. Emits nothing when it always holds.
+ * (lo <= R1 && R1 <= hi) ^ invert, unsigned 32-bit, after `load` puts the value in R1: the shape
+ * of port_match, length_mt and iprange_mt4.
  */
+export function inRange(
+  load: readonly Insn[],
+  lo: number,
+  hi: number,
+  invert: boolean,
+  cg: CodegenContext,
+): Insn[] {
+  if (!invert) return [...load, JLt.imm32(R1, lo, cg.noMatch), JGt.imm32(R1, hi, cg.noMatch)];
+  const ok = cg.label('range_ok');
+  return [
+    ...load,
+    JLt.imm32(R1, lo, ok),
+    JGt.imm32(R1, hi, ok),
+    Ja(cg.noMatch),
+    withLabel(Nop(), ok),
+  ];
+}
+
+/** R1 = the big-endian u16 at `offset` from R9, in host order. */
+export const loadBe16 = (offset: number): Insn[] => [
+  LoadMem(R1, STATE, offset, Size.H),
+  ToBe(R1, 16),
+];
+
+/** port_match on the port at `offset`; nothing when it always holds. */
 export function portMatch(
   offset: number,
   lo: number,
@@ -27,10 +52,7 @@ export function portMatch(
   cg: CodegenContext,
 ): Insn[] {
   if (lo === 0 && hi === 0xffff && !invert) return [];
-  const load = [LoadMem(R1, STATE, offset, Size.H), ToBe(R1, 16)];
-  if (!invert) return [...load, JLt.imm(R1, lo, cg.noMatch), JGt.imm(R1, hi, cg.noMatch)];
-  const ok = cg.label('port_ok');
-  return [...load, JLt.imm(R1, lo, ok), JGt.imm(R1, hi, ok), Ja(cg.noMatch), withLabel(Nop(), ok)];
+  return inRange(loadBe16(offset), lo, hi, invert, cg);
 }
 
 /** Non-first fragments never match L4 matches (the kernel returns false before reading L4). */

@@ -3,18 +3,8 @@
 // union nf_inet_addr; IPv4 reads the first 4 bytes, compared in host order, inclusive.
 import type { Extension } from './types.js';
 import { inv, ipv4, payload, zeroed } from './util.js';
-import {
-  Ja,
-  JGt,
-  JLt,
-  LoadMem,
-  Nop,
-  R1,
-  Size,
-  ToBe,
-  withLabel,
-  type Insn,
-} from '../../bpf/asm/index.js';
+import { LoadMem, R1, Size, ToBe, type Insn } from '../../bpf/asm/index.js';
+import { inRange } from '../../bpf/codegen/cmp.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
@@ -77,19 +67,8 @@ export const iprange: Extension<IprangeMatch> = {
   },
   codegen(v: IprangeMatch, _revision: number, cg: CodegenContext): Insn[] {
     // Each side: m = addr < min || addr > max (host order); m ^= inverted; m → no match.
-    const side = (offset: number, min: number, max: number, inverted: boolean): Insn[] => {
-      const load = [LoadMem(R1, STATE, offset, Size.W), ToBe(R1, 32)];
-      if (!inverted)
-        return [...load, JLt.imm32(R1, min, cg.noMatch), JGt.imm32(R1, max, cg.noMatch)];
-      const ok = cg.label('range_ok');
-      return [
-        ...load,
-        JLt.imm32(R1, min, ok),
-        JGt.imm32(R1, max, ok),
-        Ja(cg.noMatch),
-        withLabel(Nop(), ok),
-      ];
-    };
+    const side = (offset: number, min: number, max: number, inverted: boolean): Insn[] =>
+      inRange([LoadMem(R1, STATE, offset, Size.W), ToBe(R1, 32)], min, max, inverted, cg);
     return [
       ...(v.flags & IPRANGE_SRC
         ? side(S.IP + 12, v.srcMin, v.srcMax, (v.flags & IPRANGE_SRC_INV) !== 0)

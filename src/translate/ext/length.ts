@@ -2,20 +2,10 @@
 // family, no checkentry. IPv4 compares ntohs(iph->tot_len) with [min, max], xor invert.
 import type { Extension } from './types.js';
 import { payload, zeroed } from './util.js';
-import {
-  Ja,
-  JGt,
-  JLt,
-  LoadMem,
-  Nop,
-  R1,
-  Size,
-  ToBe,
-  withLabel,
-  type Insn,
-} from '../../bpf/asm/index.js';
+import type { Insn } from '../../bpf/asm/index.js';
+import { inRange, loadBe16 } from '../../bpf/codegen/cmp.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
-import { S, STATE } from '../../bpf/codegen/state.js';
+import { S } from '../../bpf/codegen/state.js';
 
 export interface LengthMatch {
   readonly min: number;
@@ -49,15 +39,6 @@ export const length: Extension<LengthMatch> = {
   },
   codegen(v: LengthMatch, _revision: number, cg: CodegenContext): Insn[] {
     // (min <= ntohs(iph->tot_len) <= max) ^ invert
-    const load = [LoadMem(R1, STATE, S.IP + 2, Size.H), ToBe(R1, 16)];
-    if (!v.invert) return [...load, JLt.imm(R1, v.min, cg.noMatch), JGt.imm(R1, v.max, cg.noMatch)];
-    const ok = cg.label('len_ok');
-    return [
-      ...load,
-      JLt.imm(R1, v.min, ok),
-      JGt.imm(R1, v.max, ok),
-      Ja(cg.noMatch),
-      withLabel(Nop(), ok),
-    ];
+    return inRange(loadBe16(S.IP + 2), v.min, v.max, v.invert !== 0, cg);
   },
 };
