@@ -182,6 +182,84 @@ describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', (
     expect(packets('ctstate NEW')).toBe(1);
   });
 
+  it('replaces under a steady UDP stream lose no packet; a replace to DROP takes effect', async () => {
+    const saved = iptables('iptables-legacy-save').out;
+    const restore = (text: string): number | null =>
+      spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          SERVER,
+          process.execPath,
+          CLI,
+          'run',
+          '--socket',
+          sock,
+          '--',
+          'iptables-legacy-restore',
+        ],
+        {
+          input: text,
+          encoding: 'utf8',
+        },
+      ).status;
+    expect(
+      restore(
+        '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport 6000 -j ACCEPT\nCOMMIT\n',
+      ),
+    ).toBe(0);
+    /** Sends `count` datagrams one every 2 ms to the server's port 6000; resolves to how many arrived. */
+    const stream = async (count: number, during: () => Promise<void>): Promise<number> => {
+      const recv = `const s=require('dgram').createSocket('udp4');let n=0;s.on('message',()=>{n++});s.bind(6000,'10.77.0.2',()=>process.stdout.write('ready'));process.on('SIGTERM',()=>{process.stdout.write(' '+n);process.exit(0)})`;
+      const receiver = spawn('ip', ['netns', 'exec', SERVER, process.execPath, '-e', recv], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      receiver.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+      await new Promise<void>((resolve) => receiver.stdout?.once('data', () => resolve()));
+      const send = `const s=require('dgram').createSocket('udp4');let i=0;const t=setInterval(()=>{s.send('x',6000,'10.77.0.2');if(++i===${count}){clearInterval(t);setTimeout(()=>s.close(),100)}},2)`;
+      const sender = spawn('ip', ['netns', 'exec', CLIENT, process.execPath, '-e', send], {
+        stdio: 'ignore',
+      });
+      const done = new Promise((r) => sender.on('exit', r));
+      await during();
+      await done;
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = new Promise((r) => receiver.on('exit', r));
+      receiver.kill('SIGTERM');
+      await exited;
+      return Number(out.trim().split(' ').pop());
+    };
+    // Nothing acknowledges these datagrams: only a window without a filter program could lose one.
+    const received = await stream(3000, async () => {
+      for (let i = 0; i < 12; i++) {
+        expect(
+          iptables(
+            'iptables-legacy',
+            '-I',
+            'INPUT',
+            '1',
+            '-p',
+            'udp',
+            '--dport',
+            String(7000 + i),
+            '-j',
+            'ACCEPT',
+          ).status,
+        ).toBe(0);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    });
+    expect(received).toBe(3000);
+    expect(
+      iptables('iptables-legacy', '-I', 'INPUT', '1', '-p', 'udp', '--dport', '6000', '-j', 'DROP')
+        .status,
+    ).toBe(0);
+    expect(await stream(100, async () => undefined)).toBe(0);
+    expect(restore(saved)).toBe(0);
+  }, 60_000);
+
   it('the filtering outlives the helper; a new helper answers as before and takes over', async () => {
     const before = iptables('iptables-legacy-save', '-c').out.replace(/^#.*\n/gm, '');
     daemon?.kill('SIGKILL');

@@ -128,7 +128,7 @@ export class BpfBackend implements RulesetBackend {
     return st;
   }
 
-  async apply(netns: NetnsRef, table: Table): Promise<void> {
+  async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
     const next = loadRuleset(table);
     const st = this.attach(netns, table);
     const ct = usesConntrack(table);
@@ -144,9 +144,13 @@ export class BpfBackend implements RulesetBackend {
     const pin = join(st.dir, 'counters');
     rmSync(pin, { force: true });
     objPin(next.counters, pin);
+    const counted = old
+      ? Array.from({ length: old.entries }, (_, i) => readCounter(old.counters, i))
+      : undefined;
     if (old) release(old);
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;
+    return counted;
   }
 
   async resume(netns: NetnsRef, table: Table): Promise<void> {

@@ -15,9 +15,10 @@ export interface RulesetBackend {
   readonly name: string;
   /**
    * Makes `table` the ruleset enforced in `netns`, atomically. Throws XtError to refuse it; the
-   * previous ruleset must then stay in force.
+   * previous ruleset must then stay in force. Returns what the previous ruleset counted, read
+   * after the swap (undefined when nothing counts).
    */
-  apply(netns: NetnsRef, table: Table): Promise<void>;
+  apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined>;
   /**
    * After a helper restart: `table` is what an earlier helper last applied in `netns`. Adopt
    * what it left running (or apply it again); packets must keep being filtered meanwhile.
@@ -38,7 +39,9 @@ export interface RulesetBackend {
 export class StoreOnlyBackend implements RulesetBackend {
   readonly name = 'store-only (rules are kept and listed, not enforced)';
 
-  async apply(): Promise<void> {}
+  async apply(): Promise<undefined> {
+    return undefined;
+  }
 
   async resume(): Promise<void> {}
 

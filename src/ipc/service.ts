@@ -183,11 +183,7 @@ export class SockoptService {
 
   /** Counters as GET_ENTRIES and SET_REPLACE report them: ADD_COUNTERS base + packets counted. */
   private async live(ns: NetnsRef, st: TableState): Promise<XtCounters[]> {
-    const counted = await this.backend.counters(ns, st.table);
-    return st.base.map((b, i) => {
-      const c = counted?.[i];
-      return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
-    });
+    return withCounts(st.base, await this.backend.counters(ns, st.table));
   }
 
   private async replace(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
@@ -198,8 +194,10 @@ export class SockoptService {
     return this.serialize(ns, next.name, async () => {
       const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
-      const old = cur ? await this.live(ns, cur) : [];
-      await this.backend.apply(ns, next);
+      // The old counts are read after the swap, as the kernel does, so packets the old rules
+      // counted while the new ones were being loaded are not lost.
+      const counted = await this.backend.apply(ns, next);
+      const old = cur ? withCounts(cur.base, counted) : [];
       this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
       this.saved?.saveReplace(ns.id, next.name, buf);
       this.saved?.saveCounters(ns.id, next.name, []);
@@ -269,6 +267,16 @@ export class SockoptService {
     revisionFor(kind, ask.name, ask.revision);
     return 0;
   }
+}
+
+function withCounts(
+  base: readonly XtCounters[],
+  counted: readonly XtCounters[] | undefined,
+): XtCounters[] {
+  return base.map((b, i) => {
+    const c = counted?.[i];
+    return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
+  });
 }
 
 function errnoOf(e: unknown): number {
