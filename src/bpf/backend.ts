@@ -29,7 +29,7 @@ import {
 } from './syscall.js';
 import type { NetnsRef, RulesetBackend } from '../ipc/backend.js';
 import { HOOK_NAMES, NFPROTO_IPV4 } from '../translate/abi.js';
-import { EINVAL, EOPNOTSUPP, XtError } from '../translate/errno.js';
+import { EBUSY, EINVAL, EOPNOTSUPP, XtError } from '../translate/errno.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
 
 const BPF_FUNC_tail_call = 12;
@@ -115,9 +115,24 @@ export class BpfBackend implements RulesetBackend {
         name: `bpfilter_${name}`,
         insns: dispatcher(slot),
       });
-      const lnk = inNetns(netns.path, () =>
-        linkCreateNetfilter(prog, NFPROTO_IPV4, hook, this.priority),
-      );
+      let lnk: number;
+      try {
+        lnk = inNetns(netns.path, () =>
+          linkCreateNetfilter(prog, NFPROTO_IPV4, hook, this.priority),
+        );
+      } catch (e) {
+        close(prog);
+        close(slot);
+        // The kernel refuses a BPF hook at a priority another hook already holds — here, the
+        // kernel's own iptable_filter once something used iptables-legacy without the shim.
+        if (e instanceof BpfError && e.errno === EBUSY) {
+          throw new XtError(
+            EBUSY,
+            `hook ${name} priority ${this.priority} is taken in this netns (the kernel's own iptables filter table?)`,
+          );
+        }
+        throw e;
+      }
       objPin(slot, slotPin);
       objPin(lnk, linkPin);
       close(prog);

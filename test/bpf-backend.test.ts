@@ -1,0 +1,88 @@
+// The backend's guarantees that need no traffic: a verifier rejection is a clear error carrying
+// the verifier's log, and the ruleset in the dispatcher's slot does not change.
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Exit, Mov, R0, R1, R8, assemble } from '../src/bpf/asm/index.js';
+import { BpfBackend } from '../src/bpf/backend.js';
+import { BpfError, close, mapLookup, objGet, progLoad, u32 } from '../src/bpf/syscall.js';
+import type { Extension } from '../src/translate/ext/types.js';
+import { EINVAL, XtError } from '../src/translate/errno.js';
+import type { Rule, Table } from '../src/translate/ir.js';
+import { cookieOf } from '../src/sys/netns.js';
+import { KernelTables } from './helpers/kernel-table.js';
+
+const PINS = `/sys/fs/bpf/bpfilter-bk-${process.pid}`;
+const NS = `bk-ns-${process.pid}`;
+let kt: KernelTables;
+beforeAll(() => {
+  kt = new KernelTables('bk');
+});
+afterAll(() => {
+  kt.close();
+  execFileSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
+  rmSync(PINS, { recursive: true, force: true });
+});
+
+describe('verifier rejections', () => {
+  it('progLoad throws BpfError with the errno and the verifier log', () => {
+    const bad = assemble([Mov.reg(R0, R8), Exit()]).bytes;
+    try {
+      progLoad({ type: 32, expectedAttachType: 45, name: 'bad', insns: bad });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(BpfError);
+      expect((e as BpfError).errno).toBe(13); // EACCES
+      expect((e as BpfError).log).toContain('R8 !read_ok');
+    }
+  });
+
+  it('a refused ruleset is EINVAL with the verifier words, and the slot keeps the old program', async () => {
+    const backend = new BpfBackend({ pinRoot: PINS });
+    // Not kt's namespace: the kernel's own filter table holds priority 0 there.
+    execFileSync('ip', ['netns', 'add', NS]);
+    const path = `/run/netns/${NS}`;
+    const netns = { id: String(cookieOf(path)), path };
+    const good = kt.table(
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n',
+    );
+    await backend.apply(netns, good);
+    const slot = objGet(join(PINS, netns.id, 'filter', 'INPUT_slot'));
+    const before = mapLookup(slot, u32(0), 4).readUInt32LE(0);
+    expect(before).toBeGreaterThan(0);
+
+    // The same table with its tcp match compiled wrongly (reads a register never written).
+    const rule = good.chains[0]?.rules[0] as Rule;
+    const tcp = rule.matches[0]?.extension as Extension<unknown>;
+    const broken: Extension<unknown> = { ...tcp, codegen: () => [Mov.reg(R1, R8)] };
+    const bad: Table = {
+      ...good,
+      chains: good.chains.map((c, k) =>
+        k === 0
+          ? { ...c, rules: [{ ...rule, matches: [{ ...rule.matches[0]!, extension: broken }] }] }
+          : c,
+      ),
+    };
+    try {
+      await backend.apply(netns, bad);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(XtError);
+      expect((e as XtError).errno).toBe(EINVAL);
+      expect((e as XtError).message).toContain('R8 !read_ok');
+    }
+    expect(mapLookup(slot, u32(0), 4).readUInt32LE(0)).toBe(before);
+    close(slot);
+  });
+
+  it("a hook priority the kernel's own filter table holds is EBUSY, said plainly", async () => {
+    const backend = new BpfBackend({ pinRoot: PINS });
+    const path = `/run/netns/${kt.ns}`;
+    const netns = { id: String(cookieOf(path)), path };
+    const table = kt.table(
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
+    );
+    await expect(backend.apply(netns, table)).rejects.toThrow(/priority 0 is taken/);
+  });
+});
