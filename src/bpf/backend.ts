@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
 import { compileTable, COUNTERS_MAP, link } from './codegen/index.js';
 import { Unsupported } from './codegen/context.js';
-import { ATTACH_NETFILTER, NF_ACCEPT, PROG_TYPE_NETFILTER } from './codegen/nf.js';
+import type { HookFlavor } from './codegen/flavor.js';
+import { netfilterFlavor } from './codegen/nf.js';
 import { ensureBpffs, pinDir, pinExists, DEFAULT_PIN_ROOT } from './bpffs.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
 import { inNetns } from '../sys/netns.js';
@@ -16,7 +17,6 @@ import {
   BpfError,
   btfLoad,
   close,
-  linkCreateNetfilter,
   mapCreate,
   mapLookup,
   mapUpdate,
@@ -28,7 +28,7 @@ import {
   u32,
 } from './syscall.js';
 import type { NetnsRef, RulesetBackend } from '../ipc/backend.js';
-import { HOOK_NAMES, NFPROTO_IPV4 } from '../translate/abi.js';
+import { HOOK_NAMES } from '../translate/abi.js';
 import { EBUSY, EINVAL, EOPNOTSUPP, XtError } from '../translate/errno.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
 
@@ -58,17 +58,18 @@ interface Netns {
 export interface BpfBackendOptions {
   readonly pinRoot?: string;
   readonly priority?: number;
+  readonly flavor?: HookFlavor;
 }
 
 /** The dispatcher: tail-call slot 0; with no ruleset there (never replaced yet) accept, as a
  *  table whose chains are all empty with ACCEPT policies would. */
-function dispatcher(slotFd: number): Buffer {
+function dispatcher(slotFd: number, flavor: HookFlavor): Buffer {
   return assemble(
     [
       LoadMapPtr(R2, 'slot'),
       Mov.imm(R3, 0),
       Call.helper(BPF_FUNC_tail_call),
-      Mov.imm(R0, NF_ACCEPT),
+      Mov.imm(R0, flavor.accept),
       Exit(),
     ],
     { maps: () => slotFd },
@@ -80,10 +81,12 @@ export class BpfBackend implements RulesetBackend {
   private readonly nets = new Map<string, Netns>();
   private readonly root: string;
   private readonly priority: number;
+  private readonly flavor: HookFlavor;
 
   constructor(opts: BpfBackendOptions = {}) {
     this.root = opts.pinRoot ?? DEFAULT_PIN_ROOT;
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
+    this.flavor = opts.flavor ?? netfilterFlavor();
     ensureBpffs(this.root);
   }
 
@@ -110,16 +113,14 @@ export class BpfBackend implements RulesetBackend {
         name: `bpf_${name}_slot`,
       });
       const prog = progLoad({
-        type: PROG_TYPE_NETFILTER,
-        expectedAttachType: ATTACH_NETFILTER,
+        type: this.flavor.progType,
+        expectedAttachType: this.flavor.expectedAttachType,
         name: `bpfilter_${name}`,
-        insns: dispatcher(slot),
+        insns: dispatcher(slot, this.flavor),
       });
       let lnk: number;
       try {
-        lnk = inNetns(netns.path, () =>
-          linkCreateNetfilter(prog, NFPROTO_IPV4, hook, this.priority),
-        );
+        lnk = inNetns(netns.path, () => this.flavor.attach(prog, hook, this.priority));
       } catch (e) {
         close(prog);
         close(slot);
@@ -144,7 +145,7 @@ export class BpfBackend implements RulesetBackend {
   }
 
   async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
-    const next = loadRuleset(table);
+    const next = loadRuleset(table, this.flavor);
     const st = this.attach(netns, table);
     const ct = usesConntrack(table);
     // Before the swap, so the first packet the new rules see already has its entry.
@@ -199,7 +200,7 @@ export class BpfBackend implements RulesetBackend {
  * XtError (EOPNOTSUPP for what is not translated, EINVAL with the verifier's words) and leaves
  * nothing behind when any program is refused.
  */
-export function loadRuleset(table: Table): Ruleset {
+export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()): Ruleset {
   let compiled;
   try {
     compiled = compileTable(table);
@@ -223,8 +224,8 @@ export function loadRuleset(table: Table): Ruleset {
       const btf = linked.btf ? btfLoad(linked.btf.btf.blob) : undefined;
       if (btf !== undefined) btfs.push(btf);
       progs[p.hook.hook] = progLoad({
-        type: PROG_TYPE_NETFILTER,
-        expectedAttachType: ATTACH_NETFILTER,
+        type: flavor.progType,
+        expectedAttachType: flavor.expectedAttachType,
         name: `bpf_${p.hook.chain}`,
         insns: linked.code.bytes,
         ...(btf !== undefined && linked.btf

@@ -3,7 +3,8 @@ import { assemble, type Assembled } from '../asm/index.js';
 import type { Table } from '../../translate/ir.js';
 import { planTable, type Plan } from '../../translate/plan.js';
 import { funcInfoBtf, type FuncInfoBtf } from './btf.js';
-import { nfKernelFacts, type NfKernelFacts } from './nf.js';
+import type { HookFlavor } from './flavor.js';
+import { netfilterFlavor } from './nf.js';
 import { compileHook, type HookProgram } from './program.js';
 
 export { COUNTERS_MAP } from './program.js';
@@ -13,9 +14,9 @@ export interface CompiledTable {
   readonly programs: readonly HookProgram[];
 }
 
-export function compileTable(table: Table, facts: NfKernelFacts = nfKernelFacts()): CompiledTable {
+export function compileTable(table: Table, flavor: HookFlavor = netfilterFlavor()): CompiledTable {
   const plan = planTable(table);
-  return { plan, programs: plan.hooks.map((h) => compileHook(plan, h, facts)) };
+  return { plan, programs: plan.hooks.map((h) => compileHook(plan, h, flavor)) };
 }
 
 export interface LinkedProgram {

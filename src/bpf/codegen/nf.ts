@@ -32,6 +32,9 @@ import {
   type Insn,
 } from '../asm/index.js';
 import { vmlinuxBtf } from '../vmlinux.js';
+import { linkCreateNetfilter } from '../syscall.js';
+import { NFPROTO_IPV4 } from '../../translate/abi.js';
+import type { HookFlavor } from './flavor.js';
 import { S, STATE } from './state.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
@@ -173,4 +176,17 @@ function read(at: number, len: number, offset: number, dynptr: number): Insn[] {
     Mov.imm(R5, 0),
     Call.helper(BPF_FUNC_dynptr_read),
   ];
+}
+
+/** The default flavor: BPF_PROG_TYPE_NETFILTER at the netfilter hooks, iptables' own place. */
+export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFlavor {
+  return {
+    name: 'netfilter',
+    progType: PROG_TYPE_NETFILTER,
+    expectedAttachType: ATTACH_NETFILTER,
+    prologue: (stateOff, size, drop) => nfPrologue(facts, stateOff, size, drop),
+    accept: NF_ACCEPT,
+    drop: NF_DROP,
+    attach: (progFd, hook, priority) => linkCreateNetfilter(progFd, NFPROTO_IPV4, hook, priority),
+  };
 }

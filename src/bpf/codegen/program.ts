@@ -11,6 +11,7 @@ import {
   Ja,
   JEq,
   JGe,
+  JNe,
   LoadFunc,
   LoadMapPtr,
   LoadMem,
@@ -34,7 +35,7 @@ import type { Action, HookPlan, Plan, PlanEntry } from '../../translate/plan.js'
 import { unconditional } from '../../translate/plan.js';
 import { Unsupported, type CodegenContext } from './context.js';
 import { ipMatch } from './ip.js';
-import { NF_ACCEPT, NF_DROP, nfPrologue, type NfKernelFacts } from './nf.js';
+import type { HookFlavor } from './flavor.js';
 import { S, STATE, stateSize } from './state.js';
 
 export const COUNTERS_MAP = 'counters';
@@ -78,9 +79,13 @@ export function reachable(plan: Plan, hook: HookPlan): number[] {
   return [...seen].sort((a, b) => a - b);
 }
 
+/** Verdicts inside the walk; the flavor maps them to return values at the end. */
+const ACCEPT = 1;
+const DROP = 0;
+
 function verdictOf(a: Action & { kind: 'verdict' }): number {
   if (a.verdict === 'QUEUE') throw new Unsupported('QUEUE has no BPF equivalent');
-  return a.verdict === 'ACCEPT' ? NF_ACCEPT : NF_DROP;
+  return a.verdict === 'ACCEPT' ? ACCEPT : DROP;
 }
 
 class Emitter implements CodegenContext {
@@ -127,9 +132,9 @@ interface Walk {
   ret(): Insn[];
 }
 
-function staticWalk(hook: HookPlan): Walk {
+function staticWalk(hook: HookPlan, flavor: HookFlavor): Walk {
   return {
-    verdict: (v) => [Mov.imm(R0, v), Exit()],
+    verdict: (v) => [Mov.imm(R0, v === ACCEPT ? flavor.accept : flavor.drop), Exit()],
     call: () => {
       throw new Error('static walk has no pushing jumps');
     },
@@ -188,7 +193,7 @@ function actionCode(entry: PlanEntry, walk: Walk): Insn[] {
       return walk.ret();
     case 'error':
     case 'unreachable':
-      return walk.verdict(NF_DROP);
+      return walk.verdict(DROP);
     case 'extension':
       throw new Unsupported(`target "${a.target.extension.name}" is not translated yet`);
   }
@@ -237,7 +242,7 @@ function references(code: readonly Insn[], label: string): boolean {
   return code.some((i) => i.ref?.kind === 'label' && i.ref.name === label);
 }
 
-export function compileHook(plan: Plan, hook: HookPlan, facts: NfKernelFacts): HookProgram {
+export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): HookProgram {
   const order = reachable(plan, hook);
   const pushes = order.some((i) => {
     const a = (plan.entries[i] as PlanEntry).action;
@@ -248,12 +253,12 @@ export function compileHook(plan: Plan, hook: HookPlan, facts: NfKernelFacts): H
   const size = stateSize(slots);
   const stateOff = size;
   const keySlot = stateOff + 16 + 8;
-  const drop = [withLabel(Mov.imm(R0, NF_DROP), 'hotdrop'), Exit()];
+  const drop = [withLabel(Mov.imm(R0, flavor.drop), 'hotdrop'), Exit()];
   if (!pushes) {
-    const walk = staticWalk(hook);
+    const walk = staticWalk(hook, flavor);
     const body = entriesCode(plan, order, walk, keySlot, cg);
     const jumpIn = hook.entry === order[0] ? [] : [Ja(e(hook.entry))];
-    const code = [...nfPrologue(facts, stateOff, size, 'hotdrop'), ...jumpIn, ...body];
+    const code = [...flavor.prologue(stateOff, size, 'hotdrop'), ...jumpIn, ...body];
     return { hook, insns: [...code, ...(references(code, 'hotdrop') ? drop : [])], stackSlots: 0 };
   }
   // The callback has its own frame: its key slot is right below its frame pointer.
@@ -261,7 +266,7 @@ export function compileHook(plan: Plan, hook: HookPlan, facts: NfKernelFacts): H
   const body = entriesCode(plan, order, walk, 8, cg);
   const points = plan.entryPoints.filter((p) => order.includes(p));
   const main = [
-    ...nfPrologue(facts, stateOff, size, 'hotdrop'),
+    ...flavor.prologue(stateOff, size, 'hotdrop'),
     StoreImm(STATE, S.NEXT, hook.entry, Size.W),
     Mov.imm(R1, MAX_STEPS),
     LoadFunc(R2, 'walk'),
@@ -270,9 +275,11 @@ export function compileHook(plan: Plan, hook: HookPlan, facts: NfKernelFacts): H
     Call.helper(BPF_FUNC_loop),
     // The verifier only knows the callback wrote some u32 there: clamp to the two verdicts.
     LoadMem(R0, STATE, S.VERDICT, Size.W),
-    JEq.imm(R0, NF_ACCEPT, 'done'),
-    Mov.imm(R0, NF_DROP),
-    withLabel(Exit(), 'done'),
+    Mov.imm(R1, flavor.drop),
+    JNe.imm(R0, ACCEPT, 'done'),
+    Mov.imm(R1, flavor.accept),
+    withLabel(Mov.reg(R0, R1), 'done'),
+    Exit(),
     ...drop,
   ];
   const callback = [
@@ -282,7 +289,7 @@ export function compileHook(plan: Plan, hook: HookPlan, facts: NfKernelFacts): H
     ...body,
     // The kernel's stack is sized so it cannot overflow; ours is sized by plan.maxDepth, so
     // reaching here means a bug: drop rather than guess.
-    withLabel(StoreImm(STATE, S.VERDICT, NF_DROP, Size.W), 'overflow'),
+    withLabel(StoreImm(STATE, S.VERDICT, DROP, Size.W), 'overflow'),
     withLabel(Mov.imm(R0, 1), 'cb_hotdrop'),
     Exit(),
   ];

@@ -1,0 +1,20 @@
+// A hook flavor is everything that differs between attaching the same ruleset at the netfilter
+// hooks, at TC or at XDP: program type, how the packet state is filled, what the program returns
+// for accept and drop, and how a program is attached. Match and target codegen never sees it.
+import type { Insn } from '../asm/index.js';
+
+export interface HookFlavor {
+  readonly name: string;
+  readonly progType: number;
+  readonly expectedAttachType: number;
+  /**
+   * Code that sets R9 to the packet state at `stateOff` below the frame pointer (`stateSize`
+   * bytes, see state.ts) and fills it; packets it cannot parse go to `drop`.
+   */
+  prologue(stateOff: number, stateSize: number, drop: string): Insn[];
+  /** Return values for the two verdicts. */
+  readonly accept: number;
+  readonly drop: number;
+  /** Attaches `progFd` at `hook` (NF_INET_*) in the calling thread's netns; returns a link fd. */
+  attach(progFd: number, hook: number, priority: number): number;
+}
