@@ -1,0 +1,135 @@
+// Debian's libbpf.so.1 (1.1) through ffi, for the commands it wraps; its opts structs are laid
+// out by hand below and checked against /usr/include/bpf/bpf.h by test/bpf-libbpf.test.ts.
+// libbpf 1.x returns -errno. What 1.1 lacks (netfilter links) goes through bpf(2) in syscall.ts.
+import ffi from '@2060.io/ffi-napi';
+import { addressOf } from '../sys/libc.js';
+
+/** The calls we make, typed as we call them (pointer arguments are Buffers). */
+interface Libbpf {
+  bpf_prog_load(
+    type: number,
+    name: string,
+    license: string,
+    insns: Buffer,
+    cnt: number,
+    opts: Buffer,
+  ): number;
+  bpf_map_create(
+    type: number,
+    name: string,
+    key: number,
+    value: number,
+    max: number,
+    opts: Buffer,
+  ): number;
+  bpf_btf_load(data: Buffer, size: number, opts: Buffer): number;
+  bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
+  bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
+  bpf_obj_pin(fd: number, path: string): number;
+  bpf_obj_get(path: string): number;
+  bpf_prog_test_run_opts(fd: number, opts: Buffer): number;
+}
+
+const lib = ffi.Library('libbpf.so.1', {
+  bpf_prog_load: ['int', ['int', 'string', 'string', 'pointer', 'size_t', 'pointer']],
+  bpf_map_create: ['int', ['int', 'string', 'uint32', 'uint32', 'uint32', 'pointer']],
+  bpf_btf_load: ['int', ['pointer', 'size_t', 'pointer']],
+  bpf_map_lookup_elem: ['int', ['int', 'pointer', 'pointer']],
+  bpf_map_update_elem: ['int', ['int', 'pointer', 'pointer', 'uint64']],
+  bpf_obj_pin: ['int', ['int', 'string']],
+  bpf_obj_get: ['int', ['string']],
+  bpf_prog_test_run_opts: ['int', ['int', 'pointer']],
+}) as unknown as Libbpf;
+
+/** Field offsets of the opts structs (x86-64), as bpf.h declares them. */
+export const PROG_LOAD_OPTS = {
+  size: 104,
+  expected_attach_type: 12,
+  prog_btf_fd: 16,
+  func_info: 56,
+  func_info_cnt: 64,
+  func_info_rec_size: 68,
+  log_level: 88,
+  log_size: 92,
+  log_buf: 96,
+} as const;
+export const MAP_CREATE_OPTS = { size: 48 } as const;
+export const BTF_LOAD_OPTS = { size: 24, log_buf: 8, log_level: 16, log_size: 20 } as const;
+export const TEST_RUN_OPTS = {
+  size: 80,
+  data_in: 8,
+  data_size_in: 24,
+  ctx_in: 32,
+  ctx_size_in: 48,
+  retval: 56,
+  repeat: 60,
+} as const;
+
+export interface ProgLoadArgs {
+  readonly type: number;
+  readonly name: string;
+  readonly insns: Buffer;
+  readonly expectedAttachType: number;
+  readonly btf?: { readonly fd: number; readonly funcInfo: Buffer };
+  readonly log: Buffer;
+}
+
+/** bpf_prog_load(); returns the fd or -errno. */
+export function progLoad(a: ProgLoadArgs): number {
+  const o = Buffer.alloc(PROG_LOAD_OPTS.size);
+  o.writeBigUInt64LE(BigInt(PROG_LOAD_OPTS.size), 0);
+  o.writeUInt32LE(a.expectedAttachType, PROG_LOAD_OPTS.expected_attach_type);
+  if (a.btf) {
+    o.writeUInt32LE(a.btf.fd, PROG_LOAD_OPTS.prog_btf_fd);
+    o.writeBigUInt64LE(addressOf(a.btf.funcInfo), PROG_LOAD_OPTS.func_info);
+    o.writeUInt32LE(a.btf.funcInfo.length / 8, PROG_LOAD_OPTS.func_info_cnt);
+    o.writeUInt32LE(8, PROG_LOAD_OPTS.func_info_rec_size);
+  }
+  o.writeUInt32LE(1, PROG_LOAD_OPTS.log_level);
+  o.writeUInt32LE(a.log.length, PROG_LOAD_OPTS.log_size);
+  o.writeBigUInt64LE(addressOf(a.log), PROG_LOAD_OPTS.log_buf);
+  return lib.bpf_prog_load(a.type, a.name, 'GPL', a.insns, a.insns.length / 8, o);
+}
+
+export function mapCreate(
+  type: number,
+  name: string,
+  keySize: number,
+  valueSize: number,
+  maxEntries: number,
+): number {
+  const o = Buffer.alloc(MAP_CREATE_OPTS.size);
+  o.writeBigUInt64LE(BigInt(MAP_CREATE_OPTS.size), 0);
+  return lib.bpf_map_create(type, name, keySize, valueSize, maxEntries, o);
+}
+
+export function btfLoad(blob: Buffer, log: Buffer): number {
+  const o = Buffer.alloc(BTF_LOAD_OPTS.size);
+  o.writeBigUInt64LE(BigInt(BTF_LOAD_OPTS.size), 0);
+  o.writeBigUInt64LE(addressOf(log), BTF_LOAD_OPTS.log_buf);
+  o.writeUInt32LE(log.length, BTF_LOAD_OPTS.log_size);
+  o.writeUInt32LE(1, BTF_LOAD_OPTS.log_level);
+  return lib.bpf_btf_load(blob, blob.length, o);
+}
+
+export const mapLookup = (fd: number, key: Buffer, value: Buffer): number =>
+  lib.bpf_map_lookup_elem(fd, key, value);
+export const mapUpdate = (fd: number, key: Buffer, value: Buffer): number =>
+  lib.bpf_map_update_elem(fd, key, value, 0);
+export const objPin = (fd: number, path: string): number => lib.bpf_obj_pin(fd, path);
+export const objGet = (path: string): number => lib.bpf_obj_get(path);
+
+/** bpf_prog_test_run_opts once; returns [result, retval]. */
+export function testRun(fd: number, data: Buffer, ctx?: Buffer): [number, number] {
+  const o = Buffer.alloc(TEST_RUN_OPTS.size);
+  o.writeBigUInt64LE(BigInt(TEST_RUN_OPTS.size), 0);
+  o.writeBigUInt64LE(addressOf(data), TEST_RUN_OPTS.data_in);
+  o.writeUInt32LE(data.length, TEST_RUN_OPTS.data_size_in);
+  if (ctx) {
+    o.writeBigUInt64LE(addressOf(ctx), TEST_RUN_OPTS.ctx_in);
+    o.writeUInt32LE(ctx.length, TEST_RUN_OPTS.ctx_size_in);
+  }
+  o.writeUInt32LE(1, TEST_RUN_OPTS.repeat);
+  const r = lib.bpf_prog_test_run_opts(fd, o);
+  return [r, o.readUInt32LE(TEST_RUN_OPTS.retval)];
+}
