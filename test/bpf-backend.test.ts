@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Exit, Mov, R0, R1, R8, assemble } from '../src/bpf/asm/index.js';
-import { BpfBackend } from '../src/bpf/backend.js';
+import { BpfBackend, readCounter } from '../src/bpf/backend.js';
 import { BpfError, close, mapLookup, objGet, progLoad, u32 } from '../src/bpf/syscall.js';
 import type { Extension } from '../src/translate/ext/types.js';
 import { EINVAL, XtError } from '../src/translate/errno.js';
@@ -84,5 +84,69 @@ describe('verifier rejections', () => {
       '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
     );
     await expect(backend.apply(netns, table)).rejects.toThrow(/priority 0 is taken/);
+  });
+});
+
+describe('counters', () => {
+  it('one batch read equals per-entry lookups, across more entries than one batch holds', async () => {
+    const { mapCreate, mapUpdate, MapType, possibleCpus } = await import('../src/bpf/syscall.js');
+    const { readCounters } = await import('../src/bpf/backend.js');
+    const n = 5000;
+    const cpus = possibleCpus();
+    const fd = mapCreate({
+      type: MapType.PERCPU_ARRAY,
+      keySize: 4,
+      valueSize: 16,
+      maxEntries: n,
+      name: 'bk_cnt',
+    });
+    try {
+      for (const i of [0, 1, 4095, 4096, 4999]) {
+        const v = Buffer.alloc(16 * cpus);
+        for (let c = 0; c < cpus; c++) {
+          v.writeBigUInt64LE(BigInt(i + c), 16 * c);
+          v.writeBigUInt64LE(BigInt(1000 * i), 16 * c + 8);
+        }
+        mapUpdate(fd, u32(i), v);
+      }
+      const all = readCounters(fd, n);
+      expect(all).toHaveLength(n);
+      for (let i = 0; i < n; i += 997) expect(all[i]).toEqual(readCounter(fd, i));
+      const sum = (i: number): bigint => BigInt(cpus * i + (cpus * (cpus - 1)) / 2);
+      expect(all[4096]).toEqual({ pcnt: sum(4096), bcnt: BigInt(cpus * 4096000) });
+      expect(all[4999]?.pcnt).toBe(sum(4999));
+      expect(all[2]).toEqual({ pcnt: 0n, bcnt: 0n });
+    } finally {
+      close(fd);
+    }
+  });
+});
+
+describe('map operations', () => {
+  it('a prog array slot can be filled and emptied; lookups of an empty slot are ENOENT', async () => {
+    const { mapCreate, mapDelete, MapType } = await import('../src/bpf/syscall.js');
+    const slot = mapCreate({
+      type: MapType.PROG_ARRAY,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 1,
+      name: 'bk_slot',
+    });
+    const prog = progLoad({
+      type: 32,
+      expectedAttachType: 45,
+      name: 'bk_accept',
+      insns: assemble([Mov.imm(R0, 1), Exit()]).bytes,
+    });
+    try {
+      const { mapUpdate } = await import('../src/bpf/syscall.js');
+      mapUpdate(slot, u32(0), u32(prog));
+      expect(mapLookup(slot, u32(0), 4).readUInt32LE(0)).toBeGreaterThan(0);
+      mapDelete(slot, u32(0));
+      expect(() => mapLookup(slot, u32(0), 4)).toThrow(/errno 2/);
+    } finally {
+      close(prog);
+      close(slot);
+    }
   });
 });

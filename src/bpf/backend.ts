@@ -19,6 +19,7 @@ import {
   close,
   mapCreate,
   mapLookup,
+  mapValues,
   mapUpdate,
   MapType,
   objGet,
@@ -160,9 +161,7 @@ export class BpfBackend implements RulesetBackend {
     const pin = join(st.dir, 'counters');
     rmSync(pin, { force: true });
     objPin(next.counters, pin);
-    const counted = old
-      ? Array.from({ length: old.entries }, (_, i) => readCounter(old.counters, i))
-      : undefined;
+    const counted = old ? readCounters(old.counters, old.entries) : undefined;
     if (old) release(old);
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;
@@ -191,7 +190,7 @@ export class BpfBackend implements RulesetBackend {
   async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
     const cur = this.nets.get(netns.id)?.current;
     if (!cur || cur.table !== table) return undefined;
-    return Array.from({ length: cur.entries }, (_, i) => readCounter(cur.counters, i));
+    return readCounters(cur.counters, cur.entries);
   }
 }
 
@@ -246,10 +245,17 @@ export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()
   return { table, counters, entries, progs, btfs };
 }
 
-/** Entry `index` of a counters map: {packets, bytes} summed over the possible CPUs. */
-export function readCounter(counters: number, index: number): XtCounters {
+/** All `n` entries of a counters map in one batch read, summed over the possible CPUs. */
+export function readCounters(counters: number, n: number): XtCounters[] {
   const cpus = possibleCpus();
-  const v = mapLookup(counters, u32(index), 16 * cpus);
+  const stride = 16 * cpus;
+  const all = mapValues(counters, n, stride);
+  return Array.from({ length: n }, (_, i) =>
+    sumCpus(all.subarray(i * stride, (i + 1) * stride), cpus),
+  );
+}
+
+function sumCpus(v: Buffer, cpus: number): XtCounters {
   let pcnt = 0n;
   let bcnt = 0n;
   for (let c = 0; c < cpus; c++) {
@@ -257,6 +263,12 @@ export function readCounter(counters: number, index: number): XtCounters {
     bcnt += v.readBigUInt64LE(16 * c + 8);
   }
   return { pcnt, bcnt };
+}
+
+/** Entry `index` of a counters map: {packets, bytes} summed over the possible CPUs. */
+export function readCounter(counters: number, index: number): XtCounters {
+  const cpus = possibleCpus();
+  return sumCpus(mapLookup(counters, u32(index), 16 * cpus), cpus);
 }
 
 export function release(r: Ruleset): void {

@@ -25,6 +25,16 @@ interface Libbpf {
   bpf_btf_load(data: Buffer, size: number, opts: Buffer): number;
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
   bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
+  bpf_map_delete_elem(fd: number, key: Buffer): number;
+  bpf_map_lookup_batch(
+    fd: number,
+    inBatch: Buffer | null,
+    outBatch: Buffer,
+    keys: Buffer,
+    values: Buffer,
+    count: Buffer,
+    opts: Buffer,
+  ): number;
   bpf_obj_pin(fd: number, path: string): number;
   bpf_obj_get(path: string): number;
   bpf_prog_test_run_opts(fd: number, opts: Buffer): number;
@@ -36,6 +46,11 @@ const lib = ffi.Library('libbpf.so.1', {
   bpf_btf_load: ['int', ['pointer', 'size_t', 'pointer']],
   bpf_map_lookup_elem: ['int', ['int', 'pointer', 'pointer']],
   bpf_map_update_elem: ['int', ['int', 'pointer', 'pointer', 'uint64']],
+  bpf_map_delete_elem: ['int', ['int', 'pointer']],
+  bpf_map_lookup_batch: [
+    'int',
+    ['int', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer'],
+  ],
   bpf_obj_pin: ['int', ['int', 'string']],
   bpf_obj_get: ['int', ['string']],
   bpf_prog_test_run_opts: ['int', ['int', 'pointer']],
@@ -116,6 +131,31 @@ export const mapLookup = (fd: number, key: Buffer, value: Buffer): number =>
   lib.bpf_map_lookup_elem(fd, key, value);
 export const mapUpdate = (fd: number, key: Buffer, value: Buffer): number =>
   lib.bpf_map_update_elem(fd, key, value, 0);
+export const mapDelete = (fd: number, key: Buffer): number => lib.bpf_map_delete_elem(fd, key);
+
+export const MAP_BATCH_OPTS = { size: 24 } as const;
+
+/**
+ * One bpf_map_lookup_batch() call: up to `max` entries after `cursor` (null: from the start).
+ * Returns [result, entries read, next cursor]; the result is -ENOENT once the map is exhausted.
+ */
+export function mapLookupBatch(
+  fd: number,
+  cursor: Buffer | null,
+  keySize: number,
+  max: number,
+  keys: Buffer,
+  values: Buffer,
+): [number, number, Buffer] {
+  const next = Buffer.alloc(keySize);
+  const count = Buffer.alloc(4);
+  count.writeUInt32LE(max, 0);
+  const o = Buffer.alloc(MAP_BATCH_OPTS.size);
+  o.writeBigUInt64LE(BigInt(MAP_BATCH_OPTS.size), 0);
+  const r = lib.bpf_map_lookup_batch(fd, cursor, next, keys, values, count, o);
+  return [r, count.readUInt32LE(0), next];
+}
+
 export const objPin = (fd: number, path: string): number => lib.bpf_obj_pin(fd, path);
 export const objGet = (path: string): number => lib.bpf_obj_get(path);
 

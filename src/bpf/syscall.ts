@@ -60,6 +60,31 @@ export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer {
   return value;
 }
 
+export function mapDelete(fd: number, key: Buffer): void {
+  ok('map_delete_elem', libbpf.mapDelete(fd, key));
+}
+
+/** Every value of an array map with u32 keys 0..n-1, in key order, in as few calls as it takes. */
+export function mapValues(fd: number, n: number, valueSize: number): Buffer {
+  const out = Buffer.alloc(n * valueSize);
+  const chunk = Math.min(Math.max(n, 1), 4096);
+  const keys = Buffer.alloc(4 * chunk);
+  const values = Buffer.alloc(valueSize * chunk);
+  let cursor: Buffer | null = null;
+  for (let got = 0; got < n;) {
+    const [r, count, next] = libbpf.mapLookupBatch(fd, cursor, 4, chunk, keys, values);
+    if (r < 0 && r !== -2) throw new BpfError('map_lookup_batch', -r);
+    for (let k = 0; k < count; k++) {
+      const key = keys.readUInt32LE(4 * k);
+      if (key < n) values.copy(out, key * valueSize, k * valueSize, (k + 1) * valueSize);
+    }
+    got += count;
+    if (r === -2 || count === 0) break;
+    cursor = next;
+  }
+  return out;
+}
+
 export function mapUpdate(fd: number, key: Buffer, value: Buffer): void {
   ok('map_update_elem', libbpf.mapUpdate(fd, key, value));
 }
