@@ -15,6 +15,7 @@ mkdir -p "$RUN_DIR"
 if [ -f "$PIDFILE" ] && [ -S "$SOCK" ] && grep -q "cli.js" "/proc/$(cat "$PIDFILE")/cmdline" 2>/dev/null; then
   echo "start: bpfilter daemon already running (pid $(cat "$PIDFILE"))"
 else
+  rm -f "$SOCK" # a socket left by a daemon that died would look like a live one
   nohup node dist/src/cli.js daemon --socket "$SOCK" >>"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
