@@ -20,12 +20,18 @@ const log: string[] = [];
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 
 function iptables(...args: string[]): { status: number | null; out: string } {
+  return iptablesInput(undefined, ...args);
+}
+
+/** Runs an iptables-legacy command in the server's netns through the shim, with stdin `input`. */
+function iptablesInput(
+  input: string | undefined,
+  ...args: string[]
+): { status: number | null; out: string } {
   const r = spawnSync(
     'ip',
     ['netns', 'exec', SERVER, process.execPath, CLI, 'run', '--socket', sock, '--', ...args],
-    {
-      encoding: 'utf8',
-    },
+    { encoding: 'utf8', input },
   );
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
@@ -148,26 +154,7 @@ describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', (
       'COMMIT',
       '',
     ].join('\n');
-    const r = spawnSync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        SERVER,
-        process.execPath,
-        CLI,
-        'run',
-        '--socket',
-        sock,
-        '--',
-        'iptables-legacy-restore',
-      ],
-      {
-        input: rules,
-        encoding: 'utf8',
-      },
-    );
-    expect(r.status).toBe(0);
+    expect(iptablesInput(rules, 'iptables-legacy-restore').status).toBe(0);
     expect(connects(5001)).toBe(true);
     expect(connects(5002)).toBe(false);
     const listing = iptables('iptables-legacy', '-L', 'INPUT', '-v', '-n', '-x').out.split('\n');
@@ -185,25 +172,7 @@ describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', (
   it('replaces under a steady UDP stream lose no packet; a replace to DROP takes effect', async () => {
     const saved = iptables('iptables-legacy-save').out;
     const restore = (text: string): number | null =>
-      spawnSync(
-        'ip',
-        [
-          'netns',
-          'exec',
-          SERVER,
-          process.execPath,
-          CLI,
-          'run',
-          '--socket',
-          sock,
-          '--',
-          'iptables-legacy-restore',
-        ],
-        {
-          input: text,
-          encoding: 'utf8',
-        },
-      ).status;
+      iptablesInput(text, 'iptables-legacy-restore').status;
     expect(
       restore(
         '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport 6000 -j ACCEPT\nCOMMIT\n',
