@@ -230,3 +230,24 @@ describe('state, conntrack, mark, length, ttl, iprange, multiport, comment', () 
     }
   });
 });
+
+describe('limit', () => {
+  it('a burst of 3 at 1/minute: three packets pass, the fourth does not — also inside a user chain', () => {
+    for (const text of [
+      filter('-A INPUT -m limit --limit 1/min --limit-burst 3 -j ACCEPT'),
+      filter(
+        '-A INPUT -j lim\n-A lim -m limit --limit 1/min --limit-burst 3 -j ACCEPT',
+        'INPUT DROP',
+        ['lim'],
+      ),
+    ]) {
+      const t = load(text);
+      try {
+        const verdicts = Array.from({ length: 5 }, () => t.run('INPUT', ipv4(17, udp(1, 2))));
+        expect(verdicts).toEqual([ACCEPT, ACCEPT, ACCEPT, DROP, DROP]);
+      } finally {
+        t.close();
+      }
+    }
+  });
+});

@@ -6,7 +6,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
-import { compileTable, COUNTERS_MAP, link } from './codegen/index.js';
+import { compileTable, COUNTERS_MAP, LIMITS_MAP, link } from './codegen/index.js';
+import { BUCKET, bucketBtf } from './codegen/btf.js';
 import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
@@ -43,7 +44,8 @@ export interface Ruleset {
   readonly counters: number;
   readonly entries: number;
   readonly progs: readonly number[];
-  readonly btfs: readonly number[];
+  /** Everything else the ruleset holds open: BTF objects, per-rule state maps. */
+  readonly others: readonly number[];
 }
 
 interface Netns {
@@ -179,7 +181,7 @@ export class BpfBackend implements RulesetBackend {
         counters: objGet(pin),
         entries: entryCount(table),
         progs: [],
-        btfs: [],
+        others: [],
       };
       st.conntrack = usesConntrack(table);
       return;
@@ -202,7 +204,7 @@ export class BpfBackend implements RulesetBackend {
 export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()): Ruleset {
   let compiled;
   try {
-    compiled = compileTable(table);
+    compiled = compileTable(table, flavor);
   } catch (e) {
     if (e instanceof Unsupported) throw new XtError(EOPNOTSUPP, e.message);
     throw e;
@@ -216,12 +218,34 @@ export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()
     name: `bpf_${table.name}_cnt`,
   });
   const progs: number[] = [];
-  const btfs: number[] = [];
+  const others: number[] = [];
+  let buckets: number | undefined;
+  const maps = (name: string): number => {
+    if (name === COUNTERS_MAP) return counters;
+    if (name === LIMITS_MAP) {
+      if (buckets === undefined) {
+        const b = bucketBtf();
+        const fd = btfLoad(b.blob);
+        others.push(fd);
+        buckets = mapCreate({
+          type: MapType.ARRAY,
+          keySize: 4,
+          valueSize: BUCKET.size,
+          maxEntries: Math.max(1, entries),
+          name: `bpf_${table.name}_lim`,
+          btf: { fd, keyTypeId: b.keyTypeId, valueTypeId: b.valueTypeId },
+        });
+        others.push(buckets);
+      }
+      return buckets;
+    }
+    throw new Error(`no map ${name}`);
+  };
   try {
     for (const p of compiled.programs) {
-      const linked = link(p, (name) => (name === COUNTERS_MAP ? counters : -1));
+      const linked = link(p, maps);
       const btf = linked.btf ? btfLoad(linked.btf.btf.blob) : undefined;
-      if (btf !== undefined) btfs.push(btf);
+      if (btf !== undefined) others.push(btf);
       progs[p.hook.hook] = progLoad({
         type: flavor.progType,
         expectedAttachType: flavor.expectedAttachType,
@@ -233,7 +257,7 @@ export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()
       });
     }
   } catch (e) {
-    for (const fd of [...progs.filter((f) => f !== undefined), ...btfs, counters]) close(fd);
+    for (const fd of [...progs.filter((f) => f !== undefined), ...others, counters]) close(fd);
     if (e instanceof BpfError) {
       throw new XtError(
         EINVAL,
@@ -242,7 +266,7 @@ export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()
     }
     throw e;
   }
-  return { table, counters, entries, progs, btfs };
+  return { table, counters, entries, progs, others };
 }
 
 /** All `n` entries of a counters map in one batch read, summed over the possible CPUs. */
@@ -272,5 +296,5 @@ export function readCounter(counters: number, index: number): XtCounters {
 }
 
 export function release(r: Ruleset): void {
-  for (const fd of [...r.progs.filter((f) => f !== undefined), ...r.btfs, r.counters]) close(fd);
+  for (const fd of [...r.progs.filter((f) => f !== undefined), ...r.others, r.counters]) close(fd);
 }

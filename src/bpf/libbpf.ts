@@ -68,7 +68,12 @@ export const PROG_LOAD_OPTS = {
   log_size: 92,
   log_buf: 96,
 } as const;
-export const MAP_CREATE_OPTS = { size: 48 } as const;
+export const MAP_CREATE_OPTS = {
+  size: 48,
+  btf_fd: 8,
+  btf_key_type_id: 12,
+  btf_value_type_id: 16,
+} as const;
 export const BTF_LOAD_OPTS = { size: 24, log_buf: 8, log_level: 16, log_size: 20 } as const;
 export const TEST_RUN_OPTS = {
   size: 80,
@@ -112,9 +117,15 @@ export function mapCreate(
   keySize: number,
   valueSize: number,
   maxEntries: number,
+  btf?: { fd: number; keyTypeId: number; valueTypeId: number },
 ): number {
   const o = Buffer.alloc(MAP_CREATE_OPTS.size);
   o.writeBigUInt64LE(BigInt(MAP_CREATE_OPTS.size), 0);
+  if (btf) {
+    o.writeUInt32LE(btf.fd, MAP_CREATE_OPTS.btf_fd);
+    o.writeUInt32LE(btf.keyTypeId, MAP_CREATE_OPTS.btf_key_type_id);
+    o.writeUInt32LE(btf.valueTypeId, MAP_CREATE_OPTS.btf_value_type_id);
+  }
   return lib.bpf_map_create(type, name, keySize, valueSize, maxEntries, o);
 }
 

@@ -44,13 +44,15 @@ export interface MapSpec {
   readonly valueSize: number;
   readonly maxEntries: number;
   readonly name: string;
+  /** BTF describing key and value, required for values holding a bpf_spin_lock. */
+  readonly btf?: { readonly fd: number; readonly keyTypeId: number; readonly valueTypeId: number };
 }
 
 export function mapCreate(spec: MapSpec): number {
   const name = spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
   return ok(
     `map_create ${name}`,
-    libbpf.mapCreate(spec.type, name, spec.keySize, spec.valueSize, spec.maxEntries),
+    libbpf.mapCreate(spec.type, name, spec.keySize, spec.valueSize, spec.maxEntries, spec.btf),
   );
 }
 

@@ -1,13 +1,81 @@
-// The smallest BTF that lets the verifier accept a program with a bpf_loop callback: it refuses
-// callbacks without func_info, and func_info names FUNC types in a BTF object loaded beside the
-// program. Two functions: the program (ctx) and the chain-walk step (index, ctx).
+// Small BTF objects the kernel insists on: func_info for a bpf_loop callback (the verifier
+// refuses callbacks without it), and the value type of maps holding a bpf_spin_lock.
 
 const BTF_MAGIC = 0xeb9f;
 const KIND_INT = 1;
 const KIND_PTR = 2;
+const KIND_STRUCT = 4;
 const KIND_FUNC = 12;
 const KIND_FUNC_PROTO = 13;
 const INT_SIGNED = 1 << 24;
+
+class BtfBuilder {
+  private readonly strings: string[] = [''];
+  private readonly types: Buffer[] = [];
+
+  str(s: string): number {
+    let off = 0;
+    for (const x of this.strings) {
+      if (x === s) return off;
+      off += Buffer.byteLength(x) + 1;
+    }
+    this.strings.push(s);
+    return off;
+  }
+
+  private add(name: number, info: number, sizeOrType: number, extra: number[] = []): number {
+    const b = Buffer.alloc(12 + 4 * extra.length);
+    b.writeUInt32LE(name, 0);
+    b.writeUInt32LE(info >>> 0, 4);
+    b.writeUInt32LE(sizeOrType, 8);
+    extra.forEach((v, k) => b.writeUInt32LE(v >>> 0, 12 + 4 * k));
+    this.types.push(b);
+    return this.types.length;
+  }
+
+  int(name: string, bytes: number, signed: boolean): number {
+    return this.add(this.str(name), KIND_INT << 24, bytes, [
+      (signed ? INT_SIGNED : 0) | (bytes * 8),
+    ]);
+  }
+
+  ptr(): number {
+    return this.add(0, KIND_PTR << 24, 0);
+  }
+
+  struct(
+    name: string,
+    bytes: number,
+    members: readonly { name: string; type: number; offset: number }[],
+  ): number {
+    const extra = members.flatMap((m) => [this.str(m.name), m.type, m.offset * 8]);
+    return this.add(this.str(name), (KIND_STRUCT << 24) | members.length, bytes, extra);
+  }
+
+  func(name: string, ret: number, params: readonly number[]): number {
+    const proto = this.add(
+      0,
+      (KIND_FUNC_PROTO << 24) | params.length,
+      ret,
+      params.flatMap((t, k) => [this.str(`a${k}`), t]),
+    );
+    return this.add(this.str(name), KIND_FUNC << 24, proto);
+  }
+
+  build(): Buffer {
+    const typeSec = Buffer.concat(this.types);
+    const strSec = Buffer.concat(this.strings.map((s) => Buffer.from(`${s}\0`, 'latin1')));
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt16LE(BTF_MAGIC, 0);
+    hdr.writeUInt8(1, 2);
+    hdr.writeUInt32LE(24, 4);
+    hdr.writeUInt32LE(0, 8);
+    hdr.writeUInt32LE(typeSec.length, 12);
+    hdr.writeUInt32LE(typeSec.length, 16);
+    hdr.writeUInt32LE(strSec.length, 20);
+    return Buffer.concat([hdr, typeSec, strSec]);
+  }
+}
 
 export interface FuncInfoBtf {
   /** The raw BTF blob for BPF_BTF_LOAD. */
@@ -16,47 +84,44 @@ export interface FuncInfoBtf {
   readonly funcs: ReadonlyMap<string, number>;
 }
 
-/** BTF with an int, a void *, and one static FUNC per name; `params` gives each one's arity. */
+/** BTF with one static FUNC per name; `params` gives each one's arity. */
 export function funcInfoBtf(
   functions: readonly { name: string; params: readonly ('int' | 'ptr')[] }[],
 ): FuncInfoBtf {
-  const strings: string[] = [''];
-  const strOff = (s: string): number => {
-    let off = 0;
-    for (const x of strings) {
-      if (x === s) return off;
-      off += Buffer.byteLength(x) + 1;
-    }
-    strings.push(s);
-    return off;
-  };
-  const types: Buffer[] = [];
-  const add = (name: number, info: number, sizeOrType: number, extra: number[] = []): number => {
-    const b = Buffer.alloc(12 + 4 * extra.length);
-    b.writeUInt32LE(name, 0);
-    b.writeUInt32LE(info >>> 0, 4);
-    b.writeUInt32LE(sizeOrType, 8);
-    extra.forEach((v, k) => b.writeUInt32LE(v >>> 0, 12 + 4 * k));
-    types.push(b);
-    return types.length;
-  };
-  const int = add(strOff('int'), KIND_INT << 24, 4, [INT_SIGNED | 32]);
-  const ptr = add(0, KIND_PTR << 24, 0);
+  const b = new BtfBuilder();
+  const int = b.int('int', 4, true);
+  const ptr = b.ptr();
   const funcs = new Map<string, number>();
-  for (const f of functions) {
-    const params = f.params.flatMap((p, k) => [strOff(`a${k}`), p === 'int' ? int : ptr]);
-    const proto = add(0, (KIND_FUNC_PROTO << 24) | f.params.length, int, params);
-    funcs.set(f.name, add(strOff(f.name), KIND_FUNC << 24, proto));
-  }
-  const typeSec = Buffer.concat(types);
-  const strSec = Buffer.concat(strings.map((s) => Buffer.from(`${s}\0`, 'latin1')));
-  const hdr = Buffer.alloc(24);
-  hdr.writeUInt16LE(BTF_MAGIC, 0);
-  hdr.writeUInt8(1, 2);
-  hdr.writeUInt32LE(24, 4);
-  hdr.writeUInt32LE(0, 8);
-  hdr.writeUInt32LE(typeSec.length, 12);
-  hdr.writeUInt32LE(typeSec.length, 16);
-  hdr.writeUInt32LE(strSec.length, 20);
-  return { blob: Buffer.concat([hdr, typeSec, strSec]), funcs };
+  for (const f of functions)
+    funcs.set(
+      f.name,
+      b.func(
+        f.name,
+        int,
+        f.params.map((p) => (p === 'int' ? int : ptr)),
+      ),
+    );
+  return { blob: b.build(), funcs };
+}
+
+/** The value of the limit buckets map: a spin lock, the credit and the last jiffies seen. */
+export const BUCKET = { size: 24, lock: 0, credit: 8, prev: 16 } as const;
+
+export interface MapBtf {
+  readonly blob: Buffer;
+  readonly keyTypeId: number;
+  readonly valueTypeId: number;
+}
+
+export function bucketBtf(): MapBtf {
+  const b = new BtfBuilder();
+  const u32 = b.int('unsigned int', 4, false);
+  const u64 = b.int('unsigned long long', 8, false);
+  const lock = b.struct('bpf_spin_lock', 4, [{ name: 'val', type: u32, offset: 0 }]);
+  const value = b.struct('bpfilter_bucket', BUCKET.size, [
+    { name: 'lock', type: lock, offset: BUCKET.lock },
+    { name: 'credit', type: u64, offset: BUCKET.credit },
+    { name: 'prev', type: u64, offset: BUCKET.prev },
+  ]);
+  return { blob: b.build(), keyTypeId: u32, valueTypeId: value };
 }

@@ -7,6 +7,12 @@ import type { Insn } from '../asm/index.js';
 export interface CodegenContext {
   readonly noMatch: string;
   readonly hotdrop: string;
+  /** Blob index of the entry being compiled (keys per-rule state such as limit buckets). */
+  readonly entry: number;
+  /** FP-relative offset of 24 bytes of stack the match may use (e.g. helper call arguments). */
+  readonly scratch: number;
+  /** The running kernel's CONFIG_HZ, when known (jiffies-based matches need it). */
+  readonly hz: number | undefined;
   /** A label unique in the program, derived from `hint`. */
   label(hint: string): string;
 }
@@ -19,3 +25,6 @@ export class Unsupported extends Error {
 }
 
 export type MatchCodegen<T> = (value: T, revision: number, cg: CodegenContext) => readonly Insn[];
+
+/** The per-rule token buckets of `-m limit`, keyed by entry index (btf.ts: BUCKET). */
+export const LIMITS_MAP = 'limits';

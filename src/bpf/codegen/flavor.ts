@@ -12,6 +12,8 @@ export interface HookFlavor {
    * bytes, see state.ts) and fills it; packets it cannot parse go to `drop`.
    */
   prologue(stateOff: number, stateSize: number, drop: string): Insn[];
+  /** CONFIG_HZ of the kernel the programs run on, when known. */
+  readonly hz: number | undefined;
   /** Return values for the two verdicts. */
   readonly accept: number;
   readonly drop: number;

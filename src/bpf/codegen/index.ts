@@ -8,6 +8,7 @@ import { netfilterFlavor } from './nf.js';
 import { compileHook, type HookProgram } from './program.js';
 
 export { COUNTERS_MAP } from './program.js';
+export { LIMITS_MAP } from './context.js';
 
 export interface CompiledTable {
   readonly plan: Plan;

@@ -31,6 +31,8 @@ import {
   withLabel,
   type Insn,
 } from '../asm/index.js';
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { vmlinuxBtf } from '../vmlinux.js';
 import { linkCreateNetfilter } from '../syscall.js';
 import { NFPROTO_IPV4 } from '../../translate/abi.js';
@@ -48,6 +50,17 @@ export interface NfKernelFacts {
   readonly skbLen: number;
   readonly skbMark: number;
   readonly skbNfct: number;
+}
+
+/** CONFIG_HZ from /proc/config.gz, when the kernel exposes its config. */
+export function kernelHz(): number | undefined {
+  try {
+    const config = gunzipSync(readFileSync('/proc/config.gz')).toString('latin1');
+    const m = /^CONFIG_HZ=(\d+)$/m.exec(config);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function nfKernelFacts(): NfKernelFacts {
@@ -185,6 +198,7 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     progType: PROG_TYPE_NETFILTER,
     expectedAttachType: ATTACH_NETFILTER,
     prologue: (stateOff, size, drop) => nfPrologue(facts, stateOff, size, drop),
+    hz: kernelHz(),
     accept: NF_ACCEPT,
     drop: NF_DROP,
     attach: (progFd, hook, priority) => linkCreateNetfilter(progFd, NFPROTO_IPV4, hook, priority),

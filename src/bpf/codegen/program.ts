@@ -91,7 +91,12 @@ function verdictOf(a: Action & { kind: 'verdict' }): number {
 class Emitter implements CodegenContext {
   private n = 0;
   noMatch = '';
-  constructor(readonly hotdrop: string) {}
+  entry = 0;
+  constructor(
+    readonly hotdrop: string,
+    readonly scratch: number,
+    readonly hz: number | undefined,
+  ) {}
   label(hint: string): string {
     return `${hint}_${this.n++}`;
   }
@@ -210,6 +215,7 @@ function entriesCode(
   order.forEach((i, k) => {
     const entry = plan.entries[i] as PlanEntry;
     cg.noMatch = k + 1 < order.length ? e(order[k + 1] as number) : cg.hotdrop;
+    cg.entry = i;
     const counted = cg.label('counted');
     const action = actionCode(entry, walk);
     const body = [
@@ -248,11 +254,13 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     const a = (plan.entries[i] as PlanEntry).action;
     return a.kind === 'jump' && a.push;
   });
-  const cg = new Emitter(pushes ? 'cb_hotdrop' : 'hotdrop');
   const slots = pushes ? Math.max(1, plan.maxDepth) : 0;
   const size = stateSize(slots);
   const stateOff = size;
-  const keySlot = stateOff + 16 + 8;
+  // Below the state: the dynptr (16 bytes), the counter key (8), then 24 bytes for matches.
+  // The callback has its own frame: key right below its frame pointer, scratch below that.
+  const keySlot = pushes ? 8 : stateOff + 16 + 8;
+  const cg = new Emitter(pushes ? 'cb_hotdrop' : 'hotdrop', -(keySlot + 24), flavor.hz);
   const drop = [withLabel(Mov.imm(R0, flavor.drop), 'hotdrop'), Exit()];
   if (!pushes) {
     const walk = staticWalk(hook, flavor);
@@ -261,9 +269,8 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     const code = [...flavor.prologue(stateOff, size, 'hotdrop'), ...jumpIn, ...body];
     return { hook, insns: [...code, ...(references(code, 'hotdrop') ? drop : [])], stackSlots: 0 };
   }
-  // The callback has its own frame: its key slot is right below its frame pointer.
   const walk = loopWalk(hook, slots);
-  const body = entriesCode(plan, order, walk, 8, cg);
+  const body = entriesCode(plan, order, walk, keySlot, cg);
   const points = plan.entryPoints.filter((p) => order.includes(p));
   const main = [
     ...flavor.prologue(stateOff, size, 'hotdrop'),

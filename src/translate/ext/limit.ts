@@ -6,6 +6,40 @@
 import { ERANGE, XtError } from '../errno.js';
 import type { Extension } from './types.js';
 import { payload, zeroed } from './util.js';
+import {
+  Add,
+  Call,
+  FP,
+  Ja,
+  JEq,
+  JLe,
+  JLt,
+  LoadImm64,
+  LoadMapPtr,
+  LoadMem,
+  Mov,
+  Mul,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  Size,
+  StoreImm,
+  StoreMem,
+  Sub,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { BUCKET } from '../../bpf/codegen/btf.js';
+import { LIMITS_MAP, Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+
+const BPF_FUNC_map_lookup_elem = 1;
+const BPF_FUNC_spin_lock = 93;
+const BPF_FUNC_spin_unlock = 94;
+const BPF_FUNC_jiffies64 = 118;
 
 /** avg is in 1/XT_LIMIT_SCALE seconds per packet. */
 export const XT_LIMIT_SCALE = 10000;
@@ -68,6 +102,58 @@ export const limit: Extension<LimitMatch> = {
     // iptables-save leaves out the default burst.
     const burst = v.burst === DEFAULT_BURST ? '' : ` --limit-burst ${v.burst}`;
     return `--limit ${rate(v.avg)}${burst}`;
+  },
+  codegen(v: LimitMatch, _revision: number, cg: CodegenContext): Insn[] {
+    if (cg.hz !== HZ) {
+      throw new Unsupported(
+        `match "limit": the kernel's HZ (${cg.hz ?? 'unknown'}) is not the ${HZ} its arithmetic is written for`,
+      );
+    }
+    // limit_mt under the bucket's spin lock: credit += (now - prev) * CREDITS_PER_JIFFY, capped;
+    // pay `cost` if there is enough. A bucket never used (prev 0) is full, as checkentry leaves it.
+    const cost = user2credits(v.avg);
+    const cap = user2credits(Math.imul(v.avg, v.burst) >>> 0);
+    const [key, now, ptr] = [cg.scratch, cg.scratch + 8, cg.scratch + 16];
+    const accrued = cg.label('lim_accrued');
+    const broke = cg.label('lim_broke');
+    const paid = cg.label('lim_paid');
+    return [
+      Call.helper(BPF_FUNC_jiffies64),
+      StoreMem(FP, now, R0, Size.DW),
+      StoreImm(FP, key, cg.entry, Size.W),
+      LoadMapPtr(R1, LIMITS_MAP),
+      Mov.reg(R2, FP),
+      Add.imm(R2, key),
+      Call.helper(BPF_FUNC_map_lookup_elem),
+      JEq.imm(R0, 0, cg.noMatch),
+      StoreMem(FP, ptr, R0, Size.DW),
+      Mov.reg(R1, R0),
+      Call.helper(BPF_FUNC_spin_lock),
+      LoadMem(R1, FP, ptr, Size.DW),
+      LoadMem(R3, FP, now, Size.DW),
+      LoadMem(R2, R1, BUCKET.prev, Size.DW),
+      LoadImm64(R4, BigInt(cap)),
+      JEq.imm(R2, 0, accrued),
+      LoadMem(R4, R1, BUCKET.credit, Size.DW),
+      Mov.reg(R5, R3),
+      Sub.reg(R5, R2),
+      Mul.imm(R5, CREDITS_PER_JIFFY),
+      Add.reg(R4, R5),
+      LoadImm64(R5, BigInt(cap)),
+      JLe.reg(R4, R5, accrued),
+      Mov.reg(R4, R5),
+      withLabel(StoreMem(R1, BUCKET.prev, R3, Size.DW), accrued),
+      LoadImm64(R5, BigInt(cost)),
+      JLt.reg(R4, R5, broke),
+      Sub.reg(R4, R5),
+      StoreMem(R1, BUCKET.credit, R4, Size.DW),
+      Call.helper(BPF_FUNC_spin_unlock),
+      Ja(paid),
+      withLabel(StoreMem(R1, BUCKET.credit, R4, Size.DW), broke),
+      Call.helper(BPF_FUNC_spin_unlock),
+      Ja(cg.noMatch),
+      withLabel(Nop(), paid),
+    ];
   },
 };
 
