@@ -251,3 +251,34 @@ describe('limit', () => {
     }
   });
 });
+
+describe('--tcp-option', () => {
+  it('finds an option kind by walking the options as tcp_find_option does', () => {
+    const t = load(
+      filter(`
+-A INPUT -p tcp -m tcp --tcp-option 8 -j ACCEPT
+-A INPUT -p tcp -m tcp ! --tcp-option 30 -j DROP
+-A INPUT -p tcp -j ACCEPT
+`),
+    );
+    try {
+      // MSS (kind 2, len 4), NOP, NOP, timestamps (kind 8, len 10), NOP, NOP
+      const ts = Buffer.from([2, 4, 5, 0xb4, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
+      const mss = Buffer.from([2, 4, 5, 0xb4]);
+      const mptcp = Buffer.from([30, 4, 0, 0]);
+      expect(t.run('INPUT', ipv4(6, tcp(1, 2, 0x02, ts)))).toBe(ACCEPT);
+      expect(t.counter(0).packets).toBe(1n);
+      expect(t.run('INPUT', ipv4(6, tcp(1, 2, 0x02, mss)))).toBe(DROP); // no kind 8, no kind 30
+      expect(t.counter(1).packets).toBe(1n);
+      expect(t.run('INPUT', ipv4(6, tcp(1, 2, 0x02, mptcp)))).toBe(ACCEPT); // has 30: rule 3
+      expect(t.counter(2).packets).toBe(1n);
+      // Header says 24 bytes but the packet ends at 20: the kernel drops it.
+      const cut = ipv4(6, tcp(1, 2, 0x02, mss)).subarray(0, 40);
+      cut.writeUInt16BE(40, 2);
+      expect(t.run('INPUT', cut)).toBe(DROP);
+      expect(t.counter(0).packets).toBe(1n);
+    } finally {
+      t.close();
+    }
+  });
+});

@@ -4,9 +4,31 @@
 import { EINVAL, XtError } from '../errno.js';
 import type { CheckContext, Extension } from './types.js';
 import { IPPROTO_TCP, inv, payload, portRange, requireProto, zeroed } from './util.js';
-import { And, JEq, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import {
+  Add,
+  And,
+  Ja,
+  JEq,
+  JGe,
+  JLt,
+  JNe,
+  LoadMem,
+  Lsh,
+  Mov,
+  Nop,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  Rsh,
+  Size,
+  Sub,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
 import { portMatch, requireL4 } from '../../bpf/codegen/cmp.js';
-import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_TCP_INV_SRCPT = 0x01;
@@ -83,7 +105,6 @@ export const tcp: Extension<TcpMatch> = {
     return parts.join(' ');
   },
   codegen(v: TcpMatch, _revision: number, cg: CodegenContext): Insn[] {
-    if (v.option !== 0) throw new Unsupported('match "tcp": --tcp-option is not translated yet');
     const flags: Insn[] = [];
     const invFlags = (v.invflags & XT_TCP_INV_FLAGS) !== 0;
     if (v.flgMask !== 0 || v.flgCmp !== 0 || invFlags) {
@@ -101,9 +122,60 @@ export const tcp: Extension<TcpMatch> = {
       ...portMatch(S.L4, v.spts[0], v.spts[1], (v.invflags & XT_TCP_INV_SRCPT) !== 0, cg),
       ...portMatch(S.L4 + 2, v.dpts[0], v.dpts[1], (v.invflags & XT_TCP_INV_DSTPT) !== 0, cg),
       ...flags,
+      ...(v.option !== 0 ? optionWalk(v.option, (v.invflags & XT_TCP_INV_OPTION) !== 0, cg) : []),
     ];
   },
 };
+
+/** Options fit in 40 bytes and every step advances at least one: 40 steps always finish. */
+const MAX_OPTION_STEPS = 40;
+
+/**
+ * tcp_find_option over the options in the snapshot: a header shorter than 20 bytes, or options
+ * the packet does not hold, drop the packet; otherwise kind `option` found → !invert, not → invert.
+ * Unrolled, so the verifier sees a straight path per step.
+ */
+function optionWalk(option: number, invert: boolean, cg: CodegenContext): Insn[] {
+  const found = cg.label('opt_found');
+  const missing = cg.label('opt_missing');
+  const out: Insn[] = [
+    LoadMem(R2, STATE, S.L4 + 12, Size.B),
+    Rsh.imm(R2, 4),
+    Lsh.imm(R2, 2),
+    JLt.imm(R2, 20, cg.hotdrop),
+    LoadMem(R3, STATE, S.L4LEN, Size.W),
+    JLt.reg(R3, R2, cg.hotdrop),
+    Sub.imm(R2, 20),
+    Mov.imm(R4, 0),
+  ];
+  for (let k = 0; k < MAX_OPTION_STEPS; k++) {
+    const next = cg.label('opt_next');
+    const wide = cg.label('opt_wide');
+    out.push(
+      JGe.reg(R4, R2, missing),
+      Mov.reg(R5, STATE),
+      Add.reg(R5, R4),
+      LoadMem(R1, R5, S.L4 + 20, Size.B),
+      JEq.imm(R1, option, found),
+      JGe.imm(R1, 2, wide),
+      Add.imm(R4, 1),
+      Ja(next),
+      // i += op[i+1] ? : 1
+      withLabel(LoadMem(R1, R5, S.L4 + 21, Size.B), wide),
+      JNe.imm(R1, 0, `${wide}_len`),
+      Mov.imm(R1, 1),
+      withLabel(Add.reg(R4, R1), `${wide}_len`),
+      withLabel(Nop(), next),
+    );
+  }
+  const done = cg.label('opt_done');
+  out.push(
+    withLabel(invert ? Ja(done) : Ja(cg.noMatch), missing),
+    withLabel(invert ? Ja(cg.noMatch) : Nop(), found),
+    withLabel(Nop(), done),
+  );
+  return out;
+}
 
 const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
 
