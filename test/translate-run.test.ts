@@ -2,6 +2,7 @@
 // packets with BPF_PROG_TEST_RUN: verdicts and per-entry counters as ipt_do_table would give.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRuleset, readCounter, release } from '../src/bpf/backend.js';
+import { MAX_DEPTH } from '../src/bpf/codegen/program.js';
 import { planTable, type Plan } from '../src/translate/plan.js';
 import { KernelTables } from './helpers/kernel-table.js';
 import { runPacket } from './helpers/run.js';
@@ -280,5 +281,27 @@ describe('--tcp-option', () => {
     } finally {
       t.close();
     }
+  });
+});
+
+describe('limits of the translation', () => {
+  it('nesting up to MAX_DEPTH loads and runs; deeper is refused as unsupported, not mistranslated', () => {
+    const nested = (depth: number): string => {
+      const chains = Array.from({ length: depth }, (_, i) => `d${i}`);
+      const rules = [
+        '-A INPUT -j d0',
+        ...chains.slice(1).map((c, i) => `-A d${i} -j ${c}`),
+        '-A INPUT -j ACCEPT',
+      ];
+      return filter(rules.join('\n'), 'INPUT DROP', chains);
+    };
+    const t = load(nested(MAX_DEPTH));
+    try {
+      expect(t.plan.maxDepth).toBe(MAX_DEPTH);
+      expect(t.run('INPUT', ipv4(17, udp(1, 2)))).toBe(ACCEPT);
+    } finally {
+      t.close();
+    }
+    expect(() => loadRuleset(kt.table(nested(MAX_DEPTH + 1)))).toThrow(/nest 49 deep/);
   });
 });

@@ -43,6 +43,11 @@ const BPF_FUNC_map_lookup_elem = 1;
 const BPF_FUNC_loop = 181;
 /** Upper bound on chain-walk steps (one per RETURN that pops); bpf_loop allows 1 << 23. */
 const MAX_STEPS = 1 << 20;
+/**
+ * Jump stack slots that fit: the state (200 bytes + 4 per slot), dynptr, key and match scratch
+ * (48) in the program's frame plus the callback's 32 stay within the 512 bytes of BPF stack.
+ */
+export const MAX_DEPTH = 48;
 
 export interface HookProgram {
   readonly hook: HookPlan;
@@ -255,6 +260,11 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     return a.kind === 'jump' && a.push;
   });
   const slots = pushes ? Math.max(1, plan.maxDepth) : 0;
+  if (slots > MAX_DEPTH) {
+    throw new Unsupported(
+      `jumps nest ${slots} deep; the jump stack on the BPF stack holds ${MAX_DEPTH}`,
+    );
+  }
   const size = stateSize(slots);
   const stateOff = size;
   // Below the state: the dynptr (16 bytes), the counter key (8), then 24 bytes for matches.
