@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
+import { EventHandler, FileSink, KmsgSink } from './ipc/events.js';
 import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
@@ -24,6 +25,7 @@ options of umh and daemon:
   --store-only               keep and list rulesets without filtering (no BPF)
   --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter)
   --state-dir DIR            where rulesets are kept for a restarted helper (default ${DEFAULT_STATE_DIR})
+  --log-file FILE            write LOG target lines to FILE instead of /dev/kmsg
 `;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -34,25 +36,51 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function makeService(args: string[]): SockoptService {
+interface Helper {
+  readonly service: SockoptService;
+  /** Stops what keeps the process alive besides the transport (the event reader). */
+  close(): void;
+}
+
+function makeService(args: string[]): Helper {
   const pinRoot = option(args, '--pin-root');
-  const backend: RulesetBackend = args.includes('--store-only')
-    ? new StoreOnlyBackend()
-    : new BpfBackend(pinRoot !== undefined ? { pinRoot } : {});
+  let backend: RulesetBackend;
+  let close = (): void => undefined;
+  if (args.includes('--store-only')) backend = new StoreOnlyBackend();
+  else {
+    const logFile = option(args, '--log-file');
+    const events = new EventHandler(
+      stderrLogger,
+      logFile !== undefined ? new FileSink(logFile) : new KmsgSink(),
+    );
+    const bpf = new BpfBackend({
+      ...(pinRoot !== undefined ? { pinRoot } : {}),
+      onEvent: (netns, record) => events.handle(netns, record),
+      onEventError: (e) => stderrLogger({ event: 'event-error', error: String(e) }),
+    });
+    backend = bpf;
+    close = () => bpf.close();
+  }
   const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
   stderrLogger({ event: 'start', backend: backend.name, stateDir, pid: process.pid });
-  return new SockoptService(backend, stderrLogger, new StateFiles(stateDir));
+  return {
+    service: new SockoptService(backend, stderrLogger, new StateFiles(stateDir)),
+    close,
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...args] = argv;
   switch (cmd) {
-    case 'umh':
-      await serveUmh(makeService(args), process.stdin, process.stdout);
+    case 'umh': {
+      const helper = makeService(args);
+      await serveUmh(helper.service, process.stdin, process.stdout);
+      helper.close();
       return 0;
+    }
     case 'daemon': {
       const path = option(args, '--socket') ?? DEFAULT_SOCKET;
-      await serveSocket(makeService(args), path, stderrLogger);
+      await serveSocket(makeService(args).service, path, stderrLogger);
       stderrLogger({ event: 'listening', socket: path });
       return new Promise<number>(() => undefined);
     }

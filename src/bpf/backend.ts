@@ -12,6 +12,8 @@ import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
 import { ensureBpffs, pinDir, pinExists, DEFAULT_PIN_ROOT } from './bpffs.js';
+import { EVENTS_MAP, RING_BYTES } from './codegen/event.js';
+import { RingReader } from './ringbuf.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
 import { inNetns } from '../sys/netns.js';
 import {
@@ -51,6 +53,8 @@ export interface Ruleset {
 interface Netns {
   /** Where this namespace's table objects are pinned. */
   readonly dir: string;
+  /** The ring buffer LOG and REJECT report to, once a ruleset needed it. */
+  events?: number;
   /** hook → the dispatcher's prog array fd. */
   readonly slots: Map<number, number>;
   current?: Ruleset;
@@ -62,6 +66,10 @@ export interface BpfBackendOptions {
   readonly pinRoot?: string;
   readonly priority?: number;
   readonly flavor?: HookFlavor;
+  /** Receives each event record (codegen/event.ts) the programs of `netns` send. */
+  readonly onEvent?: (netns: NetnsRef, record: Buffer) => void;
+  /** Where errors of the event reader go. */
+  readonly onEventError?: (e: unknown) => void;
 }
 
 /** The dispatcher: tail-call slot 0; with no ruleset there (never replaced yet) accept, as a
@@ -85,12 +93,48 @@ export class BpfBackend implements RulesetBackend {
   private readonly root: string;
   private readonly priority: number;
   private readonly flavor: HookFlavor;
+  private reader: RingReader | undefined;
 
-  constructor(opts: BpfBackendOptions = {}) {
+  constructor(private readonly opts: BpfBackendOptions = {}) {
     this.root = opts.pinRoot ?? DEFAULT_PIN_ROOT;
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.flavor = opts.flavor ?? netfilterFlavor();
     ensureBpffs(this.root);
+  }
+
+  /**
+   * The namespace's event ring: adopted from its pin or created and pinned, and read from here
+   * on. It outlives rulesets, so events in flight across a replace are not lost.
+   */
+  private events(netns: NetnsRef, dir: string): number {
+    const st = this.nets.get(netns.id);
+    if (st?.events !== undefined) return st.events;
+    const pin = join(dir, 'events');
+    let fd: number;
+    if (pinExists(pin)) fd = objGet(pin);
+    else {
+      fd = mapCreate({
+        type: MapType.RINGBUF,
+        keySize: 0,
+        valueSize: 0,
+        maxEntries: RING_BYTES,
+        name: 'bpfilter_events',
+      });
+      objPin(fd, pin);
+    }
+    if (st) st.events = fd;
+    const { onEvent } = this.opts;
+    if (onEvent) {
+      this.reader ??= new RingReader(this.opts.onEventError ?? (() => undefined));
+      this.reader.add(fd, (rec) => onEvent(netns, rec));
+    }
+    return fd;
+  }
+
+  /** Stops reading events (pins and programs stay). */
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
   }
 
   /** The dispatchers of `netns`: adopted from pins, or created, attached and pinned. */
@@ -148,8 +192,11 @@ export class BpfBackend implements RulesetBackend {
   }
 
   async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
-    const next = loadRuleset(table, this.flavor);
+    const dir = pinDir(this.root, netns.id, table.name);
+    let events: number | undefined;
+    const next = loadRuleset(table, this.flavor, () => (events = this.events(netns, dir)));
     const st = this.attach(netns, table);
+    if (events !== undefined) st.events = events;
     const ct = usesConntrack(table);
     // Before the swap, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
@@ -173,6 +220,8 @@ export class BpfBackend implements RulesetBackend {
   async resume(netns: NetnsRef, table: Table): Promise<void> {
     const st = this.attach(netns, table);
     const pin = join(st.dir, 'counters');
+    // An earlier helper's programs may still report to the pinned ring: read it again.
+    if (pinExists(join(st.dir, 'events'))) st.events = this.events(netns, st.dir);
     if (st.current === undefined && pinExists(pin)) {
       // The programs an earlier helper put in the slots keep running; only their counters are
       // needed here. The next replace swaps them out as usual.
@@ -201,7 +250,11 @@ export class BpfBackend implements RulesetBackend {
  * XtError (EOPNOTSUPP for what is not translated, EINVAL with the verifier's words) and leaves
  * nothing behind when any program is refused.
  */
-export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()): Ruleset {
+export function loadRuleset(
+  table: Table,
+  flavor: HookFlavor = netfilterFlavor(),
+  events?: () => number,
+): Ruleset {
   let compiled;
   try {
     compiled = compileTable(table, flavor);
@@ -220,8 +273,26 @@ export function loadRuleset(table: Table, flavor: HookFlavor = netfilterFlavor()
   const progs: number[] = [];
   const others: number[] = [];
   let buckets: number | undefined;
+  let ring: number | undefined;
   const maps = (name: string): number => {
     if (name === COUNTERS_MAP) return counters;
+    if (name === EVENTS_MAP) {
+      if (ring === undefined) {
+        if (events) ring = events();
+        else {
+          // Without a namespace to report to (a test load): a ring of the ruleset's own.
+          ring = mapCreate({
+            type: MapType.RINGBUF,
+            keySize: 0,
+            valueSize: 0,
+            maxEntries: RING_BYTES,
+            name: `bpf_${table.name}_ev`,
+          });
+          others.push(ring);
+        }
+      }
+      return ring;
+    }
     if (name === LIMITS_MAP) {
       if (buckets === undefined) {
         const b = bucketBtf();

@@ -8,7 +8,7 @@ import * as libbpf from './libbpf.js';
 const OBJ_GET_INFO_BY_FD = 15;
 const LINK_CREATE = 28;
 
-export const MapType = { ARRAY: 2, PROG_ARRAY: 3, PERCPU_ARRAY: 6 } as const;
+export const MapType = { ARRAY: 2, PROG_ARRAY: 3, PERCPU_ARRAY: 6, RINGBUF: 27 } as const;
 
 export class BpfError extends Error {
   constructor(

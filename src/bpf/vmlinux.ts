@@ -34,6 +34,8 @@ export interface Btf {
   funcId(name: string): number;
   /** Byte offset of `member` in struct/union `struct_`. */
   memberOffset(struct_: string, member: string): number;
+  /** Bit offset of `member` in `struct_`: bitfields too (e.g. sk_buff.ip_summed). */
+  memberBitOffset(struct_: string, member: string): number;
 }
 
 /** Parses a raw BTF blob (the format of /sys/kernel/btf/vmlinux). */
@@ -72,7 +74,7 @@ export function parseBtf(blob: Buffer): Btf {
       id = blob.readUInt32LE(p + 8);
     }
   };
-  /** Byte offset of `member` in the struct/union `id`, looking inside anonymous members. */
+  /** Bit offset of `member` in the struct/union `id`, looking inside anonymous members. */
   const findMember = (id: number, member: string): number | undefined => {
     const p = at[id];
     if (p === undefined) return undefined;
@@ -85,16 +87,20 @@ export function parseBtf(blob: Buffer): Btf {
       const name = str(blob.readUInt32LE(m));
       const raw = blob.readUInt32LE(m + 8);
       const bits = kindFlag ? raw & 0xffffff : raw;
-      if (name === member) {
-        if (bits % 8) throw new Error(`${member} is a bitfield`);
-        return bits / 8;
-      }
+      if (name === member) return bits;
       if (name === '') {
         const inner = findMember(resolved(blob.readUInt32LE(m + 4)), member);
-        if (inner !== undefined) return bits / 8 + inner;
+        if (inner !== undefined) return bits + inner;
       }
     }
     return undefined;
+  };
+  const memberBitOffset = (struct_: string, member: string): number => {
+    const id = structs.get(struct_);
+    if (id === undefined) throw new Error(`kernel BTF has no struct ${struct_}`);
+    const found = findMember(id, member);
+    if (found === undefined) throw new Error(`struct ${struct_} has no member ${member}`);
+    return found;
   };
   return {
     funcId(name) {
@@ -102,12 +108,11 @@ export function parseBtf(blob: Buffer): Btf {
       if (id === undefined) throw new Error(`kernel BTF has no function ${name}`);
       return id;
     },
+    memberBitOffset,
     memberOffset(struct_, member) {
-      const id = structs.get(struct_);
-      if (id === undefined) throw new Error(`kernel BTF has no struct ${struct_}`);
-      const found = findMember(id, member);
-      if (found === undefined) throw new Error(`struct ${struct_} has no member ${member}`);
-      return found;
+      const bits = memberBitOffset(struct_, member);
+      if (bits % 8) throw new Error(`${member} is a bitfield`);
+      return bits / 8;
     },
   };
 }

@@ -22,6 +22,10 @@ const libc = ffi.Library(null, {
   getsockopt: ['int', ['int', 'int', 'int', 'pointer', 'pointer']],
   socket: ['int', ['int', 'int', 'int']],
   close: ['int', ['int']],
+  bind: ['int', ['int', 'pointer', 'uint32']],
+  connect: ['int', ['int', 'pointer', 'uint32']],
+  sendto: ['long', ['int', 'pointer', 'ulong', 'int', 'pointer', 'uint32']],
+  setsockopt: ['int', ['int', 'int', 'int', 'pointer', 'uint32']],
 });
 
 export const SYS_bpf = 321;
@@ -117,4 +121,73 @@ export function netnsCookie(): bigint {
   } finally {
     libc.close(fd);
   }
+}
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const IPPROTO_RAW = 255;
+const SO_MARK = 36;
+
+function sockaddrIn(addr: string): Buffer {
+  const sa = Buffer.alloc(16);
+  sa.writeUInt16LE(AF_INET, 0);
+  Buffer.from(addr.split('.').map(Number)).copy(sa, 4);
+  return sa;
+}
+
+/**
+ * A raw IPv4 socket (IPPROTO_RAW: the caller writes the IP header) in the calling thread's
+ * network namespace; it stays in that namespace for its life.
+ */
+export function rawSocket(): number {
+  return check('socket(SOCK_RAW)', libc.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+}
+
+/** sendto(2) of one IP packet on a raw socket. */
+export function sendPacket(fd: number, packet: Buffer, to: string): void {
+  const sa = sockaddrIn(to);
+  check('sendto', Number(libc.sendto(fd, packet, packet.length, 0, sa, sa.length)));
+}
+
+/** SO_MARK: the mark the socket's packets carry. */
+export function setMark(fd: number, mark: number): void {
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(mark >>> 0, 0);
+  check('setsockopt(SO_MARK)', libc.setsockopt(fd, SOL_SOCKET, SO_MARK, v, 4));
+}
+
+export function closeFd(fd: number): void {
+  libc.close(fd);
+}
+
+export type AddressType = 'local' | 'broadcast' | 'multicast' | 'unicast';
+
+const EACCES = 13;
+
+/**
+ * How the calling thread's network namespace routes to `addr`, as the kernel's rt_flags tell
+ * icmp_send and nf_send_reset: a UDP connect() to a broadcast address without SO_BROADCAST
+ * fails with EACCES; bind() succeeds only for the namespace's own addresses (RTN_LOCAL).
+ */
+export function addressType(addr: string): AddressType {
+  const first = Number(addr.split('.')[0]);
+  if (first >= 224 && first < 240) return 'multicast';
+  const sa = sockaddrIn(addr);
+  const probe = (op: (fd: number) => number): [number, number] => {
+    const fd = check('socket(SOCK_DGRAM)', libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    try {
+      const r = op(fd);
+      return [r, r < 0 ? ffi.errno() : 0];
+    } finally {
+      libc.close(fd);
+    }
+  };
+  const port = Buffer.from(sa);
+  port.writeUInt16BE(9, 2);
+  const [c, errno] = probe((fd) => libc.connect(fd, port, port.length));
+  if (c < 0 && errno === EACCES) return 'broadcast';
+  const [b] = probe((fd) => libc.bind(fd, sa, sa.length));
+  return b === 0 ? 'local' : 'unicast';
 }

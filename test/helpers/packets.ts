@@ -1,5 +1,5 @@
 // Crafted IPv4 packets (from the IP header on), checksummed, for test-runs and injection.
-function checksum(b: Buffer): number {
+export function checksum(b: Buffer): number {
   let sum = 0;
   for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
   if (b.length % 2) sum += (b[b.length - 1] as number) << 8;
@@ -69,4 +69,22 @@ export function icmp(type: number, code: number): Buffer {
   i[1] = code;
   i.writeUInt16BE(checksum(i), 2);
   return i;
+}
+
+/** `packet` with its TCP or UDP checksum filled in (pseudo-header included), as a stack sends it. */
+export function withL4Checksum(packet: Buffer): Buffer {
+  const p = Buffer.from(packet);
+  const ihl = ((p[0] as number) & 0x0f) * 4;
+  const proto = p[9] as number;
+  const at = proto === 6 ? 16 : proto === 17 ? 6 : -1;
+  if (at < 0 || p.length < ihl + at + 2) return p;
+  const l4 = p.subarray(ihl);
+  l4.writeUInt16BE(0, at);
+  const pseudo = Buffer.alloc(12);
+  p.copy(pseudo, 0, 12, 20);
+  pseudo[9] = proto;
+  pseudo.writeUInt16BE(l4.length, 10);
+  const sum = checksum(Buffer.concat([pseudo, l4]));
+  l4.writeUInt16BE(proto === 17 && sum === 0 ? 0xffff : sum, at);
+  return p;
 }

@@ -3,6 +3,7 @@
 // `noMatch` when it does not — inversions are its own business, as in the kernel's match
 // functions. `hotdrop` drops the packet at once (the kernel's par->hotdrop).
 import type { Insn } from '../asm/index.js';
+import type { EventKind } from './event.js';
 
 export interface CodegenContext {
   readonly noMatch: string;
@@ -15,6 +16,11 @@ export interface CodegenContext {
   readonly hz: number | undefined;
   /** A label unique in the program, derived from `hint`. */
   label(hint: string): string;
+  /**
+   * For targets: code that hands the packet to the helper as an event carrying `info` (the
+   * target's own parameters). It may clobber R0-R8; targets run last in an entry.
+   */
+  event(kind: EventKind, info: Buffer): Insn[];
 }
 
 export class Unsupported extends Error {

@@ -2,6 +2,7 @@
 // hooks, at TC or at XDP: program type, how the packet state is filled, what the program returns
 // for accept and drop, and how a program is attached. Match and target codegen never sees it.
 import type { Insn } from '../asm/index.js';
+import type { EventKind } from './event.js';
 
 export interface HookFlavor {
   readonly name: string;
@@ -12,6 +13,17 @@ export interface HookFlavor {
    * bytes, see state.ts) and fills it; packets it cannot parse go to `drop`.
    */
   prologue(stateOff: number, stateSize: number, drop: string): Insn[];
+  /**
+   * Code that sends an event record (event.ts) for the current packet to the ring buffer; may
+   * clobber R0-R8. `label` makes program-unique labels.
+   */
+  event(
+    kind: EventKind,
+    info: Buffer,
+    entry: number,
+    hook: number,
+    label: (hint: string) => string,
+  ): Insn[];
   /** CONFIG_HZ of the kernel the programs run on, when known. */
   readonly hz: number | undefined;
   /** Return values for the two verdicts. */

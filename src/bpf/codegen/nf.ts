@@ -27,6 +27,9 @@ import {
   Sub,
   Add,
   Lsh,
+  LoadMapPtr,
+  R8,
+  Rsh,
   ToBe,
   withLabel,
   type Insn,
@@ -38,6 +41,7 @@ import { linkCreateNetfilter } from '../syscall.js';
 import { NFPROTO_IPV4 } from '../../translate/abi.js';
 import type { HookFlavor } from './flavor.js';
 import { S, STATE } from './state.js';
+import { CAPTURE, EV, EVENTS_MAP, INFO_MAX, MAC_MAX, NO_INPUT, type EventKind } from './event.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
 export interface NfKernelFacts {
@@ -50,6 +54,15 @@ export interface NfKernelFacts {
   readonly skbLen: number;
   readonly skbMark: number;
   readonly skbNfct: number;
+  readonly skbHead: number;
+  readonly skbMacHeader: number;
+  readonly skbNetworkHeader: number;
+  /** Bit offset of the 2-bit sk_buff.ip_summed. */
+  readonly skbIpSummedBit: number;
+  readonly skbPktTypeBit: number;
+  readonly devIfindex: number;
+  readonly devType: number;
+  readonly devHardHeaderLen: number;
 }
 
 /** CONFIG_HZ from /proc/config.gz, when the kernel exposes its config. */
@@ -75,6 +88,14 @@ export function nfKernelFacts(): NfKernelFacts {
     skbLen: btf.memberOffset('sk_buff', 'len'),
     skbMark: btf.memberOffset('sk_buff', 'mark'),
     skbNfct: btf.memberOffset('sk_buff', '_nfct'),
+    skbHead: btf.memberOffset('sk_buff', 'head'),
+    skbMacHeader: btf.memberOffset('sk_buff', 'mac_header'),
+    skbNetworkHeader: btf.memberOffset('sk_buff', 'network_header'),
+    skbIpSummedBit: btf.memberBitOffset('sk_buff', 'ip_summed'),
+    skbPktTypeBit: btf.memberBitOffset('sk_buff', 'pkt_type'),
+    devIfindex: btf.memberOffset('net_device', 'ifindex'),
+    devType: btf.memberOffset('net_device', 'type'),
+    devHardHeaderLen: btf.memberOffset('net_device', 'hard_header_len'),
   };
 }
 
@@ -84,6 +105,127 @@ export const PROG_TYPE_NETFILTER = 32;
 export const ATTACH_NETFILTER = 45;
 
 const BPF_FUNC_dynptr_read = 201;
+const BPF_FUNC_probe_read_kernel = 113;
+const BPF_FUNC_ringbuf_reserve = 131;
+const BPF_FUNC_ringbuf_submit = 132;
+
+/** The dynptr over the skb that the prologue made, just below the state (also from a callback). */
+const DYNPTR_FROM_STATE = -16;
+
+/**
+ * The netfilter flavor's event record (event.ts): hook state devices, the link-layer header the
+ * kernel's LOG prints as MAC= (dev->hard_header_len bytes at skb->mac_header, when it differs
+ * from the network header), ip_summed (whether REJECT must verify the checksum), and the packet.
+ */
+export function nfEvent(
+  f: NfKernelFacts,
+  kind: EventKind,
+  info: Buffer,
+  entry: number,
+  hook: number,
+  label: (hint: string) => string,
+): Insn[] {
+  const skip = label('ev_skip');
+  const noIn = label('ev_noin');
+  const macDone = label('ev_mac');
+  const noOut = label('ev_noout');
+  const pktLen = label('ev_len');
+  const macLen = label('ev_maclen');
+  const submit = label('ev_submit');
+  const R = R8;
+  const out: Insn[] = [
+    LoadMapPtr(R1, EVENTS_MAP),
+    Mov.imm(R2, EV.SIZE),
+    Mov.imm(R3, 0),
+    Call.helper(BPF_FUNC_ringbuf_reserve),
+    JEq.imm(R0, 0, skip),
+    Mov.reg(R, R0),
+    StoreImm(R, EV.KIND, kind, Size.W),
+    StoreImm(R, EV.ENTRY, entry, Size.W),
+    StoreImm(R, EV.HOOK, hook, Size.W),
+  ];
+  const copy = (from: number, to: number, size: Size, bytes: number): Insn[] => [
+    LoadMem(R1, STATE, from, size),
+    StoreMem(R, to, R1, size),
+    ...(bytes > 8 ? copy(from + 8, to + 8, size, bytes - 8) : []),
+  ];
+  out.push(
+    ...copy(S.SKBLEN, EV.SKBLEN, Size.W, 4),
+    ...copy(S.MARK, EV.MARK, Size.W, 4),
+    ...copy(S.CTINFO, EV.CTINFO, Size.W, 4),
+    ...copy(S.CTSET, EV.CTSET, Size.W, 4),
+    ...copy(S.IIF, EV.IIF, Size.DW, 16),
+    ...copy(S.OIF, EV.OIF, Size.DW, 16),
+  );
+  const padded = Buffer.alloc(INFO_MAX);
+  info.copy(padded, 0, 0, INFO_MAX);
+  for (let o = 0; o < INFO_MAX; o += 4) {
+    out.push(StoreImm(R, EV.INFO + o, padded.readInt32LE(o), Size.W));
+  }
+  const bit = f.skbIpSummedBit;
+  out.push(
+    LoadMem(R6, STATE, S.CTX, Size.DW),
+    LoadMem(R7, R6, f.ctxSkb, Size.DW),
+    LoadMem(R1, R7, bit >> 3, Size.B),
+    Rsh.imm(R1, bit & 7),
+    And.imm(R1, 3),
+    StoreMem(R, EV.IP_SUMMED, R1, Size.W),
+    LoadMem(R1, R7, f.skbPktTypeBit >> 3, Size.B),
+    Rsh.imm(R1, f.skbPktTypeBit & 7),
+    And.imm(R1, 7),
+    StoreMem(R, EV.PKT_TYPE, R1, Size.W),
+    StoreImm(R, EV.MACLEN, NO_INPUT, Size.W),
+    LoadMem(R2, R6, f.ctxState, Size.DW),
+    LoadMem(R3, R2, f.stateIn, Size.DW),
+    JEq.imm(R3, 0, noIn),
+    LoadMem(R1, R3, f.devIfindex, Size.W),
+    StoreMem(R, EV.IIFINDEX, R1, Size.W),
+    LoadMem(R1, R3, f.devType, Size.H),
+    StoreMem(R, EV.DEVTYPE, R1, Size.H),
+    LoadMem(R4, R3, f.devHardHeaderLen, Size.H),
+    StoreImm(R, EV.MACLEN, 0, Size.W),
+    LoadMem(R1, R7, f.skbMacHeader, Size.H),
+    LoadMem(R2, R7, f.skbNetworkHeader, Size.H),
+    // skb_mac_header_was_set() and a header distinct from the network header, as dump_mac_header
+    JEq.imm(R1, 0xffff, macDone),
+    JEq.reg(R1, R2, macDone),
+    JEq.imm(R4, 0, macDone),
+    JLe.imm(R4, MAC_MAX, macLen),
+    Mov.imm(R4, MAC_MAX),
+    withLabel(StoreMem(R, EV.MACLEN, R4, Size.W), macLen),
+    LoadMem(R3, R7, f.skbHead, Size.DW),
+    Add.reg(R3, R1),
+    Mov.reg(R1, R),
+    Add.imm(R1, EV.MAC),
+    Mov.reg(R2, R4),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    withLabel(Nop(), macDone),
+    withLabel(LoadMem(R2, R6, f.ctxState, Size.DW), noIn),
+    LoadMem(R3, R2, f.stateOut, Size.DW),
+    JEq.imm(R3, 0, noOut),
+    LoadMem(R1, R3, f.devIfindex, Size.W),
+    StoreMem(R, EV.OIFINDEX, R1, Size.W),
+    withLabel(LoadMem(R2, STATE, S.SKBLEN, Size.W), noOut),
+    JLe.imm(R2, CAPTURE, pktLen),
+    Mov.imm(R2, CAPTURE),
+    withLabel(StoreMem(R, EV.CAPLEN, R2, Size.W), pktLen),
+    JEq.imm(R2, 0, submit),
+    Mov.reg(R1, R),
+    Add.imm(R1, EV.PACKET),
+    Mov.reg(R3, STATE),
+    Add.imm(R3, DYNPTR_FROM_STATE),
+    Mov.imm(R4, 0),
+    Mov.imm(R5, 0),
+    Call.helper(BPF_FUNC_dynptr_read),
+    JEq.imm(R0, 0, submit),
+    StoreImm(R, EV.CAPLEN, 0, Size.W),
+    withLabel(Mov.reg(R1, R), submit),
+    Mov.imm(R2, 0),
+    Call.helper(BPF_FUNC_ringbuf_submit),
+    withLabel(Nop(), skip),
+  );
+  return out;
+}
 
 /**
  * Sets R9 to the state at `stateOff` below the frame pointer, zeroes it, and fills it. The
@@ -99,6 +241,7 @@ export function nfPrologue(
   const dynptr = stateOff + 16;
   const out: Insn[] = [Mov.reg(R6, R1), Mov.reg(STATE, FP), Add.imm(STATE, -stateOff)];
   for (let o = 0; o < stateSize; o += 8) out.push(StoreImm(STATE, o, 0, Size.DW));
+  out.push(StoreMem(STATE, S.CTX, R6, Size.DW));
   const dev = (field: number, at: number, label: string): Insn[] => [
     LoadMem(R2, R6, f.ctxState, Size.DW),
     LoadMem(R3, R2, field, Size.DW),
@@ -198,6 +341,7 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     progType: PROG_TYPE_NETFILTER,
     expectedAttachType: ATTACH_NETFILTER,
     prologue: (stateOff, size, drop) => nfPrologue(facts, stateOff, size, drop),
+    event: (kind, info, entry, hook, label) => nfEvent(facts, kind, info, entry, hook, label),
     hz: kernelHz(),
     accept: NF_ACCEPT,
     drop: NF_DROP,

@@ -37,6 +37,7 @@ import { Unsupported, type CodegenContext } from './context.js';
 import { ipMatch } from './ip.js';
 import type { HookFlavor } from './flavor.js';
 import { S, STATE, stateSize } from './state.js';
+import type { EventKind } from './event.js';
 
 export const COUNTERS_MAP = 'counters';
 const BPF_FUNC_map_lookup_elem = 1;
@@ -44,7 +45,7 @@ const BPF_FUNC_loop = 181;
 /** Upper bound on chain-walk steps (one per RETURN that pops); bpf_loop allows 1 << 23. */
 const MAX_STEPS = 1 << 20;
 /**
- * Jump stack slots that fit: the state (200 bytes + 4 per slot), dynptr, key and match scratch
+ * Jump stack slots that fit: the state (208 bytes + 4 per slot), dynptr, key and match scratch
  * (48) in the program's frame plus the callback's 32 stay within the 512 bytes of BPF stack.
  */
 export const MAX_DEPTH = 48;
@@ -78,7 +79,11 @@ export function reachable(plan: Plan, hook: HookPlan): number[] {
     }
     if (a.kind === 'return') todo.push(hook.underflow);
     const terminal =
-      a.kind === 'verdict' || a.kind === 'return' || a.kind === 'error' || a.kind === 'jump';
+      a.kind === 'verdict' ||
+      a.kind === 'return' ||
+      a.kind === 'error' ||
+      a.kind === 'jump' ||
+      (a.kind === 'extension' && a.target.extension.verdict?.(a.target.value) === 'drop');
     if (!(terminal && unconditional(entry))) todo.push(i + 1);
   }
   return [...seen].sort((a, b) => a - b);
@@ -101,9 +106,14 @@ class Emitter implements CodegenContext {
     readonly hotdrop: string,
     readonly scratch: number,
     readonly hz: number | undefined,
+    private readonly flavor: HookFlavor,
+    private readonly hook: number,
   ) {}
   label(hint: string): string {
     return `${hint}_${this.n++}`;
+  }
+  event(kind: EventKind, info: Buffer): Insn[] {
+    return this.flavor.event(kind, info, this.entry, this.hook, (h) => this.label(h));
   }
 }
 
@@ -192,7 +202,24 @@ function loopWalk(hook: HookPlan, slots: number): Walk {
   };
 }
 
-function actionCode(entry: PlanEntry, walk: Walk): Insn[] {
+/** A target extension's code, then its verdict: the next entry (`next`) or a drop. */
+function targetCode(
+  a: Action & { kind: 'extension' },
+  walk: Walk,
+  next: string,
+  cg: Emitter,
+): Insn[] {
+  const ext = a.target.extension;
+  if (!ext.codegen || !ext.verdict) {
+    throw new Unsupported(`target "${ext.name}" is not translated yet`);
+  }
+  const code = [...ext.codegen(a.target.value, a.target.revision, cg)];
+  return ext.verdict(a.target.value) === 'drop'
+    ? [...code, ...walk.verdict(DROP)]
+    : [...code, Ja(next)];
+}
+
+function actionCode(entry: PlanEntry, walk: Walk, cg: Emitter): Insn[] {
   const a = entry.action;
   switch (a.kind) {
     case 'verdict':
@@ -205,7 +232,7 @@ function actionCode(entry: PlanEntry, walk: Walk): Insn[] {
     case 'unreachable':
       return walk.verdict(DROP);
     case 'extension':
-      throw new Unsupported(`target "${a.target.extension.name}" is not translated yet`);
+      return targetCode(a, walk, e(entry.index + 1), cg);
   }
 }
 
@@ -222,7 +249,7 @@ function entriesCode(
     cg.noMatch = k + 1 < order.length ? e(order[k + 1] as number) : cg.hotdrop;
     cg.entry = i;
     const counted = cg.label('counted');
-    const action = actionCode(entry, walk);
+    const action = actionCode(entry, walk, cg);
     const body = [
       ...matchCode(entry, cg),
       ...count(i, keySlot, counted),
@@ -270,7 +297,13 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
   // Below the state: the dynptr (16 bytes), the counter key (8), then 24 bytes for matches.
   // The callback has its own frame: key right below its frame pointer, scratch below that.
   const keySlot = pushes ? 8 : stateOff + 16 + 8;
-  const cg = new Emitter(pushes ? 'cb_hotdrop' : 'hotdrop', -(keySlot + 24), flavor.hz);
+  const cg = new Emitter(
+    pushes ? 'cb_hotdrop' : 'hotdrop',
+    -(keySlot + 24),
+    flavor.hz,
+    flavor,
+    hook.hook,
+  );
   const drop = [withLabel(Mov.imm(R0, flavor.drop), 'hotdrop'), Exit()];
   if (!pushes) {
     const walk = staticWalk(hook, flavor);

@@ -37,8 +37,13 @@ export const S = {
   IHL: 188,
   /** u32: 1 when the packet has a conntrack entry (nf_ct_get() != NULL). */
   CTSET: 192,
+  /**
+   * u64: the program's ctx pointer, so code in the bpf_loop callback (which has no ctx of its
+   * own) can reach the skb and hook state for events.
+   */
+  CTX: 200,
   /** u32[]: the jump stack (entry point ids to resume at). */
-  STACK: 200,
+  STACK: 208,
 } as const;
 
 /** enum ip_conntrack_info */

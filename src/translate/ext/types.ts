@@ -47,4 +47,9 @@ export interface Extension<T> {
    * Unsupported, means the translator refuses rules using it rather than guess.
    */
   codegen?(value: T, revision: number, cg: CodegenContext): readonly Insn[];
+  /**
+   * Targets: what happens after their codegen ran — XT_CONTINUE to the next rule ('continue',
+   * as LOG) or the packet's end (as REJECT's NF_DROP).
+   */
+  verdict?(value: T): 'continue' | 'drop';
 }

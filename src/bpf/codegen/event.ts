@@ -1,0 +1,114 @@
+// Events: what a target that needs user space (LOG, REJECT) hands the helper through the
+// per-netns ring buffer. A netfilter BPF program can only accept or drop; the helper writes the
+// log line or sends the reply. The record is fixed-size so the verifier can bound every store.
+import type { Insn } from '../asm/index.js';
+
+export const EVENTS_MAP = 'events';
+
+export const EventKind = { LOG: 1, REJECT: 2 } as const;
+export type EventKind = (typeof EventKind)[keyof typeof EventKind];
+
+/** Packet bytes captured from the IP header: what icmp_send may quote (576 - 20 - 8) and more. */
+export const CAPTURE = 576;
+/** Link-layer header bytes kept for LOG's MAC= (dev->hard_header_len, clamped). */
+export const MAC_MAX = 32;
+/** Target payload bytes copied into the record (xt_log_info is 32). */
+export const INFO_MAX = 32;
+
+/** Byte offsets in the record (little endian, as the program stores them). */
+export const EV = {
+  KIND: 0,
+  ENTRY: 4,
+  HOOK: 8,
+  SKBLEN: 12,
+  MARK: 16,
+  /** u32: packet bytes at PACKET (min(skb->len, CAPTURE), 0 if the read failed). */
+  CAPLEN: 20,
+  /** u32: skb->ip_summed (CHECKSUM_NONE 0, UNNECESSARY 1, COMPLETE 2, PARTIAL 3). */
+  IP_SUMMED: 24,
+  /** u32: link-layer header bytes at MAC; NO_INPUT when the hook has no input device. */
+  MACLEN: 28,
+  /** u16: in->type (ARPHRD_*). */
+  DEVTYPE: 32,
+  IIFINDEX: 36,
+  OIFINDEX: 40,
+  /** u32: ctinfo as the packet state holds it; CTSET: whether an entry exists. */
+  CTINFO: 44,
+  CTSET: 48,
+  /** u32: skb->pkt_type (PACKET_HOST 0, BROADCAST 1, MULTICAST 2, ...). */
+  PKT_TYPE: 52,
+  IIF: 64,
+  OIF: 80,
+  INFO: 96,
+  MAC: 128,
+  PACKET: 160,
+  SIZE: 160 + CAPTURE,
+} as const;
+
+export const NO_INPUT = 0xffffffff;
+
+/** Ring buffer bytes per netns: a power of two pages; ~1400 records before the producer drops. */
+export const RING_BYTES = 1 << 20;
+
+/**
+ * The flavor-specific code that reserves a record, fills it for the current packet and submits
+ * it. May clobber R0-R8 (it runs as a target, after the matches); keeps R9. When the ring is
+ * full the event is lost and the packet goes on: a flood cannot stall the data path.
+ */
+export type EmitEvent = (kind: EventKind, info: Buffer, entry: number, hook: number) => Insn[];
+
+export interface Event {
+  readonly kind: number;
+  readonly entry: number;
+  readonly hook: number;
+  readonly skbLen: number;
+  readonly mark: number;
+  readonly ipSummed: number;
+  /** Undefined when the hook has no input device. */
+  readonly mac: Buffer | undefined;
+  readonly devType: number;
+  readonly in: { readonly name: string; readonly ifindex: number } | undefined;
+  readonly out: { readonly name: string; readonly ifindex: number } | undefined;
+  readonly ctinfo: number;
+  readonly ctset: boolean;
+  readonly pktType: number;
+  readonly info: Buffer;
+  /** The packet from its IP header, at most CAPTURE bytes. */
+  readonly packet: Buffer;
+}
+
+const name = (b: Buffer): string => {
+  const end = b.indexOf(0);
+  return b.toString('latin1', 0, end < 0 ? b.length : end);
+};
+
+/** Parses one ring buffer record; throws on a record of the wrong size. */
+export function parseEvent(rec: Buffer): Event {
+  if (rec.length !== EV.SIZE) throw new Error(`event record of ${rec.length} bytes`);
+  const maclen = rec.readUInt32LE(EV.MACLEN);
+  const caplen = Math.min(rec.readUInt32LE(EV.CAPLEN), CAPTURE);
+  const dev = (at: number, ifAt: number): Event['in'] => {
+    const n = name(rec.subarray(at, at + 16));
+    return n === '' ? undefined : { name: n, ifindex: rec.readInt32LE(ifAt) };
+  };
+  return {
+    kind: rec.readUInt32LE(EV.KIND),
+    entry: rec.readUInt32LE(EV.ENTRY),
+    hook: rec.readUInt32LE(EV.HOOK),
+    skbLen: rec.readUInt32LE(EV.SKBLEN),
+    mark: rec.readUInt32LE(EV.MARK),
+    ipSummed: rec.readUInt32LE(EV.IP_SUMMED),
+    mac:
+      maclen === NO_INPUT
+        ? undefined
+        : Buffer.from(rec.subarray(EV.MAC, EV.MAC + Math.min(maclen, MAC_MAX))),
+    devType: rec.readUInt16LE(EV.DEVTYPE),
+    in: dev(EV.IIF, EV.IIFINDEX),
+    out: dev(EV.OIF, EV.OIFINDEX),
+    ctinfo: rec.readUInt32LE(EV.CTINFO),
+    ctset: rec.readUInt32LE(EV.CTSET) !== 0,
+    pktType: rec.readUInt32LE(EV.PKT_TYPE),
+    info: Buffer.from(rec.subarray(EV.INFO, EV.INFO + INFO_MAX)),
+    packet: Buffer.from(rec.subarray(EV.PACKET, EV.PACKET + caplen)),
+  };
+}

@@ -1,0 +1,202 @@
+// The user-space half of LOG and REJECT. The programs hand the packet over through the ring
+// buffer (bpf/codegen/event.ts) and drop or go on; here LOG's line is written where the kernel's
+// LOG would write it, and REJECT's ICMP error or RST is sent from the packet's own namespace, as
+// nf_send_unreach / nf_send_reset would, within the kernel's ICMP rate limits.
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { EventKind, parseEvent, type Event } from '../bpf/codegen/event.js';
+import { LOG, logLine } from '../translate/ext/LOG.js';
+import { REJECT, rejectReply } from '../translate/ext/REJECT.js';
+import { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../translate/abi.js';
+import { addressType, closeFd, rawSocket, sendPacket, setMark } from '../sys/libc.js';
+import { cookieOf, findNetns, inNetns } from '../sys/netns.js';
+import type { NetnsRef } from './backend.js';
+import { ICMP_DEFAULTS, IcmpRateLimiter, type IcmpSysctls } from './icmp-ratelimit.js';
+import type { Logger } from './service.js';
+
+/** Where LOG lines go. `level` is the rule's syslog level (0-7). */
+export interface LogSink {
+  write(level: number, line: string): void;
+}
+
+/**
+ * /dev/kmsg, so dmesg and the journal show the lines as they show the kernel's. A writer is
+ * limited to a burst of 10 records per open file (printk_devkmsg=ratelimit, the default), which
+ * the kernel's own LOG is not: the file is reopened before that limit could bite.
+ */
+export class KmsgSink implements LogSink {
+  private fd: number | undefined;
+  private written = 0;
+  constructor(private readonly path = '/dev/kmsg') {}
+  write(level: number, line: string): void {
+    if (this.fd === undefined || this.written >= 8) {
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = openSync(this.path, 'w');
+      this.written = 0;
+    }
+    writeSync(this.fd, Buffer.from(`<${level}>${line}\n`, 'latin1'));
+    this.written++;
+  }
+}
+
+/** Lines appended to a file as `<level>line` (for tests and for hosts that want them apart). */
+export class FileSink implements LogSink {
+  private readonly fd: number;
+  constructor(path: string) {
+    this.fd = openSync(path, 'a');
+  }
+  write(level: number, line: string): void {
+    writeSync(this.fd, Buffer.from(`<${level}>${line}\n`, 'latin1'));
+  }
+}
+
+interface NetSysctls {
+  readonly ttl: number;
+  readonly fwmarkReflect: boolean;
+  readonly icmp: IcmpSysctls;
+}
+
+const SYSCTL_TTL_MS = 1000;
+
+function readSysctl(name: string, fallback: number): number {
+  try {
+    const v = Number(readFileSync(`/proc/sys/net/${name}`, 'latin1').trim());
+    return Number.isFinite(v) ? v : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The sysctls REJECT's replies depend on, read in the calling thread's namespace. */
+function netSysctls(): NetSysctls {
+  return {
+    ttl: readSysctl('ipv4/ip_default_ttl', 64),
+    fwmarkReflect: readSysctl('ipv4/fwmark_reflect', 0) !== 0,
+    icmp: {
+      ratelimit: readSysctl('ipv4/icmp_ratelimit', ICMP_DEFAULTS.ratelimit),
+      ratemask: readSysctl('ipv4/icmp_ratemask', ICMP_DEFAULTS.ratemask),
+      msgsPerSec: readSysctl('ipv4/icmp_msgs_per_sec', ICMP_DEFAULTS.msgsPerSec),
+      msgsBurst: readSysctl('ipv4/icmp_msgs_burst', ICMP_DEFAULTS.msgsBurst),
+    },
+  };
+}
+
+interface NetState {
+  path?: string;
+  readonly limiter: IcmpRateLimiter;
+}
+
+/**
+ * init_net's cookie: pid 1's namespace, or, where that is out of reach (a sandbox), the
+ * helper's own, which is init_net wherever the helper runs as the system's.
+ */
+function initNetCookie(): string {
+  try {
+    return String(cookieOf('/proc/1/ns/net'));
+  } catch {
+    return String(cookieOf('/proc/thread-self/ns/net'));
+  }
+}
+
+const dotted = (b: Buffer, at: number): string => [...b.subarray(at, at + 4)].join('.');
+
+export class EventHandler {
+  private readonly nets = new Map<string, NetState>();
+  private readonly initNet: string;
+  private allowAt = -Infinity;
+  private allowAll = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly sink: LogSink,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.initNet = initNetCookie();
+  }
+
+  handle(netns: NetnsRef, record: Buffer): void {
+    const ev = parseEvent(record);
+    if (ev.kind === EventKind.LOG) this.logPacket(netns, ev);
+    else if (ev.kind === EventKind.REJECT) this.reject(netns, ev);
+  }
+
+  /** nf_log_allowed: the kernel logs other namespaces only with nf_log_all_netns set. */
+  private allowed(netns: NetnsRef): boolean {
+    if (netns.id === this.initNet) return true;
+    const now = this.now();
+    if (now - this.allowAt > SYSCTL_TTL_MS) {
+      this.allowAll = readSysctl('netfilter/nf_log_all_netns', 0) !== 0;
+      this.allowAt = now;
+    }
+    return this.allowAll;
+  }
+
+  private logPacket(netns: NetnsRef, ev: Event): void {
+    if (!this.allowed(netns)) return;
+    const v = LOG.decode(ev.info, 0);
+    const line = logLine(v, {
+      in: ev.in?.name,
+      out: ev.out?.name,
+      mac: ev.mac,
+      devType: ev.devType,
+      mark: ev.mark,
+      skbLen: ev.skbLen,
+      packet: ev.packet,
+    });
+    this.sink.write(v.level, line);
+  }
+
+  private state(netns: NetnsRef): NetState {
+    let st = this.nets.get(netns.id);
+    if (!st) {
+      st = { limiter: new IcmpRateLimiter() };
+      this.nets.set(netns.id, st);
+    }
+    return st;
+  }
+
+  private reject(netns: NetnsRef, ev: Event): void {
+    if (ev.packet.length < 20) return;
+    const st = this.state(netns);
+    const path = findNetns(netns.id, st.path ?? netns.path);
+    if (path === undefined) {
+      this.nets.delete(netns.id);
+      return;
+    }
+    st.path = path;
+    const v = REJECT.decode(ev.info, 0);
+    try {
+      inNetns(path, () => {
+        const now = this.now();
+        // Read each time: the kernel applies a changed limit to the very next packet.
+        const sys = netSysctls();
+        const dst = addressType(dotted(ev.packet, 16));
+        const reply = rejectReply(v, {
+          packet: ev.packet,
+          skbLen: ev.skbLen,
+          hook: ev.hook,
+          ipSummed: ev.ipSummed,
+          pktType: ev.pktType,
+          local: ev.hook === NF_INET_LOCAL_IN || (ev.hook === NF_INET_LOCAL_OUT && dst === 'local'),
+          broadcast: dst === 'broadcast' || dst === 'multicast',
+          ttl: sys.ttl,
+        });
+        if (!reply) return;
+        if (reply.kind === 'icmp') {
+          const loopback = addressType(reply.to) === 'local';
+          const code = reply.packet[21] as number;
+          if (!st.limiter.allow(sys.icmp, 3, code, reply.to, loopback, now)) return;
+        }
+        const fd = rawSocket();
+        try {
+          // IP4_REPLY_MARK: the reply carries the packet's mark only with fwmark_reflect.
+          if (sys.fwmarkReflect && ev.mark !== 0) setMark(fd, ev.mark);
+          sendPacket(fd, reply.packet, reply.to);
+        } finally {
+          closeFd(fd);
+        }
+      });
+    } catch (e) {
+      this.log({ event: 'reject-reply-failed', netns: netns.id, error: String(e) });
+    }
+  }
+}
