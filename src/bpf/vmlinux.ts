@@ -36,6 +36,11 @@ export interface Btf {
   memberOffset(struct_: string, member: string): number;
   /** Bit offset of `member` in `struct_`: bitfields too (e.g. sk_buff.ip_summed). */
   memberBitOffset(struct_: string, member: string): number;
+  /**
+   * Byte offset of a member path such as `tuplehash[1].tuple.dst.protonum`: members of
+   * members (named or anonymous types) and array elements.
+   */
+  offsetOf(struct_: string, path: string): number;
 }
 
 /** Parses a raw BTF blob (the format of /sys/kernel/btf/vmlinux). */
@@ -95,6 +100,69 @@ export function parseBtf(blob: Buffer): Btf {
     }
     return undefined;
   };
+  const KIND_INT = 1;
+  const KIND_ARRAY = 3;
+  const KIND_PTR = 2;
+  const KIND_ENUM = 6;
+  /** Byte size of type `id`. */
+  const sizeOf = (id: number): number => {
+    const r = resolved(id);
+    const p = at[r];
+    if (p === undefined) throw new Error(`BTF type ${r} is missing`);
+    const kind = (blob.readUInt32LE(p + 4) >>> 24) & 0x1f;
+    if ([KIND_INT, KIND_STRUCT, KIND_UNION, KIND_ENUM, 19].includes(kind)) {
+      return blob.readUInt32LE(p + 8);
+    }
+    if (kind === KIND_PTR) return 8;
+    if (kind === KIND_ARRAY) return sizeOf(blob.readUInt32LE(p + 12)) * blob.readUInt32LE(p + 20);
+    throw new Error(`BTF type ${r} (kind ${kind}) has no size`);
+  };
+  /** [bit offset, type id] of `member` in struct/union `id`, through anonymous members. */
+  const findTyped = (id: number, member: string): [number, number] | undefined => {
+    const p = at[id];
+    if (p === undefined) return undefined;
+    const info = blob.readUInt32LE(p + 4);
+    const kind = (info >>> 24) & 0x1f;
+    if (kind !== KIND_STRUCT && kind !== KIND_UNION) return undefined;
+    const kindFlag = info >>> 31;
+    for (let k = 0; k < (info & 0xffff); k++) {
+      const m = p + 12 + 12 * k;
+      const name = str(blob.readUInt32LE(m));
+      const raw = blob.readUInt32LE(m + 8);
+      const bits = kindFlag ? raw & 0xffffff : raw;
+      const type = blob.readUInt32LE(m + 4);
+      if (name === member) return [bits, type];
+      if (name === '') {
+        const inner = findTyped(resolved(type), member);
+        if (inner !== undefined) return [bits + inner[0], inner[1]];
+      }
+    }
+    return undefined;
+  };
+  const offsetOf = (struct_: string, path: string): number => {
+    let id = structs.get(struct_);
+    if (id === undefined) throw new Error(`kernel BTF has no struct ${struct_}`);
+    let bits = 0;
+    for (const seg of path.split('.')) {
+      const m = /^(\w+)(?:\[(\d+)\])?$/.exec(seg);
+      if (!m) throw new Error(`bad member path ${path}`);
+      const found = findTyped(resolved(id), m[1] as string);
+      if (found === undefined) throw new Error(`struct ${struct_} has no member ${path}`);
+      bits += found[0];
+      id = resolved(found[1]);
+      if (m[2] !== undefined) {
+        const p = at[id] as number;
+        if (((blob.readUInt32LE(p + 4) >>> 24) & 0x1f) !== KIND_ARRAY) {
+          throw new Error(`${seg} in ${path} is not an array`);
+        }
+        const elem = blob.readUInt32LE(p + 12);
+        bits += 8 * sizeOf(elem) * Number(m[2]);
+        id = resolved(elem);
+      }
+    }
+    if (bits % 8) throw new Error(`${path} is a bitfield`);
+    return bits / 8;
+  };
   const memberBitOffset = (struct_: string, member: string): number => {
     const id = structs.get(struct_);
     if (id === undefined) throw new Error(`kernel BTF has no struct ${struct_}`);
@@ -109,6 +177,7 @@ export function parseBtf(blob: Buffer): Btf {
       return id;
     },
     memberBitOffset,
+    offsetOf,
     memberOffset(struct_, member) {
       const bits = memberBitOffset(struct_, member);
       if (bits % 8) throw new Error(`${member} is a bitfield`);

@@ -4,6 +4,7 @@
 // functions. `hotdrop` drops the packet at once (the kernel's par->hotdrop).
 import type { Insn } from '../asm/index.js';
 import type { EventKind } from './event.js';
+import type { CtLayout } from './ct.js';
 
 export interface CodegenContext {
   readonly noMatch: string;
@@ -14,6 +15,8 @@ export interface CodegenContext {
   readonly scratch: number;
   /** The running kernel's CONFIG_HZ, when known (jiffies-based matches need it). */
   readonly hz: number | undefined;
+  /** Where struct nf_conn keeps what xt_conntrack reads, when the flavor knows it. */
+  readonly ct: CtLayout | undefined;
   /** A label unique in the program, derived from `hint`. */
   label(hint: string): string;
   /**

@@ -16,6 +16,7 @@ import {
   withLabel,
   type Insn,
 } from '../asm/index.js';
+import type { Btf } from '../vmlinux.js';
 import type { CodegenContext } from './context.js';
 import { IP_CT_IS_REPLY, IP_CT_UNTRACKED, S, STATE } from './state.js';
 
@@ -40,4 +41,39 @@ export function ctStateBit(untracked: number, invalid: number, cg: CodegenContex
     Lsh.reg(R3, R2),
     withLabel(Nop(), done),
   ];
+}
+
+/** Where a struct nf_conntrack_tuple's fields are, from the start of struct nf_conn. */
+export interface CtTupleLayout {
+  readonly srcIp: number;
+  readonly srcPort: number;
+  readonly dstIp: number;
+  readonly dstPort: number;
+  readonly protonum: number;
+}
+
+/** What xt_conntrack reads of struct nf_conn, by byte offset on the running kernel. */
+export interface CtLayout {
+  readonly status: number;
+  readonly timeout: number;
+  /** IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY */
+  readonly tuple: readonly [CtTupleLayout, CtTupleLayout];
+}
+
+export function ctLayout(btf: Btf): CtLayout {
+  const tuple = (dir: number): CtTupleLayout => {
+    const at = (path: string): number => btf.offsetOf('nf_conn', `tuplehash[${dir}].tuple.${path}`);
+    return {
+      srcIp: at('src.u3'),
+      srcPort: at('src.u'),
+      dstIp: at('dst.u3'),
+      dstPort: at('dst.u'),
+      protonum: at('dst.protonum'),
+    };
+  };
+  return {
+    status: btf.offsetOf('nf_conn', 'status'),
+    timeout: btf.offsetOf('nf_conn', 'timeout'),
+    tuple: [tuple(0), tuple(1)],
+  };
 }

@@ -3,6 +3,7 @@
 // for accept and drop, and how a program is attached. Match and target codegen never sees it.
 import type { Insn } from '../asm/index.js';
 import type { EventKind } from './event.js';
+import type { CtLayout } from './ct.js';
 
 export interface HookFlavor {
   readonly name: string;
@@ -24,6 +25,8 @@ export interface HookFlavor {
     hook: number,
     label: (hint: string) => string,
   ): Insn[];
+  /** struct nf_conn's layout on the running kernel, when the prologue stores the entry (S.CT). */
+  readonly ct?: CtLayout;
   /** CONFIG_HZ of the kernel the programs run on, when known. */
   readonly hz: number | undefined;
   /** Return values for the two verdicts. */

@@ -41,6 +41,7 @@ import { linkCreateNetfilter } from '../syscall.js';
 import { NFPROTO_IPV4 } from '../../translate/abi.js';
 import type { HookFlavor } from './flavor.js';
 import { S, STATE } from './state.js';
+import { ctLayout } from './ct.js';
 import { CAPTURE, EV, EVENTS_MAP, INFO_MAX, MAC_MAX, NO_INPUT, type EventKind } from './event.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
@@ -266,6 +267,7 @@ export function nfPrologue(
     And.imm(R1, -8),
     JEq.imm(R1, 0, 'pro_ct'),
     StoreImm(STATE, S.CTSET, 1, Size.W),
+    StoreMem(STATE, S.CT, R1, Size.DW),
     withLabel(Nop(), 'pro_ct'),
     ...dev(f.stateIn, S.IIF, 'pro_in'),
     ...dev(f.stateOut, S.OIF, 'pro_out'),
@@ -342,6 +344,7 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     expectedAttachType: ATTACH_NETFILTER,
     prologue: (stateOff, size, drop) => nfPrologue(facts, stateOff, size, drop),
     event: (kind, info, entry, hook, label) => nfEvent(facts, kind, info, entry, hook, label),
+    ct: ctLayout(vmlinuxBtf()),
     hz: kernelHz(),
     accept: NF_ACCEPT,
     drop: NF_DROP,

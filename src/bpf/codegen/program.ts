@@ -38,6 +38,7 @@ import { ipMatch } from './ip.js';
 import type { HookFlavor } from './flavor.js';
 import { S, STATE, stateSize } from './state.js';
 import type { EventKind } from './event.js';
+import type { CtLayout } from './ct.js';
 
 export const COUNTERS_MAP = 'counters';
 const BPF_FUNC_map_lookup_elem = 1;
@@ -45,7 +46,7 @@ const BPF_FUNC_loop = 181;
 /** Upper bound on chain-walk steps (one per RETURN that pops); bpf_loop allows 1 << 23. */
 const MAX_STEPS = 1 << 20;
 /**
- * Jump stack slots that fit: the state (208 bytes + 4 per slot), dynptr, key and match scratch
+ * Jump stack slots that fit: the state (216 bytes + 4 per slot), dynptr, key and match scratch
  * (48) in the program's frame plus the callback's 32 stay within the 512 bytes of BPF stack.
  */
 export const MAX_DEPTH = 48;
@@ -109,6 +110,9 @@ class Emitter implements CodegenContext {
     private readonly flavor: HookFlavor,
     private readonly hook: number,
   ) {}
+  get ct(): CtLayout | undefined {
+    return this.flavor.ct;
+  }
   label(hint: string): string {
     return `${hint}_${this.n++}`;
   }

@@ -37,13 +37,15 @@ export const S = {
   IHL: 188,
   /** u32: 1 when the packet has a conntrack entry (nf_ct_get() != NULL). */
   CTSET: 192,
+  /** u64: the conntrack entry's address (skb->_nfct without ctinfo), read with probe_read. */
+  CT: 200,
   /**
    * u64: the program's ctx pointer, so code in the bpf_loop callback (which has no ctx of its
    * own) can reach the skb and hook state for events.
    */
-  CTX: 200,
+  CTX: 208,
   /** u32[]: the jump stack (entry point ids to resume at). */
-  STACK: 208,
+  STACK: 216,
 } as const;
 
 /** enum ip_conntrack_info */

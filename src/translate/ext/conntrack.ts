@@ -7,9 +7,39 @@
 // union nf_inet_addr (16 bytes); for IPv4 only the first 4 are read, the rest iptables zeroes.
 import type { Extension } from './types.js';
 import { inv, ipv4, maskSuffix, payload, zeroed } from './util.js';
-import { And, JEq, JNe, R3, type Insn } from '../../bpf/asm/index.js';
+import {
+  Add,
+  And,
+  Call,
+  Div,
+  FP,
+  Ja,
+  JEq,
+  JGt,
+  JLt,
+  JNe,
+  JSGe,
+  LoadMem,
+  Mov,
+  Nop,
+  Or,
+  Lsh,
+  Arsh,
+  Xor,
+  StoreMem,
+  R0,
+  R1,
+  R2,
+  R3,
+  Size,
+  Sub,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
 import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
-import { ctStateBit } from '../../bpf/codegen/ct.js';
+import { ctStateBit, type CtLayout } from '../../bpf/codegen/ct.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_CONNTRACK_STATE = 1 << 0;
 export const XT_CONNTRACK_PROTO = 1 << 1;
@@ -186,22 +216,8 @@ export const conntrack: Extension<ConntrackMatch> = {
     }
     return parts.join(' ');
   },
-  codegen(v: ConntrackMatch, _revision: number, cg: CodegenContext): Insn[] {
-    const flags = v.matchFlags & ~XT_CONNTRACK_STATE_ALIAS;
-    if (flags & ~XT_CONNTRACK_STATE) {
-      throw new Unsupported('match "conntrack": only --ctstate is translated yet');
-    }
-    if (v.stateMask & (XT_CONNTRACK_STATE_SNAT | XT_CONNTRACK_STATE_DNAT)) {
-      throw new Unsupported('match "conntrack": --ctstate SNAT/DNAT is not translated yet');
-    }
-    if (!(flags & XT_CONNTRACK_STATE)) return [];
-    // !!(state_mask & statebit) ^ !!(invert & STATE) → no match; with no entry, that is all.
-    const invert = (v.invertFlags & XT_CONNTRACK_STATE) !== 0;
-    return [
-      ...ctStateBit(XT_CONNTRACK_STATE_UNTRACKED, XT_CONNTRACK_STATE_INVALID, cg),
-      And.imm32(R3, v.stateMask),
-      invert ? JNe.imm32(R3, 0, cg.noMatch) : JEq.imm32(R3, 0, cg.noMatch),
-    ];
+  codegen(v: ConntrackMatch, revision: number, cg: CodegenContext): Insn[] {
+    return conntrackCode(v, revision, cg);
   },
 };
 
@@ -231,4 +247,202 @@ const CT_STATUS_NAMES: readonly (readonly [number, string])[] = [
 export function ctStatusNames(mask: number): string {
   const names = CT_STATUS_NAMES.filter(([bit]) => (mask & bit) !== 0).map(([, n]) => n);
   return names.length === 0 ? 'NONE' : names.join(',');
+}
+
+const BPF_FUNC_probe_read_kernel = 113;
+const BPF_FUNC_jiffies64 = 118;
+const IPS_SRC_NAT = 1 << 4;
+const IPS_DST_NAT = 1 << 5;
+const IP_CT_IS_REPLY = 3;
+
+/** With an entry, adds the SNAT/DNAT bits of ct->status to the state bit in R3. */
+function natBits(ct: CtLayout, cg: CodegenContext): Insn[] {
+  const skip = cg.label('ct_nonat');
+  const noSnat = cg.label('ct_nosnat');
+  const saved = cg.scratch + 16;
+  return [
+    LoadMem(R1, STATE, S.CTSET, Size.W),
+    JEq.imm(R1, 0, skip),
+    StoreMem(FP, saved, R3, Size.DW),
+    ...ctLoad(ct.status, Size.DW, cg),
+    LoadMem(R3, FP, saved, Size.DW),
+    Mov.reg(R2, R1),
+    And.imm(R2, IPS_SRC_NAT),
+    JEq.imm(R2, 0, noSnat),
+    Or.imm(R3, XT_CONNTRACK_STATE_SNAT),
+    withLabel(Mov.reg(R2, R1), noSnat),
+    And.imm(R2, IPS_DST_NAT),
+    JEq.imm(R2, 0, skip),
+    Or.imm(R3, XT_CONNTRACK_STATE_DNAT),
+    withLabel(Nop(), skip),
+  ];
+}
+
+/** R1 = `size` bytes of the conntrack entry at `off` (probe_read into the match scratch). */
+function ctLoad(off: number, size: Size, cg: CodegenContext): Insn[] {
+  const bytes = { [Size.B]: 1, [Size.H]: 2, [Size.W]: 4, [Size.DW]: 8 }[size];
+  return [
+    Mov.reg(R1, FP),
+    Add.imm(R1, cg.scratch),
+    Mov.imm(R2, bytes),
+    LoadMem(R3, STATE, S.CT, Size.DW),
+    Add.imm(R3, off),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    LoadMem(R1, FP, cg.scratch, size),
+  ];
+}
+
+/**
+ * Code ending with R1 = 1 when the test holds and 0 otherwise, then the kernel's
+ * `test ^ !invert → return false`: no match unless the test equals "not inverted".
+ */
+function require(test: Insn[], invert: boolean, cg: CodegenContext): Insn[] {
+  return [...test, invert ? JNe.imm(R1, 0, cg.noMatch) : JEq.imm(R1, 0, cg.noMatch)];
+}
+
+/** R1 = (R1 op) as 0/1: sets R1 to 1, jumps over the reset when `holds` takes its branch. */
+function boolOf(holds: (yes: string) => Insn[], cg: CodegenContext): Insn[] {
+  const yes = cg.label('ct_yes');
+  const done = cg.label('ct_done');
+  return [
+    ...holds(yes),
+    Mov.imm(R1, 0),
+    Ja(done),
+    withLabel(Mov.imm(R1, 1), yes),
+    withLabel(Nop(), done),
+  ];
+}
+
+/** conntrack_mt: every test in the kernel's order, on the entry the hook found on the skb. */
+function conntrackCode(v: ConntrackMatch, revision: number, cg: CodegenContext): Insn[] {
+  const flags = v.matchFlags & ~XT_CONNTRACK_STATE_ALIAS;
+  const inverted = (f: number): boolean => (v.invertFlags & f) !== 0;
+  const out: Insn[] = [];
+  const needsEntry = (flags & ~XT_CONNTRACK_STATE) !== 0;
+  const natStates = (v.stateMask & (XT_CONNTRACK_STATE_SNAT | XT_CONNTRACK_STATE_DNAT)) !== 0;
+  const layout: CtLayout | undefined = cg.ct;
+  if ((needsEntry || natStates) && layout === undefined) {
+    throw new Unsupported('match "conntrack": this hook flavor does not expose the entry');
+  }
+  const ct = layout as CtLayout;
+  const end = cg.label('ct_end');
+  if (flags & XT_CONNTRACK_STATE) {
+    out.push(...ctStateBit(XT_CONNTRACK_STATE_UNTRACKED, XT_CONNTRACK_STATE_INVALID, cg));
+    if (natStates) out.push(...natBits(ct, cg));
+    out.push(
+      And.imm32(R3, v.stateMask),
+      inverted(XT_CONNTRACK_STATE) ? JNe.imm32(R3, 0, cg.noMatch) : JEq.imm32(R3, 0, cg.noMatch),
+    );
+  }
+  if (!needsEntry) return out;
+  // Without an entry the match is decided: it holds only if --ctstate was there (and passed).
+  out.push(
+    LoadMem(R1, STATE, S.CTSET, Size.W),
+    JEq.imm(R1, 0, flags & XT_CONNTRACK_STATE ? end : cg.noMatch),
+  );
+  if (flags & XT_CONNTRACK_DIRECTION) {
+    out.push(
+      ...require(boolOf(
+        (yes) => [LoadMem(R1, STATE, S.CTINFO, Size.W), JLt.imm(R1, IP_CT_IS_REPLY, yes)],
+        cg,
+      ), inverted(XT_CONNTRACK_DIRECTION), cg),
+    );
+  }
+  const addrs: readonly (readonly [number, number, CtAddr])[] = [
+    [XT_CONNTRACK_ORIGSRC, ct.tuple[0].srcIp, v.origsrc],
+    [XT_CONNTRACK_ORIGDST, ct.tuple[0].dstIp, v.origdst],
+    [XT_CONNTRACK_REPLSRC, ct.tuple[1].srcIp, v.replsrc],
+    [XT_CONNTRACK_REPLDST, ct.tuple[1].dstIp, v.repldst],
+  ];
+  for (const [f, off, a] of addrs) {
+    if (!(flags & f)) continue;
+    out.push(
+      ...require(boolOf(
+        (yes) => [
+          ...ctLoad(off, Size.W, cg),
+          ToBe(R1, 32),
+          Xor.imm32(R1, a.addr | 0),
+          And.imm32(R1, a.mask | 0),
+          JEq.imm(R1, 0, yes),
+        ],
+        cg,
+      ), inverted(f), cg),
+    );
+  }
+  if (flags & XT_CONNTRACK_PROTO) {
+    out.push(
+      ...require(boolOf(
+        (yes) => [...ctLoad(ct.tuple[0].protonum, Size.B, cg), JEq.imm(R1, v.l4proto, yes)],
+        cg,
+      ), inverted(XT_CONNTRACK_PROTO), cg),
+    );
+  }
+  const ports: readonly (readonly [number, number, CtPort])[] = [
+    [XT_CONNTRACK_ORIGSRC_PORT, ct.tuple[0].srcPort, v.origsrcPort],
+    [XT_CONNTRACK_ORIGDST_PORT, ct.tuple[0].dstPort, v.origdstPort],
+    [XT_CONNTRACK_REPLSRC_PORT, ct.tuple[1].srcPort, v.replsrcPort],
+    [XT_CONNTRACK_REPLDST_PORT, ct.tuple[1].dstPort, v.repldstPort],
+  ];
+  for (const [f, off, p] of ports) {
+    if (!(flags & f)) continue;
+    // Revisions 1 and 2 compare the raw __be16 for equality; 3 tests ntohs() in [lo, hi].
+    const lo = p.lo;
+    const hi = revision < 3 ? p.lo : p.hi;
+    out.push(
+      ...require(boolOf((yes) => {
+        const no = cg.label('ct_port_no');
+        return [
+          ...ctLoad(off, Size.H, cg),
+          ToBe(R1, 16),
+          JLt.imm(R1, lo, no),
+          JGt.imm(R1, hi, no),
+          Ja(yes),
+          withLabel(Nop(), no),
+        ];
+      }, cg), inverted(f), cg),
+    );
+  }
+  if (flags & XT_CONNTRACK_STATUS) {
+    out.push(
+      ...require(boolOf(
+        (yes) => [
+          ...ctLoad(ct.status, Size.DW, cg),
+          And.imm(R1, v.statusMask),
+          JNe.imm(R1, 0, yes),
+        ],
+        cg,
+      ), inverted(XT_CONNTRACK_STATUS), cg),
+    );
+  }
+  if (flags & XT_CONNTRACK_EXPIRES) {
+    const hz = cg.hz;
+    if (hz === undefined) {
+      throw new Unsupported('match "conntrack": --ctexpire needs the kernel\'s CONFIG_HZ');
+    }
+    out.push(
+      ...require(boolOf((yes) => {
+        const no = cg.label('ct_exp_no');
+        const pos = cg.label('ct_exp_pos');
+        return [
+          // nf_ct_expires: max((s32)(ct->timeout - (u32)jiffies), 0), then / HZ
+          ...ctLoad(ct.timeout, Size.W, cg),
+          StoreMem(FP, cg.scratch + 16, R1, Size.DW),
+          Call.helper(BPF_FUNC_jiffies64),
+          LoadMem(R1, FP, cg.scratch + 16, Size.DW),
+          Sub.reg32(R1, R0),
+          Lsh.imm(R1, 32),
+          Arsh.imm(R1, 32),
+          JSGe.imm(R1, 0, pos),
+          Mov.imm(R1, 0),
+          withLabel(Div.imm(R1, hz), pos),
+          JLt.imm32(R1, v.expiresMin | 0, no),
+          JGt.imm32(R1, v.expiresMax | 0, no),
+          Ja(yes),
+          withLabel(Nop(), no),
+        ];
+      }, cg), inverted(XT_CONNTRACK_EXPIRES), cg),
+    );
+  }
+  out.push(withLabel(Nop(), end));
+  return out;
 }

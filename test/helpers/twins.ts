@@ -1,0 +1,172 @@
+// Two identical client/server pairs of namespaces: the kernel's iptables-legacy filters one
+// server, our helper (the daemon, and the stock iptables-legacy binaries through the shim) the
+// other. Tests run the same traffic through both and compare what the kernel and we did.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, netnsAdd, netnsDel, requireBuild } from '../ipc/helpers.js';
+
+export const SIDES = ['kernel', 'bpf'] as const;
+export type Side = (typeof SIDES)[number];
+
+export interface TwinOptions {
+  /** Give the clients this address (none: they inject at L2 only). */
+  readonly clientAddr?: string;
+  readonly serverAddr: string;
+  /** Extra daemon arguments (e.g. --log-file). */
+  readonly daemonArgs?: readonly string[];
+}
+
+export class Twins {
+  readonly dir = mkdtempSync(join(tmpdir(), 'twins-'));
+  readonly sock = join(this.dir, 'bpfilter.sock');
+  private readonly pins: string;
+  private daemon: ChildProcess | undefined;
+  readonly daemonLog: string[] = [];
+
+  constructor(
+    private readonly tag: string,
+    private readonly opts: TwinOptions,
+  ) {
+    this.pins = `/sys/fs/bpf/bpfilter-${tag}`;
+  }
+
+  ns(side: Side, role: 'c' | 's'): string {
+    return `${this.tag}${role}-${side}`;
+  }
+
+  async start(): Promise<void> {
+    requireBuild();
+    const ip = (...a: string[]): void => void execFileSync('ip', a);
+    for (const side of SIDES) {
+      const [c, s] = [this.ns(side, 'c'), this.ns(side, 's')];
+      netnsAdd(c);
+      netnsAdd(s);
+      ip('link', 'add', 'cli0', 'netns', c, 'type', 'veth', 'peer', 'name', 'srv0', 'netns', s);
+      ip('-n', c, 'link', 'set', 'cli0', 'address', '02:00:00:00:00:01', 'up');
+      ip('-n', s, 'link', 'set', 'srv0', 'address', '02:00:00:00:00:02', 'up');
+      ip('-n', c, 'link', 'set', 'lo', 'up');
+      ip('-n', s, 'link', 'set', 'lo', 'up');
+      ip('-n', s, 'addr', 'add', `${this.opts.serverAddr}/24`, 'dev', 'srv0');
+      if (this.opts.clientAddr !== undefined) {
+        ip('-n', c, 'addr', 'add', `${this.opts.clientAddr}/24`, 'dev', 'cli0');
+        // Permanent neighbours: no ARP exchange whose timing could differ between the sides.
+        const mac = (n: number): string => `02:00:00:00:00:0${n}`;
+        ip(
+          '-n',
+          c,
+          'neigh',
+          'replace',
+          this.opts.serverAddr,
+          'lladdr',
+          mac(2),
+          'dev',
+          'cli0',
+          'nud',
+          'permanent',
+        );
+        ip(
+          '-n',
+          s,
+          'neigh',
+          'replace',
+          this.opts.clientAddr,
+          'lladdr',
+          mac(1),
+          'dev',
+          'srv0',
+          'nud',
+          'permanent',
+        );
+      }
+      this.sysctl(side, 'net.ipv4.icmp_ratelimit=0');
+      this.sysctl(side, 'net.ipv4.icmp_msgs_burst=10000');
+    }
+    this.daemon = spawn(
+      process.execPath,
+      [
+        CLI,
+        'daemon',
+        '--socket',
+        this.sock,
+        '--pin-root',
+        this.pins,
+        '--state-dir',
+        join(this.dir, 'state'),
+        ...(this.opts.daemonArgs ?? []),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    this.daemon.stderr?.on('data', (c: Buffer) => this.daemonLog.push(c.toString()));
+    for (let i = 0; i < 100 && !existsSync(this.sock); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!existsSync(this.sock)) throw new Error(`daemon did not start: ${this.daemonLog.join('')}`);
+  }
+
+  sysctl(side: Side, kv: string): void {
+    execFileSync('ip', ['netns', 'exec', this.ns(side, 's'), 'sysctl', '-qw', kv]);
+  }
+
+  /** An iptables-legacy command in a side's server: the kernel's, or ours through the shim. */
+  iptables(side: Side, args: readonly string[], input?: string): string {
+    const cmd =
+      side === 'kernel'
+        ? [...args]
+        : [process.execPath, CLI, 'run', '--socket', this.sock, '--', ...args];
+    const r = spawnSync('ip', ['netns', 'exec', this.ns(side, 's'), ...cmd], {
+      input,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) {
+      throw new Error(`${side}: ${args.join(' ')}: ${r.stderr}\n${this.daemonLog.join('')}`);
+    }
+    return r.stdout;
+  }
+
+  restore(side: Side, save: string): void {
+    this.iptables(side, ['iptables-legacy-restore'], save);
+  }
+
+  /** `iptables-legacy-save -c` of the filter table, without its header comments. */
+  counters(side: Side): string {
+    return this.iptables(side, ['iptables-legacy-save', '-c', '-t', 'filter'])
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
+  }
+
+  /** Runs a command in a side's namespace; returns stdout. */
+  exec(side: Side, role: 'c' | 's', cmd: readonly string[], input?: string): string {
+    const r = spawnSync('ip', ['netns', 'exec', this.ns(side, role), ...cmd], {
+      input,
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  close(): void {
+    this.daemon?.kill();
+    for (const side of SIDES) {
+      netnsDel(this.ns(side, 'c'));
+      netnsDel(this.ns(side, 's'));
+    }
+    rmSync(this.pins, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const filterTable = (rules: string, chains: readonly string[] = []): string =>
+  [
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ...chains.map((c) => `:${c} - [0:0]`),
+    ...rules.trim().split('\n'),
+    'COMMIT',
+    '',
+  ].join('\n');
