@@ -33,6 +33,15 @@ result() {
 in_a() { ip netns exec kmodA "$@"; }
 in_b() { ip netns exec kmodB "$@"; }
 helper_pid() { pgrep -f "$repo/dist/src/cli.js umh"; }
+# load HELPER_CMD: insmod with the launcher from native/ and the given helper command line.
+load() {
+  insmod "$repo/build/kmod-vm/module-$rel/bpfilter.ko" helper="$repo/native/build/umh-launch" \
+    "helper_cmd=\"$1\"" helper_log="$helper_log" timeout_ms=120000
+}
+# GET_INFO and SET_REPLACE (level 0, optname 64) on a raw socket (protocol 255); prints the errnos.
+sockopts='socket(my $s, AF_INET, SOCK_RAW, 255) or die "socket: $!\n";
+  print defined(getsockopt($s, 0, 64)) ? "get 0" : "get " . ($! + 0), " ";
+  print setsockopt($s, 0, 64, "\0" x 96) ? "set 0" : "set " . ($! + 0), "\n";'
 ping_b() { in_a ping -c 2 -i 0.3 -W 1 -q 10.77.0.2 >/dev/null 2>&1; }
 
 finish() {
@@ -59,9 +68,7 @@ ping_b
 result baseline $? "ping kmodA -> kmodB before any rule"
 
 t=$(now_ms)
-out=$(insmod "$repo/build/kmod-vm/module-$rel/bpfilter.ko" helper="$repo/native/build/umh-launch" \
-  "helper_cmd=\"$(command -v node) $repo/dist/src/cli.js umh\"" helper_log="$helper_log" \
-  timeout_ms=120000 2>&1)
+out=$(load "$(command -v node) $repo/dist/src/cli.js umh" 2>&1)
 st=$?
 pid=$(helper_pid)
 result load "$st" "insmod $(($(now_ms) - t)) ms, helper pid ${pid:-none} $out"
@@ -91,10 +98,7 @@ counters=$(awk '$3 == "DROP" && ($4 == "icmp" || $4 == "1") { print $1, $2 }' <<
 [ "$counters" = "2 168" ]
 result counters $? "DROP icmp pkts/bytes: ${counters:-none} (2 168 expected) $(tr '\n' ';' <<<"$listing")"
 
-# GET_INFO and SET_REPLACE (0, 64) on a raw socket (255; CAP_NET_RAW kept) without CAP_NET_ADMIN: EPERM (1).
-sockopts='socket(my $s, AF_INET, SOCK_RAW, 255) or die "socket: $!\n";
-  print defined(getsockopt($s, 0, 64)) ? "get 0" : "get " . ($! + 0), " ";
-  print setsockopt($s, 0, 64, "\0" x 96) ? "set 0" : "set " . ($! + 0), "\n";'
+# Without CAP_NET_ADMIN (CAP_NET_RAW kept for the raw socket): EPERM (1) for both.
 out=$(in_b setpriv --bounding-set -net_admin perl -MSocket -e "$sockopts" 2>&1)
 [ "$out" = "get 1 set 1" ]
 result eperm $? "errno of GET_INFO/SET_REPLACE without CAP_NET_ADMIN: $out"
@@ -118,5 +122,31 @@ st=$?
 left=$(helper_pid)
 [ "$st" -eq 0 ] && [ -z "$left" ] && [ ! -e /dev/bpfilter ]
 result rmmod $? "rmmod status $st, helper left: ${left:-none}"
+
+# A helper that passes the health check, then answers with 2 bytes instead of 4: each request
+# fails with EPIPE, the module kills it, and the next request starts (and checks) a new one.
+cat >/run/kmod-short-helper.pl <<'PERL'
+sysread(STDIN, my $req, 24) == 24 or exit 1;
+syswrite(STDOUT, pack("l<", 0));
+sysread(STDIN, $req, 24) == 24 or exit 1;
+syswrite(STDOUT, "\0\0");
+sleep 600;
+PERL
+load "$(command -v perl) /run/kmod-short-helper.pl"
+first=$(pgrep -f kmod-short-helper)
+out=$(perl -MSocket -e "$sockopts" 2>&1)
+broke=$(dmesg | grep -c 'helper broke the channel')
+left=$(pgrep -f kmod-short-helper)
+[ -n "$first" ] && [ "$out" = "get 32 set 32" ] && [ "$broke" -eq 2 ] && [ -z "$left" ]
+result short-write $? "helper $first: errnos $out, $broke helpers killed for breaking the channel"
+rmmod bpfilter
+
+modprobe ip_tables
+out=$(load "$(command -v node) $repo/dist/src/cli.js umh" 2>&1)
+st=$?
+msg=$(dmesg | grep 'are taken' | tail -n 1)
+left=$(helper_pid)
+[ "$st" -ne 0 ] && [ -n "$msg" ] && [ -z "$left" ]
+result conflict $? "with ip_tables loaded: insmod status $st, log '${msg#*] }', helper left: ${left:-none}"
 
 finish
