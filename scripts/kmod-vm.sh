@@ -21,7 +21,6 @@ build_module() { # KDIR DIR
   rm -rf "$2"
   mkdir -p "$2"
   cp kmod/Kbuild kmod/bpfilter.c "$2/"
-  echo "kmod-build: $(basename "$1")"
   local log
   log=$(make -C "$1" M="$2" modules 2>&1) || {
     echo "$log" | sed 's/^/kmod-build: /'
@@ -29,7 +28,11 @@ build_module() { # KDIR DIR
   }
   echo "$log" | sed 's/^/kmod-build: /'
   # Kbuild passes -Werror (kmod/Kbuild); this also catches what modpost calls a warning.
-  ! grep -qi 'warning' <<<"$log"
+  if grep -qi 'warning' <<<"$log"; then
+    echo "kmod-build: $(basename "$1"): warnings" >&2
+    return 1
+  fi
+  echo "kmod-build: $(basename "$1"): built without warnings"
 }
 old=$(ls -d /usr/src/linux-headers-6.1.*-amd64 | sort -V | tail -1)
 build_module "$old" "$out/module-6.1"
