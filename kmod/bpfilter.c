@@ -228,7 +228,8 @@ static int exchange(const struct mbox_request *req, s32 *status)
 	left = wait_event_killable_timeout(chan_wait, chan_test(reply_or_broken, NULL),
 					   timeout_jiffies());
 	spin_lock(&chan_lock);
-	if (left > 0 && chan.phase == REPLY_READY && !chan.broken) {
+	/* A reply that came before the helper broke is still this request's answer. */
+	if (left > 0 && chan.phase == REPLY_READY) {
 		*status = chan.status;
 		chan.phase = IDLE;
 		spin_unlock(&chan_lock);

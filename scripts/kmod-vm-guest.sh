@@ -106,16 +106,19 @@ result eperm $? "errno of GET_INFO/SET_REPLACE without CAP_NET_ADMIN: $out"
 in_b iptables-legacy -D INPUT -p icmp -j DROP && ping_b
 result delete $? "iptables-legacy -D, then ping passes"
 
-in_b iptables-legacy -A INPUT -p udp --dport 9999 -j DROP
+in_b iptables-legacy -A INPUT -p icmp -j DROP
 old=$(helper_pid)
 kill -9 "$old"
 for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+ping_b
+[ $? -ne 0 ] && ! kill -0 "$old" 2>/dev/null
+result dead-helper-drops $? "helper $old killed; its pinned program still drops ping"
 t=$(now_ms)
 rules=$(in_b iptables-legacy -S INPUT 2>&1)
 st=$?
 new=$(helper_pid)
-[ "$st" -eq 0 ] && [ -n "$new" ] && [ "$new" != "$old" ] && grep -q -- '--dport 9999' <<<"$rules"
-result restart $? "helper $old killed, -S answered by $new in $(($(now_ms) - t)) ms: $(tr '\n' ';' <<<"$rules")"
+[ "$st" -eq 0 ] && [ -n "$new" ] && [ "$new" != "$old" ] && grep -q -- '-p icmp -j DROP' <<<"$rules"
+result restart $? "-S answered by new helper $new in $(($(now_ms) - t)) ms: $(tr '\n' ';' <<<"$rules")"
 
 rmmod bpfilter
 st=$?

@@ -20,6 +20,7 @@ const CHECKS = [
   'counters',
   'eperm',
   'delete',
+  'dead-helper-drops',
   'restart',
   'rmmod',
   'short-write',
