@@ -33,10 +33,10 @@ result() {
 in_a() { ip netns exec kmodA "$@"; }
 in_b() { ip netns exec kmodB "$@"; }
 helper_pid() { pgrep -f "$repo/dist/src/cli.js umh"; }
-# load HELPER_CMD: insmod with the launcher from native/ and the given helper command line.
+# load HELPER_CMD [TIMEOUT_MS]: insmod with the launcher from native/ and this helper command.
 load() {
   insmod "$repo/build/kmod-vm/module-$rel/bpfilter.ko" helper="$repo/native/build/umh-launch" \
-    "helper_cmd=\"$1\"" helper_log="$helper_log" timeout_ms=120000
+    "helper_cmd=\"$1\"" helper_log="$helper_log" timeout_ms="${2:-120000}"
 }
 # GET_INFO and SET_REPLACE (level 0, optname 64) on a raw socket (protocol 255); prints the errnos.
 sockopts='socket(my $s, AF_INET, SOCK_RAW, 255) or die "socket: $!\n";
@@ -98,6 +98,16 @@ counters=$(awk '$3 == "DROP" && ($4 == "icmp" || $4 == "1") { print $1, $2 }' <<
 [ "$counters" = "2 168" ]
 result counters $? "DROP icmp pkts/bytes: ${counters:-none} (2 168 expected) $(tr '\n' ';' <<<"$listing")"
 
+# Three callers at once, 20 GET_INFO each with perl's 256-byte optval: one request at a time
+# under the module's mutex, every one answered with the kernel's EINVAL (22) for a wrong size.
+getinfo='socket(my $s, AF_INET, SOCK_RAW, 255) or die;
+  for (1 .. 20) { print defined(getsockopt($s, 0, 64)) ? "0\n" : ($! + 0) . "\n" }'
+for i in 1 2 3; do in_b perl -MSocket -e "$getinfo" >/run/kmod-callers.$i & done
+wait
+answers=$(cat /run/kmod-callers.* | sort | uniq -c | tr -s ' ')
+[ "$answers" = " 60 22" ] && [ "$(helper_pid)" = "$pid" ]
+result concurrent $? "3 x 20 GET_INFO in parallel, answers (count errno):$answers, helper ${pid} kept"
+
 # Without CAP_NET_ADMIN (CAP_NET_RAW kept for the raw socket): EPERM (1) for both.
 out=$(in_b setpriv --bounding-set -net_admin perl -MSocket -e "$sockopts" 2>&1)
 [ "$out" = "get 1 set 1" ]
@@ -142,6 +152,23 @@ broke=$(dmesg | grep -c 'helper broke the channel')
 left=$(pgrep -f kmod-short-helper)
 [ -n "$first" ] && [ "$out" = "get 32 set 32" ] && [ "$broke" -eq 2 ] && [ -z "$left" ]
 result short-write $? "helper $first: errnos $out, $broke helpers killed for breaking the channel"
+rmmod bpfilter
+
+# A helper that passes the health check, then never answers: the request fails with ETIMEDOUT
+# (110) after timeout_ms and the helper is killed.
+cat >/run/kmod-mute-helper.pl <<'PERL'
+sysread(STDIN, my $req, 24) == 24 or exit 1;
+syswrite(STDOUT, pack("l<", 0));
+sleep 600;
+PERL
+load "$(command -v perl) /run/kmod-mute-helper.pl" 2000
+first=$(pgrep -f kmod-mute-helper)
+t=$(now_ms)
+out=$(perl -MSocket -e "$sockopts" 2>&1)
+took=$(($(now_ms) - t))
+left=$(pgrep -f kmod-mute-helper)
+[ -n "$first" ] && [ "$out" = "get 110 set 110" ] && [ -z "$left" ]
+result mute-helper $? "helper $first: errnos $out after $took ms (2 x 2000 ms timeouts)"
 rmmod bpfilter
 
 modprobe ip_tables
