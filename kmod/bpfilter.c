@@ -66,7 +66,7 @@ module_param(helper_log, charp, 0444);
 MODULE_PARM_DESC(helper_log, "file the helper's stderr is appended to");
 
 static unsigned int timeout_ms = 30000;
-module_param(timeout_ms, uint, 0644);
+module_param(timeout_ms, uint, 0444);
 MODULE_PARM_DESC(timeout_ms, "how long the helper may take to start or to answer one request");
 
 enum phase { IDLE, REQUEST_READY, REQUEST_TAKEN, REPLY_READY };
@@ -89,7 +89,7 @@ static struct {
 
 static long timeout_jiffies(void)
 {
-	return msecs_to_jiffies(READ_ONCE(timeout_ms));
+	return msecs_to_jiffies(timeout_ms);
 }
 
 static bool chan_test(bool (*pred)(const struct file *file), const struct file *file)
@@ -264,6 +264,11 @@ static int helper_ensure(void)
 	helper_kill();
 
 	spin_lock(&chan_lock);
+	if (chan.file) {
+		/* The old helper outlived helper_kill's wait: the device is not free yet. */
+		spin_unlock(&chan_lock);
+		return -EBUSY;
+	}
 	chan.broken = false;
 	chan.phase = IDLE;
 	spin_unlock(&chan_lock);
@@ -465,6 +470,10 @@ static int __init bpfilter_init(void)
 
 	if (!helper || !*helper || !helper_cmd || !*helper_cmd) {
 		pr_err("helper= (the launcher) and helper_cmd= (the helper's command line) are required\n");
+		return -EINVAL;
+	}
+	if (!timeout_ms) {
+		pr_err("timeout_ms= must be positive\n");
 		return -EINVAL;
 	}
 	err = misc_register(&dev);
