@@ -1,7 +1,7 @@
 # The two commands a fresh Debian 12 machine needs: `make start` and `make test`.
 # Both run the whole set-up first (apt packages if missing, npm ci, TypeScript and native builds).
 
-.PHONY: start test setup build lint bench clean
+.PHONY: start test test-kmod setup build lint bench clean
 
 setup:
 	@scripts/setup.sh
@@ -17,6 +17,10 @@ test: setup lint
 	@mkdir -p build
 	NO_COLOR=1 npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json; \
 	  status=$$?; node scripts/test-summary.mjs build/vitest.json && exit $$status
+
+# bpfilter.ko against the 6.1 and 6.12 headers, then end to end in a 6.12 guest (also in `make test`).
+test-kmod: setup
+	@scripts/kmod-vm.sh
 
 lint:
 	npx eslint .
