@@ -51,8 +51,8 @@ it('bpfilter.ko builds for 6.1 and 6.12 and serves iptables-legacy in a 6.12 gue
 
   const results = new Map<string, { status: string; detail: string }>();
   for (const line of lines) {
-    const m = /^KMOD-RESULT (\S+) (ok|fail) ?(.*)$/.exec(line);
-    if (m) results.set(m[1], { status: m[2], detail: m[3] });
+    const [, name, result, detail = ''] = /^KMOD-RESULT (\S+) (ok|fail) ?(.*)$/.exec(line) ?? [];
+    if (name !== undefined && result !== undefined) results.set(name, { status: result, detail });
   }
   for (const name of CHECKS) expect({ name, ...results.get(name) }).toMatchObject({ status: 'ok' });
   expect(status).toBe(0);
