@@ -42,6 +42,8 @@ interface Helper {
   close(): void;
 }
 
+const GC_INTERVAL_MS = 60_000;
+
 function makeService(args: string[]): Helper {
   const pinRoot = option(args, '--pin-root');
   let backend: RulesetBackend;
@@ -63,9 +65,24 @@ function makeService(args: string[]): Helper {
   }
   const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
   stderrLogger({ event: 'start', backend: backend.name, stateDir, pid: process.pid });
+  const service = new SockoptService(backend, stderrLogger, new StateFiles(stateDir));
+  // Namespaces die without telling anyone: forget theirs at start and then now and again.
+  const gc = (): void => {
+    try {
+      service.collect();
+    } catch (e) {
+      stderrLogger({ event: 'collect failed', error: String(e) });
+    }
+  };
+  gc();
+  const timer = setInterval(gc, GC_INTERVAL_MS);
+  timer.unref();
   return {
-    service: new SockoptService(backend, stderrLogger, new StateFiles(stateDir)),
-    close,
+    service,
+    close: () => {
+      clearInterval(timer);
+      close();
+    },
   };
 }
 

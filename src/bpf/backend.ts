@@ -3,7 +3,7 @@
 // tail-calls through a one-slot prog array, so a replace is one map update: every packet runs
 // either the whole old ruleset or the whole new one. Links and slots are pinned, so filtering
 // outlives the helper; a helper that finds them adopts them instead of attaching twice.
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
 import { compileTable, COUNTERS_MAP, LIMITS_MAP, link } from './codegen/index.js';
@@ -11,7 +11,7 @@ import { BUCKET, bucketBtf } from './codegen/btf.js';
 import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
-import { ensureBpffs, pinDir, pinExists, DEFAULT_PIN_ROOT } from './bpffs.js';
+import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bpffs.js';
 import { EVENTS_MAP, RING_BYTES } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
@@ -129,6 +129,32 @@ export class BpfBackend implements RulesetBackend {
       this.reader.add(fd, (rec) => onEvent(netns, rec));
     }
     return fd;
+  }
+
+  collect(alive: (netns: string) => boolean): string[] {
+    const dead = new Set<string>();
+    for (const id of this.nets.keys()) if (!alive(id)) dead.add(id);
+    let pinned: string[] = [];
+    try {
+      pinned = readdirSync(this.root).filter((n) => /^\d+$/.test(n));
+    } catch {
+      // nothing pinned yet
+    }
+    for (const id of pinned) if (!alive(id)) dead.add(id);
+    for (const id of dead) {
+      const st = this.nets.get(id);
+      if (st) {
+        if (st.events !== undefined) {
+          this.reader?.remove(st.events);
+          close(st.events);
+        }
+        for (const slot of st.slots.values()) close(slot);
+        if (st.current) release(st.current);
+        this.nets.delete(id);
+      }
+      unpinDir(this.root, id);
+    }
+    return [...dead];
   }
 
   /** Stops reading events (pins and programs stay). */

@@ -36,7 +36,7 @@ export type RecordHandler = (record: Buffer) => void;
 /** One epoll set over any number of ring buffer maps, each with its own handler. */
 export class RingReader {
   private rb: Buffer | undefined;
-  private readonly callbacks: Buffer[] = [];
+  private readonly rings = new Map<number, { handler: RecordHandler; cb: Buffer }>();
   private waiting = false;
   private closed = false;
   private readonly events = Buffer.alloc(12 * 4);
@@ -54,7 +54,27 @@ export class RingReader {
       }
       return 0;
     }) as unknown as Buffer;
-    this.callbacks.push(cb);
+    // The callback must outlive every call libbpf makes to it: keep it with its ring.
+    this.rings.set(fd, { handler, cb });
+    this.register(fd, cb);
+    this.wait();
+  }
+
+  /**
+   * Stops reading ring `fd` (the caller closes it). libbpf cannot take a ring out of its
+   * manager, so the manager is rebuilt with the others, after what is pending is delivered.
+   */
+  remove(fd: number): void {
+    if (!this.rings.has(fd)) return;
+    this.drain();
+    this.rings.delete(fd);
+    if (this.rb !== undefined) lib.ring_buffer__free(this.rb);
+    this.rb = undefined;
+    for (const [other, { cb }] of this.rings) this.register(other, cb);
+    this.wait();
+  }
+
+  private register(fd: number, cb: Buffer): void {
     if (this.rb === undefined) {
       const rb = lib.ring_buffer__new(fd, cb, null, null);
       if (ref.isNull(rb)) throw new Error(`ring_buffer__new(${fd}) failed`);
@@ -63,7 +83,6 @@ export class RingReader {
       const r = lib.ring_buffer__add(this.rb, fd, cb, null);
       if (r < 0) throw new Error(`ring_buffer__add(${fd}): errno ${-r}`);
     }
-    this.wait();
   }
 
   /** Delivers what is in the rings now; returns how many records. */
@@ -74,12 +93,16 @@ export class RingReader {
   private wait(): void {
     if (this.waiting || this.closed || this.rb === undefined) return;
     this.waiting = true;
-    const epfd = lib.ring_buffer__epoll_fd(this.rb);
+    const rb = this.rb;
+    const epfd = lib.ring_buffer__epoll_fd(rb);
     epollWait.async(epfd, this.events, 4, WAIT_MS, (err: Error | null, n: number) => {
       this.waiting = false;
       if (this.closed) return this.free();
-      if (err) this.onError(err);
-      else if (n > 0) this.drain();
+      // A manager rebuilt meanwhile (remove) is waited on afresh; the old one is freed.
+      if (rb === this.rb) {
+        if (err) this.onError(err);
+        else if (n > 0) this.drain();
+      }
       this.wait();
     });
   }

@@ -29,6 +29,11 @@ export interface RulesetBackend {
    * undefined when the backend counts nothing.
    */
   counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined>;
+  /**
+   * Drops everything kept for namespaces `alive` says are gone (in memory and pinned, also
+   * what an earlier helper left); returns their ids.
+   */
+  collect(alive: (netns: string) => boolean): string[];
 }
 
 /**
@@ -47,5 +52,9 @@ export class StoreOnlyBackend implements RulesetBackend {
 
   async counters(): Promise<undefined> {
     return undefined;
+  }
+
+  collect(): string[] {
+    return [];
   }
 }

@@ -1,7 +1,7 @@
 // What a restarted helper needs to answer as before: per namespace and table, the last accepted
 // ipt_replace exactly as the caller sent it (re-validated on load, so the IR is rebuilt by the
 // same code path) and the counters SET_ADD_COUNTERS added since. Files are replaced atomically.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { XtCounters } from '../translate/ir.js';
 
@@ -37,6 +37,19 @@ export class StateFiles {
       buf.writeBigUInt64LE(c.bcnt, 16 * i + 8);
     });
     writeAtomic(this.path(netns, table, 'counters'), buf);
+  }
+
+  /** The namespaces (cookies) with saved tables. */
+  namespaces(): string[] {
+    try {
+      return readdirSync(this.dir).filter((n) => /^\d+$/.test(n));
+    } catch {
+      return [];
+    }
+  }
+
+  remove(netns: string): void {
+    rmSync(join(this.dir, netns), { recursive: true, force: true });
   }
 
   load(netns: string, table: string): SavedTable | undefined {

@@ -32,7 +32,7 @@ import {
   checkReplaceHeader,
 } from '../translate/validate.js';
 import { processVmRead, processVmWrite, SysError } from '../sys/libc.js';
-import { cookieOf } from '../sys/netns.js';
+import { cookieOf, liveNetns } from '../sys/netns.js';
 import type { NetnsRef, RulesetBackend } from './backend.js';
 import { isHealthCheck, type MboxRequest } from './mbox.js';
 import type { StateFiles } from './persist.js';
@@ -145,6 +145,30 @@ export class SockoptService {
       next.catch(() => undefined),
     );
     return next;
+  }
+
+  /**
+   * Forgets namespaces that are gone: the backend's programs, maps and pins, the saved tables
+   * and what is kept in memory. Without it they pile up for the helper's lifetime (and pins
+   * outlive it). Returns the ids dropped.
+   */
+  collect(alive?: (netns: string) => boolean): string[] {
+    const live = alive ? undefined : liveNetns();
+    const isAlive = alive ?? ((id: string): boolean => live?.has(id) ?? true);
+    const dead = new Set(this.backend.collect(isAlive));
+    for (const id of this.saved?.namespaces() ?? []) if (!isAlive(id)) dead.add(id);
+    for (const key of this.tables.keys()) {
+      const id = key.split('/')[0] as string;
+      if (!isAlive(id)) dead.add(id);
+    }
+    for (const id of dead) {
+      this.saved?.remove(id);
+      for (const key of [...this.tables.keys()]) {
+        if (key.startsWith(`${id}/`)) this.tables.delete(key);
+      }
+    }
+    if (dead.size) this.log({ event: 'collected', netns: [...dead] });
+    return [...dead];
   }
 
   /**
