@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
-import { EventHandler, FileSink, KmsgSink } from './ipc/events.js';
+import { EventHandler, FileSink, KmsgSink, type ReplyTagger } from './ipc/events.js';
 import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
@@ -51,15 +51,16 @@ function makeService(args: string[]): Helper {
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {
     const logFile = option(args, '--log-file');
-    const events = new EventHandler(
-      stderrLogger,
-      logFile !== undefined ? new FileSink(logFile) : new KmsgSink(),
-    );
+    const sink = logFile !== undefined ? new FileSink(logFile) : new KmsgSink();
+    // The handler and the backend refer to each other: events in, reply tags out.
+    let tag: ReplyTagger = () => undefined;
+    const events = new EventHandler(stderrLogger, sink, (...a) => tag(...a));
     const bpf = new BpfBackend({
       ...(pinRoot !== undefined ? { pinRoot } : {}),
       onEvent: (netns, record) => events.handle(netns, record),
       onEventError: (e) => stderrLogger({ event: 'event-error', error: String(e) }),
     });
+    tag = (netns, cookie, ctinfo) => bpf.tagReply(netns, cookie, ctinfo);
     backend = bpf;
     close = () => bpf.close();
   }

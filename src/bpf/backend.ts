@@ -12,7 +12,7 @@ import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
 import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bpffs.js';
-import { EVENTS_MAP, RING_BYTES } from './codegen/event.js';
+import { EVENTS_MAP, REPLIES_MAP, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
 import { inNetns } from '../sys/netns.js';
@@ -55,6 +55,8 @@ interface Netns {
   readonly dir: string;
   /** The ring buffer LOG and REJECT report to, once a ruleset needed it. */
   events?: number;
+  /** The REJECT reply tag (event.ts: REPLIES_MAP), once a ruleset needed it. */
+  replies?: number;
   /** hook → the dispatcher's prog array fd. */
   readonly slots: Map<number, number>;
   current?: Ruleset;
@@ -148,6 +150,7 @@ export class BpfBackend implements RulesetBackend {
           this.reader?.remove(st.events);
           close(st.events);
         }
+        if (st.replies !== undefined) close(st.replies);
         for (const slot of st.slots.values()) close(slot);
         if (st.current) release(st.current);
         this.nets.delete(id);
@@ -155,6 +158,31 @@ export class BpfBackend implements RulesetBackend {
       unpinDir(this.root, id);
     }
     return [...dead];
+  }
+
+  /** The namespace's REJECT reply tag map: adopted from its pin or created and pinned. */
+  private replies(netns: NetnsRef, dir: string): number {
+    const st = this.nets.get(netns.id);
+    if (st?.replies !== undefined) return st.replies;
+    const pin = join(dir, 'replies');
+    const fd = pinExists(pin) ? objGet(pin) : createRepliesMap();
+    if (!pinExists(pin)) objPin(fd, pin);
+    if (st) st.replies = fd;
+    return fd;
+  }
+
+  /**
+   * Marks packets from the socket with `cookie` as the REJECT replies they are (0: none now),
+   * with `ctinfo` for OUTPUT's conntrack matches. A namespace whose rules never rejected has
+   * no map and sends no replies.
+   */
+  tagReply(netns: string, cookie: bigint, ctinfo: number): void {
+    const fd = this.nets.get(netns)?.replies;
+    if (fd === undefined) return;
+    const v = Buffer.alloc(REPLY_VALUE_SIZE);
+    v.writeBigUInt64LE(cookie, 0);
+    v.writeUInt32LE(ctinfo, 8);
+    mapUpdate(fd, u32(0), v);
   }
 
   /** Stops reading events (pins and programs stay). */
@@ -220,9 +248,14 @@ export class BpfBackend implements RulesetBackend {
   async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
     const dir = pinDir(this.root, netns.id, table.name);
     let events: number | undefined;
-    const next = loadRuleset(table, this.flavor, () => (events = this.events(netns, dir)));
+    let replies: number | undefined;
+    const next = loadRuleset(table, this.flavor, {
+      events: () => (events = this.events(netns, dir)),
+      replies: () => (replies = this.replies(netns, dir)),
+    });
     const st = this.attach(netns, table);
     if (events !== undefined) st.events = events;
+    if (replies !== undefined) st.replies = replies;
     const ct = usesConntrack(table);
     // Before the swap, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
@@ -248,6 +281,7 @@ export class BpfBackend implements RulesetBackend {
     const pin = join(st.dir, 'counters');
     // An earlier helper's programs may still report to the pinned ring: read it again.
     if (pinExists(join(st.dir, 'events'))) st.events = this.events(netns, st.dir);
+    if (pinExists(join(st.dir, 'replies'))) st.replies = this.replies(netns, st.dir);
     if (st.current === undefined && pinExists(pin)) {
       // The programs an earlier helper put in the slots keep running; only their counters are
       // needed here. The next replace swaps them out as usual.
@@ -276,10 +310,26 @@ export class BpfBackend implements RulesetBackend {
  * XtError (EOPNOTSUPP for what is not translated, EINVAL with the verifier's words) and leaves
  * nothing behind when any program is refused.
  */
+/** Maps a ruleset shares with its namespace; without them (a test load) it gets its own. */
+export interface SharedMaps {
+  readonly events?: () => number;
+  readonly replies?: () => number;
+}
+
+function createRepliesMap(): number {
+  return mapCreate({
+    type: MapType.ARRAY,
+    keySize: 4,
+    valueSize: REPLY_VALUE_SIZE,
+    maxEntries: 1,
+    name: 'bpfilter_replies',
+  });
+}
+
 export function loadRuleset(
   table: Table,
   flavor: HookFlavor = netfilterFlavor(),
-  events?: () => number,
+  shared: SharedMaps = {},
 ): Ruleset {
   let compiled;
   try {
@@ -300,11 +350,22 @@ export function loadRuleset(
   const others: number[] = [];
   let buckets: number | undefined;
   let ring: number | undefined;
+  let replies: number | undefined;
   const maps = (name: string): number => {
     if (name === COUNTERS_MAP) return counters;
+    if (name === REPLIES_MAP) {
+      if (replies === undefined) {
+        if (shared.replies) replies = shared.replies();
+        else {
+          replies = createRepliesMap();
+          others.push(replies);
+        }
+      }
+      return replies;
+    }
     if (name === EVENTS_MAP) {
       if (ring === undefined) {
-        if (events) ring = events();
+        if (shared.events) ring = shared.events();
         else {
           // Without a namespace to report to (a test load): a ring of the ruleset's own.
           ring = mapCreate({

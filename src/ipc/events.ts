@@ -7,7 +7,7 @@ import { EventKind, parseEvent, type Event } from '../bpf/codegen/event.js';
 import { LOG, logLine } from '../translate/ext/LOG.js';
 import { REJECT, rejectReply } from '../translate/ext/REJECT.js';
 import { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../translate/abi.js';
-import { addressType, closeFd, rawSocket, sendPacket, setMark } from '../sys/libc.js';
+import { addressType, closeFd, rawSocket, sendPacket, setMark, socketCookie } from '../sys/libc.js';
 import { cookieOf, findNetns, inNetns } from '../sys/netns.js';
 import type { NetnsRef } from './backend.js';
 import { ICMP_DEFAULTS, IcmpRateLimiter, type IcmpSysctls } from './icmp-ratelimit.js';
@@ -99,6 +99,12 @@ function initNetCookie(): string {
 
 const dotted = (b: Buffer, at: number): string => [...b.subarray(at, at + 4)].join('.');
 
+/** Marks the packets of socket `cookie` in `netns` as replies with `ctinfo` (0n: none). */
+export type ReplyTagger = (netns: string, cookie: bigint, ctinfo: number) => void;
+
+const IP_CT_RELATED = 1;
+const IP_CT_IS_REPLY = 3;
+
 export class EventHandler {
   private readonly nets = new Map<string, NetState>();
   private readonly initNet: string;
@@ -108,6 +114,7 @@ export class EventHandler {
   constructor(
     private readonly log: Logger,
     private readonly sink: LogSink,
+    private readonly tagReply: ReplyTagger = () => undefined,
     private readonly now: () => number = () => performance.now(),
   ) {
     this.initNet = initNetCookie();
@@ -187,11 +194,18 @@ export class EventHandler {
           if (!st.limiter.allow(sys.icmp, 3, code, reply.to, loopback, now)) return;
         }
         const fd = rawSocket();
+        // nf_ct_attach: the kernel's reply carries the rejected packet's entry, RELATED in the
+        // other direction (nf_conntrack_attach); OUTPUT sees ours so while its socket is tagged.
+        const related = ev.ctset
+          ? IP_CT_RELATED + (ev.ctinfo < IP_CT_IS_REPLY ? IP_CT_IS_REPLY : 0)
+          : 0;
         try {
           // IP4_REPLY_MARK: the reply carries the packet's mark only with fwmark_reflect.
           if (sys.fwmarkReflect && ev.mark !== 0) setMark(fd, ev.mark);
+          if (related) this.tagReply(netns.id, socketCookie(fd), related);
           sendPacket(fd, reply.packet, reply.to);
         } finally {
+          if (related) this.tagReply(netns.id, 0n, 0);
           closeFd(fd);
         }
       });

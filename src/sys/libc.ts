@@ -151,6 +151,17 @@ export function sendPacket(fd: number, packet: Buffer, to: string): void {
   check('sendto', Number(libc.sendto(fd, packet, packet.length, 0, sa, sa.length)));
 }
 
+const SO_COOKIE = 57;
+
+/** SO_COOKIE: the socket's cookie (what BPF sees as its sk's skc_cookie). */
+export function socketCookie(fd: number): bigint {
+  const v = Buffer.alloc(8);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(8, 0);
+  check('getsockopt(SO_COOKIE)', libc.getsockopt(fd, SOL_SOCKET, SO_COOKIE, v, len));
+  return v.readBigUInt64LE(0);
+}
+
 /** SO_MARK: the mark the socket's packets carry. */
 export function setMark(fd: number, mark: number): void {
   const v = Buffer.alloc(4);

@@ -34,7 +34,7 @@ function withRing(save: string, fn: (r: Ruleset, events: () => Event[]) => void)
     throw e;
   });
   reader.add(ring, (rec) => got.push(parseEvent(rec)));
-  const r = loadRuleset(kt.table(save), undefined, () => ring);
+  const r = loadRuleset(kt.table(save), undefined, { events: () => ring });
   try {
     fn(r, () => {
       reader.drain();

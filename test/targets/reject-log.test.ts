@@ -80,10 +80,10 @@ function normalise(ipHex: string): string {
   return b.toString('hex');
 }
 
-function restore(side: Side, save: string): void {
+function iptables(side: Side, cmd: readonly string[], input?: string): string {
   const args =
     side === 'kernel'
-      ? ['netns', 'exec', ns(side, 's'), 'iptables-legacy-restore']
+      ? ['netns', 'exec', ns(side, 's'), ...cmd]
       : [
           'netns',
           'exec',
@@ -94,11 +94,15 @@ function restore(side: Side, save: string): void {
           '--socket',
           sock,
           '--',
-          'iptables-legacy-restore',
+          ...cmd,
         ];
-  const r = spawnSync('ip', args, { input: save, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${side} restore: ${r.stderr}\n${daemonLog.join('')}`);
+  const r = spawnSync('ip', args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${side} ${cmd[0]}: ${r.stderr}\n${daemonLog.join('')}`);
+  return r.stdout;
 }
+
+const restore = (side: Side, save: string): string =>
+  iptables(side, ['iptables-legacy-restore'], save);
 
 const table = (input: string): string =>
   ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]']
@@ -265,6 +269,31 @@ describe('REJECT: what the sender gets back equals the kernel', () => {
     } finally {
       for (const side of SIDES) sysctl(side, 'net.ipv4.icmp_ratelimit=0');
     }
+  });
+});
+
+describe('REJECT replies in OUTPUT', () => {
+  it("cross OUTPUT as RELATED to the rejected packet, as the kernel's do (nf_ct_attach)", () => {
+    const counting = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED']
+      .map((st) => `-A OUTPUT -m state --state ${st}`)
+      .join('\n');
+    const got = both(
+      `-A INPUT -p udp -m state --state NEW -j REJECT
+-A INPUT -p tcp -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset
+${counting}
+-A OUTPUT -m conntrack --ctstate RELATED --ctdir REPLY
+-A OUTPUT -m conntrack --ctstate RELATED --ctdir ORIGINAL`,
+      [ipv4(17, udp(1000, 53), to), withL4Checksum(ipv4(6, tcp(40000, 80, 0x02), to))],
+    );
+    expect(got.kernel).toHaveLength(2);
+    expect(got.bpf).toEqual(got.kernel);
+    const output = (side: Side): string[] =>
+      iptables(side, ['iptables-legacy-save', '-c'])
+        .split('\n')
+        .filter((l) => l.includes('-A OUTPUT'));
+    const kernel = output('kernel');
+    expect(kernel.filter((l) => l.includes('RELATED'))[0]).toMatch(/^\[2:/);
+    expect(output('bpf')).toEqual(kernel);
   });
 });
 

@@ -5,6 +5,16 @@ import type { Insn } from '../asm/index.js';
 
 export const EVENTS_MAP = 'events';
 
+/**
+ * The kernel attaches a rejected packet's conntrack entry to its reply (nf_ct_attach), so the
+ * reply crosses OUTPUT as RELATED. Ours is sent by the helper from a raw socket: just before
+ * sending, the helper writes that socket's cookie and the ctinfo to give into this one-entry
+ * array per namespace, {u64 cookie, u32 ctinfo}; OUTPUT programs of rulesets that REJECT
+ * compare skb->sk's cookie with it.
+ */
+export const REPLIES_MAP = 'replies';
+export const REPLY_VALUE_SIZE = 16;
+
 export const EventKind = { LOG: 1, REJECT: 2 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 

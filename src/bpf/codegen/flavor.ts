@@ -5,6 +5,14 @@ import type { Insn } from '../asm/index.js';
 import type { EventKind } from './event.js';
 import type { CtLayout } from './ct.js';
 
+export interface PrologueOptions {
+  /**
+   * The helper sends packets on the ruleset's behalf (REJECT's replies): recognise them and give
+   * them the conntrack state the kernel's own reply would carry (see REPLIES_MAP).
+   */
+  readonly replies?: boolean;
+}
+
 export interface HookFlavor {
   readonly name: string;
   readonly progType: number;
@@ -13,7 +21,7 @@ export interface HookFlavor {
    * Code that sets R9 to the packet state at `stateOff` below the frame pointer (`stateSize`
    * bytes, see state.ts) and fills it; packets it cannot parse go to `drop`.
    */
-  prologue(stateOff: number, stateSize: number, drop: string): Insn[];
+  prologue(stateOff: number, stateSize: number, drop: string, opts?: PrologueOptions): Insn[];
   /**
    * Code that sends an event record (event.ts) for the current packet to the ring buffer; may
    * clobber R0-R8. `label` makes program-unique labels.

@@ -28,6 +28,7 @@ import {
   Add,
   Lsh,
   LoadMapPtr,
+  LoadMapValue,
   R8,
   Rsh,
   ToBe,
@@ -39,10 +40,19 @@ import { gunzipSync } from 'node:zlib';
 import { vmlinuxBtf } from '../vmlinux.js';
 import { linkCreateNetfilter } from '../syscall.js';
 import { NFPROTO_IPV4 } from '../../translate/abi.js';
-import type { HookFlavor } from './flavor.js';
+import type { HookFlavor, PrologueOptions } from './flavor.js';
 import { S, STATE } from './state.js';
 import { ctLayout } from './ct.js';
-import { CAPTURE, EV, EVENTS_MAP, INFO_MAX, MAC_MAX, NO_INPUT, type EventKind } from './event.js';
+import {
+  CAPTURE,
+  EV,
+  EVENTS_MAP,
+  INFO_MAX,
+  MAC_MAX,
+  NO_INPUT,
+  REPLIES_MAP,
+  type EventKind,
+} from './event.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
 export interface NfKernelFacts {
@@ -64,6 +74,8 @@ export interface NfKernelFacts {
   readonly devIfindex: number;
   readonly devType: number;
   readonly devHardHeaderLen: number;
+  readonly skbSk: number;
+  readonly skCookie: number;
 }
 
 /** CONFIG_HZ from /proc/config.gz, when the kernel exposes its config. */
@@ -97,6 +109,8 @@ export function nfKernelFacts(): NfKernelFacts {
     devIfindex: btf.memberOffset('net_device', 'ifindex'),
     devType: btf.memberOffset('net_device', 'type'),
     devHardHeaderLen: btf.memberOffset('net_device', 'hard_header_len'),
+    skbSk: btf.memberOffset('sk_buff', 'sk'),
+    skCookie: btf.offsetOf('sock', '__sk_common.skc_cookie'),
   };
 }
 
@@ -238,6 +252,7 @@ export function nfPrologue(
   stateOff: number,
   stateSize: number,
   drop: string,
+  opts: PrologueOptions = {},
 ): Insn[] {
   const dynptr = stateOff + 16;
   const out: Insn[] = [Mov.reg(R6, R1), Mov.reg(STATE, FP), Add.imm(STATE, -stateOff)];
@@ -269,6 +284,7 @@ export function nfPrologue(
     StoreImm(STATE, S.CTSET, 1, Size.W),
     StoreMem(STATE, S.CT, R1, Size.DW),
     withLabel(Nop(), 'pro_ct'),
+    ...(opts.replies ? replyState(f) : []),
     ...dev(f.stateIn, S.IIF, 'pro_in'),
     ...dev(f.stateOut, S.OIF, 'pro_out'),
     // bpf_dynptr_from_skb(skb, 0, &dynptr)
@@ -322,6 +338,28 @@ export function nfPrologue(
   return out;
 }
 
+/**
+ * A packet the helper sends as a REJECT reply (its socket's cookie is in REPLIES_MAP) gets the
+ * ctinfo written there and no entry to read fields from, as the kernel's reply would carry the
+ * rejected packet's (by then unreachable) entry. R7 = skb.
+ */
+function replyState(f: NfKernelFacts): Insn[] {
+  return [
+    LoadMapValue(R1, REPLIES_MAP, 0),
+    LoadMem(R2, R1, 0, Size.DW),
+    JEq.imm(R2, 0, 'pro_reply'),
+    LoadMem(R3, R7, f.skbSk, Size.DW),
+    JEq.imm(R3, 0, 'pro_reply'),
+    LoadMem(R4, R3, f.skCookie, Size.DW),
+    JNe.reg(R4, R2, 'pro_reply'),
+    LoadMem(R2, R1, 8, Size.W),
+    StoreMem(STATE, S.CTINFO, R2, Size.W),
+    StoreImm(STATE, S.CTSET, 1, Size.W),
+    StoreImm(STATE, S.CT, 0, Size.DW),
+    withLabel(Nop(), 'pro_reply'),
+  ];
+}
+
 /** bpf_dynptr_read(state + at, len, &dynptr, offset, 0) */
 function read(at: number, len: number, offset: number, dynptr: number): Insn[] {
   return [
@@ -342,7 +380,7 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     name: 'netfilter',
     progType: PROG_TYPE_NETFILTER,
     expectedAttachType: ATTACH_NETFILTER,
-    prologue: (stateOff, size, drop) => nfPrologue(facts, stateOff, size, drop),
+    prologue: (stateOff, size, drop, opts) => nfPrologue(facts, stateOff, size, drop, opts),
     event: (kind, info, entry, hook, label) => nfEvent(facts, kind, info, entry, hook, label),
     ct: ctLayout(vmlinuxBtf()),
     hz: kernelHz(),

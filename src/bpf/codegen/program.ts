@@ -37,6 +37,7 @@ import { Unsupported, type CodegenContext } from './context.js';
 import { ipMatch } from './ip.js';
 import type { HookFlavor } from './flavor.js';
 import { S, STATE, stateSize } from './state.js';
+import { NF_INET_LOCAL_OUT } from '../../translate/abi.js';
 import type { EventKind } from './event.js';
 import type { CtLayout } from './ct.js';
 
@@ -309,18 +310,25 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     hook.hook,
   );
   const drop = [withLabel(Mov.imm(R0, flavor.drop), 'hotdrop'), Exit()];
+  // Replies the helper sends leave through LOCAL_OUT: only there do they need recognising.
+  const replies =
+    hook.hook === NF_INET_LOCAL_OUT &&
+    plan.entries.some(
+      (x) => x.action.kind === 'extension' && x.action.target.extension.sendsReplies === true,
+    );
+  const prologue = flavor.prologue(stateOff, size, 'hotdrop', { replies });
   if (!pushes) {
     const walk = staticWalk(hook, flavor);
     const body = entriesCode(plan, order, walk, keySlot, cg);
     const jumpIn = hook.entry === order[0] ? [] : [Ja(e(hook.entry))];
-    const code = [...flavor.prologue(stateOff, size, 'hotdrop'), ...jumpIn, ...body];
+    const code = [...prologue, ...jumpIn, ...body];
     return { hook, insns: [...code, ...(references(code, 'hotdrop') ? drop : [])], stackSlots: 0 };
   }
   const walk = loopWalk(hook, slots);
   const body = entriesCode(plan, order, walk, keySlot, cg);
   const points = plan.entryPoints.filter((p) => order.includes(p));
   const main = [
-    ...flavor.prologue(stateOff, size, 'hotdrop'),
+    ...prologue,
     StoreImm(STATE, S.NEXT, hook.entry, Size.W),
     Mov.imm(R1, MAX_STEPS),
     LoadFunc(R2, 'walk'),

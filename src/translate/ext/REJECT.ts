@@ -72,6 +72,7 @@ export const REJECT: Extension<RejectTarget> = {
       : [];
   },
   verdict: () => 'drop',
+  sendsReplies: true,
   format(v: RejectTarget): string {
     return `--reject-with ${WITH_NAMES[v.with] ?? String(v.with)}`;
   },

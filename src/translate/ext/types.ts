@@ -52,4 +52,6 @@ export interface Extension<T> {
    * as LOG) or the packet's end (as REJECT's NF_DROP).
    */
   verdict?(value: T): 'continue' | 'drop';
+  /** Targets whose events make the helper send packets (REJECT's replies). */
+  readonly sendsReplies?: boolean;
 }
