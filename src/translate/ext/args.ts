@@ -97,8 +97,11 @@ const SERVICES: Readonly<Record<string, number>> = {
 export function parsePort(s: string, what: string): number {
   const named = SERVICES[s];
   if (named !== undefined) return named;
-  if (!/^[0-9]/.test(s)) throw new OptionError(`${what}: invalid port/service "${s}"`);
-  return parseUint(s, 0, 0xffff, `${what}: port`);
+  try {
+    return parseUint(s, 0, 0xffff, what);
+  } catch {
+    throw new OptionError(`${what}: invalid port/service "${s}"`);
+  }
 }
 
 /**
