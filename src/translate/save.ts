@@ -183,7 +183,8 @@ export function parseSave(text: string): SavedTable[] {
     }
   });
   if (block !== undefined) {
-    throw new SaveError(lines.length, `table "${block.name}" lacks COMMIT`);
+    const last = lines.reduce((n, l, k) => (l.trim() === '' ? n : k + 1), 0);
+    throw new SaveError(last, `table "${block.name}" lacks COMMIT`);
   }
   return out;
 }

@@ -90,14 +90,13 @@ export const LOG: Extension<LogTarget> = {
       uid: { names: ['log-uid'], ...flag },
       macdecode: { names: ['log-macdecode'], ...flag },
     });
-    const prefix = Buffer.from(o.prefix?.args[0] ?? '', 'utf8').toString('latin1');
+    // UTF-8 bytes, silently cut to 29 as xtopt_parse_string does; an empty one is refused.
+    const prefix = Buffer.from(o.prefix?.args[0] ?? '', 'utf8')
+      .toString('latin1')
+      .slice(0, PREFIX_LEN - 1);
     if (o.prefix !== undefined && prefix === '') {
       throw new OptionError('target "LOG": --log-prefix is empty');
     }
-    if (prefix.length >= PREFIX_LEN) {
-      throw new OptionError(`target "LOG": --log-prefix is longer than ${PREFIX_LEN - 1} bytes`);
-    }
-    if (prefix.includes('\n')) throw new OptionError('target "LOG": newline in --log-prefix');
     const bits: readonly (readonly [SaveOption | undefined, number])[] = [
       [o.tcpseq, XT_LOG_TCPSEQ],
       [o.tcpopt, XT_LOG_TCPOPT],

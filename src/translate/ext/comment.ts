@@ -35,15 +35,12 @@ export const comment: Extension<CommentMatch> = {
   },
   parse(options: readonly SaveOption[]) {
     const o = readOptions('match "comment"', options, { comment: { names: ['comment'] } });
-    // The IR holds bytes as latin1; iptables copies the text's UTF-8 bytes.
     if (o.comment === undefined) throw new OptionError('match "comment": --comment is required');
+    // The IR holds bytes as latin1; iptables copies the text's UTF-8 bytes and silently cuts
+    // them to 255 (xtopt_parse_string's strncpy and final NUL).
     const raw = Buffer.from(o.comment.args[0] ?? '', 'utf8').toString('latin1');
-    if (raw.length >= XT_MAX_COMMENT_LEN) {
-      throw new OptionError(
-        `match "comment": --comment is ${raw.length} bytes, at most ${XT_MAX_COMMENT_LEN - 1}`,
-      );
-    }
-    return { extension: comment, revision: 0, value: { comment: raw } };
+    const value = { comment: raw.slice(0, XT_MAX_COMMENT_LEN - 1) };
+    return { extension: comment, revision: 0, value };
   },
   codegen(): Insn[] {
     return [];
