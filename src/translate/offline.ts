@@ -284,11 +284,15 @@ export function formatTranslation(t: Translation): string {
     out.push(
       '',
       `## hook ${h.hook}: chain ${h.chain}, entry e${h.entry}, underflow e${h.underflow}, ` +
-        `${h.slots} insns${h.callback ? `, bpf_loop walk with ${h.stackSlots} stack slots` : ''}`,
+        `${h.slots} insns${h.callback ? `, bpf_loop walk, jump stack of ${h.stackSlots}` : ''}`,
       '',
       '# plan',
     );
-    for (const e of h.entries) out.push(`#   e${e.index}  ${e.source.padEnd(18)} → ${e.action}`);
+    const width = Math.max(...h.entries.map((e) => `e${e.index}`.length));
+    const sources = Math.max(...h.entries.map((e) => e.source.length));
+    for (const e of h.entries) {
+      out.push(`#   ${`e${e.index}`.padEnd(width)}  ${e.source.padEnd(sources)}  → ${e.action}`);
+    }
     out.push('', '# prologue', ...insnLines(h.prologue));
     if (h.dispatch.length > 0)
       out.push('', '# callback: dispatch on NEXT', ...insnLines(h.dispatch));
