@@ -161,6 +161,14 @@ describe('translateSave', () => {
     expect(e.message).toContain('line 7: OUTPUT rule 1 (-A OUTPUT -j QUEUE): QUEUE has no BPF');
   });
 
+  it('lists other tables as skipped', () => {
+    const t = translateSave(`*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n${SMALL('')}`, flavor);
+    expect(t.skipped).toEqual([{ name: 'raw', line: 1 }]);
+    expect(formatTranslation(t)).toContain(
+      '# table raw (line 1) skipped: only filter is translated\n',
+    );
+  });
+
   it('refuses what SET_REPLACE would refuse, with the line', () => {
     const e = refusal(SMALL('-A INPUT -p udp -m tcp --dport 22 -j ACCEPT'));
     expect(e.line).toBe(5);

@@ -27,7 +27,7 @@ function bytes(t: Table): string {
 }
 
 function ours(text: string): Table {
-  const [saved] = parseSave(text);
+  const [saved] = parseSave(text).tables;
   if (saved === undefined) throw new Error('no table');
   return saved.table;
 }
@@ -416,11 +416,21 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     expect((err as SaveError).message).toMatch(message);
   });
 
+  it('passes over other tables, listing them', () => {
+    const text = `*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n${EVERY_OPTION}*mangle\nCOMMIT\n`;
+    const file = parseSave(text);
+    expect(file.tables.map((t) => t.table.name)).toEqual(['filter']);
+    expect(file.skipped).toEqual([
+      { name: 'nat', line: 1 },
+      { name: 'mangle', line: text.split('\n').indexOf('*mangle') + 1 },
+    ]);
+  });
+
   it('refuses structural mistakes with their line', () => {
     expect(() => parseSave('*filter\n-A INPUT -j ACCEPT\n')).toThrow(
       /line 2: table "filter" lacks COMMIT/,
     );
-    expect(() => parseSave('*nat\nCOMMIT\n')).toThrow(/line 1: table "nat": only the filter table/);
+    expect(() => parseSave('*nat\n-A POSTROUTING\n')).toThrow(/line 2: table "nat" lacks COMMIT/);
     expect(() => parseSave(':INPUT ACCEPT\n')).toThrow(/line 1: no table/);
     expect(() => parseSave('*filter\n:INPUT REJECT [0:0]\nCOMMIT\n')).toThrow(
       /line 2: chain INPUT: policy/,

@@ -7,7 +7,7 @@ import type { HookFlavor } from '../bpf/codegen/flavor.js';
 import { compileHook, reachable, type HookProgram } from '../bpf/codegen/program.js';
 import { HOOK_NAMES } from './abi.js';
 import { planTable, type Action, type HookPlan, type Plan, type PlanEntry } from './plan.js';
-import { parseSave, SaveError, type SavedRule } from './save.js';
+import { parseSave, SaveError, type SavedRule, type SaveFile, type SkippedTable } from './save.js';
 
 /** One instruction of a listing. */
 export interface ListedInsn {
@@ -60,6 +60,8 @@ export interface ListedHook {
 
 export interface Translation {
   readonly table: string;
+  /** Tables of the text other than filter, which the helper does not have. */
+  readonly skipped: readonly SkippedTable[];
   /** Deepest jump nesting. */
   readonly maxDepth: number;
   readonly hooks: readonly ListedHook[];
@@ -94,16 +96,16 @@ const hookName = (h: number): string => HOOK_NAMES[h] ?? `hook ${h}`;
  * helper would refuse at SET_REPLACE (with its line) and for rules codegen refuses (each named).
  */
 export function translateSave(text: string, flavor: HookFlavor): Translation {
-  let tables;
+  let file: SaveFile;
   try {
-    tables = parseSave(text);
+    file = parseSave(text);
   } catch (e) {
     if (e instanceof SaveError) throw new TranslateError(e.message, [], e.line);
     throw e;
   }
-  const saved = tables[0];
-  if (saved === undefined || tables.length > 1) {
-    throw new TranslateError(`expected one *filter table, found ${tables.length}`);
+  const saved = file.tables[0];
+  if (saved === undefined || file.tables.length > 1) {
+    throw new TranslateError(`expected one *filter table, found ${file.tables.length}`);
   }
   const plan = planTable(saved.table);
   const rules = new Map(saved.rules.map((r) => [`${r.chain} rule ${r.rule}`, r]));
@@ -126,6 +128,7 @@ export function translateSave(text: string, flavor: HookFlavor): Translation {
   }
   return {
     table: plan.table,
+    skipped: file.skipped,
     maxDepth: plan.maxDepth,
     hooks: programs.map((p) => listHook(plan, p, rules)),
   };
@@ -280,6 +283,9 @@ function insnLines(insns: readonly ListedInsn[]): string[] {
 /** The translation as text: per hook the plan, then the program with a header per entry. */
 export function formatTranslation(t: Translation): string {
   const out: string[] = [`# table ${t.table}: ${t.hooks.length} hooks, jump depth ${t.maxDepth}`];
+  for (const s of t.skipped) {
+    out.push(`# table ${s.name} (line ${s.line}) skipped: only filter is translated`);
+  }
   for (const h of t.hooks) {
     out.push(
       '',

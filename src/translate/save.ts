@@ -128,33 +128,49 @@ interface TableBlock {
   readonly rules: PendingRule[];
 }
 
-/**
- * Every table of an iptables-save text, each checked as SET_REPLACE would check it. Only the
- * filter table is known; another table is refused with its line.
- */
-export function parseSave(text: string): SavedTable[] {
-  const out: SavedTable[] = [];
+/** A table of the text other than filter: passed over, unchecked. */
+export interface SkippedTable {
+  readonly name: string;
+  readonly line: number;
+}
+
+export interface SaveFile {
+  /** The filter tables, each checked as SET_REPLACE would check it. */
+  readonly tables: readonly SavedTable[];
+  /** Other tables (nat, mangle, ...): the helper has none of them, so they are only listed. */
+  readonly skipped: readonly SkippedTable[];
+}
+
+/** The tables of an iptables-save text. */
+export function parseSave(text: string): SaveFile {
+  const tables: SavedTable[] = [];
+  const skipped: SkippedTable[] = [];
   let block: TableBlock | undefined;
+  let skipping: SkippedTable | undefined;
   const lines = text.split('\n');
   lines.forEach((raw, k) => {
     const lineNo = k + 1;
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
+    const open = block ?? skipping;
     if (line.startsWith('*')) {
-      if (block !== undefined) throw new SaveError(lineNo, `table "${block.name}" lacks COMMIT`);
+      if (open !== undefined) throw new SaveError(lineNo, `table "${open.name}" lacks COMMIT`);
       const name = line.slice(1);
-      if (name !== 'filter') {
-        throw new SaveError(lineNo, `table "${name}": only the filter table is translated`);
+      if (name === 'filter') {
+        block = { name, line: lineNo, policies: new Map(), userChains: new Set(), rules: [] };
+      } else {
+        skipping = { name, line: lineNo };
       }
-      block = { name, line: lineNo, policies: new Map(), userChains: new Set(), rules: [] };
       return;
     }
-    if (block === undefined) throw new SaveError(lineNo, 'no table (a "*filter" line) before it');
+    if (open === undefined) throw new SaveError(lineNo, 'no table (a "*filter" line) before it');
     if (line === 'COMMIT') {
-      out.push(buildTable(block));
-      block = undefined;
+      if (block !== undefined) tables.push(buildTable(block));
+      if (skipping !== undefined) skipped.push(skipping);
+      [block, skipping] = [undefined, undefined];
       return;
     }
+    if (block === undefined) return;
     if (line.startsWith(':')) {
       declareChain(block, line.slice(1), lineNo);
       return;
@@ -182,11 +198,12 @@ export function parseSave(text: string): SavedTable[] {
       );
     }
   });
-  if (block !== undefined) {
+  const open = block ?? skipping;
+  if (open !== undefined) {
     const last = lines.reduce((n, l, k) => (l.trim() === '' ? n : k + 1), 0);
-    throw new SaveError(last, `table "${block.name}" lacks COMMIT`);
+    throw new SaveError(last, `table "${open.name}" lacks COMMIT`);
   }
-  return out;
+  return { tables, skipped };
 }
 
 function declareChain(block: TableBlock, decl: string, lineNo: number): void {
