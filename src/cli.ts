@@ -94,6 +94,11 @@ function translate(args: string[]): number {
   const json = args.includes('--json');
   const [file = '-'] = args.filter((a) => a !== '--json');
   const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  // A listing piped into `head` is cut short on purpose, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
   try {
     const t = translateSave(text, netfilterFlavor());
     process.stdout.write(json ? JSON.stringify(t, null, 1) + '\n' : formatTranslation(t));
