@@ -103,6 +103,11 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -j REJECT --reject-with icmp-host-prohibited
 -A INPUT -j REJECT --reject-with admin-prohib
 -A INPUT -m comment --comment x -p tcp --dport 5
+-A INPUT -p tcp -m state --state NEW --dport 22 -m comment --comment "after" -j ACCEPT
+-A INPUT -p udp -m comment --comment c --sport 5 -m mark --mark 3 -j LOG --log-level 3 --dport 7
+-A INPUT -p tcp -m tcp --sport 1 -m mark --mark 1 --dport 2 -j DROP
+-A INPUT -p udp -m comment --comment c -j LOG --log-level 3 --dport 7 -m mark --mark 3 --sport 5
+-A INPUT -p icmp -m length --length 5 --icmp-type 8 -m ttl --ttl-eq 3 -j DROP
 -A INPUT
 -A INPUT -g Zeta
 -A FORWARD ! -i lo -o eth0 -p udp -j ACCEPT
@@ -167,6 +172,9 @@ describe('save text → blob, against iptables-legacy-restore', () => {
   const flagNames = fc
     .subarray(['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'], { minLength: 1 })
     .map((f) => f.join(','));
+  // The -p match's options with `-m NAME`, or without it (iptables then loads it implicitly).
+  const protoMatch = (name: string, opts: fc.Arbitrary<string>): fc.Arbitrary<string> =>
+    fc.tuple(fc.boolean(), opts).map(([m, o]) => (m ? `-m ${name} ${o}` : o));
   const tcpOpts = fc
     .tuple(
       opt(fc.tuple(neg, range).map(([n, r]) => `${n}--sport ${r}`)),
@@ -179,13 +187,13 @@ describe('save text → blob, against iptables-legacy-restore', () => {
       ),
       opt(fc.tuple(neg, fc.integer({ min: 1, max: 255 })).map(([n, o]) => `${n}--tcp-option ${o}`)),
     )
-    .map((p) => `-m tcp ${p.join(' ')}`);
+    .map((p) => p.join(' '));
   const udpOpts = fc
     .tuple(
       opt(fc.tuple(neg, range).map(([n, r]) => `${n}--sport ${r}`)),
       opt(fc.tuple(neg, range).map(([n, r]) => `${n}--dport ${r}`)),
     )
-    .map((p) => `-m udp ${p.join(' ')}`);
+    .map((p) => p.join(' '));
   const icmpOpts = fc
     .tuple(
       neg,
@@ -197,7 +205,7 @@ describe('save text → blob, against iptables-legacy-restore', () => {
           .map(([t, c]) => `${t}/${c}`),
       ),
     )
-    .map(([n, t]) => `-m icmp ${n}--icmp-type ${t}`);
+    .map(([n, t]) => `${n}--icmp-type ${t}`);
   const multiportOpts = fc
     .tuple(
       neg,
@@ -319,21 +327,21 @@ describe('save text → blob, against iptables-legacy-restore', () => {
             ? opt(neg.map((n) => `${n}-f`))
             : fc.constant(''),
           proto === 'tcp'
-            ? opt(fc.oneof(tcpOpts, multiportOpts))
+            ? opt(fc.oneof(protoMatch('tcp', tcpOpts), multiportOpts))
             : proto === 'udp'
-              ? opt(fc.oneof(udpOpts, multiportOpts))
+              ? opt(fc.oneof(protoMatch('udp', udpOpts), multiportOpts))
               : proto === 'icmp'
-                ? opt(icmpOpts)
+                ? opt(protoMatch('icmp', icmpOpts))
                 : fc.constant(''),
           fc.array(fc.oneof(...generic), { maxLength: 2 }),
+          fc.boolean(),
           target(proto, users),
         )
-        .map(
-          (parts) =>
-            `-A ${chain} ${parts
-              .flat()
-              .filter((p) => p !== '')
-              .join(' ')}`,
+        // The -p match's options before or after the other matches.
+        .map(([s, d, i, o, p, f, pm, gen, late, t]) =>
+          [`-A ${chain}`, s, d, i, o, p, f, ...(late ? [...gen, pm] : [pm, ...gen]), t]
+            .filter((x) => x !== '')
+            .join(' '),
         ),
     );
   });
@@ -367,6 +375,9 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -p tcp --dport 30:20 -j ACCEPT', /invalid port range "30:20"/],
     ['-A INPUT -p tcp --frobnicate 1 -j ACCEPT', /match "tcp": unknown option "--frobnicate"/],
     ['-A INPUT -p udp --syn -j ACCEPT', /match "udp": unknown option "--syn"/],
+    ['-A INPUT -p udp -m mark --mark 1 --syn -j ACCEPT', /match "udp": unknown option "--syn"/],
+    ['-A INPUT -m mark --mark 1 --dport 1 -j ACCEPT', /match "mark": unknown option "--dport"/],
+    ['-A INPUT -j LOG --dport 1', /target "LOG": unknown option "--dport"/],
     ['-A INPUT --dport 22 -j ACCEPT', /unknown option "--dport"/],
     ['-A INPUT -p tcp --syn --tcp-flags SYN SYN', /only one of --syn and --tcp-flags/],
     ['-A INPUT -p tcp --tcp-flags SYN,BOGUS SYN', /unknown TCP flag "BOGUS"/],

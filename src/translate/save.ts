@@ -12,7 +12,7 @@ import {
   SIZEOF_IPT_REPLACE,
 } from './abi.js';
 import { XtError } from './errno.js';
-import { OptionError, parseAddrMask, parseProtocol } from './ext/args.js';
+import { OptionError, parseAddrMask, parseProtocol, UnknownOption } from './ext/args.js';
 import { MATCHES, TARGETS } from './ext/registry.js';
 import type { Extension, SaveOption } from './ext/types.js';
 import {
@@ -314,6 +314,10 @@ function checkTable(table: Table, lineNo: number): Table {
 interface Group {
   readonly extension: Extension<unknown>;
   readonly options: SaveOption[];
+  /** Token index where iptables loaded it (orders implicitly loaded matches). */
+  at: number;
+  /** Loaded for -p rather than by -m: it sits where its first option appeared. */
+  readonly implicit?: true;
 }
 
 const GENERIC: Readonly<Record<string, string>> = {
@@ -365,6 +369,7 @@ function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>
   let counters = p.counters;
   let invert = false;
   let i = 0;
+  const optionAt = new Map<SaveOption, number>();
   const value = (opt: string): string => {
     const v = t[i++];
     if (v === undefined) throw new OptionError(`${opt} needs an argument`);
@@ -387,14 +392,14 @@ function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>
         const name = value(tok.text);
         const ext = MATCHES.find((m) => m.name === name);
         if (ext?.parse === undefined) throw new OptionError(`unknown match "${name}"`);
-        current = { extension: ext, options: [] };
+        current = { extension: ext, options: [], at: i };
         matches.push(current);
       } else if (g === 'j' || g === 'g') {
         if (targetName !== undefined) throw new OptionError('more than one -j/-g');
         targetName = value(tok.text);
         const ext = g === 'j' ? TARGETS.find((x) => x.name === targetName) : undefined;
         if (ext?.parse !== undefined) {
-          target = { extension: ext, options: [] };
+          target = { extension: ext, options: [], at: i };
           current = target;
         }
         seen.set(g, { value: targetName, invert: false });
@@ -418,8 +423,11 @@ function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>
         args.push(a.text);
         i++;
       }
-      current ??= implicitMatch(seen.get('p')?.value, matches, tok.text);
-      current.options.push({ name, invert, args });
+      const option = { name, invert, args };
+      optionAt.set(option, i);
+      current ??= protoMatch(seen.get('p')?.value, matches, i);
+      if (current === undefined) throw new OptionError(`unknown option "${tok.text}"`);
+      current.options.push(option);
       invert = false;
       continue;
     }
@@ -436,12 +444,29 @@ function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>
   }
   const ip = ruleIp(seen);
   const ctx = { proto: ip.proto, invProto: (ip.invflags & IPT_INV_PROTO) !== 0 };
-  const uses = matches.map((m) => parseGroup(m, ctx));
+  // Options a match does not have go to the -p match, as iptables' getopt hands them over: move
+  // one and parse everything again until every extension takes all of its options.
+  let uses: ExtensionUse[];
+  let targetUse: ExtensionUse | undefined;
+  for (;;) {
+    try {
+      uses = matches.map((g) => parseGroup(g, ctx));
+      targetUse = target !== undefined ? parseGroup(target, ctx) : undefined;
+      break;
+    } catch (e) {
+      if (!(e instanceof UnknownOption)) throw e;
+      const from = [...matches, target].find((g) => g?.options.includes(e.option));
+      const to = protoMatch(seen.get('p')?.value, matches, optionAt.get(e.option) ?? 0);
+      if (from === undefined || to === undefined || to === from) throw e;
+      from.options.splice(from.options.indexOf(e.option), 1);
+      to.options.push(e.option);
+    }
+  }
   return {
     ip: { ...ip, flags: ip.flags | (seen.has('g') ? IPT_F_GOTO : 0) },
     nfcache: 0,
     matches: uses,
-    target: ruleTarget(targetName, seen.has('g'), target, ctx, chains, {
+    target: ruleTarget(targetName, seen.has('g'), targetUse, chains, {
       chain: p.chain,
       index: position + 1,
     }),
@@ -451,18 +476,23 @@ function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>
 }
 
 /**
- * iptables loads the match named after -p (by its protocol name, also when -p gave the number)
- * when an option no loaded match claims follows.
+ * The match named after -p (by protocol name, also when -p gave the number), which iptables loads
+ * when an option no loaded match claims comes at token `at`: an existing one, or a new one placed
+ * among `matches` where that option appeared. Undefined when -p names no such match.
  */
-function implicitMatch(proto: string | undefined, matches: Group[], opt: string): Group {
-  const n = proto === undefined ? undefined : parseProtocol(proto, '-p');
-  const name = MATCHES.find((m) => m.parse !== undefined && PROTOCOL_OF[m.name] === n)?.name;
-  const existing = matches.find((m) => m.extension.name === name);
-  if (existing !== undefined) return existing;
-  const ext = MATCHES.find((m) => m.name === name);
-  if (ext?.parse === undefined) throw new OptionError(`unknown option "${opt}"`);
-  const g: Group = { extension: ext, options: [] };
-  matches.push(g);
+function protoMatch(proto: string | undefined, matches: Group[], at: number): Group | undefined {
+  if (proto === undefined) return undefined;
+  const n = parseProtocol(proto, '-p');
+  const ext = MATCHES.find((m) => m.parse !== undefined && PROTOCOL_OF[m.name] === n);
+  if (ext === undefined) return undefined;
+  const existing = matches.find((m) => m.extension === ext);
+  if (existing !== undefined && (existing.implicit !== true || existing.at <= at)) return existing;
+  // New, or implicit and now claimed by an option seen earlier: it goes where that option was.
+  const g: Group = existing ?? { extension: ext, options: [], at, implicit: true };
+  if (existing !== undefined) matches.splice(matches.indexOf(existing), 1);
+  g.at = at;
+  const after = matches.findIndex((m) => m.at > at);
+  matches.splice(after === -1 ? matches.length : after, 0, g);
   return g;
 }
 
@@ -475,8 +505,7 @@ function parseGroup(g: Group, ctx: { proto: number; invProto: boolean }): Extens
 function ruleTarget(
   name: string | undefined,
   isGoto: boolean,
-  group: Group | undefined,
-  ctx: { proto: number; invProto: boolean },
+  extension: ExtensionUse | undefined,
   chains: ReadonlySet<string>,
   next: JumpTarget,
 ): RuleTarget {
@@ -485,7 +514,7 @@ function ruleTarget(
   if (!isGoto && VERDICTS.has(name)) {
     return { kind: 'verdict', verdict: name as 'ACCEPT' | 'DROP' | 'QUEUE' | 'RETURN' };
   }
-  if (group !== undefined) return { kind: 'extension', target: parseGroup(group, ctx) };
+  if (extension !== undefined) return { kind: 'extension', target: extension };
   if (!chains.has(name)) {
     throw new OptionError(`-${isGoto ? 'g' : 'j'} ${name}: no such target or user chain`);
   }

@@ -12,6 +12,17 @@ export class OptionError extends Error {
   }
 }
 
+/** An option the extension does not have: iptables then offers it to the -p match. */
+export class UnknownOption extends OptionError {
+  constructor(
+    what: string,
+    readonly option: SaveOption,
+  ) {
+    super(`${what}: unknown option "--${option.name}"`);
+    this.name = 'UnknownOption';
+  }
+}
+
 export interface OptionSpec {
   /** Long names without dashes; the first is the canonical one. */
   readonly names: readonly string[];
@@ -37,7 +48,7 @@ export function readOptions<K extends string>(
   const out: Partial<Record<K, SaveOption>> = {};
   for (const o of options) {
     const key = byName.get(o.name);
-    if (key === undefined) throw new OptionError(`${what}: unknown option "--${o.name}"`);
+    if (key === undefined) throw new UnknownOption(what, o);
     const s = spec[key];
     if (out[key] !== undefined) {
       throw new OptionError(`${what}: "--${o.name}" given more than once`);
