@@ -113,6 +113,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A FORWARD ! -i lo -o eth0 -p udp -j ACCEPT
 -A FORWARD -i + -o veth+ -p all -j DROP
 -A FORWARD ! -p tcp -j QUEUE
+-A FORWARD -s 1.1.1.1,2.2.2.9/24,1.1.1.1 -d 3.3.3.3,4.4.4.4 -j ACCEPT
+-A FORWARD -s 5.5.5.5/8,6.6.6.6 ! -i eth9
+-A FORWARD -d 7.7.7.7,8.8.8.8
 -A OUTPUT -o eth1 -d 8.8.8.8 -j RETURN
 -A alpha -j RETURN
 -A alpha -m comment --comment "dummy"
@@ -156,6 +159,11 @@ describe('save text → blob, against iptables-legacy-restore', () => {
   const addr = fc
     .tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }))
     .map(([a, l]) => `${[24, 16, 8, 0].map((s) => (a >>> s) & 0xff).join('.')}/${l}`);
+  // Mostly one address; a list expands into one rule per address pair.
+  const addrs = fc
+    .array(addr, { minLength: 1, maxLength: 3 })
+    .chain((a) => fc.constantFrom(a.slice(0, 1), a))
+    .map((a) => a.join(','));
   const neg = fc.constantFrom('', '! ');
   const port = fc.integer({ min: 0, max: 65535 });
   const range = fc.oneof(
@@ -312,8 +320,8 @@ describe('save text → blob, against iptables-legacy-restore', () => {
     return protoPart.chain((proto) =>
       fc
         .tuple(
-          opt(fc.tuple(neg, addr).map(([n, a]) => `${n}-s ${a}`)),
-          opt(fc.tuple(neg, addr).map(([n, a]) => `${n}-d ${a}`)),
+          opt(fc.tuple(neg, addrs).map(([n, a]) => `${n}-s ${a}`)),
+          opt(fc.tuple(neg, addrs).map(([n, a]) => `${n}-d ${a}`)),
           chain === 'OUTPUT'
             ? fc.constant('')
             : opt(fc.tuple(neg, iface).map(([n, i]) => `${n}-i ${i}`)),
@@ -409,6 +417,10 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -s 10.0.0.300 -j ACCEPT', /"10.0.0.300" is not an IPv4 address/],
     ['-A INPUT -s 10.0.0.1/33 -j ACCEPT', /33 is out of range 0-32/],
     ['-A INPUT ! -p all -j ACCEPT', /never match/],
+    [
+      '-A INPUT -s 1.1.1.1 ! -d 2.2.2.2,3.3.3.3',
+      /! not allowed with multiple source or destination/,
+    ],
     ['-A INPUT -i abcdefghijklmnopq -j ACCEPT', /interface names are shorter than 16/],
     ['-A nochain -j ACCEPT', /no chain "nochain"/],
     ['-A INPUT -j u\n-A u -j u', /line 1: table "filter" is refused by the kernel's checks: ELOOP/],

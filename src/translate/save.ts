@@ -239,14 +239,15 @@ function buildTable(block: TableBlock): SavedTable {
     const list = rulesOf.get(p.chain);
     if (list === undefined) throw new SaveError(p.line, `no chain "${p.chain}"`);
     try {
-      const rule = parseRule(p, list.length, chainNames);
-      checkRule(rule);
-      list.push(rule);
+      for (const rule of parseRule(p, list.length, chainNames)) {
+        checkRule(rule);
+        list.push(rule);
+        saved.push({ chain: p.chain, rule: list.length, line: p.line, text: p.text });
+      }
     } catch (e) {
       if (e instanceof OptionError || e instanceof XtError) throw new SaveError(p.line, e.message);
       throw e;
     }
-    saved.push({ chain: p.chain, rule: list.length, line: p.line, text: p.text });
   }
   const chains: Chain[] = base.chains.map((c) => {
     const b = c as BuiltinChain;
@@ -358,7 +359,11 @@ const INV_BIT: Readonly<Record<string, number>> = {
   f: 0x20,
 };
 
-function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>): Rule {
+/**
+ * The rules of one -A line: one, or with address lists (`-s a,b -d c`) one per source and
+ * destination pair, sources outermost, as iptables appends them.
+ */
+function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>): Rule[] {
   const t = p.tokens;
   const seen = new Map<string, { value: string; invert: boolean }>();
   const matches: Group[] = [];
@@ -462,17 +467,37 @@ function parseRule(p: PendingRule, position: number, chains: ReadonlySet<string>
       to.options.push(e.option);
     }
   }
-  return {
-    ip: { ...ip, flags: ip.flags | (seen.has('g') ? IPT_F_GOTO : 0) },
+  const flags = ip.flags | (seen.has('g') ? IPT_F_GOTO : 0);
+  const [srcs, dsts] = [addrList(seen, 's'), addrList(seen, 'd')];
+  const inverted = seen.get('s')?.invert === true || seen.get('d')?.invert === true;
+  if (inverted && srcs.length * dsts.length > 1) {
+    throw new OptionError('! not allowed with multiple source or destination addresses');
+  }
+  const pairs = srcs.flatMap((s) => dsts.map((d) => [s, d] as const));
+  return pairs.map(([s, d], k) => ({
+    ip: { ...ip, flags, src: s.addr, srcMask: s.mask, dst: d.addr, dstMask: d.mask },
     nfcache: 0,
     matches: uses,
     target: ruleTarget(targetName, seen.has('g'), targetUse, chains, {
       chain: p.chain,
-      index: position + 1,
+      index: position + k + 1,
     }),
     counters,
     slack: 0,
-  };
+  }));
+}
+
+/** -s/-d as a list of address/mask pairs, each address stored under its mask as iptables does. */
+function addrList(
+  seen: ReadonlyMap<string, { value: string; invert: boolean }>,
+  g: 's' | 'd',
+): { addr: number; mask: number }[] {
+  const v = seen.get(g)?.value;
+  if (v === undefined) return [{ addr: 0, mask: 0 }];
+  return v.split(',').map((item) => {
+    const a = parseAddrMask(item, `-${g}`);
+    return { addr: (a.addr & a.mask) >>> 0, mask: a.mask };
+  });
 }
 
 /**
@@ -533,31 +558,20 @@ function iface(name: string, opt: string): IfaceMatch {
   return { name, mask };
 }
 
+/** ipt_ip without the addresses (addrList gives those). */
 function ruleIp(seen: ReadonlyMap<string, { value: string; invert: boolean }>): RuleIp {
   let invflags = 0;
   for (const [g, v] of seen) if (v.invert) invflags |= INV_BIT[g] ?? 0;
-  const addr = (g: 's' | 'd'): { addr: number; mask: number } => {
-    const v = seen.get(g)?.value;
-    if (v === undefined) return { addr: 0, mask: 0 };
-    if (v.includes(',')) {
-      throw new OptionError(`-${g} ${v}: address lists are not supported, write one rule each`);
-    }
-    const a = parseAddrMask(v, `-${g}`);
-    // iptables stores the address under its mask.
-    return { addr: (a.addr & a.mask) >>> 0, mask: a.mask };
-  };
-  const s = addr('s');
-  const d = addr('d');
   const p = seen.get('p');
   const proto = p === undefined ? 0 : parseProtocol(p.value, '-p');
   if (proto === 0 && p?.invert === true) {
     throw new OptionError('! -p all: the rule would never match');
   }
   return {
-    src: s.addr,
-    srcMask: s.mask,
-    dst: d.addr,
-    dstMask: d.mask,
+    src: 0,
+    srcMask: 0,
+    dst: 0,
+    dstMask: 0,
     inIface: iface(seen.get('i')?.value ?? '', '-i'),
     outIface: iface(seen.get('o')?.value ?? '', '-o'),
     proto,
