@@ -5,7 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatInsn } from '../src/bpf/asm/index.js';
+import { loadRuleset, release } from '../src/bpf/backend.js';
+import { compileTable } from '../src/bpf/codegen/index.js';
 import { netfilterFlavor } from '../src/bpf/codegen/nf.js';
+import { parseSave } from '../src/translate/save.js';
 import {
   formatTranslation,
   TranslateError,
@@ -112,6 +116,21 @@ describe('translateSave', () => {
       expect((last?.pc ?? 0) + 1).toBe(h.slots);
       if (h.callback) expect(h.dispatch[0]?.labels).toContain('walk');
       else expect(h.dispatch).toEqual([]);
+    }
+  });
+
+  it('is what the helper loads: the backend compiles the same code and the verifier takes it', () => {
+    const table = parseSave(TEXT).tables[0]?.table;
+    if (table === undefined) throw new Error('no table');
+    const compiled = compileTable(table, flavor);
+    expect(compiled.programs.map((p) => p.insns.map(formatInsn))).toEqual(
+      t.hooks.map((h) => allInsns(h).map((i) => i.text)),
+    );
+    const loaded = loadRuleset(table, flavor);
+    try {
+      expect(loaded.progs.filter((fd) => fd !== undefined)).toHaveLength(3);
+    } finally {
+      release(loaded);
     }
   });
 
