@@ -180,6 +180,24 @@ describe('translateSave', () => {
     expect(e.message).toContain('line 7: OUTPUT rule 1 (-A OUTPUT -j QUEUE): QUEUE has no BPF');
   });
 
+  it('reports a refusal no single rule explains (jump nesting) for the hook', () => {
+    const names = Array.from({ length: 50 }, (_, k) => `c${String(k).padStart(2, '0')}`);
+    const text = `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${names
+      .map((n) => `:${n} - [0:0]\n`)
+      .join('')}-A INPUT -j c00\n${names
+      .slice(0, -1)
+      .map((n, k) => `-A ${n} -p tcp -j ${names[k + 1]}\n`)
+      .join('')}COMMIT\n`;
+    const e = refusal(text);
+    expect(e.refusals).toEqual([
+      {
+        hook: 'INPUT',
+        source: 'INPUT',
+        reason: 'jumps nest 50 deep; the jump stack on the BPF stack holds 48',
+      },
+    ]);
+  });
+
   it('lists other tables as skipped', () => {
     const t = translateSave(`*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n${SMALL('')}`, flavor);
     expect(t.skipped).toEqual([{ name: 'raw', line: 1 }]);
