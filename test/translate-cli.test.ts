@@ -154,7 +154,7 @@ describe('translateSave', () => {
   it('names each rule codegen refuses, with its line, and translates nothing', () => {
     const e = refusal(
       SMALL(
-        '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -m conntrack --ctstate SNAT -j ACCEPT\n-A OUTPUT -j QUEUE',
+        '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j LOG --log-prefix "in: " --log-uid\n-A OUTPUT -j QUEUE',
       ),
     );
     expect(e.refusals).toEqual([
@@ -164,8 +164,8 @@ describe('translateSave', () => {
         chain: 'INPUT',
         rule: 2,
         line: 6,
-        text: '-A INPUT -m conntrack --ctstate SNAT -j ACCEPT',
-        reason: 'match "conntrack": --ctstate SNAT/DNAT is not translated yet',
+        text: '-A INPUT -j LOG --log-prefix "in: " --log-uid',
+        reason: 'target "LOG": --log-uid needs the socket\'s file credentials',
       },
       {
         hook: 'OUTPUT',
