@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `bpfilter` command: a thin dispatcher to the layer that owns each subcommand.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
@@ -11,6 +11,8 @@ import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
 import { serveUmh } from './ipc/umh.js';
+import { netfilterFlavor } from './bpf/codegen/nf.js';
+import { formatTranslation, TranslateError, translateSave } from './translate/offline.js';
 
 const usage = `usage: bpfilter <command>
 
@@ -19,6 +21,8 @@ commands:
   daemon [--socket PATH] [OPTIONS]
                              serve mbox requests on a unix socket (default ${DEFAULT_SOCKET})
   run [--socket PATH] -- CMD run CMD with the LD_PRELOAD shim that forwards iptables sockopts
+  translate [FILE] [--json]  print the plan and annotated BPF for an iptables-save file (or
+                             stdin); nothing is loaded, no root needed
   help                       this text
 
 options of umh and daemon:
@@ -87,6 +91,35 @@ function makeService(args: string[]): Helper {
   };
 }
 
+function translate(args: string[]): number {
+  const json = args.includes('--json');
+  const [file = '-'] = args.filter((a) => a !== '--json');
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  // A listing piped into `head` is cut short on purpose, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
+  try {
+    const t = translateSave(text, netfilterFlavor());
+    process.stdout.write(json ? JSON.stringify(t, null, 1) + '\n' : formatTranslation(t));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof TranslateError)) throw e;
+    if (json) {
+      const error = {
+        message: e.message,
+        ...(e.line !== undefined ? { line: e.line } : {}),
+        refusals: e.refusals,
+      };
+      process.stdout.write(JSON.stringify({ error }, null, 1) + '\n');
+    } else {
+      process.stderr.write(`bpfilter translate: ${e.message}\n`);
+    }
+    return 1;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...args] = argv;
   switch (cmd) {
@@ -131,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
         });
       });
     }
+    case 'translate':
+      return translate(args);
     case 'help':
     case '--help':
       process.stdout.write(usage);

@@ -5,7 +5,8 @@ import { EINVAL, XtError } from '../errno.js';
 import type { Insn } from '../../bpf/asm/index.js';
 import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
 import { EventKind } from '../../bpf/codegen/event.js';
-import type { Extension } from './types.js';
+import { OptionError, parseUint, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
 
 export const XT_LOG_TCPSEQ = 0x01;
@@ -78,7 +79,62 @@ export const LOG: Extension<LogTarget> = {
     for (const [bit, opt] of flags) if ((v.logflags & bit) !== 0) parts.push(opt);
     return parts.join(' ');
   },
+  parse(options: readonly SaveOption[]) {
+    const flag = { args: 0 } as const;
+    const o = readOptions('target "LOG"', options, {
+      level: { names: ['log-level'] },
+      prefix: { names: ['log-prefix'] },
+      tcpseq: { names: ['log-tcp-sequence'], ...flag },
+      tcpopt: { names: ['log-tcp-options'], ...flag },
+      ipopt: { names: ['log-ip-options'], ...flag },
+      uid: { names: ['log-uid'], ...flag },
+      macdecode: { names: ['log-macdecode'], ...flag },
+    });
+    // UTF-8 bytes, silently cut to 29 as xtopt_parse_string does; an empty one is refused.
+    const prefix = Buffer.from(o.prefix?.args[0] ?? '', 'utf8')
+      .toString('latin1')
+      .slice(0, PREFIX_LEN - 1);
+    if (o.prefix !== undefined && prefix === '') {
+      throw new OptionError('target "LOG": --log-prefix is empty');
+    }
+    const bits: readonly (readonly [SaveOption | undefined, number])[] = [
+      [o.tcpseq, XT_LOG_TCPSEQ],
+      [o.tcpopt, XT_LOG_TCPOPT],
+      [o.ipopt, XT_LOG_IPOPT],
+      [o.uid, XT_LOG_UID],
+      [o.macdecode, XT_LOG_MACDECODE],
+    ];
+    const value: LogTarget = {
+      level: o.level === undefined ? DEFAULT_LEVEL : parseLevel(o.level.args[0] ?? ''),
+      logflags: bits.reduce((f, [opt, bit]) => (opt ? f | bit : f), 0),
+      prefix,
+    };
+    return { extension: LOG, revision: 0, value };
+  },
 };
+
+/** libxt_LOG's default level: warning. */
+const DEFAULT_LEVEL = 4;
+
+/** libxt_LOG's syslog names (error and panic are its deprecated spellings). */
+const LEVELS: Readonly<Record<string, number>> = {
+  emerg: 0,
+  panic: 0,
+  alert: 1,
+  crit: 2,
+  error: 3,
+  warning: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
+};
+
+/** A level 0-7 or its syslog name. */
+function parseLevel(s: string): number {
+  const named = LEVELS[s.toLowerCase()];
+  if (named !== undefined) return named;
+  return parseUint(s, 0, 7, 'target "LOG": --log-level');
+}
 
 /** The prefix as the kernel prints it (up to the first NUL). */
 export function logPrefix(v: LogTarget): string {

@@ -7,7 +7,8 @@ import { EINVAL, XtError } from '../errno.js';
 import type { Insn } from '../../bpf/asm/index.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
 import { EventKind } from '../../bpf/codegen/event.js';
-import type { CheckContext, Extension } from './types.js';
+import { OptionError, readOptions } from './args.js';
+import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_TCP, payload, requireHooks, requireTable, zeroed } from './util.js';
 
 export const IPT_ICMP_NET_UNREACHABLE = 0;
@@ -75,6 +76,24 @@ export const REJECT: Extension<RejectTarget> = {
   sendsReplies: true,
   format(v: RejectTarget): string {
     return `--reject-with ${WITH_NAMES[v.with] ?? String(v.with)}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('target "REJECT"', options, { with: { names: ['reject-with'] } });
+    // libipt_REJECT's default.
+    if (o.with === undefined) {
+      return { extension: REJECT, revision: 0, value: { with: IPT_ICMP_PORT_UNREACHABLE } };
+    }
+    const name = (o.with.args[0] ?? '').toLowerCase();
+    const k = WITH_NAMES.indexOf(name);
+    const alias = WITH_ALIASES.indexOf(name);
+    const w = k !== -1 ? k : alias;
+    if (w === IPT_ICMP_ECHOREPLY || name === 'echoreply') {
+      throw new OptionError('target "REJECT": --reject-with echo-reply is no longer supported');
+    }
+    if (w === -1) {
+      throw new OptionError(`target "REJECT": unknown --reject-with "${o.with.args[0] ?? ''}"`);
+    }
+    return { extension: REJECT, revision: 0, value: { with: w } };
   },
 };
 
@@ -260,3 +279,16 @@ export function rejectReply(v: RejectTarget, p: RejectedPacket): RejectReply | u
   const code = ICMP_CODE[v.with];
   return code === undefined ? undefined : unreach(code, p);
 }
+
+/** libipt_REJECT's short spellings, by enum ipt_reject_with value. */
+const WITH_ALIASES: readonly string[] = [
+  'net-unreach',
+  'host-unreach',
+  'proto-unreach',
+  'port-unreach',
+  'echo-reply',
+  'net-prohib',
+  'host-prohib',
+  'tcp-rst',
+  'admin-prohib',
+];

@@ -1,6 +1,7 @@
 // -m comment: struct xt_comment_info (linux/netfilter/xt_comment.h), revision 0, family UNSPEC.
 // The kernel neither checks nor reads it; it only hands the bytes back on GET_ENTRIES.
-import type { Extension } from './types.js';
+import { OptionError, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
 import type { Insn } from '../../bpf/asm/index.js';
 
@@ -31,6 +32,15 @@ export const comment: Extension<CommentMatch> = {
   check(): void {},
   format(v: CommentMatch): string {
     return `--comment ${JSON.stringify(commentText(v))}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "comment"', options, { comment: { names: ['comment'] } });
+    if (o.comment === undefined) throw new OptionError('match "comment": --comment is required');
+    // The IR holds bytes as latin1; iptables copies the text's UTF-8 bytes and silently cuts
+    // them to 255 (xtopt_parse_string's strncpy and final NUL).
+    const raw = Buffer.from(o.comment.args[0] ?? '', 'utf8').toString('latin1');
+    const value = { comment: raw.slice(0, XT_MAX_COMMENT_LEN - 1) };
+    return { extension: comment, revision: 0, value };
   },
   codegen(): Insn[] {
     return [];

@@ -5,7 +5,16 @@
 //   rev 3: u16 masks, ports are host-order u16 ranges [port, port_high]       (164 bytes)
 // conntrack_mt_check only takes a conntrack reference, so no value is refused. Addresses are
 // union nf_inet_addr (16 bytes); for IPv4 only the first 4 are read, the rest iptables zeroes.
-import type { Extension } from './types.js';
+import {
+  OptionError,
+  parseAddrMask,
+  parseFlagList,
+  parsePortRange,
+  parseProtocol,
+  parseUint,
+  readOptions,
+} from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { inv, ipv4, maskSuffix, payload, zeroed } from './util.js';
 import {
   Add,
@@ -215,6 +224,90 @@ export const conntrack: Extension<ConntrackMatch> = {
       );
     }
     return parts.join(' ');
+  },
+  parse(options: readonly SaveOption[]) {
+    const what = 'match "conntrack"';
+    const inv = { invert: true } as const;
+    const o = readOptions(what, options, {
+      ctstate: { names: ['ctstate'], ...inv },
+      ctproto: { names: ['ctproto'], ...inv },
+      ctorigsrc: { names: ['ctorigsrc'], ...inv },
+      ctorigdst: { names: ['ctorigdst'], ...inv },
+      ctreplsrc: { names: ['ctreplsrc'], ...inv },
+      ctrepldst: { names: ['ctrepldst'], ...inv },
+      ctstatus: { names: ['ctstatus'], ...inv },
+      ctexpire: { names: ['ctexpire'], ...inv },
+      ctorigsrcport: { names: ['ctorigsrcport'], ...inv },
+      ctorigdstport: { names: ['ctorigdstport'], ...inv },
+      ctreplsrcport: { names: ['ctreplsrcport'], ...inv },
+      ctrepldstport: { names: ['ctrepldstport'], ...inv },
+      ctdir: { names: ['ctdir'] },
+    });
+    // Revision 3, what iptables picks on kernels that have it; unset fields stay zero.
+    const v: { -readonly [K in keyof ConntrackMatch]: ConntrackMatch[K] } = conntrack.decode(
+      Buffer.alloc(0),
+      3,
+    );
+    const use = (opt: SaveOption | undefined, flag: number): string | undefined => {
+      if (opt === undefined) return undefined;
+      v.matchFlags |= flag;
+      if (opt.invert) v.invertFlags |= flag;
+      return opt.args[0] ?? '';
+    };
+    const state = use(o.ctstate, XT_CONNTRACK_STATE);
+    if (state !== undefined)
+      v.stateMask = parseFlagList(state, CT_STATE_NAMES, `${what}: --ctstate`);
+    const proto = use(o.ctproto, XT_CONNTRACK_PROTO);
+    if (proto !== undefined) v.l4proto = parseProtocol(proto, `${what}: --ctproto`);
+    const addr = (opt: SaveOption | undefined, flag: number): CtAddr => {
+      const s = use(opt, flag);
+      return s === undefined
+        ? { addr: 0, mask: 0 }
+        : parseAddrMask(s, `${what}: --${opt?.name ?? ''}`);
+    };
+    v.origsrc = addr(o.ctorigsrc, XT_CONNTRACK_ORIGSRC);
+    v.origdst = addr(o.ctorigdst, XT_CONNTRACK_ORIGDST);
+    v.replsrc = addr(o.ctreplsrc, XT_CONNTRACK_REPLSRC);
+    v.repldst = addr(o.ctrepldst, XT_CONNTRACK_REPLDST);
+    const status = use(o.ctstatus, XT_CONNTRACK_STATUS);
+    if (status !== undefined) {
+      v.statusMask = parseFlagList(
+        status,
+        [[0, 'NONE'], ...CT_STATUS_NAMES],
+        `${what}: --ctstatus`,
+      );
+    }
+    const expire = use(o.ctexpire, XT_CONNTRACK_EXPIRES);
+    if (expire !== undefined) {
+      const [lo = '', hi] = expire.split(':');
+      v.expiresMin = parseUint(lo, 0, 0xffffffff, `${what}: --ctexpire`);
+      v.expiresMax =
+        hi === undefined ? v.expiresMin : parseUint(hi, 0, 0xffffffff, `${what}: --ctexpire`);
+      if (v.expiresMin > v.expiresMax) {
+        throw new OptionError(`${what}: --ctexpire: min ${v.expiresMin} > max ${v.expiresMax}`);
+      }
+    }
+    const port = (opt: SaveOption | undefined, flag: number): CtPort => {
+      const s = use(opt, flag);
+      if (s === undefined) return { lo: 0, hi: 0 };
+      const [lo, hi] = parsePortRange(s, `${what}: --${opt?.name ?? ''}`);
+      return { lo, hi };
+    };
+    v.origsrcPort = port(o.ctorigsrcport, XT_CONNTRACK_ORIGSRC_PORT);
+    v.origdstPort = port(o.ctorigdstport, XT_CONNTRACK_ORIGDST_PORT);
+    v.replsrcPort = port(o.ctreplsrcport, XT_CONNTRACK_REPLSRC_PORT);
+    v.repldstPort = port(o.ctrepldstport, XT_CONNTRACK_REPLDST_PORT);
+    if (o.ctdir !== undefined) {
+      const dir = (o.ctdir.args[0] ?? '').toUpperCase();
+      if (dir !== 'ORIGINAL' && dir !== 'REPLY') {
+        throw new OptionError(
+          `${what}: --ctdir: "${o.ctdir.args[0] ?? ''}" is not ORIGINAL or REPLY`,
+        );
+      }
+      v.matchFlags |= XT_CONNTRACK_DIRECTION;
+      if (dir === 'REPLY') v.invertFlags |= XT_CONNTRACK_DIRECTION;
+    }
+    return { extension: conntrack, revision: 3, value: v };
   },
   codegen(v: ConntrackMatch, revision: number, cg: CodegenContext): Insn[] {
     return conntrackCode(v, revision, cg);

@@ -1,7 +1,8 @@
 // -m iprange: struct xt_iprange_mtinfo (linux/netfilter/xt_iprange.h), revision 1 (revision 0
 // is gone from the kernel), registered per family, no checkentry. Addresses are
 // union nf_inet_addr; IPv4 reads the first 4 bytes, compared in host order, inclusive.
-import type { Extension } from './types.js';
+import { parseIpv4, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { inv, ipv4, payload, zeroed } from './util.js';
 import { LoadMem, R1, Size, ToBe, type Insn } from '../../bpf/asm/index.js';
 import { inRange } from '../../bpf/codegen/cmp.js';
@@ -64,6 +65,26 @@ export const iprange: Extension<IprangeMatch> = {
       );
     }
     return parts.join(' ');
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "iprange"', options, {
+      src: { names: ['src-range'], invert: true },
+      dst: { names: ['dst-range'], invert: true },
+    });
+    let flags = 0;
+    // libxt_iprange's iprange_parse_range: `a-b`, or one address for both ends.
+    const range = (opt: SaveOption | undefined, set: number, inv: number): [number, number] => {
+      if (opt === undefined) return [0, 0];
+      flags |= set | (opt.invert ? inv : 0);
+      const [lo = '', hi] = (opt.args[0] ?? '').split('-');
+      const what = `match "iprange": --${opt.name}`;
+      const min = parseIpv4(lo, what);
+      return [min, hi === undefined ? min : parseIpv4(hi, what)];
+    };
+    const [srcMin, srcMax] = range(o.src, IPRANGE_SRC, IPRANGE_SRC_INV);
+    const [dstMin, dstMax] = range(o.dst, IPRANGE_DST, IPRANGE_DST_INV);
+    const value: IprangeMatch = { srcMin, srcMax, dstMin, dstMax, flags };
+    return { extension: iprange, revision: 1, value };
   },
   codegen(v: IprangeMatch, _revision: number, cg: CodegenContext): Insn[] {
     // Each side: m = addr < min || addr > max (host order); m ^= inverted; m → no match.

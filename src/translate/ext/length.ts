@@ -1,6 +1,7 @@
 // -m length: struct xt_length_info (linux/netfilter/xt_length.h), revision 0, registered per
 // family, no checkentry. IPv4 compares ntohs(iph->tot_len) with [min, max], xor invert.
-import type { Extension } from './types.js';
+import { OptionError, parseUint, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
 import type { Insn } from '../../bpf/asm/index.js';
 import { inRange, loadBe16 } from '../../bpf/codegen/cmp.js';
@@ -36,6 +37,18 @@ export const length: Extension<LengthMatch> = {
   format(v: LengthMatch): string {
     const range = v.min === v.max ? `${v.min}` : `${v.min}:${v.max}`;
     return `${v.invert !== 0 ? '! ' : ''}--length ${range}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "length"', options, {
+      length: { names: ['length'], invert: true },
+    });
+    if (o.length === undefined) throw new OptionError('match "length": --length is required');
+    const what = 'match "length": --length';
+    const [lo = '', hi] = (o.length.args[0] ?? '').split(':');
+    const min = lo === '' ? 0 : parseUint(lo, 0, 0xffff, what);
+    const max = hi === undefined ? min : hi === '' ? 0xffff : parseUint(hi, 0, 0xffff, what);
+    const value: LengthMatch = { min, max, invert: o.length.invert ? 1 : 0 };
+    return { extension: length, revision: 0, value };
   },
   codegen(v: LengthMatch, _revision: number, cg: CodegenContext): Insn[] {
     // (min <= ntohs(iph->tot_len) <= max) ^ invert

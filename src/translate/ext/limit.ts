@@ -4,7 +4,8 @@
 // iptables sends them zeroed; a caller-supplied non-zero cost/credit_cap would be honoured by
 // limit_mt_check and is ignored here (decode drops it).
 import { ERANGE, XtError } from '../errno.js';
-import type { Extension } from './types.js';
+import { OptionError, parseUint, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
 import {
   Add,
@@ -72,6 +73,11 @@ export interface LimitMatch {
 /** libxt_limit's burst when --limit-burst is not given. */
 const DEFAULT_BURST = 5;
 
+/** libxt_limit's rate when --limit is not given: 3/hour. */
+const DEFAULT_AVG = (XT_LIMIT_SCALE * 60 * 60) / 3;
+/** libxt_limit refuses larger bursts. */
+const MAX_BURST = 10000;
+
 /** sizeof(struct xt_rateinfo) on x86-64. */
 const SIZE = 40;
 const USER_SIZE = 8;
@@ -102,6 +108,20 @@ export const limit: Extension<LimitMatch> = {
     // iptables-save leaves out the default burst.
     const burst = v.burst === DEFAULT_BURST ? '' : ` --limit-burst ${v.burst}`;
     return `--limit ${rate(v.avg)}${burst}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "limit"', options, {
+      limit: { names: ['limit'] },
+      burst: { names: ['limit-burst'] },
+    });
+    const value: LimitMatch = {
+      avg: o.limit === undefined ? DEFAULT_AVG : parseRate(o.limit.args[0] ?? ''),
+      burst:
+        o.burst === undefined
+          ? DEFAULT_BURST
+          : parseUint(o.burst.args[0] ?? '', 0, MAX_BURST, 'match "limit": --limit-burst'),
+    };
+    return { extension: limit, revision: 0, value };
   },
   codegen(v: LimitMatch, _revision: number, cg: CodegenContext): Insn[] {
     if (cg.hz !== HZ) {
@@ -176,4 +196,27 @@ function rate(avg: number): string {
   }
   const [name, mult] = units[i - 1] ?? ['sec', XT_LIMIT_SCALE];
   return `${Math.floor(mult / avg)}/${name}`;
+}
+
+/**
+ * libxt_limit's parse_rate: `n[/unit]`, unit a prefix of second, minute, hour or day (seconds
+ * by default), as 1/XT_LIMIT_SCALE seconds per packet.
+ */
+function parseRate(s: string): number {
+  const what = 'match "limit": --limit';
+  const slash = s.indexOf('/');
+  const unit = slash === -1 ? 'second' : s.slice(slash + 1).toLowerCase();
+  const mults: readonly (readonly [string, number])[] = [
+    ['second', 1],
+    ['minute', 60],
+    ['hour', 60 * 60],
+    ['day', 24 * 60 * 60],
+  ];
+  const mult = unit === '' ? undefined : mults.find(([name]) => name.startsWith(unit))?.[1];
+  const n = /^[0-9]+/.exec(s)?.[0];
+  const r = n === undefined ? 0 : Number(n);
+  if (mult === undefined || r === 0) throw new OptionError(`${what}: bad rate "${s}"`);
+  const avg = Math.floor((XT_LIMIT_SCALE * mult) / r);
+  if (avg === 0) throw new OptionError(`${what}: rate too fast "${s}"`);
+  return avg;
 }

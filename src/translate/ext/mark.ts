@@ -1,6 +1,7 @@
 // -m mark: struct xt_mark_mtinfo1 (linux/netfilter/xt_mark.h), revision 1, family UNSPEC, no
 // checkentry. Matches when ((skb->mark & mask) == mark) ^ invert.
-import type { Extension } from './types.js';
+import { OptionError, parseUint, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
 import { And, JEq, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
@@ -37,6 +38,18 @@ export const mark: Extension<MarkMatch> = {
     const m = `0x${v.mark.toString(16)}`;
     const value = v.mask === 0xffffffff ? m : `${m}/0x${v.mask.toString(16)}`;
     return `${v.invert !== 0 ? '! ' : ''}--mark ${value}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "mark"', options, { mark: { names: ['mark'], invert: true } });
+    if (o.mark === undefined) throw new OptionError('match "mark": --mark is required');
+    const [m = '', mask] = (o.mark.args[0] ?? '').split('/');
+    const what = 'match "mark": --mark';
+    const value: MarkMatch = {
+      mark: parseUint(m, 0, 0xffffffff, what),
+      mask: mask === undefined ? 0xffffffff : parseUint(mask, 0, 0xffffffff, what),
+      invert: o.mark.invert ? 1 : 0,
+    };
+    return { extension: mark, revision: 1, value };
   },
   codegen(v: MarkMatch, _revision: number, cg: CodegenContext): Insn[] {
     // ((skb->mark & mask) == mark) ^ invert

@@ -4,7 +4,8 @@
 // makes ports[i]..ports[i+1] a range: it needs a following slot within count that is not itself
 // a range start, and lo <= hi — multiport_valid_ranges, in the kernels we run on), all EINVAL.
 import { EINVAL, XtError } from '../errno.js';
-import type { CheckContext, Extension } from './types.js';
+import { OptionError, parsePort, readOptions } from './args.js';
+import type { CheckContext, Extension, SaveOption } from './types.js';
 import {
   IPPROTO_DCCP,
   IPPROTO_SCTP,
@@ -113,6 +114,48 @@ export const multiport: Extension<MultiportMatch> = {
       else items.push(String(lo));
     }
     return `${v.invert !== 0 ? '! ' : ''}${opt} ${items.join(',')}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "multiport"', options, {
+      sports: { names: ['sports', 'source-ports'], invert: true },
+      dports: { names: ['dports', 'destination-ports'], invert: true },
+      ports: { names: ['ports'], invert: true },
+    });
+    const given = [o.sports, o.dports, o.ports];
+    const set = given.filter((x) => x !== undefined);
+    const opt = set[0];
+    if (opt === undefined || set.length > 1) {
+      throw new OptionError('match "multiport": exactly one of --sports, --dports, --ports');
+    }
+    const flags = given.indexOf(opt);
+    // libxt_multiport's parse_multi_ports_v1: a range takes two slots, flagged on the first.
+    const ports: number[] = [];
+    const pflags: number[] = [];
+    for (const item of (opt.args[0] ?? '').split(',')) {
+      const [lo = '', hi, ...rest] = item.split(':');
+      const what = `match "multiport": --${opt.name}`;
+      if (rest.length > 0) throw new OptionError(`${what}: invalid port range "${item}"`);
+      ports.push(parsePort(lo, what));
+      pflags.push(hi === undefined ? 0 : 1);
+      if (hi !== undefined) {
+        const end = parsePort(hi, what);
+        if ((ports[ports.length - 1] ?? 0) >= end) {
+          throw new OptionError(`${what}: invalid port range "${item}"`);
+        }
+        ports.push(end);
+        pflags.push(0);
+      }
+    }
+    if (ports.length > XT_MULTI_PORTS) {
+      throw new OptionError(`match "multiport": too many ports (at most ${XT_MULTI_PORTS})`);
+    }
+    const count = ports.length;
+    while (ports.length < XT_MULTI_PORTS) {
+      ports.push(0);
+      pflags.push(0);
+    }
+    const value: MultiportMatch = { flags, count, ports, pflags, invert: opt.invert ? 1 : 0 };
+    return { extension: multiport, revision: 1, value };
   },
   codegen(v: MultiportMatch, _revision: number, cg: CodegenContext): Insn[] {
     // ports_match_v1: the first element that matches decides `true ^ invert`; none, `invert`.

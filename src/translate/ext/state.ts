@@ -1,6 +1,18 @@
 // -m state: struct xt_state_info (linux/netfilter/xt_state.h), revision 0, family UNSPEC.
 // state_mt_check only takes a conntrack reference (always available here), so nothing is refused.
-import type { Extension } from './types.js';
+import { OptionError, parseFlagList, readOptions } from './args.js';
+import {
+  conntrack,
+  XT_CONNTRACK_STATE,
+  XT_CONNTRACK_STATE_ALIAS,
+  XT_CONNTRACK_STATE_ESTABLISHED,
+  XT_CONNTRACK_STATE_INVALID,
+  XT_CONNTRACK_STATE_NEW,
+  XT_CONNTRACK_STATE_RELATED,
+  XT_CONNTRACK_STATE_UNTRACKED,
+  type ConntrackMatch,
+} from './conntrack.js';
+import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
 import { And, JEq, R3, type Insn } from '../../bpf/asm/index.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
@@ -37,6 +49,28 @@ export const state: Extension<StateMatch> = {
   check(): void {},
   format(v: StateMatch): string {
     return `--state ${stateNames(v.statemask)}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    // iptables implements `-m state` as an alias of conntrack (libxt_conntrack's state
+    // revisions 1-3): the kernel gets conntrack revision 3 with the alias flag, never xt_state.
+    const o = readOptions('match "state"', options, {
+      state: { names: ['state'], invert: true },
+    });
+    if (o.state === undefined) throw new OptionError('match "state": --state is required');
+    const names: readonly (readonly [number, string])[] = [
+      [XT_CONNTRACK_STATE_INVALID, 'INVALID'],
+      [XT_CONNTRACK_STATE_ESTABLISHED, 'ESTABLISHED'],
+      [XT_CONNTRACK_STATE_NEW, 'NEW'],
+      [XT_CONNTRACK_STATE_RELATED, 'RELATED'],
+      [XT_CONNTRACK_STATE_UNTRACKED, 'UNTRACKED'],
+    ];
+    const value: ConntrackMatch = {
+      ...conntrack.decode(Buffer.alloc(0), 3),
+      matchFlags: XT_CONNTRACK_STATE | XT_CONNTRACK_STATE_ALIAS,
+      invertFlags: o.state.invert ? XT_CONNTRACK_STATE : 0,
+      stateMask: parseFlagList(o.state.args[0] ?? '', names, 'match "state": --state'),
+    };
+    return { extension: conntrack, revision: 3, value };
   },
   codegen(v: StateMatch, _revision: number, cg: CodegenContext): Insn[] {
     return [

@@ -2,7 +2,8 @@
 // Registered with .proto = IPPROTO_TCP, so xt_check_match refuses it unless the rule says
 // `-p tcp` without `!`; tcp_mt_check refuses unknown invflags.
 import { EINVAL, XtError } from '../errno.js';
-import type { CheckContext, Extension } from './types.js';
+import { OptionError, parsePortRange, parseUint, readOptions } from './args.js';
+import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_TCP, inv, payload, portRange, requireProto, zeroed } from './util.js';
 import {
   Add,
@@ -104,6 +105,43 @@ export const tcp: Extension<TcpMatch> = {
     }
     return parts.join(' ');
   },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "tcp"', options, {
+      sport: { names: ['sport', 'source-port'], invert: true },
+      dport: { names: ['dport', 'destination-port'], invert: true },
+      flags: { names: ['tcp-flags'], args: 2, invert: true },
+      syn: { names: ['syn'], args: 0, invert: true },
+      option: { names: ['tcp-option'], invert: true },
+    });
+    if (o.flags && o.syn) {
+      throw new OptionError('match "tcp": only one of --syn and --tcp-flags is allowed');
+    }
+    let invflags = 0;
+    const ports = (opt: SaveOption | undefined, bit: number): [number, number] => {
+      if (opt === undefined) return [0, 0xffff];
+      if (opt.invert) invflags |= bit;
+      return parsePortRange(opt.args[0] ?? '', `match "tcp": --${opt.name}`);
+    };
+    const spts = ports(o.sport, XT_TCP_INV_SRCPT);
+    const dpts = ports(o.dport, XT_TCP_INV_DSTPT);
+    let [flgMask, flgCmp] = [0, 0];
+    if (o.syn) {
+      // --syn is --tcp-flags SYN,RST,ACK,FIN SYN.
+      [flgMask, flgCmp] = [0x17, 0x02];
+      if (o.syn.invert) invflags |= XT_TCP_INV_FLAGS;
+    } else if (o.flags) {
+      flgMask = parseTcpFlags(o.flags.args[0] ?? '');
+      flgCmp = parseTcpFlags(o.flags.args[1] ?? '');
+      if (o.flags.invert) invflags |= XT_TCP_INV_FLAGS;
+    }
+    let option = 0;
+    if (o.option) {
+      option = parseUint(o.option.args[0] ?? '', 1, 255, 'match "tcp": --tcp-option');
+      if (o.option.invert) invflags |= XT_TCP_INV_OPTION;
+    }
+    const value: TcpMatch = { spts, dpts, option, flgMask, flgCmp, invflags };
+    return { extension: tcp, revision: 0, value };
+  },
   codegen(v: TcpMatch, _revision: number, cg: CodegenContext): Insn[] {
     const flags: Insn[] = [];
     const invFlags = (v.invflags & XT_TCP_INV_FLAGS) !== 0;
@@ -178,6 +216,20 @@ function optionWalk(option: number, invert: boolean, cg: CodegenContext): Insn[]
 }
 
 const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
+
+/** libxt_tcp's parse_tcp_flag: a comma list of flag names, ALL or NONE. */
+function parseTcpFlags(s: string): number {
+  let bits = 0;
+  for (const name of s.split(',')) {
+    const upper = name.toUpperCase();
+    const k = FLAG_NAMES.findIndex((f) => f === upper);
+    if (upper === 'ALL') bits |= 0x3f;
+    else if (upper === 'NONE') continue;
+    else if (k === -1 || k > 5) throw new OptionError(`match "tcp": unknown TCP flag "${name}"`);
+    else bits |= 1 << k;
+  }
+  return bits;
+}
 
 /** iptables-save's spelling of a TCP flag byte: "SYN,ACK", "NONE", "ALL". */
 export function tcpFlags(bits: number): string {

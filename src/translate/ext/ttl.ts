@@ -1,7 +1,8 @@
 // -m ttl: struct ipt_ttl_info (linux/netfilter_ipv4/ipt_ttl.h), "ttl" revision 0 of xt_hl.c,
 // IPv4 only, no checkentry. An unknown mode never matches (the kernel's switch falls through to
 // false); it is still accepted.
-import type { Extension } from './types.js';
+import { OptionError, parseUint, readOptions } from './args.js';
+import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
 import { Ja, JEq, JGe, JLe, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
@@ -39,6 +40,31 @@ export const ttl: Extension<TtlMatch> = {
   format(v: TtlMatch): string {
     const opt = ['--ttl-eq', '! --ttl-eq', '--ttl-lt', '--ttl-gt'][v.mode] ?? `--ttl-mode${v.mode}`;
     return `${opt} ${v.ttl}`;
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "ttl"', options, {
+      eq: { names: ['ttl-eq'], invert: true },
+      lt: { names: ['ttl-lt'] },
+      gt: { names: ['ttl-gt'] },
+    });
+    const set = [o.eq, o.lt, o.gt].filter((x) => x !== undefined);
+    const opt = set[0];
+    if (opt === undefined || set.length > 1) {
+      throw new OptionError('match "ttl": exactly one of --ttl-eq, --ttl-lt, --ttl-gt');
+    }
+    const mode =
+      opt === o.eq
+        ? opt.invert
+          ? IPT_TTL_NE
+          : IPT_TTL_EQ
+        : opt === o.lt
+          ? IPT_TTL_LT
+          : IPT_TTL_GT;
+    const value: TtlMatch = {
+      mode,
+      ttl: parseUint(opt.args[0] ?? '', 0, 255, `match "ttl": --${opt.name}`),
+    };
+    return { extension: ttl, revision: 0, value };
   },
   codegen(v: TtlMatch, _revision: number, cg: CodegenContext): Insn[] {
     const load = LoadMem(R1, STATE, S.IP + 8, Size.B);

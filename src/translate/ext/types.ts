@@ -1,5 +1,6 @@
 import type { Insn } from '../../bpf/asm/index.js';
 import type { CodegenContext } from '../../bpf/codegen/context.js';
+import type { ExtensionUse } from '../ir.js';
 
 // The contract every match and target extension fulfils. One file per extension implements it;
 // registry.ts lists them. Methods (not function-typed properties) on purpose: method parameters are
@@ -15,6 +16,24 @@ export interface CheckContext {
   /** ipt_ip.proto of the rule (0 = any). */
   readonly proto: number;
   /** ipt_ip.invflags & IPT_INV_PROTO. */
+  readonly invProto: boolean;
+}
+
+/**
+ * One extension option of a rule in iptables-save syntax: `! --dport 22` is
+ * `{ name: 'dport', invert: true, args: ['22'] }`.
+ */
+export interface SaveOption {
+  readonly name: string;
+  readonly invert: boolean;
+  readonly args: readonly string[];
+}
+
+/** What an extension's parse sees of the rule around it (iptables' xt_option_call). */
+export interface ParseContext {
+  /** -p of the rule (0 = any). */
+  readonly proto: number;
+  /** `! -p`. */
   readonly invProto: boolean;
 }
 
@@ -54,4 +73,11 @@ export interface Extension<T> {
   verdict?(value: T): 'continue' | 'drop';
   /** Targets whose events make the helper send packets (REJECT's replies). */
   readonly sendsReplies?: boolean;
+  /**
+   * The options following `-m NAME` / `-j NAME` in iptables syntax → what iptables puts in the
+   * blob for them: the revision iptables picks, its defaults, and for an alias (`-m state`) the
+   * extension iptables really loads. Throws OptionError (args.ts). Absent for extensions iptables
+   * never lets a user name (the standard and ERROR targets).
+   */
+  parse?(options: readonly SaveOption[], ctx: ParseContext): ExtensionUse;
 }

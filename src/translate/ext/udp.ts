@@ -2,7 +2,8 @@
 // Registered with .proto = IPPROTO_UDP (xt_check_match: `-p udp` without `!`); udp_mt_check
 // refuses unknown invflags.
 import { EINVAL, XtError } from '../errno.js';
-import type { CheckContext, Extension } from './types.js';
+import { parsePortRange, readOptions } from './args.js';
+import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_UDP, inv, payload, portRange, requireProto, zeroed } from './util.js';
 import type { Insn } from '../../bpf/asm/index.js';
 import { portMatch, requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
@@ -60,6 +61,22 @@ export const udp: Extension<UdpMatch> = {
       parts.push(`${inv((v.invflags & XT_UDP_INV_DSTPT) !== 0)}--dport ${portRange(...v.dpts)}`);
     }
     return parts.join(' ');
+  },
+  parse(options: readonly SaveOption[]) {
+    const o = readOptions('match "udp"', options, {
+      sport: { names: ['sport', 'source-port'], invert: true },
+      dport: { names: ['dport', 'destination-port'], invert: true },
+    });
+    let invflags = 0;
+    const ports = (opt: SaveOption | undefined, bit: number): [number, number] => {
+      if (opt === undefined) return [0, 0xffff];
+      if (opt.invert) invflags |= bit;
+      return parsePortRange(opt.args[0] ?? '', `match "udp": --${opt.name}`);
+    };
+    const spts = ports(o.sport, XT_UDP_INV_SRCPT);
+    const dpts = ports(o.dport, XT_UDP_INV_DSTPT);
+    const value: UdpMatch = { spts, dpts, invflags };
+    return { extension: udp, revision: 0, value };
   },
   codegen(v: UdpMatch, _revision: number, cg: CodegenContext): Insn[] {
     return [

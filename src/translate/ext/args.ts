@@ -1,0 +1,199 @@
+// Option parsing shared by the extensions' `parse`: the number, port, address and protocol
+// syntax of libxtables (xtables_strtoui, xtables_parse_port, xtables_parse_protocol, ...), and
+// the per-option rules iptables applies before an extension sees a value (known name, argument
+// count, `!` only where allowed, each option once).
+import type { SaveOption } from './types.js';
+
+/** A rule the translator cannot build from its text; the save parser adds the line. */
+export class OptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+/** An option the extension does not have: iptables then offers it to the -p match. */
+export class UnknownOption extends OptionError {
+  constructor(
+    what: string,
+    readonly option: SaveOption,
+  ) {
+    super(`${what}: unknown option "--${option.name}"`);
+    this.name = 'UnknownOption';
+  }
+}
+
+export interface OptionSpec {
+  /** Long names without dashes; the first is the canonical one. */
+  readonly names: readonly string[];
+  /** Arguments the option takes (default 1). */
+  readonly args?: number;
+  /** Whether `!` may precede it. */
+  readonly invert?: boolean;
+}
+
+/**
+ * The options of one extension by canonical name, each checked against `spec`: unknown names,
+ * repeats, wrong argument counts and `!` where iptables does not allow one are refused.
+ */
+export function readOptions<K extends string>(
+  what: string,
+  options: readonly SaveOption[],
+  spec: Readonly<Record<K, OptionSpec>>,
+): Partial<Record<K, SaveOption>> {
+  const byName = new Map<string, K>();
+  for (const key of Object.keys(spec) as K[]) {
+    for (const n of spec[key].names) byName.set(n, key);
+  }
+  const out: Partial<Record<K, SaveOption>> = {};
+  for (const o of options) {
+    const key = byName.get(o.name);
+    if (key === undefined) throw new UnknownOption(what, o);
+    const s = spec[key];
+    if (out[key] !== undefined) {
+      throw new OptionError(`${what}: "--${o.name}" given more than once`);
+    }
+    const want = s.args ?? 1;
+    if (o.args.length !== want) {
+      throw new OptionError(
+        `${what}: "--${o.name}" takes ${want} argument${want === 1 ? '' : 's'}, got ${o.args.length}`,
+      );
+    }
+    if (o.invert && s.invert !== true) {
+      throw new OptionError(`${what}: "--${o.name}" cannot be inverted with "!"`);
+    }
+    out[key] = o;
+  }
+  return out;
+}
+
+/** The option's only argument (readOptions checked the count). */
+export function arg(o: SaveOption, i = 0): string {
+  return o.args[i] ?? '';
+}
+
+/** strtoul(s, NULL, 0) over the whole string, as xtables_strtoui: decimal, 0x hex, 0 octal. */
+export function parseUint(s: string, min: number, max: number, what: string): number {
+  let v: number;
+  if (/^0x[0-9a-f]+$/i.test(s)) v = parseInt(s.slice(2), 16);
+  else if (/^0[0-7]*$/.test(s)) v = parseInt(s, 8);
+  else if (/^[1-9][0-9]*$/.test(s)) v = Number(s);
+  else throw new OptionError(`${what}: "${s}" is not a number`);
+  if (v < min || v > max) throw new OptionError(`${what}: ${s} is out of range ${min}-${max}`);
+  return v;
+}
+
+/** Well-known service names iptables users write (iptables itself asks /etc/services). */
+const SERVICES: Readonly<Record<string, number>> = {
+  ftp: 21,
+  ssh: 22,
+  telnet: 23,
+  smtp: 25,
+  domain: 53,
+  bootps: 67,
+  bootpc: 68,
+  http: 80,
+  pop3: 110,
+  ntp: 123,
+  imap: 143,
+  snmp: 161,
+  ldap: 389,
+  https: 443,
+  submission: 587,
+  imaps: 993,
+  pop3s: 995,
+};
+
+/** xtables_parse_port: a number 0-65535 or a service name. */
+export function parsePort(s: string, what: string): number {
+  const named = SERVICES[s];
+  if (named !== undefined) return named;
+  try {
+    return parseUint(s, 0, 0xffff, what);
+  } catch {
+    throw new OptionError(`${what}: invalid port/service "${s}"`);
+  }
+}
+
+/**
+ * `lo[:hi]` as libxt_tcp's parse_tcp_ports: an empty lo is 0, an empty hi 65535, a single port
+ * is [p, p]; lo > hi is refused.
+ */
+export function parsePortRange(s: string, what: string): [number, number] {
+  const colon = s.indexOf(':');
+  if (colon === -1) {
+    const p = parsePort(s, what);
+    return [p, p];
+  }
+  const a = s.slice(0, colon);
+  const b = s.slice(colon + 1);
+  const lo = a === '' ? 0 : parsePort(a, what);
+  const hi = b === '' ? 0xffff : parsePort(b, what);
+  if (lo > hi) throw new OptionError(`${what}: invalid port range "${s}" (min > max)`);
+  return [lo, hi];
+}
+
+/** A dotted quad → network-order u32 read big-endian (10.0.0.1 → 0x0a000001). */
+export function parseIpv4(s: string, what: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  const parts = m?.slice(1).map(Number) ?? [];
+  if (parts.length !== 4 || parts.some((p) => p > 255)) {
+    throw new OptionError(`${what}: "${s}" is not an IPv4 address (host names are not resolved)`);
+  }
+  return parts.reduce((a, p) => a * 256 + p, 0);
+}
+
+/** A prefix length or a dotted mask → mask as u32. */
+export function parseMask(s: string, what: string): number {
+  if (s.includes('.')) return parseIpv4(s, what);
+  const len = parseUint(s, 0, 32, `${what}: prefix length`);
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
+
+/** `addr[/mask]`, mask defaulting to /32; the address is not masked. */
+export function parseAddrMask(s: string, what: string): { addr: number; mask: number } {
+  const slash = s.indexOf('/');
+  if (slash === -1) return { addr: parseIpv4(s, what), mask: 0xffffffff };
+  return { addr: parseIpv4(s.slice(0, slash), what), mask: parseMask(s.slice(slash + 1), what) };
+}
+
+/** libxtables' xtables_chain_protos plus the /etc/protocols names iptables-save prints. */
+const PROTOCOLS: Readonly<Record<string, number>> = {
+  all: 0,
+  icmp: 1,
+  igmp: 2,
+  tcp: 6,
+  udp: 17,
+  dccp: 33,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  icmpv6: 58,
+  ospf: 89,
+  sctp: 132,
+  mh: 135,
+  udplite: 136,
+};
+
+/** xtables_parse_protocol: a number 0-255 or a name, case-insensitive. */
+export function parseProtocol(s: string, what: string): number {
+  const named = PROTOCOLS[s.toLowerCase()];
+  if (named !== undefined) return named;
+  if (/^[0-9]/.test(s)) return parseUint(s, 0, 255, what);
+  throw new OptionError(`${what}: unknown protocol "${s}"`);
+}
+
+/** Comma list of names → OR of their bits, names case-insensitive. */
+export function parseFlagList(
+  s: string,
+  names: readonly (readonly [number, string])[],
+  what: string,
+): number {
+  let bits = 0;
+  for (const item of s.split(',')) {
+    const hit = names.find(([, n]) => n.toLowerCase() === item.toLowerCase());
+    if (hit === undefined) throw new OptionError(`${what}: unknown value "${item}"`);
+    bits |= hit[0];
+  }
+  return bits;
+}
