@@ -108,7 +108,8 @@ describe('translateSave', () => {
       for (let k = 1; k < insns.length; k++) {
         const step = (insns[k]?.pc ?? 0) - (insns[k - 1]?.pc ?? 0);
         expect(
-          step === 1 || (step === 2 && / ll$|= map\[|= func /.test(insns[k - 1]?.text ?? '')),
+          step === 1 ||
+            (step === 2 && / ll$|= map\[|= map_value\[|= func /.test(insns[k - 1]?.text ?? '')),
         ).toBe(true);
       }
       const last = insns[insns.length - 1];
