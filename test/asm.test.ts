@@ -37,6 +37,7 @@ import {
   Xor,
   AsmError,
   assemble,
+  pruneUnreachable,
   decode,
   encode,
   format,
@@ -293,5 +294,32 @@ describe('the kernel reads our bytes as we wrote them', () => {
     const callFree = (b: Buffer): string => format(decode(b).slice(1));
     expect(xlated.readUInt8(0)).toBe(0x85);
     expect(callFree(xlated)).toBe(callFree(insns));
+  });
+});
+
+describe('pruneUnreachable', () => {
+  it('keeps what the entry and the subprograms it names reach, in order', () => {
+    const prog = [
+      Mov.imm(R0, 0),
+      JEq.imm(R0, 1, 'b'),
+      Ja('c'),
+      withLabel(Mov.imm(R0, 7), 'dead'),
+      withLabel(Mov.imm(R0, 1), 'b'),
+      withLabel(LoadFunc(R2, 'cb'), 'c'),
+      Exit(),
+      Mov.imm(R0, 9),
+      withLabel(Mov.imm(R0, 0), 'cb'),
+      Exit(),
+      withLabel(Exit(), 'unused_fn'),
+    ];
+    const kept = pruneUnreachable(prog);
+    expect(kept).toEqual([prog[0], prog[1], prog[2], prog[4], prog[5], prog[6], prog[8], prog[9]]);
+    // What is left still assembles: no reference to a dropped label.
+    expect(() => assemble(kept)).not.toThrow();
+  });
+
+  it('is the identity on a program without dead code', () => {
+    const prog = [Mov.imm(R0, 1), JEq.imm(R0, 1, 'x'), Mov.imm(R0, 2), withLabel(Exit(), 'x')];
+    expect(pruneUnreachable(prog)).toEqual(prog);
   });
 });

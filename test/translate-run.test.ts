@@ -305,3 +305,59 @@ describe('limits of the translation', () => {
     expect(() => loadRuleset(kt.table(nested(MAX_DEPTH + 1)))).toThrow(/nest 49 deep/);
   });
 });
+
+describe('rules the differential harness caught', () => {
+  it('a match that never holds (! --icmp-type any) loads and never matches', () => {
+    const t = load(
+      filter(`
+-A INPUT -p icmp -m icmp ! --icmp-type any -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+`),
+    );
+    try {
+      expect(t.run('INPUT', ipv4(1, icmp(8, 0)))).toBe(ACCEPT);
+      expect(t.counter(0).packets).toBe(0n);
+      expect(t.counter(1).packets).toBe(1n);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a rule that always holds and ends its chain leaves the rules after it unreached', () => {
+    const t = load(
+      filter(
+        `
+-A INPUT -j c
+-A INPUT -s 0.0.0.0/0 -j DROP
+-A INPUT -p udp -j ACCEPT
+-A c -m comment --comment "always" -j RETURN
+-A c -p udp -j ACCEPT
+`,
+        'INPUT ACCEPT',
+        ['c'],
+      ),
+    );
+    try {
+      expect(t.run('INPUT', ipv4(17, udp(1, 2)))).toBe(DROP);
+      expect(t.counter(1).packets).toBe(1n); // -s 0/0 DROP
+      expect(t.counter(2).packets).toBe(0n);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('two -m limit in one rule keep a bucket each, charged in order as the kernel does', () => {
+    const t = load(
+      filter(
+        '-A INPUT -m limit --limit 10/sec --limit-burst 2 -m limit --limit 10/sec --limit-burst 2 -j ACCEPT',
+      ),
+    );
+    try {
+      const verdicts = [0, 1, 2].map(() => t.run('INPUT', ipv4(17, udp(1, 2))));
+      // One shared bucket would be charged twice per packet and let only the first through.
+      expect(verdicts).toEqual([ACCEPT, ACCEPT, DROP]);
+    } finally {
+      t.close();
+    }
+  });
+});

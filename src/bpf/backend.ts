@@ -7,6 +7,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
 import { compileTable, COUNTERS_MAP, LIMITS_MAP, link } from './codegen/index.js';
+import { matchCount } from './codegen/program.js';
 import { BUCKET, bucketBtf } from './codegen/btf.js';
 import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
@@ -389,7 +390,7 @@ export function loadRuleset(
           type: MapType.ARRAY,
           keySize: 4,
           valueSize: BUCKET.size,
-          maxEntries: Math.max(1, entries),
+          maxEntries: Math.max(1, matchCount(compiled.plan)),
           name: `bpf_${table.name}_lim`,
           btf: { fd, keyTypeId: b.keyTypeId, valueTypeId: b.valueTypeId },
         });

@@ -6,3 +6,4 @@ export * from './jump.js';
 export * from './load_store.js';
 export * from './program.js';
 export * from './disasm.js';
+export * from './prune.js';

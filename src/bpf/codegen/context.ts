@@ -9,8 +9,14 @@ import type { CtLayout } from './ct.js';
 export interface CodegenContext {
   readonly noMatch: string;
   readonly hotdrop: string;
-  /** Blob index of the entry being compiled (keys per-rule state such as limit buckets). */
+  /** Blob index of the entry being compiled. */
   readonly entry: number;
+  /**
+   * Ordinal of the match being compiled among all matches of the table, in blob order: the key
+   * of per-match state (limit buckets), distinct for two matches of one rule, the same in every
+   * hook's program. Below `matchCount(plan)`.
+   */
+  readonly match: number;
   /** FP-relative offset of 24 bytes of stack the match may use (e.g. helper call arguments). */
   readonly scratch: number;
   /** The running kernel's CONFIG_HZ, when known (jiffies-based matches need it). */
@@ -35,5 +41,5 @@ export class Unsupported extends Error {
 
 export type MatchCodegen<T> = (value: T, revision: number, cg: CodegenContext) => readonly Insn[];
 
-/** The per-rule token buckets of `-m limit`, keyed by entry index (btf.ts: BUCKET). */
+/** The per-match token buckets of `-m limit`, keyed by match ordinal (btf.ts: BUCKET). */
 export const LIMITS_MAP = 'limits';

@@ -29,6 +29,7 @@ import {
   StoreMem,
   withComment,
   withLabel,
+  pruneUnreachable,
   type Insn,
 } from '../asm/index.js';
 import type { Action, HookPlan, Plan, PlanEntry } from '../../translate/plan.js';
@@ -104,6 +105,7 @@ class Emitter implements CodegenContext {
   private n = 0;
   noMatch = '';
   entry = 0;
+  match = 0;
   constructor(
     readonly hotdrop: string,
     readonly scratch: number,
@@ -138,13 +140,19 @@ function count(index: number, keySlot: number, skip: string): Insn[] {
   ];
 }
 
-function matchCode(entry: PlanEntry, cg: Emitter): Insn[] {
+/** The number of matches in the plan: per-match state is keyed below it. */
+export function matchCount(plan: Plan): number {
+  return plan.entries.reduce((n, e) => n + e.matches.length, 0);
+}
+
+function matchCode(entry: PlanEntry, firstMatch: number, cg: Emitter): Insn[] {
   const out: Insn[] = entry.ip ? ipMatch(entry.ip, cg) : [];
-  for (const m of entry.matches) {
+  entry.matches.forEach((m, k) => {
     const ext = m.extension;
     if (!ext.codegen) throw new Unsupported(`match "${ext.name}" is not translated yet`);
+    cg.match = firstMatch + k;
     out.push(...ext.codegen(m.value, m.revision, cg));
-  }
+  });
   return out;
 }
 
@@ -249,6 +257,12 @@ function entriesCode(
   cg: Emitter,
 ): Insn[] {
   const out: Insn[] = [];
+  const firstMatch: number[] = [];
+  let matches = 0;
+  for (const entry of plan.entries) {
+    firstMatch.push(matches);
+    matches += entry.matches.length;
+  }
   order.forEach((i, k) => {
     const entry = plan.entries[i] as PlanEntry;
     cg.noMatch = k + 1 < order.length ? e(order[k + 1] as number) : cg.hotdrop;
@@ -256,7 +270,7 @@ function entriesCode(
     const counted = cg.label('counted');
     const action = actionCode(entry, walk, cg);
     const body = [
-      ...matchCode(entry, cg),
+      ...matchCode(entry, firstMatch[i] as number, cg),
       ...count(i, keySlot, counted),
       withLabel(action[0] as Insn, counted),
       ...action.slice(1),
@@ -322,7 +336,8 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     const body = entriesCode(plan, order, walk, keySlot, cg);
     const jumpIn = hook.entry === order[0] ? [] : [Ja(e(hook.entry))];
     const code = [...prologue, ...jumpIn, ...body];
-    return { hook, insns: [...code, ...(references(code, 'hotdrop') ? drop : [])], stackSlots: 0 };
+    const insns = pruneUnreachable([...code, ...(references(code, 'hotdrop') ? drop : [])]);
+    return { hook, insns, stackSlots: 0 };
   }
   const walk = loopWalk(hook, slots);
   const body = entriesCode(plan, order, walk, keySlot, cg);
@@ -355,5 +370,10 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     withLabel(Mov.imm(R0, 1), 'cb_hotdrop'),
     Exit(),
   ];
-  return { hook, insns: [...main, ...callback], callback: 'walk', stackSlots: slots };
+  return {
+    hook,
+    insns: pruneUnreachable([...main, ...callback]),
+    callback: 'walk',
+    stackSlots: slots,
+  };
 }

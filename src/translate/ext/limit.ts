@@ -140,7 +140,7 @@ export const limit: Extension<LimitMatch> = {
     return [
       Call.helper(BPF_FUNC_jiffies64),
       StoreMem(FP, now, R0, Size.DW),
-      StoreImm(FP, key, cg.entry, Size.W),
+      StoreImm(FP, key, cg.match, Size.W),
       LoadMapPtr(R1, LIMITS_MAP),
       Mov.reg(R2, FP),
       Add.imm(R2, key),
