@@ -83,6 +83,7 @@ export const TEST_RUN_OPTS = {
   ctx_size_in: 48,
   retval: 56,
   repeat: 60,
+  duration: 64,
 } as const;
 
 export interface ProgLoadArgs {
@@ -170,8 +171,16 @@ export function mapLookupBatch(
 export const objPin = (fd: number, path: string): number => lib.bpf_obj_pin(fd, path);
 export const objGet = (path: string): number => lib.bpf_obj_get(path);
 
-/** bpf_prog_test_run_opts once; returns [result, retval]. */
-export function testRun(fd: number, data: Buffer, ctx?: Buffer): [number, number] {
+/**
+ * bpf_prog_test_run_opts `repeat` times; returns [result, retval, mean ns per run (the kernel's
+ * duration)].
+ */
+export function testRun(
+  fd: number,
+  data: Buffer,
+  ctx?: Buffer,
+  repeat = 1,
+): [number, number, number] {
   const o = Buffer.alloc(TEST_RUN_OPTS.size);
   o.writeBigUInt64LE(BigInt(TEST_RUN_OPTS.size), 0);
   o.writeBigUInt64LE(addressOf(data), TEST_RUN_OPTS.data_in);
@@ -180,7 +189,7 @@ export function testRun(fd: number, data: Buffer, ctx?: Buffer): [number, number
     o.writeBigUInt64LE(addressOf(ctx), TEST_RUN_OPTS.ctx_in);
     o.writeUInt32LE(ctx.length, TEST_RUN_OPTS.ctx_size_in);
   }
-  o.writeUInt32LE(1, TEST_RUN_OPTS.repeat);
+  o.writeUInt32LE(repeat, TEST_RUN_OPTS.repeat);
   const r = lib.bpf_prog_test_run_opts(fd, o);
-  return [r, o.readUInt32LE(TEST_RUN_OPTS.retval)];
+  return [r, o.readUInt32LE(TEST_RUN_OPTS.retval), o.readUInt32LE(TEST_RUN_OPTS.duration)];
 }

@@ -180,6 +180,18 @@ export function testRun(fd: number, data: Buffer, ctx?: Buffer): number {
   return retval;
 }
 
+/** BPF_PROG_TEST_RUN `repeat` times in the kernel; the verdict and the mean ns per run. */
+export function testRunTimed(
+  fd: number,
+  data: Buffer,
+  repeat: number,
+  ctx?: Buffer,
+): { retval: number; ns: number } {
+  const [r, retval, ns] = libbpf.testRun(fd, data, ctx, repeat);
+  ok('prog_test_run', r);
+  return { retval, ns };
+}
+
 export function close(fd: number): void {
   closeSync(fd);
 }

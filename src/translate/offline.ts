@@ -213,7 +213,7 @@ function chainOf(source: string): string {
 }
 
 const ENTRY_LABEL = /^e(\d+)$/;
-const TAIL_LABELS = new Set(['hotdrop', 'overflow', 'cb_hotdrop']);
+const TAIL_LABELS = new Set(['overflow']);
 
 function listHook(
   plan: Plan,

@@ -104,10 +104,10 @@ function verdictOf(a: Action & { kind: 'verdict' }): number {
 class Emitter implements CodegenContext {
   private n = 0;
   noMatch = '';
+  hotdrop = '';
   entry = 0;
   match = 0;
   constructor(
-    readonly hotdrop: string,
     readonly scratch: number,
     readonly hz: number | undefined,
     private readonly flavor: HookFlavor,
@@ -255,6 +255,7 @@ function entriesCode(
   walk: Walk,
   keySlot: number,
   cg: Emitter,
+  dropStub: (label: string) => Insn[],
 ): Insn[] {
   const out: Insn[] = [];
   const firstMatch: number[] = [];
@@ -265,6 +266,9 @@ function entriesCode(
   }
   order.forEach((i, k) => {
     const entry = plan.entries[i] as PlanEntry;
+    // A drop stub after each entry that needs one: a single one at the end would be out of
+    // jump range (16 bits) in big programs once the verifier has expanded helper calls.
+    cg.hotdrop = cg.label('hotdrop');
     cg.noMatch = k + 1 < order.length ? e(order[k + 1] as number) : cg.hotdrop;
     cg.entry = i;
     const counted = cg.label('counted');
@@ -277,6 +281,8 @@ function entriesCode(
     ];
     body[0] = withComment(withLabel(body[0] as Insn, e(i)), entry.source);
     out.push(...body);
+    // The action never falls through, so the stub is only reached by its jumps.
+    if (references(body, cg.hotdrop)) out.push(...dropStub(cg.hotdrop));
   });
   return out;
 }
@@ -316,14 +322,9 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
   // Below the state: the dynptr (16 bytes), the counter key (8), then 24 bytes for matches.
   // The callback has its own frame: key right below its frame pointer, scratch below that.
   const keySlot = pushes ? 8 : stateOff + 16 + 8;
-  const cg = new Emitter(
-    pushes ? 'cb_hotdrop' : 'hotdrop',
-    -(keySlot + 24),
-    flavor.hz,
-    flavor,
-    hook.hook,
-  );
-  const drop = [withLabel(Mov.imm(R0, flavor.drop), 'hotdrop'), Exit()];
+  const cg = new Emitter(-(keySlot + 24), flavor.hz, flavor, hook.hook);
+  const mainDrop = (label: string): Insn[] => [withLabel(Mov.imm(R0, flavor.drop), label), Exit()];
+  const drop = mainDrop('hotdrop');
   // Replies the helper sends leave through LOCAL_OUT: only there do they need recognising.
   const replies =
     hook.hook === NF_INET_LOCAL_OUT &&
@@ -333,14 +334,18 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
   const prologue = flavor.prologue(stateOff, size, 'hotdrop', { replies });
   if (!pushes) {
     const walk = staticWalk(hook, flavor);
-    const body = entriesCode(plan, order, walk, keySlot, cg);
-    const jumpIn = hook.entry === order[0] ? [] : [Ja(e(hook.entry))];
-    const code = [...prologue, ...jumpIn, ...body];
-    const insns = pruneUnreachable([...code, ...(references(code, 'hotdrop') ? drop : [])]);
+    const body = entriesCode(plan, order, walk, keySlot, cg, mainDrop);
+    // The prologue's drop sits right after it, in reach of its jumps.
+    const insns = pruneUnreachable([...prologue, Ja(e(hook.entry)), ...drop, ...body]);
     return { hook, insns, stackSlots: 0 };
   }
   const walk = loopWalk(hook, slots);
-  const body = entriesCode(plan, order, walk, keySlot, cg);
+  const cbDrop = (label: string): Insn[] => [
+    withLabel(StoreImm(STATE, S.VERDICT, DROP, Size.W), label),
+    Mov.imm(R0, 1),
+    Exit(),
+  ];
+  const body = entriesCode(plan, order, walk, keySlot, cg, cbDrop);
   const points = plan.entryPoints.filter((p) => order.includes(p));
   const main = [
     ...prologue,
@@ -366,9 +371,7 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     ...body,
     // The kernel's stack is sized so it cannot overflow; ours is sized by plan.maxDepth, so
     // reaching here means a bug: drop rather than guess.
-    withLabel(StoreImm(STATE, S.VERDICT, DROP, Size.W), 'overflow'),
-    withLabel(Mov.imm(R0, 1), 'cb_hotdrop'),
-    Exit(),
+    ...cbDrop('overflow'),
   ];
   return {
     hook,
