@@ -38,6 +38,9 @@ import {
   AsmError,
   assemble,
   pruneUnreachable,
+  relax,
+  NEAR,
+  formatInsn,
   decode,
   encode,
   format,
@@ -321,5 +324,38 @@ describe('pruneUnreachable', () => {
   it('is the identity on a program without dead code', () => {
     const prog = [Mov.imm(R0, 1), JEq.imm(R0, 1, 'x'), Mov.imm(R0, 2), withLabel(Exit(), 'x')];
     expect(pruneUnreachable(prog)).toEqual(prog);
+  });
+});
+
+describe('relax', () => {
+  it('turns far jumps into gotol and far branches into a branch over a gotol', () => {
+    const filler = Array.from({ length: NEAR + 10 }, () => Mov.imm(R1, 0));
+    const prog = [
+      JEq.imm(R1, 1, 'far'),
+      Ja('far'),
+      ...filler,
+      withLabel(Mov.imm(R0, 1), 'far'),
+      Exit(),
+    ];
+    const out = relax(prog);
+    expect(out.slice(0, 5).map(formatInsn)).toEqual([
+      'if r1 == 1 goto pc+1',
+      'goto relax_0',
+      'gotol far',
+      'goto pc+0',
+      'gotol far',
+    ]);
+    expect(out[3]?.labels).toEqual(['relax_0']);
+    // Both gotols land on 'far': slot of far minus the slot after each.
+    const a = assemble(out);
+    const far = a.labels.get('far') as number;
+    const imm = (slot: number): number => a.bytes.readInt32LE(slot * 8 + 4);
+    expect(imm(2)).toBe(far - 3);
+    expect(imm(4)).toBe(far - 5);
+  });
+
+  it('leaves near jumps alone', () => {
+    const prog = [JEq.imm(R1, 1, 'x'), Ja('x'), withLabel(Exit(), 'x')];
+    expect(relax(prog)).toEqual(prog);
   });
 });

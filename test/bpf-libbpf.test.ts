@@ -1,4 +1,5 @@
-// The opts structs we hand libbpf, checked field by field against /usr/include/bpf/bpf.h.
+// The opts structs we hand libbpf, checked field by field against /usr/include/bpf/bpf.h, and
+// what the kernel accepts of the long jumps the assembler makes.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,18 @@ import {
   PROG_LOAD_OPTS,
   TEST_RUN_OPTS,
 } from '../src/bpf/libbpf.js';
+import {
+  Exit,
+  JEq,
+  Mov,
+  R0,
+  R2,
+  assemble,
+  formatInsn,
+  relax,
+  withLabel,
+} from '../src/bpf/asm/index.js';
+import { close, progLoad, testRun } from '../src/bpf/syscall.js';
 
 const LAYOUTS: Record<string, Readonly<Record<string, number>>> = {
   bpf_prog_load_opts: PROG_LOAD_OPTS,
@@ -49,5 +62,30 @@ it('our offsets equal offsetof()/sizeof() from libbpf-dev’s bpf.h', () => {
     expect(ours).toEqual(got);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('the kernel runs what relax makes of jumps past 32k instructions (gotol)', () => {
+  // A netfilter program: if the packet is short take the far path, which returns ACCEPT.
+  const filler = Array.from({ length: 40_000 }, () => Mov.imm(R2, 0));
+  const prog = relax([
+    Mov.imm(R0, 0),
+    JEq.imm(R0, 0, 'far'),
+    ...filler,
+    Exit(),
+    withLabel(Mov.imm(R0, 1), 'far'),
+    Exit(),
+  ]);
+  expect(prog.some((i) => formatInsn(i).startsWith('gotol'))).toBe(true);
+  const fd = progLoad({
+    type: 32,
+    expectedAttachType: 45,
+    name: 'gotol',
+    insns: assemble(prog).bytes,
+  });
+  try {
+    expect(testRun(fd, Buffer.alloc(20))).toBe(1);
+  } finally {
+    close(fd);
   }
 });

@@ -361,3 +361,23 @@ describe('rules the differential harness caught', () => {
     }
   });
 });
+
+describe('big rulesets', () => {
+  it('3000 linear rules load (one pending verifier branch per rule) and walk to the last', () => {
+    const rules = Array.from(
+      { length: 3000 },
+      (_, i) =>
+        `-A INPUT -s 10.201.${(i >> 8) & 255}.${i & 255}/32 -p udp -m udp --dport ${1000 + i} -j DROP`,
+    );
+    const t = load(filter([...rules, '-A INPUT -p udp -m udp --dport 9 -j ACCEPT'].join('\n')));
+    try {
+      expect(t.run('INPUT', ipv4(17, udp(1, 9)))).toBe(ACCEPT);
+      expect(t.counter(3000).packets).toBe(1n);
+      // rule 2001 (10.201.7.208, port 3000) still drops what it names
+      expect(t.run('INPUT', ipv4(17, udp(1, 3000), { src: '10.201.7.208' }))).toBe(DROP);
+      expect(t.counter(2000).packets).toBe(1n);
+    } finally {
+      t.close();
+    }
+  });
+});

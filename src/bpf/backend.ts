@@ -417,6 +417,12 @@ export function loadRuleset(
     }
   } catch (e) {
     for (const fd of [...progs.filter((f) => f !== undefined), ...others, counters]) close(fd);
+    if (e instanceof BpfError && /too complex|too large/.test(e.log)) {
+      throw new XtError(
+        EINVAL,
+        `the ruleset is too big for the kernel's verifier as linear code (${entries} entries): ${e.log.split('\n').slice(-3).join(' | ')}`,
+      );
+    }
     if (e instanceof BpfError) {
       throw new XtError(
         EINVAL,

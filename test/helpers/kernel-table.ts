@@ -25,9 +25,8 @@ export class KernelTables {
     const [infoHex = '', entriesHex = ''] = execFileSync(
       'ip',
       ['netns', 'exec', this.ns, this.dump, 'filter'],
-      {
-        encoding: 'utf8',
-      },
+      // Big tables dump megabytes of hex.
+      { encoding: 'utf8', maxBuffer: 256 << 20 },
     )
       .trim()
       .split('\n');

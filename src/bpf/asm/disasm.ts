@@ -95,6 +95,7 @@ export function formatInsn(insn: Insn): string {
       if (src === 0) return `call ${imm}`;
     }
     if (cls === Class.JMP && op === JmpOp.JA) return `goto ${target(insn, off)}`;
+    if (cls === Class.JMP32 && op === JmpOp.JA) return `gotol ${target(insn, imm)}`;
     const sym = JMP_SYM[op];
     if (sym !== undefined) {
       const r = cls === Class.JMP ? 'r' : 'w';
@@ -164,6 +165,8 @@ export function parseInsn(text: string, line = 1): Insn {
   if (t === 'exit') return { ...base, code: Class.JMP | JmpOp.EXIT };
   if ((m = new RegExp(`^goto ${TGT}$`).exec(t)))
     return withTarget({ ...base, code: Class.JMP | JmpOp.JA }, m[1] as string, 'off');
+  if ((m = new RegExp(`^gotol ${TGT}$`).exec(t)))
+    return withTarget({ ...base, code: Class.JMP32 | JmpOp.JA }, m[1] as string, 'imm');
   if ((m = /^call kfunc (-?\d+)(?: btf (\d+))?$/.exec(t))) {
     return {
       ...base,

@@ -43,10 +43,73 @@ export function layout(insns: readonly Insn[]): {
   return { positions, labels, total: pc };
 }
 
+/** gotol (BPF_JMP32 | BPF_JA): an unconditional jump whose offset is the 32-bit imm. */
+export const GOTOL = Class.JMP32 | JmpOp.JA;
+
 function isJump(insn: Insn): boolean {
   const cls = opClass(insn.code);
   const op = opOp(insn.code);
-  return (cls === Class.JMP || cls === Class.JMP32) && op !== JmpOp.CALL && op !== JmpOp.EXIT;
+  return (
+    (cls === Class.JMP || cls === Class.JMP32) &&
+    op !== JmpOp.CALL &&
+    op !== JmpOp.EXIT &&
+    insn.code !== GOTOL
+  );
+}
+
+/** A 16-bit jump offset the verifier can still patch: its rewrites (helper inlining, ctx and
+ *  map accesses) grow the code between our jumps and their targets, so we keep a wide margin. */
+export const NEAR = 0x2000;
+
+/**
+ * Relaxation: jumps to labels farther than NEAR become gotol (same size), conditional ones
+ * `if cond goto +1; goto +1; gotol target` — repeated until the layout settles, since the
+ * longer forms move what follows. Programs past 32k instructions then still link and verify.
+ */
+export function relax(insns: readonly Insn[]): Insn[] {
+  let cur = [...insns];
+  let n = 0;
+  for (;;) {
+    const { positions, labels } = layout(cur);
+    let changed = false;
+    const next: Insn[] = [];
+    cur.forEach((insn, i) => {
+      const ref = insn.ref;
+      const target = ref?.kind === 'label' ? labels.get(ref.name) : undefined;
+      const far =
+        target !== undefined &&
+        isJump(insn) &&
+        Math.abs(target - ((positions[i] as number) + 1)) > NEAR;
+      if (!far || !ref) {
+        next.push(insn);
+        return;
+      }
+      changed = true;
+      const long: Insn = { code: GOTOL, dst: 0, src: 0, off: 0, imm: 0, ref };
+      if (opOp(insn.code) === JmpOp.JA && opClass(insn.code) === Class.JMP) {
+        next.push({ ...long, ...(insn.labels ? { labels: insn.labels } : {}) });
+        return;
+      }
+      const over = `relax_${n++}`;
+      const { ref: _r, ...cond } = insn;
+      void _r;
+      next.push(
+        { ...cond, off: 1 },
+        {
+          code: Class.JMP | JmpOp.JA,
+          dst: 0,
+          src: 0,
+          off: 0,
+          imm: 0,
+          ref: { kind: 'label', name: over },
+        },
+        long,
+      );
+      next.push({ code: Class.JMP | JmpOp.JA, dst: 0, src: 0, off: 0, imm: 0, labels: [over] });
+    });
+    cur = next;
+    if (!changed) return cur;
+  }
 }
 
 /** Resolves references; returns instructions whose off/imm are final and which carry no ref. */
@@ -65,6 +128,7 @@ export function resolve(insns: readonly Insn[], opts: AssembleOptions = {}): Ins
     const target = labels.get(ref.name);
     if (target === undefined) throw new AsmError(`undefined label '${ref.name}'`);
     const delta = target - (pc + 1);
+    if (insn.code === GOTOL) return { ...strip(insn), imm: delta };
     if (isJump(insn)) {
       if (delta < -0x8000 || delta > 0x7fff) {
         throw new AsmError(
@@ -161,7 +225,9 @@ export function decode(bytes: Buffer): Insn[] {
     void _o;
     const cleared = isJump(insn)
       ? { ...rest, off: 0 }
-      : { ...insn, imm: 0, ...(insn.code === 0x18 ? { imm64: 0n } : {}) };
+      : insn.code === GOTOL
+        ? { ...insn, imm: 0 }
+        : { ...insn, imm: 0, ...(insn.code === 0x18 ? { imm64: 0n } : {}) };
     return { ...cleared, ref: { kind: 'label' as const, name: `L${t}` } };
   });
   return out.map((insn, i) => {
@@ -171,6 +237,7 @@ export function decode(bytes: Buffer): Insn[] {
 }
 
 function targetOf(pc: number, insn: Insn): number | undefined {
+  if (insn.code === GOTOL) return pc + 1 + insn.imm;
   if (isJump(insn)) return pc + 1 + insn.off;
   if (
     opClass(insn.code) === Class.JMP &&

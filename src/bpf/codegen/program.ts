@@ -30,6 +30,12 @@ import {
   withComment,
   withLabel,
   pruneUnreachable,
+  relax,
+  Class,
+  JmpOp,
+  Nop,
+  opClass,
+  opOp,
   type Insn,
 } from '../asm/index.js';
 import type { Action, HookPlan, Plan, PlanEntry } from '../../translate/plan.js';
@@ -138,6 +144,57 @@ function count(index: number, keySlot: number, skip: string): Insn[] {
     LoadMem(R1, STATE, S.SKBLEN, Size.W),
     AtomicAdd(R0, 8, R1, Size.DW),
   ];
+}
+
+const INVERSE: Readonly<Record<number, number>> = {
+  [JmpOp.JEQ]: JmpOp.JNE,
+  [JmpOp.JNE]: JmpOp.JEQ,
+  [JmpOp.JGT]: JmpOp.JLE,
+  [JmpOp.JLE]: JmpOp.JGT,
+  [JmpOp.JGE]: JmpOp.JLT,
+  [JmpOp.JLT]: JmpOp.JGE,
+  [JmpOp.JSGT]: JmpOp.JSLE,
+  [JmpOp.JSLE]: JmpOp.JSGT,
+  [JmpOp.JSGE]: JmpOp.JSLT,
+  [JmpOp.JSLT]: JmpOp.JSGE,
+};
+
+/**
+ * `if (fails) goto noMatch` becomes `if (!fails) goto holds; goto noMatch; holds:`. Same
+ * verdicts; what changes is the verifier's walk. It follows the fall-through and keeps the
+ * taken branch pending: written the first way, every test of every rule leaves a branch pending
+ * while it explores the rules after it, and at 8192 pending branches it refuses the program
+ * (some 1,600 ordinary rules). Written this way it descends the rules along their failing
+ * first tests, one pending branch per rule, and takes the rest one rule at a time.
+ */
+function failFirst(code: readonly Insn[], noMatch: string, cg: Emitter): Insn[] {
+  const out: Insn[] = [];
+  let pending: string[] = [];
+  for (const insn of code) {
+    const op = opOp(insn.code);
+    const cls = opClass(insn.code);
+    const inverse = INVERSE[op];
+    const conditional = cls === Class.JMP || cls === Class.JMP32;
+    const labelled = pending.length ? { labels: [...(insn.labels ?? []), ...pending] } : {};
+    pending = [];
+    if (!conditional || inverse === undefined || insn.ref?.name !== noMatch) {
+      out.push({ ...insn, ...labelled });
+      continue;
+    }
+    const holds = cg.label('holds');
+    out.push(
+      {
+        ...insn,
+        ...labelled,
+        code: (insn.code & ~0xf0) | inverse,
+        ref: { kind: 'label', name: holds },
+      },
+      Ja(noMatch),
+    );
+    pending = [holds];
+  }
+  if (pending.length) out.push(withLabel(Nop(), pending[0] as string));
+  return out;
 }
 
 /** The number of matches in the plan: per-match state is keyed below it. */
@@ -274,7 +331,7 @@ function entriesCode(
     const counted = cg.label('counted');
     const action = actionCode(entry, walk, cg);
     const body = [
-      ...matchCode(entry, firstMatch[i] as number, cg),
+      ...failFirst(matchCode(entry, firstMatch[i] as number, cg), cg.noMatch, cg),
       ...count(i, keySlot, counted),
       withLabel(action[0] as Insn, counted),
       ...action.slice(1),
@@ -307,11 +364,12 @@ function references(code: readonly Insn[], label: string): boolean {
 
 export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): HookProgram {
   const order = reachable(plan, hook);
-  const pushes = order.some((i) => {
+  // The bpf_loop walk keeps a jump stack: only pushing jumps need it.
+  const looped = order.some((i) => {
     const a = (plan.entries[i] as PlanEntry).action;
     return a.kind === 'jump' && a.push;
   });
-  const slots = pushes ? Math.max(1, plan.maxDepth) : 0;
+  const slots = looped ? Math.max(1, plan.maxDepth) : 0;
   if (slots > MAX_DEPTH) {
     throw new Unsupported(
       `jumps nest ${slots} deep; the jump stack on the BPF stack holds ${MAX_DEPTH}`,
@@ -321,7 +379,7 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
   const stateOff = size;
   // Below the state: the dynptr (16 bytes), the counter key (8), then 24 bytes for matches.
   // The callback has its own frame: key right below its frame pointer, scratch below that.
-  const keySlot = pushes ? 8 : stateOff + 16 + 8;
+  const keySlot = looped ? 8 : stateOff + 16 + 8;
   const cg = new Emitter(-(keySlot + 24), flavor.hz, flavor, hook.hook);
   const mainDrop = (label: string): Insn[] => [withLabel(Mov.imm(R0, flavor.drop), label), Exit()];
   const drop = mainDrop('hotdrop');
@@ -332,11 +390,11 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
       (x) => x.action.kind === 'extension' && x.action.target.extension.sendsReplies === true,
     );
   const prologue = flavor.prologue(stateOff, size, 'hotdrop', { replies });
-  if (!pushes) {
+  if (!looped) {
     const walk = staticWalk(hook, flavor);
     const body = entriesCode(plan, order, walk, keySlot, cg, mainDrop);
     // The prologue's drop sits right after it, in reach of its jumps.
-    const insns = pruneUnreachable([...prologue, Ja(e(hook.entry)), ...drop, ...body]);
+    const insns = relax(pruneUnreachable([...prologue, Ja(e(hook.entry)), ...drop, ...body]));
     return { hook, insns, stackSlots: 0 };
   }
   const walk = loopWalk(hook, slots);
@@ -346,7 +404,8 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
     Exit(),
   ];
   const body = entriesCode(plan, order, walk, keySlot, cg, cbDrop);
-  const points = plan.entryPoints.filter((p) => order.includes(p));
+  const reached = new Set(order);
+  const points = plan.entryPoints.filter((p) => reached.has(p));
   const main = [
     ...prologue,
     StoreImm(STATE, S.NEXT, hook.entry, Size.W),
@@ -375,7 +434,7 @@ export function compileHook(plan: Plan, hook: HookPlan, flavor: HookFlavor): Hoo
   ];
   return {
     hook,
-    insns: pruneUnreachable([...main, ...callback]),
+    insns: relax(pruneUnreachable([...main, ...callback])),
     callback: 'walk',
     stackSlots: slots,
   };
