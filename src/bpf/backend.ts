@@ -116,13 +116,7 @@ export class BpfBackend implements RulesetBackend {
     let fd: number;
     if (pinExists(pin)) fd = objGet(pin);
     else {
-      fd = mapCreate({
-        type: MapType.RINGBUF,
-        keySize: 0,
-        valueSize: 0,
-        maxEntries: RING_BYTES,
-        name: 'bpfilter_events',
-      });
+      fd = createRing('bpfilter_events');
       objPin(fd, pin);
     }
     if (st) st.events = fd;
@@ -317,6 +311,16 @@ export interface SharedMaps {
   readonly replies?: () => number;
 }
 
+function createRing(name: string): number {
+  return mapCreate({
+    type: MapType.RINGBUF,
+    keySize: 0,
+    valueSize: 0,
+    maxEntries: RING_BYTES,
+    name,
+  });
+}
+
 function createRepliesMap(): number {
   return mapCreate({
     type: MapType.ARRAY,
@@ -369,13 +373,7 @@ export function loadRuleset(
         if (shared.events) ring = shared.events();
         else {
           // Without a namespace to report to (a test load): a ring of the ruleset's own.
-          ring = mapCreate({
-            type: MapType.RINGBUF,
-            keySize: 0,
-            valueSize: 0,
-            maxEntries: RING_BYTES,
-            name: `bpf_${table.name}_ev`,
-          });
+          ring = createRing(`bpf_${table.name}_ev`);
           others.push(ring);
         }
       }

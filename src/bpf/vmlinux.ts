@@ -79,27 +79,6 @@ export function parseBtf(blob: Buffer): Btf {
       id = blob.readUInt32LE(p + 8);
     }
   };
-  /** Bit offset of `member` in the struct/union `id`, looking inside anonymous members. */
-  const findMember = (id: number, member: string): number | undefined => {
-    const p = at[id];
-    if (p === undefined) return undefined;
-    const info = blob.readUInt32LE(p + 4);
-    const kind = (info >>> 24) & 0x1f;
-    if (kind !== KIND_STRUCT && kind !== KIND_UNION) return undefined;
-    const kindFlag = info >>> 31;
-    for (let k = 0; k < (info & 0xffff); k++) {
-      const m = p + 12 + 12 * k;
-      const name = str(blob.readUInt32LE(m));
-      const raw = blob.readUInt32LE(m + 8);
-      const bits = kindFlag ? raw & 0xffffff : raw;
-      if (name === member) return bits;
-      if (name === '') {
-        const inner = findMember(resolved(blob.readUInt32LE(m + 4)), member);
-        if (inner !== undefined) return bits + inner;
-      }
-    }
-    return undefined;
-  };
   const KIND_INT = 1;
   const KIND_ARRAY = 3;
   const KIND_PTR = 2;
@@ -166,7 +145,7 @@ export function parseBtf(blob: Buffer): Btf {
   const memberBitOffset = (struct_: string, member: string): number => {
     const id = structs.get(struct_);
     if (id === undefined) throw new Error(`kernel BTF has no struct ${struct_}`);
-    const found = findMember(id, member);
+    const found = findTyped(id, member)?.[0];
     if (found === undefined) throw new Error(`struct ${struct_} has no member ${member}`);
     return found;
   };

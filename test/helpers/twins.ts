@@ -14,9 +14,12 @@ export interface TwinOptions {
   /** Give the clients this address (none: they inject at L2 only). */
   readonly clientAddr?: string;
   readonly serverAddr: string;
-  /** Extra daemon arguments (e.g. --log-file). */
-  readonly daemonArgs?: readonly string[];
+  /** Addresses the servers reach at the client's MAC without ARP (sources a test spoofs). */
+  readonly neighbours?: readonly string[];
 }
+
+export const CLIENT_MAC = '02:00:00:00:00:01';
+export const SERVER_MAC = '02:00:00:00:00:02';
 
 export class Twins {
   readonly dir = mkdtempSync(join(tmpdir(), 'twins-'));
@@ -36,7 +39,8 @@ export class Twins {
     return `${this.tag}${role}-${side}`;
   }
 
-  async start(): Promise<void> {
+  /** Builds both pairs and starts our daemon with `daemonArgs` (e.g. --log-file). */
+  async start(daemonArgs: readonly string[] = []): Promise<void> {
     requireBuild();
     const ip = (...a: string[]): void => void execFileSync('ip', a);
     for (const side of SIDES) {
@@ -44,42 +48,20 @@ export class Twins {
       netnsAdd(c);
       netnsAdd(s);
       ip('link', 'add', 'cli0', 'netns', c, 'type', 'veth', 'peer', 'name', 'srv0', 'netns', s);
-      ip('-n', c, 'link', 'set', 'cli0', 'address', '02:00:00:00:00:01', 'up');
-      ip('-n', s, 'link', 'set', 'srv0', 'address', '02:00:00:00:00:02', 'up');
+      ip('-n', c, 'link', 'set', 'cli0', 'address', CLIENT_MAC, 'up');
+      ip('-n', s, 'link', 'set', 'srv0', 'address', SERVER_MAC, 'up');
       ip('-n', c, 'link', 'set', 'lo', 'up');
       ip('-n', s, 'link', 'set', 'lo', 'up');
       ip('-n', s, 'addr', 'add', `${this.opts.serverAddr}/24`, 'dev', 'srv0');
+      // Permanent neighbours: no ARP exchange whose timing could differ between the sides.
+      const neigh = (n: string, addr: string, mac: string, dev: string): void =>
+        ip('-n', n, 'neigh', 'replace', addr, 'lladdr', mac, 'dev', dev, 'nud', 'permanent');
       if (this.opts.clientAddr !== undefined) {
         ip('-n', c, 'addr', 'add', `${this.opts.clientAddr}/24`, 'dev', 'cli0');
-        // Permanent neighbours: no ARP exchange whose timing could differ between the sides.
-        const mac = (n: number): string => `02:00:00:00:00:0${n}`;
-        ip(
-          '-n',
-          c,
-          'neigh',
-          'replace',
-          this.opts.serverAddr,
-          'lladdr',
-          mac(2),
-          'dev',
-          'cli0',
-          'nud',
-          'permanent',
-        );
-        ip(
-          '-n',
-          s,
-          'neigh',
-          'replace',
-          this.opts.clientAddr,
-          'lladdr',
-          mac(1),
-          'dev',
-          'srv0',
-          'nud',
-          'permanent',
-        );
+        neigh(c, this.opts.serverAddr, SERVER_MAC, 'cli0');
+        neigh(s, this.opts.clientAddr, CLIENT_MAC, 'srv0');
       }
+      for (const a of this.opts.neighbours ?? []) neigh(s, a, CLIENT_MAC, 'srv0');
       this.sysctl(side, 'net.ipv4.icmp_ratelimit=0');
       this.sysctl(side, 'net.ipv4.icmp_msgs_burst=10000');
     }
@@ -94,7 +76,7 @@ export class Twins {
         this.pins,
         '--state-dir',
         join(this.dir, 'state'),
-        ...(this.opts.daemonArgs ?? []),
+        ...daemonArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

@@ -1,7 +1,7 @@
 // Namespaces die without telling the helper: what it kept for them (programs, rings, pins, saved
 // tables) is collected — in a running helper and at the start of a new one — while live
 // namespaces keep everything and keep filtering.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,25 +81,17 @@ describe('collecting dead namespaces', () => {
         await new Promise((r) => setTimeout(r, 50));
       return d;
     };
-    const restore = (n: string): void => {
+    /** A stock iptables-legacy command in netns `n`, through the shim to this test's daemon. */
+    const viaShim = (n: string, args: readonly string[], input?: string): string => {
       const r = spawnSync(
         'ip',
-        [
-          'netns',
-          'exec',
-          n,
-          process.execPath,
-          CLI,
-          'run',
-          '--socket',
-          sock,
-          '--',
-          'iptables-legacy-restore',
-        ],
-        { input: SAVE, encoding: 'utf8' },
+        ['netns', 'exec', n, process.execPath, CLI, 'run', '--socket', sock, '--', ...args],
+        { input, encoding: 'utf8' },
       );
       expect(r.stderr).toBe('');
+      return r.stdout;
     };
+    const restore = (n: string): void => void viaShim(n, ['iptables-legacy-restore'], SAVE);
     let daemon = await start();
     restore(b);
     restore(c);
@@ -113,24 +105,7 @@ describe('collecting dead namespaces', () => {
       expect(readdirSync(state)).toEqual([idB]);
       expect(pinned()).toEqual([idB]);
       // b's rules are still there and listed by the new helper.
-      const listed = execFileSync(
-        'ip',
-        [
-          'netns',
-          'exec',
-          b,
-          process.execPath,
-          CLI,
-          'run',
-          '--socket',
-          sock,
-          '--',
-          'iptables-legacy',
-          '-S',
-          'INPUT',
-        ],
-        { encoding: 'utf8' },
-      );
+      const listed = viaShim(b, ['iptables-legacy', '-S', 'INPUT']);
       expect(listed).toContain('-A INPUT -p udp -j REJECT --reject-with icmp-port-unreachable');
     } finally {
       daemon.kill();

@@ -10,6 +10,7 @@ import { close } from '../../src/bpf/syscall.js';
 import { KernelTables } from '../helpers/kernel-table.js';
 import { runPacket } from '../helpers/run.js';
 import { ipv4, tcp, udp } from '../helpers/packets.js';
+import { filterTable } from '../helpers/twins.js';
 
 let kt: KernelTables;
 beforeAll(() => {
@@ -47,22 +48,10 @@ function withRing(save: string, fn: (r: Ruleset, events: () => Event[]) => void)
   }
 }
 
-const table = (rules: string, chains: string[] = []): string =>
-  [
-    '*filter',
-    ':INPUT ACCEPT [0:0]',
-    ':FORWARD ACCEPT [0:0]',
-    ':OUTPUT ACCEPT [0:0]',
-    ...chains.map((c) => `:${c} - [0:0]`),
-    rules.trim(),
-    'COMMIT',
-    '',
-  ].join('\n');
-
 describe('event records', () => {
   it('LOG continues to the next rule; REJECT drops; each sends one record', () => {
     withRing(
-      table(`
+      filterTable(`
 -A OUTPUT -p udp -j LOG --log-prefix "udp: " --log-level 6 --log-tcp-options
 -A OUTPUT -p udp --dport 53 -j REJECT --reject-with icmp-host-prohibited
 -A OUTPUT -p tcp -j REJECT --reject-with tcp-reset
@@ -97,7 +86,7 @@ describe('event records', () => {
 
   it('works from the bpf_loop walk (user chains with RETURN) too', () => {
     withRing(
-      table(
+      filterTable(
         `
 -A OUTPUT -j logit
 -A OUTPUT -p tcp -j REJECT --reject-with tcp-reset
@@ -121,7 +110,7 @@ describe('event records', () => {
   });
 
   it('captures at most CAPTURE bytes of a large packet and reports skb->len', () => {
-    withRing(table('-A OUTPUT -j LOG'), (r, events) => {
+    withRing(filterTable('-A OUTPUT -j LOG'), (r, events) => {
       const big = ipv4(17, udp(1, 2, Buffer.alloc(1400, 7)));
       expect(runPacket(r.progs[LOCAL_OUT] as number, big, LOCAL_OUT)).toBe(ACCEPT);
       const [ev] = events();

@@ -4,12 +4,10 @@
 // AF_PACKET, so the only frames that come back are the servers' answers; those must be equal
 // byte for byte (but the ICMP errors' IP ID, which the kernel picks at random), and LOG lines
 // must equal the kernel's dmesg lines.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, netnsAdd, netnsDel, requireBuild } from '../ipc/helpers.js';
 import {
   checksum as ipChecksum,
   icmp,
@@ -18,41 +16,33 @@ import {
   udp,
   withL4Checksum,
 } from '../helpers/packets.js';
+import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
 
-const tag = process.pid % 100000;
-const SIDES = ['kernel', 'bpf'] as const;
-type Side = (typeof SIDES)[number];
-const ns = (side: Side, role: 'c' | 's'): string => `rl${role}-${side}-${tag}`;
-const PINS = `/sys/fs/bpf/bpfilter-rl-${tag}`;
-const CLIENT_MAC = '020000000001';
-const SERVER_MAC = '020000000002';
 const SERVER = '10.88.0.2';
 const LOG_ALL = '/proc/sys/net/netfilter/nf_log_all_netns';
-
-let dir = '';
-let sock = '';
+// Sources the tests send from: the servers answer them at the client's MAC.
+const SOURCES = ['10.88.0.1', ...Array.from({ length: 39 }, (_, h) => `10.88.0.${101 + h}`)];
+const twins = new Twins(`rl${process.pid % 100000}`, { serverAddr: SERVER, neighbours: SOURCES });
 let pktio = '';
 let logFile = '';
-let daemon: ChildProcess | undefined;
 let logAllBefore = '0';
-const daemonLog: string[] = [];
 
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+const mac = (m: string): string => m.replaceAll(':', '');
 
 function frame(packet: Buffer): string {
-  return `${SERVER_MAC}${CLIENT_MAC}0800${packet.toString('hex')}`;
+  return `${mac(SERVER_MAC)}${mac(CLIENT_MAC)}0800${packet.toString('hex')}`;
 }
 
 /** Sends `packets` from a side's client and returns the frames that came back, as IP hex. */
 function exchange(side: Side, packets: readonly Buffer[], waitMs = 300): string[] {
-  const r = spawnSync('ip', ['netns', 'exec', ns(side, 'c'), pktio, 'cli0', String(waitMs)], {
+  const r = spawnSync('ip', ['netns', 'exec', twins.ns(side, 'c'), pktio, 'cli0', String(waitMs)], {
     input: packets.map(frame).join('\n') + '\n',
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
   return r.stdout
     .split('\n')
-    .filter((l) => l.startsWith(CLIENT_MAC) && l.slice(24, 28) === '0800')
+    .filter((l) => l.startsWith(mac(CLIENT_MAC)) && l.slice(24, 28) === '0800')
     .map((l) => l.slice(28));
 }
 
@@ -80,133 +70,32 @@ function normalise(ipHex: string): string {
   return b.toString('hex');
 }
 
-function iptables(side: Side, cmd: readonly string[], input?: string): string {
-  const args =
-    side === 'kernel'
-      ? ['netns', 'exec', ns(side, 's'), ...cmd]
-      : [
-          'netns',
-          'exec',
-          ns(side, 's'),
-          process.execPath,
-          CLI,
-          'run',
-          '--socket',
-          sock,
-          '--',
-          ...cmd,
-        ];
-  const r = spawnSync('ip', args, { input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${side} ${cmd[0]}: ${r.stderr}\n${daemonLog.join('')}`);
-  return r.stdout;
-}
-
-const restore = (side: Side, save: string): string =>
-  iptables(side, ['iptables-legacy-restore'], save);
-
-const table = (input: string): string =>
-  ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]']
-    .concat(input.trim().split('\n'), ['COMMIT', ''])
-    .join('\n');
-
 /** Same rules both sides; same packets; the answers each client got. */
 function both(rules: string, packets: readonly Buffer[]): Record<Side, string[]> {
-  const save = table(rules);
-  for (const side of SIDES) restore(side, save);
+  const save = filterTable(rules);
+  for (const side of SIDES) twins.restore(side, save);
   const out = {} as Record<Side, string[]>;
   for (const side of SIDES) out[side] = exchange(side, packets).map(normalise);
   return out;
 }
 
-const sysctl = (side: Side, kv: string): void => {
-  execFileSync('ip', ['netns', 'exec', ns(side, 's'), 'sysctl', '-qw', kv]);
-};
-
 beforeAll(async () => {
-  requireBuild();
-  dir = mkdtempSync(join(tmpdir(), 'rl-'));
-  sock = join(dir, 'bpfilter.sock');
-  logFile = join(dir, 'log');
-  pktio = join(dir, 'pktio');
+  pktio = join(twins.dir, 'pktio');
   execFileSync('gcc', [
     '-O2',
     '-o',
     pktio,
     join(import.meta.dirname, '..', 'helpers', 'cdc-pktio.c'),
   ]);
+  logFile = join(twins.dir, 'log');
   logAllBefore = readFileSync(LOG_ALL, 'utf8').trim();
   writeFileSync(LOG_ALL, '1');
-  for (const side of SIDES) {
-    const [c, s] = [ns(side, 'c'), ns(side, 's')];
-    netnsAdd(c);
-    netnsAdd(s);
-    ip('link', 'add', 'cli0', 'netns', c, 'type', 'veth', 'peer', 'name', 'srv0', 'netns', s);
-    ip('-n', c, 'link', 'set', 'cli0', 'address', '02:00:00:00:00:01', 'up');
-    ip('-n', s, 'link', 'set', 'srv0', 'address', '02:00:00:00:00:02', 'up');
-    ip('-n', s, 'link', 'set', 'lo', 'up');
-    ip('-n', s, 'addr', 'add', `${SERVER}/24`, 'dev', 'srv0');
-    for (let h = 1; h < 40; h++) {
-      ip(
-        '-n',
-        s,
-        'neigh',
-        'replace',
-        `10.88.0.${100 + h}`,
-        'lladdr',
-        '02:00:00:00:00:01',
-        'dev',
-        'srv0',
-        'nud',
-        'permanent',
-      );
-    }
-    ip(
-      '-n',
-      s,
-      'neigh',
-      'replace',
-      '10.88.0.1',
-      'lladdr',
-      '02:00:00:00:00:01',
-      'dev',
-      'srv0',
-      'nud',
-      'permanent',
-    );
-    // Both servers answer only what the rules make them answer; no ICMP rate limit by default.
-    sysctl(side, 'net.ipv4.icmp_ratelimit=0');
-    sysctl(side, 'net.ipv4.icmp_msgs_burst=10000');
-  }
-  daemon = spawn(
-    process.execPath,
-    [
-      CLI,
-      'daemon',
-      '--socket',
-      sock,
-      '--pin-root',
-      PINS,
-      '--state-dir',
-      join(dir, 'state'),
-      '--log-file',
-      logFile,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  daemon.stderr?.on('data', (c: Buffer) => daemonLog.push(c.toString()));
-  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!existsSync(sock)) throw new Error(`daemon did not start: ${daemonLog.join('')}`);
+  await twins.start(['--log-file', logFile]);
 });
 
 afterAll(() => {
-  daemon?.kill();
-  if (logAllBefore) writeFileSync(LOG_ALL, logAllBefore);
-  for (const side of SIDES) {
-    netnsDel(ns(side, 'c'));
-    netnsDel(ns(side, 's'));
-  }
-  rmSync(PINS, { recursive: true, force: true });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  writeFileSync(LOG_ALL, logAllBefore);
+  twins.close();
 });
 
 const to = { dst: SERVER, src: '10.88.0.1' };
@@ -259,7 +148,7 @@ describe('REJECT: what the sender gets back equals the kernel', () => {
   });
 
   it('the per-destination ICMP limit lets 6 through from a burst, as the kernel', () => {
-    for (const side of SIDES) sysctl(side, 'net.ipv4.icmp_ratelimit=1000');
+    for (const side of SIDES) twins.sysctl(side, 'net.ipv4.icmp_ratelimit=1000');
     try {
       const src = { dst: SERVER, src: '10.88.0.120' };
       const burst = Array.from({ length: 12 }, (_, i) => ipv4(17, udp(2000 + i, 53), src));
@@ -267,7 +156,7 @@ describe('REJECT: what the sender gets back equals the kernel', () => {
       expect(got.kernel).toHaveLength(6);
       expect(got.bpf).toEqual(got.kernel);
     } finally {
-      for (const side of SIDES) sysctl(side, 'net.ipv4.icmp_ratelimit=0');
+      for (const side of SIDES) twins.sysctl(side, 'net.ipv4.icmp_ratelimit=0');
     }
   });
 });
@@ -288,7 +177,8 @@ ${counting}
     expect(got.kernel).toHaveLength(2);
     expect(got.bpf).toEqual(got.kernel);
     const output = (side: Side): string[] =>
-      iptables(side, ['iptables-legacy-save', '-c'])
+      twins
+        .iptables(side, ['iptables-legacy-save', '-c'])
         .split('\n')
         .filter((l) => l.includes('-A OUTPUT'));
     const kernel = output('kernel');
@@ -299,7 +189,7 @@ ${counting}
 
 describe('LOG: the same lines as the kernel', () => {
   it('prefix, level, devices, MAC, IP/TCP/UDP/ICMP fields and options', () => {
-    const prefix = `t${tag}: `;
+    const prefix = `t${process.pid % 100000}: `;
     const save = `
 -A INPUT -p tcp -j LOG --log-prefix "${prefix}" --log-tcp-sequence --log-tcp-options --log-ip-options
 -A INPUT -p udp -j LOG --log-prefix "${prefix}" --log-level 6
