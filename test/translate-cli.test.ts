@@ -155,7 +155,7 @@ describe('translateSave', () => {
   it('names each rule codegen refuses, with its line, and translates nothing', () => {
     const e = refusal(
       SMALL(
-        '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j LOG --log-prefix "in: " --log-uid\n-A OUTPUT -j QUEUE',
+        '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -p udp -j QUEUE\n-A OUTPUT -j QUEUE',
       ),
     );
     expect(e.refusals).toEqual([
@@ -165,8 +165,8 @@ describe('translateSave', () => {
         chain: 'INPUT',
         rule: 2,
         line: 6,
-        text: '-A INPUT -j LOG --log-prefix "in: " --log-uid',
-        reason: 'target "LOG": --log-uid needs the socket\'s file credentials',
+        text: '-A INPUT -p udp -j QUEUE',
+        reason: 'QUEUE has no BPF equivalent',
       },
       {
         hook: 'OUTPUT',

@@ -148,6 +148,7 @@ export class EventHandler {
       mark: ev.mark,
       skbLen: ev.skbLen,
       packet: ev.packet,
+      owner: ev.owner,
     });
     this.sink.write(v.level, line);
   }

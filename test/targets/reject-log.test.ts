@@ -225,6 +225,37 @@ describe('LOG: the same lines as the kernel', () => {
   });
 });
 
+describe('LOG --log-uid', () => {
+  it("names the sending socket's owner on locally generated packets, as the kernel", () => {
+    const prefix = `u${process.pid % 100000}: `;
+    const rules = `-A OUTPUT -p udp -j LOG --log-prefix "${prefix}" --log-uid`;
+    for (const side of SIDES) twins.restore(side, filterTable(rules));
+    const before = kernelLines(prefix).length;
+    const send = `const u=require('dgram').createSocket('udp4');u.bind(4444,()=>u.send('x',9,'10.88.0.1',()=>u.close()))`;
+    for (const side of SIDES) {
+      // As nobody, so UID/GID are not just root's zeros.
+      twins.exec(side, 's', [
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        send,
+      ]);
+    }
+    const kernel = kernelLines(prefix).slice(before);
+    const ours = readFileSync(logFile, 'latin1')
+      .split('\n')
+      .filter((l) => l.includes(prefix));
+    expect(kernel).toHaveLength(1);
+    expect(kernel[0]).toContain('UID=65534 GID=65534');
+    // The IP ID of a locally sent datagram is the kernel's pick, different on each side.
+    const noId = (l: string): string => l.replace(/ ID=\d+ /, ' ID=_ ');
+    expect(ours.map(noId)).toEqual(kernel.map(noId));
+  });
+});
+
 /** The kernel's LOG lines with `prefix`, as `<level>text` (dmesg --raw without timestamps). */
 function kernelLines(prefix: string): string[] {
   return execFileSync('dmesg', ['--raw'], { encoding: 'latin1' })

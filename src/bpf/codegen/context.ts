@@ -3,7 +3,7 @@
 // `noMatch` when it does not — inversions are its own business, as in the kernel's match
 // functions. `hotdrop` drops the packet at once (the kernel's par->hotdrop).
 import type { Insn } from '../asm/index.js';
-import type { EventKind } from './event.js';
+import type { EventKind, EventOptions } from './event.js';
 import type { CtLayout } from './ct.js';
 
 export interface CodegenContext {
@@ -29,7 +29,7 @@ export interface CodegenContext {
    * For targets: code that hands the packet to the helper as an event carrying `info` (the
    * target's own parameters). It may clobber R0-R8; targets run last in an entry.
    */
-  event(kind: EventKind, info: Buffer): Insn[];
+  event(kind: EventKind, info: Buffer, opts?: EventOptions): Insn[];
 }
 
 export class Unsupported extends Error {

@@ -40,6 +40,8 @@ export const EV = {
   MACLEN: 28,
   /** u16: in->type (ARPHRD_*). */
   DEVTYPE: 32,
+  /** u16: EVF_* */
+  FLAGS: 34,
   IIFINDEX: 36,
   OIFINDEX: 40,
   /** u32: ctinfo as the packet state holds it; CTSET: whether an entry exists. */
@@ -47,6 +49,9 @@ export const EV = {
   CTSET: 48,
   /** u32: skb->pkt_type (PACKET_HOST 0, BROADCAST 1, MULTICAST 2, ...). */
   PKT_TYPE: 52,
+  /** u32 each: the fsuid/fsgid of the sending socket's file, with EVF_UID. */
+  UID: 56,
+  GID: 60,
   IIF: 64,
   OIF: 80,
   INFO: 96,
@@ -57,6 +62,14 @@ export const EV = {
 
 export const NO_INPUT = 0xffffffff;
 
+/** FLAGS: UID/GID hold the owner of a full socket the packet came from (LOG --log-uid). */
+export const EVF_UID = 1;
+
+export interface EventOptions {
+  /** Record the sending socket's owner (nf_log_dump_sk_uid_gid). */
+  readonly uid?: boolean;
+}
+
 /** Ring buffer bytes per netns: a power of two pages; ~1400 records before the producer drops. */
 export const RING_BYTES = 1 << 20;
 
@@ -65,7 +78,13 @@ export const RING_BYTES = 1 << 20;
  * it. May clobber R0-R8 (it runs as a target, after the matches); keeps R9. When the ring is
  * full the event is lost and the packet goes on: a flood cannot stall the data path.
  */
-export type EmitEvent = (kind: EventKind, info: Buffer, entry: number, hook: number) => Insn[];
+export type EmitEvent = (
+  kind: EventKind,
+  info: Buffer,
+  entry: number,
+  hook: number,
+  opts?: EventOptions,
+) => Insn[];
 
 export interface Event {
   readonly kind: number;
@@ -82,6 +101,8 @@ export interface Event {
   readonly ctinfo: number;
   readonly ctset: boolean;
   readonly pktType: number;
+  /** The sending socket's file owner, when asked for and there is one. */
+  readonly owner: { readonly uid: number; readonly gid: number } | undefined;
   readonly info: Buffer;
   /** The packet from its IP header, at most CAPTURE bytes. */
   readonly packet: Buffer;
@@ -118,6 +139,10 @@ export function parseEvent(rec: Buffer): Event {
     ctinfo: rec.readUInt32LE(EV.CTINFO),
     ctset: rec.readUInt32LE(EV.CTSET) !== 0,
     pktType: rec.readUInt32LE(EV.PKT_TYPE),
+    owner:
+      rec.readUInt16LE(EV.FLAGS) & EVF_UID
+        ? { uid: rec.readUInt32LE(EV.UID), gid: rec.readUInt32LE(EV.GID) }
+        : undefined,
     info: Buffer.from(rec.subarray(EV.INFO, EV.INFO + INFO_MAX)),
     packet: Buffer.from(rec.subarray(EV.PACKET, EV.PACKET + caplen)),
   };

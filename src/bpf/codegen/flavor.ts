@@ -2,7 +2,7 @@
 // hooks, at TC or at XDP: program type, how the packet state is filled, what the program returns
 // for accept and drop, and how a program is attached. Match and target codegen never sees it.
 import type { Insn } from '../asm/index.js';
-import type { EventKind } from './event.js';
+import type { EventKind, EventOptions } from './event.js';
 import type { CtLayout } from './ct.js';
 
 export interface PrologueOptions {
@@ -32,6 +32,7 @@ export interface HookFlavor {
     entry: number,
     hook: number,
     label: (hint: string) => string,
+    opts?: EventOptions,
   ): Insn[];
   /** struct nf_conn's layout on the running kernel, when the prologue stores the entry (S.CT). */
   readonly ct?: CtLayout;

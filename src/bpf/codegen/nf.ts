@@ -34,6 +34,7 @@ import {
   ToBe,
   withLabel,
   type Insn,
+  type Reg,
 } from '../asm/index.js';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -51,7 +52,9 @@ import {
   MAC_MAX,
   NO_INPUT,
   REPLIES_MAP,
+  EVF_UID,
   type EventKind,
+  type EventOptions,
 } from './event.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
@@ -76,6 +79,12 @@ export interface NfKernelFacts {
   readonly devHardHeaderLen: number;
   readonly skbSk: number;
   readonly skCookie: number;
+  readonly skState: number;
+  readonly skSocket: number;
+  readonly socketFile: number;
+  readonly fileCred: number;
+  readonly credFsuid: number;
+  readonly credFsgid: number;
 }
 
 /** CONFIG_HZ from /proc/config.gz, when the kernel exposes its config. */
@@ -111,6 +120,12 @@ export function nfKernelFacts(): NfKernelFacts {
     devHardHeaderLen: btf.memberOffset('net_device', 'hard_header_len'),
     skbSk: btf.memberOffset('sk_buff', 'sk'),
     skCookie: btf.offsetOf('sock', '__sk_common.skc_cookie'),
+    skState: btf.offsetOf('sock', '__sk_common.skc_state'),
+    skSocket: btf.memberOffset('sock', 'sk_socket'),
+    socketFile: btf.memberOffset('socket', 'file'),
+    fileCred: btf.memberOffset('file', 'f_cred'),
+    credFsuid: btf.memberOffset('cred', 'fsuid'),
+    credFsgid: btf.memberOffset('cred', 'fsgid'),
   };
 }
 
@@ -139,6 +154,7 @@ export function nfEvent(
   entry: number,
   hook: number,
   label: (hint: string) => string,
+  opts: EventOptions = {},
 ): Insn[] {
   const skip = label('ev_skip');
   const noIn = label('ev_noin');
@@ -220,7 +236,9 @@ export function nfEvent(
     JEq.imm(R3, 0, noOut),
     LoadMem(R1, R3, f.devIfindex, Size.W),
     StoreMem(R, EV.OIFINDEX, R1, Size.W),
-    withLabel(LoadMem(R2, STATE, S.SKBLEN, Size.W), noOut),
+    withLabel(Nop(), noOut),
+    ...(opts.uid ? socketOwner(f, R, label('ev_nouid')) : []),
+    LoadMem(R2, STATE, S.SKBLEN, Size.W),
     JLe.imm(R2, CAPTURE, pktLen),
     Mov.imm(R2, CAPTURE),
     withLabel(StoreMem(R, EV.CAPLEN, R2, Size.W), pktLen),
@@ -338,6 +356,35 @@ export function nfPrologue(
   return out;
 }
 
+const TCP_TIME_WAIT = 6;
+const TCP_NEW_SYN_RECV = 12;
+
+/**
+ * nf_log_dump_sk_uid_gid: the fsuid/fsgid of the file of the full socket that sent the packet,
+ * into the record at `rec` (R7 = skb). Request and time-wait minisocks have no owner.
+ */
+function socketOwner(f: NfKernelFacts, rec: Reg, none: string): Insn[] {
+  return [
+    LoadMem(R1, R7, f.skbSk, Size.DW),
+    JEq.imm(R1, 0, none),
+    LoadMem(R2, R1, f.skState, Size.B),
+    JEq.imm(R2, TCP_TIME_WAIT, none),
+    JEq.imm(R2, TCP_NEW_SYN_RECV, none),
+    LoadMem(R2, R1, f.skSocket, Size.DW),
+    JEq.imm(R2, 0, none),
+    LoadMem(R3, R2, f.socketFile, Size.DW),
+    JEq.imm(R3, 0, none),
+    LoadMem(R4, R3, f.fileCred, Size.DW),
+    JEq.imm(R4, 0, none),
+    LoadMem(R5, R4, f.credFsuid, Size.W),
+    StoreMem(rec, EV.UID, R5, Size.W),
+    LoadMem(R5, R4, f.credFsgid, Size.W),
+    StoreMem(rec, EV.GID, R5, Size.W),
+    StoreImm(rec, EV.FLAGS, EVF_UID, Size.H),
+    withLabel(Nop(), none),
+  ];
+}
+
 /**
  * A packet the helper sends as a REJECT reply (its socket's cookie is in REPLIES_MAP) gets the
  * ctinfo written there and no entry to read fields from, as the kernel's reply would carry the
@@ -381,7 +428,8 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     progType: PROG_TYPE_NETFILTER,
     expectedAttachType: ATTACH_NETFILTER,
     prologue: (stateOff, size, drop, opts) => nfPrologue(facts, stateOff, size, drop, opts),
-    event: (kind, info, entry, hook, label) => nfEvent(facts, kind, info, entry, hook, label),
+    event: (kind, info, entry, hook, label, opts) =>
+      nfEvent(facts, kind, info, entry, hook, label, opts),
     ct: ctLayout(vmlinuxBtf()),
     hz: kernelHz(),
     accept: NF_ACCEPT,

@@ -45,7 +45,7 @@ import { ipMatch } from './ip.js';
 import type { HookFlavor } from './flavor.js';
 import { S, STATE, stateSize } from './state.js';
 import { NF_INET_LOCAL_OUT } from '../../translate/abi.js';
-import type { EventKind } from './event.js';
+import type { EventKind, EventOptions } from './event.js';
 import type { CtLayout } from './ct.js';
 
 export const COUNTERS_MAP = 'counters';
@@ -125,8 +125,8 @@ class Emitter implements CodegenContext {
   label(hint: string): string {
     return `${hint}_${this.n++}`;
   }
-  event(kind: EventKind, info: Buffer): Insn[] {
-    return this.flavor.event(kind, info, this.entry, this.hook, (h) => this.label(h));
+  event(kind: EventKind, info: Buffer, opts: EventOptions = {}): Insn[] {
+    return this.flavor.event(kind, info, this.entry, this.hook, (h) => this.label(h), opts);
   }
 }
 

@@ -3,7 +3,7 @@
 // above 7 and a prefix whose last byte is not NUL, both EINVAL; logflags are not checked.
 import { EINVAL, XtError } from '../errno.js';
 import type { Insn } from '../../bpf/asm/index.js';
-import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+import type { CodegenContext } from '../../bpf/codegen/context.js';
 import { EventKind } from '../../bpf/codegen/event.js';
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
@@ -58,10 +58,7 @@ export const LOG: Extension<LogTarget> = {
     }
   },
   codegen(v: LogTarget, _revision: number, cg: CodegenContext): readonly Insn[] {
-    if ((v.logflags & XT_LOG_UID) !== 0) {
-      throw new Unsupported('target "LOG": --log-uid needs the socket\'s file credentials');
-    }
-    return cg.event(EventKind.LOG, LOG.encode(v, 0));
+    return cg.event(EventKind.LOG, LOG.encode(v, 0), { uid: (v.logflags & XT_LOG_UID) !== 0 });
   },
   verdict: () => 'continue',
   format(v: LogTarget): string {
@@ -232,7 +229,14 @@ function udpHeader(out: string[], skb: Skb, proto: number, fragment: boolean, of
 }
 
 /** dump_ipv4_packet, recursing once into an ICMP error's quoted packet. */
-function ipv4Packet(out: string[], skb: Skb, iphoff: number, flags: number, mark: number): void {
+function ipv4Packet(
+  out: string[],
+  skb: Skb,
+  iphoff: number,
+  flags: number,
+  mark: number,
+  owner?: { readonly uid: number; readonly gid: number },
+): void {
   const ih = header(skb, iphoff, 20);
   if (!ih) {
     out.push('TRUNCATED');
@@ -332,6 +336,7 @@ function ipv4Packet(out: string[], skb: Skb, iphoff: number, flags: number, mark
     default:
       out.push(`PROTO=${proto} `);
   }
+  if (iphoff === 0 && flags & XT_LOG_UID && owner) out.push(`UID=${owner.uid} GID=${owner.gid} `);
   if (iphoff === 0 && mark !== 0) out.push(`MARK=0x${mark.toString(16)} `);
 }
 
@@ -346,6 +351,8 @@ export interface LoggedPacket {
   readonly mark: number;
   readonly skbLen: number;
   readonly packet: Buffer;
+  /** The sending full socket's file owner (fsuid/fsgid), when there is one. */
+  readonly owner?: { readonly uid: number; readonly gid: number } | undefined;
 }
 
 const ARPHRD_ETHER = 1;
@@ -369,6 +376,6 @@ function macHeader(out: string[], p: LoggedPacket, flags: number): void {
 export function logLine(v: LogTarget, p: LoggedPacket): string {
   const out = [`${logPrefix(v)}IN=${p.in ?? ''} OUT=${p.out ?? ''} `];
   if (p.in !== undefined) macHeader(out, p, v.logflags);
-  ipv4Packet(out, { data: p.packet, len: p.skbLen }, 0, v.logflags, p.mark);
+  ipv4Packet(out, { data: p.packet, len: p.skbLen }, 0, v.logflags, p.mark, p.owner);
   return out.join('');
 }
