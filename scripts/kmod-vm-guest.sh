@@ -15,6 +15,14 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 ln -s /proc/self/fd /dev/fd
 mount -t tmpfs run /run
+# A clone under /tmp (CI checks out anywhere) would vanish under the guest's own /tmp: keep a
+# view of it in /run first.
+case "$repo" in /tmp/*)
+  mkdir -p /run/repo
+  mount --bind "$repo" /run/repo
+  repo=/run/repo
+  ;;
+esac
 mount -t tmpfs tmp /tmp
 mount -t bpf bpf /sys/fs/bpf
 
