@@ -7,7 +7,15 @@ import { EventKind, parseEvent, type Event } from '../bpf/codegen/event.js';
 import { LOG, logLine } from '../translate/ext/LOG.js';
 import { REJECT, rejectReply } from '../translate/ext/REJECT.js';
 import { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../translate/abi.js';
-import { addressType, closeFd, rawSocket, sendPacket, setMark, socketCookie } from '../sys/libc.js';
+import {
+  addressType,
+  closeFd,
+  rawSocket,
+  sendPacket,
+  setMark,
+  socketCookie,
+  type AddressType,
+} from '../sys/libc.js';
 import { cookieOf, findNetns, inNetns } from '../sys/netns.js';
 import type { NetnsRef } from './backend.js';
 import { ICMP_DEFAULTS, IcmpRateLimiter, type IcmpSysctls } from './icmp-ratelimit.js';
@@ -82,8 +90,15 @@ function netSysctls(): NetSysctls {
 
 interface NetState {
   path?: string;
+  /** When `path` was last seen to lead to the namespace. */
+  checked: number;
+  /** addressType answers of the last second: floods ask about the same few addresses. */
+  readonly types: Map<string, { readonly type: AddressType; readonly at: number }>;
   readonly limiter: IcmpRateLimiter;
 }
+
+/** How long a namespace path or a route answer is trusted without asking the kernel again. */
+const TRUST_MS = 1000;
 
 /**
  * init_net's cookie: pid 1's namespace, or, where that is out of reach (a sandbox), the
@@ -156,7 +171,7 @@ export class EventHandler {
   private state(netns: NetnsRef): NetState {
     let st = this.nets.get(netns.id);
     if (!st) {
-      st = { limiter: new IcmpRateLimiter() };
+      st = { checked: -Infinity, types: new Map(), limiter: new IcmpRateLimiter() };
       this.nets.set(netns.id, st);
     }
     return st;
@@ -165,19 +180,32 @@ export class EventHandler {
   private reject(netns: NetnsRef, ev: Event): void {
     if (ev.packet.length < 20) return;
     const st = this.state(netns);
-    const path = findNetns(netns.id, st.path ?? netns.path);
-    if (path === undefined) {
-      this.nets.delete(netns.id);
-      return;
+    const t = this.now();
+    let path = st.path;
+    if (path === undefined || t - st.checked > TRUST_MS) {
+      path = findNetns(netns.id, st.path ?? netns.path);
+      if (path === undefined) {
+        this.nets.delete(netns.id);
+        return;
+      }
+      st.path = path;
+      st.checked = t;
     }
-    st.path = path;
+    const typeOf = (addr: string): AddressType => {
+      const known = st.types.get(addr);
+      if (known && t - known.at <= TRUST_MS) return known.type;
+      if (st.types.size > 1024) st.types.clear();
+      const type = addressType(addr);
+      st.types.set(addr, { type, at: t });
+      return type;
+    };
     const v = REJECT.decode(ev.info, 0);
     try {
       inNetns(path, () => {
         const now = this.now();
         // Read each time: the kernel applies a changed limit to the very next packet.
         const sys = netSysctls();
-        const dst = addressType(dotted(ev.packet, 16));
+        const dst = typeOf(dotted(ev.packet, 16));
         const reply = rejectReply(v, {
           packet: ev.packet,
           skbLen: ev.skbLen,
@@ -190,7 +218,7 @@ export class EventHandler {
         });
         if (!reply) return;
         if (reply.kind === 'icmp') {
-          const loopback = addressType(reply.to) === 'local';
+          const loopback = typeOf(reply.to) === 'local';
           const code = reply.packet[21] as number;
           if (!st.limiter.allow(sys.icmp, 3, code, reply.to, loopback, now)) return;
         }

@@ -129,6 +129,7 @@ const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const IPPROTO_RAW = 255;
 const SO_MARK = 36;
+const SO_BROADCAST = 6;
 
 function sockaddrIn(addr: string): Buffer {
   const sa = Buffer.alloc(16);
@@ -142,7 +143,16 @@ function sockaddrIn(addr: string): Buffer {
  * network namespace; it stays in that namespace for its life.
  */
 export function rawSocket(): number {
-  return check('socket(SOCK_RAW)', libc.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  const fd = check('socket(SOCK_RAW)', libc.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  // The kernel's own replies go to broadcast sources too (nothing checks the reply's route).
+  const on = Buffer.alloc(4);
+  on.writeUInt32LE(1, 0);
+  if (libc.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, on, 4) < 0) {
+    const errno = ffi.errno();
+    libc.close(fd);
+    throw new SysError('setsockopt(SO_BROADCAST)', errno);
+  }
+  return fd;
 }
 
 /** sendto(2) of one IP packet on a raw socket. */

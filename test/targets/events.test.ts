@@ -111,7 +111,7 @@ describe('event records', () => {
 
   it('captures at most CAPTURE bytes of a large packet and reports skb->len', () => {
     withRing(filterTable('-A OUTPUT -j LOG'), (r, events) => {
-      const big = ipv4(17, udp(1, 2, Buffer.alloc(1400, 7)));
+      const big = ipv4(17, udp(1, 2, Buffer.alloc(2000, 7)));
       expect(runPacket(r.progs[LOCAL_OUT] as number, big, LOCAL_OUT)).toBe(ACCEPT);
       const [ev] = events();
       expect(ev?.skbLen).toBe(big.length);

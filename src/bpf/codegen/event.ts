@@ -18,8 +18,11 @@ export const REPLY_VALUE_SIZE = 16;
 export const EventKind = { LOG: 1, REJECT: 2 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 
-/** Packet bytes captured from the IP header: what icmp_send may quote (576 - 20 - 8) and more. */
-export const CAPTURE = 576;
+/**
+ * Packet bytes captured from the IP header: a whole Ethernet-MTU packet, so REJECT can check the
+ * L4 checksum as the kernel does before answering (icmp_send quotes at most 548 of them).
+ */
+export const CAPTURE = 1504;
 /** Link-layer header bytes kept for LOG's MAC= (dev->hard_header_len, clamped). */
 export const MAC_MAX = 32;
 /** Target payload bytes copied into the record (xt_log_info is 32). */
@@ -70,7 +73,7 @@ export interface EventOptions {
   readonly uid?: boolean;
 }
 
-/** Ring buffer bytes per netns: a power of two pages; ~1400 records before the producer drops. */
+/** Ring buffer bytes per netns: a power of two pages; ~600 records before the producer drops. */
 export const RING_BYTES = 1 << 20;
 
 /**
