@@ -64,7 +64,7 @@ function makeService(args: string[]): Helper {
       onEvent: (netns, record) => events.handle(netns, record),
       onEventError: (e) => stderrLogger({ event: 'event-error', error: String(e) }),
     });
-    tag = (netns, cookie, ctinfo) => bpf.tagReply(netns, cookie, ctinfo);
+    tag = (netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct);
     backend = bpf;
     close = () => bpf.close();
   }

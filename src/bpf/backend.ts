@@ -13,7 +13,14 @@ import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
 import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bpffs.js';
-import { EVENTS_MAP, REPLIES_MAP, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.js';
+import {
+  CT_IMAGE,
+  EVENTS_MAP,
+  REPLIES_MAP,
+  REPLY,
+  REPLY_VALUE_SIZE,
+  RING_BYTES,
+} from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
 import { inNetns } from '../sys/netns.js';
@@ -171,12 +178,16 @@ export class BpfBackend implements RulesetBackend {
    * with `ctinfo` for OUTPUT's conntrack matches. A namespace whose rules never rejected has
    * no map and sends no replies.
    */
-  tagReply(netns: string, cookie: bigint, ctinfo: number): void {
+  tagReply(netns: string, cookie: bigint, ctinfo: number, ct?: Buffer): void {
     const fd = this.nets.get(netns)?.replies;
     if (fd === undefined) return;
     const v = Buffer.alloc(REPLY_VALUE_SIZE);
-    v.writeBigUInt64LE(cookie, 0);
-    v.writeUInt32LE(ctinfo, 8);
+    v.writeBigUInt64LE(cookie, REPLY.COOKIE);
+    v.writeUInt32LE(ctinfo, REPLY.CTINFO);
+    if (ct) {
+      v.writeUInt32LE(1, REPLY.HAS_CT);
+      ct.copy(v, REPLY.CT, 0, CT_IMAGE);
+    }
     mapUpdate(fd, u32(0), v);
   }
 

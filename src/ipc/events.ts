@@ -114,8 +114,11 @@ function initNetCookie(): string {
 
 const dotted = (b: Buffer, at: number): string => [...b.subarray(at, at + 4)].join('.');
 
-/** Marks the packets of socket `cookie` in `netns` as replies with `ctinfo` (0n: none). */
-export type ReplyTagger = (netns: string, cookie: bigint, ctinfo: number) => void;
+/**
+ * Marks the packets of socket `cookie` in `netns` as replies with `ctinfo` and the rejected
+ * packet's conntrack entry image (0n: none).
+ */
+export type ReplyTagger = (netns: string, cookie: bigint, ctinfo: number, ct?: Buffer) => void;
 
 const IP_CT_RELATED = 1;
 const IP_CT_IS_REPLY = 3;
@@ -231,7 +234,7 @@ export class EventHandler {
         try {
           // IP4_REPLY_MARK: the reply carries the packet's mark only with fwmark_reflect.
           if (sys.fwmarkReflect && ev.mark !== 0) setMark(fd, ev.mark);
-          if (related) this.tagReply(netns.id, socketCookie(fd), related);
+          if (related) this.tagReply(netns.id, socketCookie(fd), related, ev.ctImage);
           sendPacket(fd, reply.packet, reply.to);
         } finally {
           if (related) this.tagReply(netns.id, 0n, 0);

@@ -171,7 +171,10 @@ describe('REJECT replies in OUTPUT', () => {
 -A INPUT -p tcp -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset
 ${counting}
 -A OUTPUT -m conntrack --ctstate RELATED --ctdir REPLY
--A OUTPUT -m conntrack --ctstate RELATED --ctdir ORIGINAL`,
+-A OUTPUT -m conntrack --ctstate RELATED --ctdir ORIGINAL
+-A OUTPUT -m conntrack --ctproto udp --ctorigsrc 10.88.0.1 --ctorigdstport 53
+-A OUTPUT -m conntrack --ctproto tcp --ctreplsrc 10.88.0.2 --ctrepldstport 40000
+-A OUTPUT -m conntrack ! --ctstatus CONFIRMED`,
       [ipv4(17, udp(1000, 53), to), withL4Checksum(ipv4(6, tcp(40000, 80, 0x02), to))],
     );
     expect(got.kernel).toHaveLength(2);
@@ -183,6 +186,9 @@ ${counting}
         .filter((l) => l.includes('-A OUTPUT'));
     const kernel = output('kernel');
     expect(kernel.filter((l) => l.includes('RELATED'))[0]).toMatch(/^\[2:/);
+    // The replies carry the rejected packets' entries: their tuples match.
+    expect(kernel.find((l) => l.includes('--ctproto 17'))).toMatch(/^\[1:/);
+    expect(kernel.find((l) => l.includes('--ctproto 6'))).toMatch(/^\[1:/);
     expect(output('bpf')).toEqual(kernel);
   });
 });

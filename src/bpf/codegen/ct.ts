@@ -77,3 +77,15 @@ export function ctLayout(btf: Btf): CtLayout {
     tuple: [tuple(0), tuple(1)],
   };
 }
+
+/** One past the last byte of struct nf_conn that xt_conntrack reads (status is 8 bytes). */
+export function ctLayoutEnd(l: CtLayout): number {
+  const tuple = l.tuple.flatMap((t) => [
+    t.srcIp + 4,
+    t.srcPort + 2,
+    t.dstIp + 4,
+    t.dstPort + 2,
+    t.protonum + 1,
+  ]);
+  return Math.max(l.status + 8, l.timeout + 4, ...tuple);
+}

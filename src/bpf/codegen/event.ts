@@ -6,6 +6,12 @@ import type { Insn } from '../asm/index.js';
 export const EVENTS_MAP = 'events';
 
 /**
+ * Bytes of struct nf_conn a REJECT reply carries along: what xt_conntrack reads of the entry
+ * the kernel attaches to its reply (tuples, status, timeout) lies within them (ct.ts checks).
+ */
+export const CT_IMAGE = 256;
+
+/**
  * The kernel attaches a rejected packet's conntrack entry to its reply (nf_ct_attach), so the
  * reply crosses OUTPUT as RELATED. Ours is sent by the helper from a raw socket: just before
  * sending, the helper writes that socket's cookie and the ctinfo to give into this one-entry
@@ -13,7 +19,9 @@ export const EVENTS_MAP = 'events';
  * compare skb->sk's cookie with it.
  */
 export const REPLIES_MAP = 'replies';
-export const REPLY_VALUE_SIZE = 16;
+/** {u64 cookie, u32 ctinfo, u32 has_ct, u8 ct[CT_IMAGE]}: the entry image the reply reads. */
+export const REPLY = { COOKIE: 0, CTINFO: 8, HAS_CT: 12, CT: 16 } as const;
+export const REPLY_VALUE_SIZE = REPLY.CT + CT_IMAGE;
 
 export const EventKind = { LOG: 1, REJECT: 2 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
@@ -59,18 +67,24 @@ export const EV = {
   OIF: 80,
   INFO: 96,
   MAC: 128,
-  PACKET: 160,
-  SIZE: 160 + CAPTURE,
+  /** CT_IMAGE bytes of the packet's conntrack entry (REJECT, when it has one: EVF_CT). */
+  CT: 160,
+  PACKET: 160 + 256,
+  SIZE: 160 + 256 + CAPTURE,
 } as const;
 
 export const NO_INPUT = 0xffffffff;
 
 /** FLAGS: UID/GID hold the owner of a full socket the packet came from (LOG --log-uid). */
 export const EVF_UID = 1;
+/** FLAGS: CT holds the first CT_IMAGE bytes of the packet's struct nf_conn. */
+export const EVF_CT = 2;
 
 export interface EventOptions {
   /** Record the sending socket's owner (nf_log_dump_sk_uid_gid). */
   readonly uid?: boolean;
+  /** Record the conntrack entry (CT_IMAGE bytes) for the reply to carry. */
+  readonly ct?: boolean;
 }
 
 /** Ring buffer bytes per netns: a power of two pages; ~600 records before the producer drops. */
@@ -106,6 +120,8 @@ export interface Event {
   readonly pktType: number;
   /** The sending socket's file owner, when asked for and there is one. */
   readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  /** The conntrack entry's first CT_IMAGE bytes, when asked for and there is one. */
+  readonly ctImage: Buffer | undefined;
   readonly info: Buffer;
   /** The packet from its IP header, at most CAPTURE bytes. */
   readonly packet: Buffer;
@@ -142,6 +158,10 @@ export function parseEvent(rec: Buffer): Event {
     ctinfo: rec.readUInt32LE(EV.CTINFO),
     ctset: rec.readUInt32LE(EV.CTSET) !== 0,
     pktType: rec.readUInt32LE(EV.PKT_TYPE),
+    ctImage:
+      rec.readUInt16LE(EV.FLAGS) & EVF_CT
+        ? Buffer.from(rec.subarray(EV.CT, EV.CT + CT_IMAGE))
+        : undefined,
     owner:
       rec.readUInt16LE(EV.FLAGS) & EVF_UID
         ? { uid: rec.readUInt32LE(EV.UID), gid: rec.readUInt32LE(EV.GID) }

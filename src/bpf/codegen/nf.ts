@@ -43,7 +43,7 @@ import { linkCreateNetfilter } from '../syscall.js';
 import { NFPROTO_IPV4 } from '../../translate/abi.js';
 import type { HookFlavor, PrologueOptions } from './flavor.js';
 import { S, STATE } from './state.js';
-import { ctLayout } from './ct.js';
+import { ctLayout, ctLayoutEnd } from './ct.js';
 import {
   CAPTURE,
   EV,
@@ -52,6 +52,9 @@ import {
   MAC_MAX,
   NO_INPUT,
   REPLIES_MAP,
+  REPLY,
+  CT_IMAGE,
+  EVF_CT,
   EVF_UID,
   type EventKind,
   type EventOptions,
@@ -147,6 +150,9 @@ const DYNPTR_FROM_STATE = -16;
  * kernel's LOG prints as MAC= (dev->hard_header_len bytes at skb->mac_header, when it differs
  * from the network header), ip_summed (whether REJECT must verify the checksum), and the packet.
  */
+/** Whether what xt_conntrack reads of struct nf_conn on this kernel lies within CT_IMAGE. */
+let ctImageFits = true;
+
 export function nfEvent(
   f: NfKernelFacts,
   kind: EventKind,
@@ -238,6 +244,7 @@ export function nfEvent(
     StoreMem(R, EV.OIFINDEX, R1, Size.W),
     withLabel(Nop(), noOut),
     ...(opts.uid ? socketOwner(f, R, label('ev_nouid')) : []),
+    ...(opts.ct && ctImageFits ? ctImage(R, label('ev_noct')) : []),
     LoadMem(R2, STATE, S.SKBLEN, Size.W),
     JLe.imm(R2, CAPTURE, pktLen),
     Mov.imm(R2, CAPTURE),
@@ -356,6 +363,25 @@ export function nfPrologue(
   return out;
 }
 
+/**
+ * The first CT_IMAGE bytes of the packet's conntrack entry into the record (EVF_CT), for the
+ * reply the helper sends to carry as the kernel's carries the entry itself.
+ */
+function ctImage(rec: Reg, none: string): Insn[] {
+  return [
+    LoadMem(R3, STATE, S.CTSET, Size.W),
+    JEq.imm(R3, 0, none),
+    Mov.reg(R1, rec),
+    Add.imm(R1, EV.CT),
+    Mov.imm(R2, CT_IMAGE),
+    LoadMem(R3, STATE, S.CT, Size.DW),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    JNe.imm(R0, 0, none),
+    StoreImm(rec, EV.FLAGS, EVF_CT, Size.H),
+    withLabel(Nop(), none),
+  ];
+}
+
 const TCP_TIME_WAIT = 6;
 const TCP_NEW_SYN_RECV = 12;
 
@@ -393,16 +419,21 @@ function socketOwner(f: NfKernelFacts, rec: Reg, none: string): Insn[] {
 function replyState(f: NfKernelFacts): Insn[] {
   return [
     LoadMapValue(R1, REPLIES_MAP, 0),
-    LoadMem(R2, R1, 0, Size.DW),
+    LoadMem(R2, R1, REPLY.COOKIE, Size.DW),
     JEq.imm(R2, 0, 'pro_reply'),
     LoadMem(R3, R7, f.skbSk, Size.DW),
     JEq.imm(R3, 0, 'pro_reply'),
     LoadMem(R4, R3, f.skCookie, Size.DW),
     JNe.reg(R4, R2, 'pro_reply'),
-    LoadMem(R2, R1, 8, Size.W),
+    LoadMem(R2, R1, REPLY.CTINFO, Size.W),
     StoreMem(STATE, S.CTINFO, R2, Size.W),
     StoreImm(STATE, S.CTSET, 1, Size.W),
     StoreImm(STATE, S.CT, 0, Size.DW),
+    LoadMem(R2, R1, REPLY.HAS_CT, Size.W),
+    JEq.imm(R2, 0, 'pro_reply'),
+    // The entry image in the map value stands in for the entry: matches probe_read it alike.
+    Add.imm(R1, REPLY.CT),
+    StoreMem(STATE, S.CT, R1, Size.DW),
     withLabel(Nop(), 'pro_reply'),
   ];
 }
@@ -423,6 +454,8 @@ function read(at: number, len: number, offset: number, dynptr: number): Insn[] {
 
 /** The default flavor: BPF_PROG_TYPE_NETFILTER at the netfilter hooks, iptables' own place. */
 export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFlavor {
+  const layout = ctLayout(vmlinuxBtf());
+  ctImageFits = ctLayoutEnd(layout) <= CT_IMAGE;
   return {
     name: 'netfilter',
     progType: PROG_TYPE_NETFILTER,
@@ -430,7 +463,7 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     prologue: (stateOff, size, drop, opts) => nfPrologue(facts, stateOff, size, drop, opts),
     event: (kind, info, entry, hook, label, opts) =>
       nfEvent(facts, kind, info, entry, hook, label, opts),
-    ct: ctLayout(vmlinuxBtf()),
+    ct: layout,
     hz: kernelHz(),
     accept: NF_ACCEPT,
     drop: NF_DROP,

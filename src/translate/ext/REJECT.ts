@@ -69,7 +69,7 @@ export const REJECT: Extension<RejectTarget> = {
   codegen(v: RejectTarget, _revision: number, cg: CodegenContext): readonly Insn[] {
     // Values past the enum drop without a reply, as reject_tg's switch does.
     return v.with <= IPT_ICMP_ADMIN_PROHIBITED && v.with !== IPT_ICMP_ECHOREPLY
-      ? cg.event(EventKind.REJECT, REJECT.encode(v, 0))
+      ? cg.event(EventKind.REJECT, REJECT.encode(v, 0), { ct: true })
       : [];
   },
   verdict: () => 'drop',
