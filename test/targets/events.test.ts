@@ -5,7 +5,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRuleset, readCounter, release, type Ruleset } from '../../src/bpf/backend.js';
 import { EV, EventKind, parseEvent, type Event } from '../../src/bpf/codegen/event.js';
 import { RingReader } from '../../src/bpf/ringbuf.js';
-import { mapCreate, MapType } from '../../src/bpf/syscall.js';
+import { mapCreate, MapType, progLoad } from '../../src/bpf/syscall.js';
+import {
+  assemble,
+  Call,
+  Exit,
+  JEq,
+  LoadMapPtr,
+  Mov,
+  R0,
+  R1,
+  R2,
+  R3,
+  R6,
+  Size,
+  StoreImm,
+  withLabel,
+} from '../../src/bpf/asm/index.js';
 import { close } from '../../src/bpf/syscall.js';
 import { KernelTables } from '../helpers/kernel-table.js';
 import { runPacket } from '../helpers/run.js';
@@ -22,7 +38,10 @@ const DROP = 0;
 const ACCEPT = 1;
 const LOCAL_OUT = 3;
 
-function withRing(save: string, fn: (r: Ruleset, events: () => Event[]) => void): void {
+function withRing(
+  save: string,
+  fn: (r: Ruleset, events: () => Event[], ring: number) => void,
+): void {
   const ring = mapCreate({
     type: MapType.RINGBUF,
     keySize: 0,
@@ -37,10 +56,14 @@ function withRing(save: string, fn: (r: Ruleset, events: () => Event[]) => void)
   reader.add(ring, (rec) => got.push(parseEvent(rec)));
   const r = loadRuleset(kt.table(save), undefined, { events: () => ring });
   try {
-    fn(r, () => {
-      reader.drain();
-      return got.splice(0);
-    });
+    fn(
+      r,
+      () => {
+        reader.drain();
+        return got.splice(0);
+      },
+      ring,
+    );
   } finally {
     release(r);
     reader.close();
@@ -116,6 +139,55 @@ describe('event records', () => {
       const [ev] = events();
       expect(ev?.skbLen).toBe(big.length);
       expect(ev?.packet).toEqual(big.subarray(0, EV.SIZE - EV.PACKET));
+    });
+  });
+});
+
+describe('record hygiene', () => {
+  it('fields a record does not set are zero, whatever an earlier record left in the ring', () => {
+    withRing(filterTable('-A OUTPUT -p tcp -j LOG --log-uid'), (r, events, ring) => {
+      // Fill every slot of the ring with records of 0xff bytes, then let ours reuse them.
+      const junk = progLoad({
+        type: 32,
+        expectedAttachType: 45,
+        name: 'junk',
+        insns: assemble(
+          [
+            LoadMapPtr(R1, 'ring'),
+            Mov.imm(R2, EV.SIZE),
+            Mov.imm(R3, 0),
+            Call.helper(131),
+            JEq.imm(R0, 0, 'out'),
+            Mov.reg(R6, R0),
+            ...Array.from({ length: EV.SIZE / 8 }, (_, k) => StoreImm(R6, 8 * k, -1, Size.DW)),
+            Mov.reg(R1, R6),
+            Mov.imm(R2, 0),
+            Call.helper(132),
+            withLabel(Mov.imm(R0, 1), 'out'),
+            Exit(),
+          ],
+          { maps: () => ring },
+        ).bytes,
+      });
+      try {
+        const out = r.progs[LOCAL_OUT] as number;
+        const got = [];
+        for (let round = 0; round < 3; round++) {
+          for (let i = 0; i < 40; i++) runPacket(junk, ipv4(17, udp(1, 2)), LOCAL_OUT);
+          events();
+          for (let i = 0; i < 40; i++) runPacket(out, ipv4(6, tcp(1, 2, 0x02)), LOCAL_OUT);
+          got.push(...events());
+        }
+        expect(got.length).toBeGreaterThan(30);
+        // Test-run packets have no socket, no conntrack entry and no input device.
+        for (const e of got) {
+          expect(e.owner).toBeUndefined();
+          expect(e.ctImage).toBeUndefined();
+          expect(e.devType).toBe(0);
+        }
+      } finally {
+        close(junk);
+      }
     });
   });
 });

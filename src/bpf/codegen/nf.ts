@@ -180,6 +180,12 @@ export function nfEvent(
     StoreImm(R, EV.KIND, kind, Size.W),
     StoreImm(R, EV.ENTRY, entry, Size.W),
     StoreImm(R, EV.HOOK, hook, Size.W),
+    // Ring buffer memory is not cleared: every field written only on some paths starts at zero.
+    StoreImm(R, EV.DEVTYPE, 0, Size.W), // and FLAGS
+    StoreImm(R, EV.IIFINDEX, 0, Size.W),
+    StoreImm(R, EV.OIFINDEX, 0, Size.W),
+    StoreImm(R, EV.UID, 0, Size.W),
+    StoreImm(R, EV.GID, 0, Size.W),
   ];
   const copy = (from: number, to: number, size: Size, bytes: number): Insn[] => [
     LoadMem(R1, STATE, from, size),
