@@ -216,7 +216,13 @@ export class EventHandler {
           ipSummed: ev.ipSummed,
           pktType: ev.pktType,
           local: ev.hook === NF_INET_LOCAL_IN || (ev.hook === NF_INET_LOCAL_OUT && dst === 'local'),
-          broadcast: dst === 'broadcast' || dst === 'multicast',
+          // ip_route_input_slow takes 0.0.0.0 → 0.0.0.0 for a limited broadcast.
+          broadcast:
+            dst === 'broadcast' ||
+            dst === 'multicast' ||
+            (ev.hook !== NF_INET_LOCAL_OUT &&
+              ev.packet.readUInt32BE(12) === 0 &&
+              ev.packet.readUInt32BE(16) === 0),
           ttl: sys.ttl,
         });
         if (!reply) return;
