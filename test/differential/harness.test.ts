@@ -1,9 +1,11 @@
 // The differential harness in CI: the kernel's iptables-legacy is the oracle for our BPF. A fixed
 // hand-written case first (readable when it fails), then random rulesets and packets.
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compare, render } from './compare.js';
 import { describeFrame, icmpMsg, ip4, ipv4, tcpSeg, udpSeg } from './packets.js';
-import { Topology, type Packet } from './topology.js';
+import { runHarness, seedFromEnv, summaryLine } from './runner.js';
+import { ROOT, Topology, type Packet } from './topology.js';
 
 let topo: Topology;
 
@@ -98,4 +100,47 @@ describe('differential: kernel iptables-legacy vs our BPF', () => {
     const diff = compare(k, b);
     expect(diff, `${diff.join('\n')}\n${render('kernel', k)}\n${render('ours', b)}`).toEqual([]);
   });
+});
+
+describe('differential: random rulesets and packets', () => {
+  it(
+    '≥ 200 rulesets and ≥ 10,000 packets: no mismatch',
+    async () => {
+      const seed = seedFromEnv();
+      const s = await runHarness(topo, { seed, rulesets: 200, packets: 60 });
+      console.log(summaryLine(s));
+      expect(s.mismatches.map((m) => m.report)).toEqual([]);
+      expect(s.rulesets).toBe(200);
+      expect(s.packets).toBeGreaterThanOrEqual(10_000);
+    },
+    15 * 60_000,
+  );
+});
+
+describe('differential: a wrong translation is caught', () => {
+  it(
+    'flipped -s inversions (test-only daemon) give a mismatch shrunk to one rule',
+    async () => {
+      const faulty = new Topology();
+      try {
+        await faulty.open(join(ROOT, 'dist', 'test', 'differential', 'faulty-daemon.js'));
+        const s = await runHarness(faulty, {
+          seed: 7,
+          rulesets: 40,
+          packets: 60,
+          stopAtFirst: true,
+          log: () => undefined,
+        });
+        const [m] = s.mismatches;
+        expect(m, summaryLine(s)).toBeDefined();
+        console.log(m?.report);
+        expect(m?.ruleset.rules).toHaveLength(1);
+        expect(m?.ruleset.rules[0]?.args).toMatch(/-s /);
+        expect(m?.packets.length).toBeLessThanOrEqual(2);
+      } finally {
+        faulty.close();
+      }
+    },
+    5 * 60_000,
+  );
 });

@@ -162,6 +162,10 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     const [k, b] = await topo.runCase(toSave(c.ruleset), c.packets);
     rulesets++;
     packets += c.packets.length;
+    if (o.deadlineMs !== undefined && rulesets % 100 === 0)
+      log(
+        `differential: ${rulesets} rulesets, ${packets} packets, ${mismatches.length} mismatches so far`,
+      );
     if (k.restore.status !== 0 && b.restore.status !== 0) refused++;
     const diff = compare(k, b);
     if (diff.length === 0) continue;

@@ -146,8 +146,10 @@ export function normalise(frame: Buffer): Buffer {
   return b;
 }
 
+let instances = 0;
+
 export class Topology {
-  readonly tag = `${process.pid % 100000}`;
+  readonly tag = `${process.pid % 100000}${String.fromCharCode(97 + (instances++ % 26))}`;
   readonly ns = {
     S: `dS-${this.tag}`,
     K: `dK-${this.tag}`,
