@@ -245,6 +245,10 @@ export const KNOWN_BUGS: readonly { readonly re: RegExp; readonly what: string }
     what: 'an icmp match that never matches makes our program fail the verifier (unreachable insn): restore gets EINVAL',
   },
   {
+    re: /^-m comment --comment \S+ (-j (ACCEPT|DROP|RETURN)|-g \S+)$/,
+    what: 'a rule that always matches (only a comment) and ends the chain, with rules after it: our program fails the verifier (unreachable insn), restore gets EINVAL',
+  },
+  {
     re: /-m limit .*-m limit /,
     what: 'two -m limit in one rule: the kernel keeps a bucket per match, ours does not (counters differ)',
   },
@@ -367,68 +371,193 @@ const ends: fc.Arbitrary<Ends> = fc.oneof(
 const isLocal = (a: number): boolean => LOCAL.some((l) => ip4(l) === a);
 
 /** One packet of any protocol, possibly a fragment. */
-const single: fc.Arbitrary<Packet> = fc
-  .tuple(
-    ends,
-    ipFields,
-    fc.nat(4),
-    near(PORTS, 65535),
-    near(PORTS, 65535),
-    fc.integer({ min: 0, max: 255 }),
-    tcpOptions,
-    payload,
-    pick(ICMP_TYPES),
-    pick([47, 132, 0, 2, 50, 255]),
-    fc.nat(9),
-  )
-  .map(([e, f, kind, sp, dp, flags, opts, data, [it, ic], other, fragSel]) => {
-    const base: IpFields = { ...f, src: e.src, dst: e.dst, proto: 6, fragoff: 0, mf: false };
-    let ip: Buffer;
-    if (kind === 0 || kind === 1) {
-      const fl =
-        kind === 0
-          ? flags
-          : ([0x02, 0x12, 0x10, 0x11, 0x04, 0x14, 0x18, 0x03, 0x00, 0x29][flags % 10] as number);
-      ip = ipv4(
-        base,
-        tcpSeg(e.src, e.dst, {
-          sport: sp,
-          dport: dp,
-          seq: 7,
-          ack: fl & 0x10 ? 9 : 0,
-          flags: fl,
-          options: opts,
-          data,
-        }),
-      );
-    } else if (kind === 2) {
-      ip = ipv4({ ...base, proto: 17 }, udpSeg(e.src, e.dst, sp, dp, data));
-    } else if (kind === 3) {
-      ip = ipv4({ ...base, proto: 1 }, icmpMsg(it, ic, 0x00010001, data.subarray(0, 64)));
-    } else {
-      ip = ipv4({ ...base, proto: other }, data.length ? data : Buffer.from('x'));
+/** Packet fields a rule talks about: values it names and the ones just past its edges. */
+interface Hint {
+  readonly src?: number;
+  readonly dst?: number;
+  readonly port?: Port;
+  readonly kind?: number;
+  readonly other?: number;
+  readonly sport?: number;
+  readonly dport?: number;
+  readonly icmp?: readonly [number, number];
+  readonly ttl?: number;
+  readonly len?: number;
+}
+
+const ICMP_NAMES: Readonly<Record<string, readonly [number, number]>> = {
+  any: [8, 0],
+  'echo-request': [8, 0],
+  'echo-reply': [0, 0],
+  'port-unreachable': [3, 3],
+  'time-exceeded': [11, 0],
+};
+
+/** An address range's inside edges and the addresses just outside it. */
+function edges(lo: number, hi: number): number[] {
+  return [lo, hi, lo - 1, hi + 1].filter((a) => a >= 0 && a <= 0xffffffff).map((a) => a >>> 0);
+}
+
+function cidrEdges(c: string): number[] {
+  const [a = '', p = '32'] = c.split('/');
+  const bits = Number(p);
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  const lo = (ip4(a) & mask) >>> 0;
+  return edges(lo, (lo | ~mask) >>> 0);
+}
+
+const numbers = (spec: string): number[] =>
+  spec
+    .split(/[,:]/)
+    .flatMap((n) => [Number(n) - 1, Number(n), Number(n) + 1])
+    .filter((n) => n >= 0 && n <= 65535);
+
+/** For each rule, packets it is about: one field at a time, on its edges. */
+export function hintsOf(r: RulesetSpec): Hint[] {
+  const out: Hint[] = [];
+  for (const rule of r.rules) {
+    const t = rule.args.split(' ');
+    const base: { -readonly [K in keyof Hint]: Hint[K] } = {};
+    if (rule.chain === 'OUTPUT') base.port = 'local';
+    const variants: Hint[] = [];
+    for (let i = 0; i < t.length; i++) {
+      const v = t[i + 1] ?? '';
+      switch (t[i]) {
+        case '-s':
+          for (const a of cidrEdges(v)) variants.push({ src: a });
+          break;
+        case '-d':
+          for (const a of cidrEdges(v)) variants.push({ dst: a });
+          break;
+        case '--src-range':
+        case '--dst-range': {
+          const [lo = '', hi = ''] = v.split('-');
+          for (const a of edges(ip4(lo), ip4(hi)))
+            variants.push(t[i] === '--src-range' ? { src: a } : { dst: a });
+          break;
+        }
+        case '-p':
+          if (t[i - 1] === '!') break;
+          if (v === 'tcp' || v === '6') base.kind = 1;
+          else if (v === 'udp' || v === '17') base.kind = 2;
+          else if (v === 'icmp') base.kind = 3;
+          else if (/^\d+$/.test(v)) {
+            base.kind = 4;
+            base.other = Number(v);
+          }
+          break;
+        case '-i':
+          if (/^(in|out)[01]$/.test(v)) base.port = v as Port;
+          break;
+        case '--sport':
+        case '--sports':
+          for (const n of numbers(v)) variants.push({ sport: n });
+          break;
+        case '--dport':
+        case '--dports':
+        case '--ports':
+          for (const n of numbers(v)) variants.push({ dport: n });
+          break;
+        case '--icmp-type': {
+          const named = ICMP_NAMES[v];
+          const [ty = 0, co = 0] = named ?? v.split('/').map(Number);
+          variants.push({ icmp: [ty, co] }, { icmp: [ty, co + 1] }, { icmp: [ty + 1, 0] });
+          break;
+        }
+        case '--ttl-eq':
+        case '--ttl-lt':
+        case '--ttl-gt':
+          for (const n of numbers(v)) if (n <= 255) variants.push({ ttl: n });
+          break;
+        case '--length':
+          for (const n of numbers(v)) if (n >= 20 && n <= 1500) variants.push({ len: n });
+          break;
+        default:
+      }
     }
-    // Fragments: with conntrack on, defrag holds them before the filter; a queue that would
-    // make the router send "reassembly timeout" (a first fragment for a local address) is
-    // never built, so nothing arrives later than the batch.
-    if (fragSel === 0 && ip.length > 28) {
-      const local = isLocal(e.dst) || e.port === 'local';
-      const first = !local && (flags & 1) === 1;
-      const h = Buffer.from(ip);
-      const body = first ? h.subarray(20, 28) : h.subarray(20);
-      const frag = ipv4(
-        {
-          ...base,
-          proto: h[9] as number,
-          fragoff: first ? 0 : 1 + (flags % 100),
-          mf: first || (flags & 2) === 2,
-        },
-        body,
-      );
-      return { port: e.port, ip: frag };
-    }
-    return { port: e.port, ip };
-  });
+    out.push(base, ...variants.map((x) => ({ ...base, ...x })));
+  }
+  return out;
+}
+
+const single = (hints: readonly Hint[]): fc.Arbitrary<Packet> =>
+  fc
+    .tuple(
+      ends,
+      ipFields,
+      fc.nat(4),
+      near(PORTS, 65535),
+      near(PORTS, 65535),
+      fc.integer({ min: 0, max: 255 }),
+      tcpOptions,
+      payload,
+      pick(ICMP_TYPES),
+      pick([47, 132, 0, 2, 50, 255]),
+      fc.nat(9),
+      hints.length ? fc.option(pick(hints), { freq: 3, nil: undefined }) : fc.constant(undefined),
+      fc.array(hints.length ? pick(hints) : fc.constant({}), { maxLength: 2 }),
+    )
+    .map(([e0, f0, kind0, sp0, dp0, flags, opts, data0, icmp0, other0, fragSel, h0, more]) => {
+      // A hint, maybe with a field or two from other rules' hints: fields the rule names, on
+      // their edges, the rest random.
+      const h: Hint = h0 ? Object.assign({}, ...more, h0) : {};
+      const src = h.src ?? e0.src;
+      const dst = h.dst ?? e0.dst;
+      const e: Ends = { src, dst, port: h.port ?? (h.src !== undefined ? portOf(src) : e0.port) };
+      const f = { ...f0, ttl: h.ttl ?? f0.ttl };
+      const kind = h.kind ?? kind0;
+      const [sp, dp] = [h.sport ?? sp0, h.dport ?? dp0];
+      const [it, ic] = h.icmp ?? icmp0;
+      const other = h.other ?? other0;
+      const hdr = kind <= 1 ? 20 + opts.length + 20 : kind === 2 || kind === 3 ? 28 : 20;
+      const data = h.len !== undefined ? Buffer.alloc(Math.max(0, h.len - hdr), 0x61) : data0;
+      const base: IpFields = { ...f, src: e.src, dst: e.dst, proto: 6, fragoff: 0, mf: false };
+      let ip: Buffer;
+      if (kind === 0 || kind === 1) {
+        const fl =
+          kind === 0
+            ? flags
+            : ([0x02, 0x12, 0x10, 0x11, 0x04, 0x14, 0x18, 0x03, 0x00, 0x29][flags % 10] as number);
+        ip = ipv4(
+          base,
+          tcpSeg(e.src, e.dst, {
+            sport: sp,
+            dport: dp,
+            seq: 7,
+            ack: fl & 0x10 ? 9 : 0,
+            flags: fl,
+            options: opts,
+            data,
+          }),
+        );
+      } else if (kind === 2) {
+        ip = ipv4({ ...base, proto: 17 }, udpSeg(e.src, e.dst, sp, dp, data));
+      } else if (kind === 3) {
+        ip = ipv4({ ...base, proto: 1 }, icmpMsg(it, ic, 0x00010001, data.subarray(0, 64)));
+      } else {
+        ip = ipv4({ ...base, proto: other }, data.length ? data : Buffer.from('x'));
+      }
+      // Fragments: with conntrack on, defrag holds them before the filter; a queue that would
+      // make the router send "reassembly timeout" (a first fragment for a local address) is
+      // never built, so nothing arrives later than the batch.
+      if (fragSel === 0 && ip.length > 28) {
+        const local = isLocal(e.dst) || e.port === 'local';
+        const first = !local && (flags & 1) === 1;
+        const h = Buffer.from(ip);
+        const body = first ? h.subarray(20, 28) : h.subarray(20);
+        const frag = ipv4(
+          {
+            ...base,
+            proto: h[9] as number,
+            fragoff: first ? 0 : 1 + (flags % 100),
+            mf: first || (flags & 2) === 2,
+          },
+          body,
+        );
+        return { port: e.port, ip: frag };
+      }
+      return { port: e.port, ip };
+    });
 
 /** A flow: client on the sender side or the router, server on the far side, replies injected
  *  there, so conntrack sees NEW, ESTABLISHED and RELATED. */
@@ -499,16 +628,18 @@ const flow: fc.Arbitrary<Packet[]> = fc
     ];
   });
 
-export const packetsArb = (min: number): fc.Arbitrary<Packet[]> =>
+export const packetsArb = (min: number, hints: readonly Hint[] = []): fc.Arbitrary<Packet[]> =>
   fc
-    .array(fc.oneof({ arbitrary: single.map((p) => [p]), weight: 3 }, flow), {
+    .array(fc.oneof({ arbitrary: single(hints).map((p) => [p]), weight: 3 }, flow), {
       minLength: min,
       maxLength: min + 10,
     })
     .map((xs) => xs.flat());
 
 export const caseArb = (packets: number): fc.Arbitrary<Case> =>
-  fc.record({ ruleset: rulesetArb, packets: packetsArb(Math.ceil(packets / 2)) });
+  rulesetArb.chain((ruleset) =>
+    packetsArb(Math.ceil(packets / 2), hintsOf(ruleset)).map((ps) => ({ ruleset, packets: ps })),
+  );
 
 /** Case `index` of the run with `seed`: the same on every replay. */
 export function caseAt(seed: number, index: number, packets: number): Case {

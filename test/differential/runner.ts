@@ -40,11 +40,14 @@ export interface Summary {
   readonly mismatches: readonly Mismatch[];
   /** Mismatches a rerun of the same case did not show (timing noise, reported, not counted). */
   readonly unconfirmed: number;
+  /** Rules that counted at least one packet on the kernel's side, of all rules restored. */
+  readonly rulesHit: number;
+  readonly rules: number;
   readonly ms: number;
 }
 
 export function summaryLine(s: Summary): string {
-  return `differential: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${(s.ms / 1000).toFixed(1)} s)`;
+  return `differential: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${s.rulesHit}/${s.rules} rules hit, ${(s.ms / 1000).toFixed(1)} s)`;
 }
 
 async function differs(topo: Topology, c: Case): Promise<string[]> {
@@ -155,8 +158,10 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
   let refused = 0;
   let packets = 0;
   let unconfirmed = 0;
-  const indices = o.only !== undefined ? [o.only] : Array.from({ length: o.rulesets }, (_, i) => i);
-  for (const index of indices) {
+  let rulesHit = 0;
+  let rules = 0;
+  const [first, end] = o.only !== undefined ? [o.only, o.only + 1] : [0, o.rulesets];
+  for (let index = first; index < end; index++) {
     if (o.deadlineMs !== undefined && Date.now() - t0 > o.deadlineMs) break;
     const c = caseAt(o.seed, index, per);
     const [k, b] = await topo.runCase(toSave(c.ruleset), c.packets);
@@ -167,6 +172,11 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
         `differential: ${rulesets} rulesets, ${packets} packets, ${mismatches.length} mismatches so far`,
       );
     if (k.restore.status !== 0 && b.restore.status !== 0) refused++;
+    else {
+      const counted = k.save.split('\n').filter((l) => l.startsWith('['));
+      rules += counted.length;
+      rulesHit += counted.filter((l) => !l.startsWith('[0:')).length;
+    }
     const diff = compare(k, b);
     if (diff.length === 0) continue;
     if ((await differs(topo, c)).length === 0) {
@@ -179,7 +189,13 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     const sdiff = compare(sk, sb);
     let text = report(index, o.seed, small, sk, sb, sdiff.length ? sdiff : diff);
     if (sk.restore.status !== sb.restore.status)
-      text += `\nour daemon's last log lines:\n${topo.daemonLog.join('').trim().split('\n').slice(-3).join('\n')}`;
+      text += `\nour daemon's last refusal: ${
+        topo.daemonLog
+          .join('')
+          .split('\n')
+          .filter((l) => l.includes('"result":"E'))
+          .pop() ?? '(none logged)'
+      }`;
     log(text);
     mismatches.push({
       index,
@@ -190,7 +206,17 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     });
     if (o.stopAtFirst) break;
   }
-  return { seed: o.seed, rulesets, refused, packets, mismatches, unconfirmed, ms: Date.now() - t0 };
+  return {
+    seed: o.seed,
+    rulesets,
+    refused,
+    packets,
+    mismatches,
+    unconfirmed,
+    rulesHit,
+    rules,
+    ms: Date.now() - t0,
+  };
 }
 
 function arg(name: string): string | undefined {
@@ -220,7 +246,7 @@ async function main(): Promise<number> {
     await topo.open(arg('--daemon') ?? CLI);
     const s = await runHarness(topo, {
       seed,
-      rulesets: Number(arg('--rulesets') ?? (seconds ? 1e9 : 200)),
+      rulesets: Number(arg('--rulesets') ?? (seconds ? Number.MAX_SAFE_INTEGER : 200)),
       deadlineMs: seconds ? Number(seconds) * 1000 : undefined,
       packets: Number(arg('--packets') ?? 60),
       only: only !== undefined && only !== '' ? Number(only) : undefined,
