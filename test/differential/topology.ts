@@ -64,14 +64,20 @@ const ROUTER_SYSCTLS = [
   'net.ipv4.ipfrag_time=1',
 ];
 
-/** Marks set before the filter hook, by the kernel's mangle table on both routers alike. */
-export const MANGLE = [
+/** Marks and NOTRACK set before the filter hook, by the kernel's mangle and raw tables on both
+ *  routers alike. */
+export const BEFORE_FILTER = [
   '*mangle',
   '-A PREROUTING -p tcp -j MARK --set-xmark 0x1/0x1',
   '-A PREROUTING -m ttl --ttl-lt 32 -j MARK --set-xmark 0x2/0x2',
   '-A PREROUTING -m length --length 0:100 -j MARK --set-xmark 0x10/0x10',
   '-A OUTPUT -p udp -j MARK --set-xmark 0x4/0x4',
   '-A OUTPUT -m length --length 0:100 -j MARK --set-xmark 0x10/0x10',
+  'COMMIT',
+  // SCTP is not tracked, so the state matches see UNTRACKED too.
+  '*raw',
+  '-A PREROUTING -p sctp -j NOTRACK',
+  '-A OUTPUT -p sctp -j NOTRACK',
   'COMMIT',
   '',
 ].join('\n');
@@ -215,7 +221,7 @@ export class Topology {
       up(r, ['lo', 'in0', 'in1', 'out0', 'out1']);
       sh('ip', ['-n', r, '-batch', '-'], ROUTER_SETUP.join('\n') + '\n');
       sh('ip', ['netns', 'exec', r, 'sysctl', '-qw', ...ROUTER_SYSCTLS]);
-      sh('ip', ['netns', 'exec', r, 'iptables-legacy-restore'], MANGLE);
+      sh('ip', ['netns', 'exec', r, 'iptables-legacy-restore'], BEFORE_FILTER);
     }
     for (const f of [K2, B2]) up(f, ['lo', 'far0', 'far1']);
     this.startPktio();
