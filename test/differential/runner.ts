@@ -149,6 +149,16 @@ function report(
   ].join('\n');
 }
 
+/** Why our side's restore failed: its output and the daemon's last refusal. */
+function refusal(topo: Topology, b: Observation): string {
+  const last = topo.daemonLog
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('"result":"E'))
+    .pop();
+  return `our restore said: ${b.restore.out.trim()}\nour daemon's last refusal: ${last ?? '(none logged)'}`;
+}
+
 export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Summary> {
   const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const t0 = Date.now();
@@ -179,23 +189,19 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     }
     const diff = compare(k, b);
     if (diff.length === 0) continue;
+    const why = k.restore.status !== b.restore.status ? `\n${refusal(topo, b)}` : '';
     if ((await differs(topo, c)).length === 0) {
       unconfirmed++;
-      log(`differential: case ${index} differed once and not on a rerun:\n  ${diff.join('\n  ')}`);
+      log(
+        `differential: case ${index} differed once and not on a rerun:\n  ${diff.join('\n  ')}${why}`,
+      );
       continue;
     }
     const small = await shrink(topo, c);
     const [sk, sb] = await topo.runCase(toSave(small.ruleset), small.packets);
     const sdiff = compare(sk, sb);
     let text = report(index, o.seed, small, sk, sb, sdiff.length ? sdiff : diff);
-    if (sk.restore.status !== sb.restore.status)
-      text += `\nour daemon's last refusal: ${
-        topo.daemonLog
-          .join('')
-          .split('\n')
-          .filter((l) => l.includes('"result":"E'))
-          .pop() ?? '(none logged)'
-      }`;
+    if (sk.restore.status !== sb.restore.status) text += `\n${refusal(topo, sb)}`;
     log(text);
     mismatches.push({
       index,
