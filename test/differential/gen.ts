@@ -252,7 +252,7 @@ export const KNOWN_BUGS: readonly {
     test: (args) =>
       args.includes('-m comment') &&
       /^(-j (ACCEPT|DROP|RETURN)|-g \S+)$/.test(
-        args.replace(/-m comment --comment \S+ |(?<=^|\s)-[sd] \S+\/0 /g, '').trim(),
+        args.replace(/-m comment --comment \S+ |(?<=^|\s)(-[sd] \S+\/0|-p (all|0)) /g, '').trim(),
       ),
     what: 'a rule that always matches (only a comment) and ends the chain: the code after it is unreachable, our program fails the verifier, restore gets EINVAL',
   },
