@@ -52,7 +52,7 @@ export interface TcpFields {
   readonly seq: number;
   readonly ack: number;
   readonly flags: number;
-  /** Raw option bytes (padded to 4 with NOPs... by the caller). */
+  /** Raw option bytes, zero-padded (EOL) to a multiple of 4 here. */
   readonly options: Buffer;
   readonly data: Buffer;
 }

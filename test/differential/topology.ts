@@ -21,7 +21,6 @@ const PKTIO_SRC = join(ROOT, 'test', 'differential', 'pktio.c');
 /** Where a packet enters: a router's ingress from the sender, its egress from the far host, or
  *  the router's own stack (a raw socket inside it, for OUTPUT). */
 export type Port = 'in0' | 'in1' | 'out0' | 'out1' | 'local';
-export const PORTS: readonly Port[] = ['in0', 'in1', 'out0', 'out1', 'local'];
 
 export const MAC = {
   sender: ['02:00:00:00:00:10', '02:00:00:00:00:11'],
@@ -30,10 +29,8 @@ export const MAC = {
   far: ['02:00:00:00:02:00', '02:00:00:00:02:01'],
 } as const;
 
-/** The routers' own addresses (all /32: every other address is reached through a gateway whose
- *  neighbour entry is permanent, so no spoofed source ever needs ARP). */
-export const LOCAL_ADDRS = ['10.1.0.1', '10.2.0.1', '10.9.0.1', '10.10.0.1'] as const;
-
+/** The routers' own addresses are all /32: every other address is reached through a gateway whose
+ *  neighbour entry is permanent, so no spoofed source ever needs ARP. */
 const ROUTER_SETUP = [
   'addr add 10.1.0.1/32 dev in0',
   'addr add 10.2.0.1/32 dev in1',
@@ -297,7 +294,7 @@ export class Topology {
   }
 
   /** Loads `save` (an iptables-save text of the filter table) on both routers. */
-  private restore(save: string): Promise<Observation['restore'][]> {
+  private restore(save: string): Promise<[Observation['restore'], Observation['restore']]> {
     return Promise.all([
       run('ip', ['netns', 'exec', this.ns.K, 'iptables-legacy-restore'], save),
       run(
@@ -367,7 +364,7 @@ export class Topology {
     await this.expectOk('flush kct');
     await this.expectOk('flush bct');
     const [rk, rb] = await this.restore(save);
-    if (rk?.status !== 0 || rb?.status !== 0) {
+    if (rk.status !== 0 || rb.status !== 0) {
       // Nothing to send packets through on at least one side; start the next case from the
       // same empty table on both.
       const [sk, sb] = await this.saves();
@@ -378,7 +375,7 @@ export class Topology {
         frames: [],
         localSends: '',
       });
-      return [failed(rk as Observation['restore'], sk), failed(rb as Observation['restore'], sb)];
+      return [failed(rk, sk), failed(rb, sb)];
     }
     await this.drain(0);
     // A fresh IP id range per run: a fragment queue left by an earlier run never completes here.
@@ -418,10 +415,7 @@ export class Topology {
       // A raw send the kernel refuses (EPERM from an OUTPUT DROP) is part of the verdict.
       localSends: sent.get(`${p}raw`) ?? '',
     });
-    return [
-      side('k', rk as Observation['restore'], sk),
-      side('b', rb as Observation['restore'], sb),
-    ];
+    return [side('k', rk, sk), side('b', rb, sb)];
   }
 
   close(): void {
