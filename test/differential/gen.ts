@@ -342,6 +342,13 @@ const ipFields = fc.record({
   id: fc.integer({ min: 1, max: 4095 }),
   df: fc.boolean(),
   tos: fc.constant(0),
+  // IP options move the transport header; only ones no router rewrites with the time.
+  options: fc.oneof(
+    { arbitrary: fc.constant(Buffer.alloc(0)), weight: 8 },
+    fc.constant(Buffer.from([1, 1, 1, 0])),
+    fc.constant(Buffer.from([0x94, 4, 0, 0])),
+    fc.constant(Buffer.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0])),
+  ),
 });
 
 const payload = fc
@@ -552,7 +559,8 @@ const single = (hints: readonly Hint[]): fc.Arbitrary<Packet> =>
         const local = isLocal(e.dst) || e.port === 'local';
         const first = !local && (flags & 1) === 1;
         const h = Buffer.from(ip);
-        const body = first ? h.subarray(20, 28) : h.subarray(20);
+        const ihl = ((h[0] as number) & 15) * 4;
+        const body = first ? h.subarray(ihl, ihl + 8) : h.subarray(ihl);
         const frag = ipv4(
           {
             ...base,
@@ -619,7 +627,7 @@ const flow: fc.Arbitrary<Packet[]> = fc
     if (kind === 1) {
       const req = u(c, s, cp, sp);
       // What the far host quotes: the request as forwarded (TTL one less, checksum redone).
-      const quoted = Buffer.from(req.subarray(0, 28));
+      const quoted = Buffer.from(req.subarray(0, ((req[0] as number) & 15) * 4 + 8));
       if (cport !== 'local') quoted[8] = Math.max(0, (quoted[8] as number) - 1);
       return [
         { port: cport, ip: req },

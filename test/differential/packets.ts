@@ -19,19 +19,23 @@ export interface IpFields {
   readonly mf: boolean;
   readonly df: boolean;
   readonly tos: number;
+  /** IP option bytes, zero-padded to a multiple of 4 here. */
+  readonly options?: Buffer;
 }
 
 export function ipv4(f: IpFields, payload: Buffer): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
+  const opts = f.options ?? Buffer.alloc(0);
+  const h = Buffer.alloc(20 + ((opts.length + 3) & ~3));
+  h[0] = 0x40 | (h.length / 4);
   h[1] = f.tos;
-  h.writeUInt16BE(20 + payload.length, 2);
+  h.writeUInt16BE(h.length + payload.length, 2);
   h.writeUInt16BE(f.id, 4);
   h.writeUInt16BE((f.df ? 0x4000 : 0) | (f.mf ? 0x2000 : 0) | f.fragoff, 6);
   h[8] = f.ttl;
   h[9] = f.proto;
   h.writeUInt32BE(f.src, 12);
   h.writeUInt32BE(f.dst, 16);
+  opts.copy(h, 20);
   h.writeUInt16BE(ipChecksum(h), 10);
   return Buffer.concat([h, payload]);
 }
