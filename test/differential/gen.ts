@@ -53,8 +53,9 @@ const LOCAL = ['10.1.0.1', '10.2.0.1', '10.9.0.1', '10.10.0.1'];
 const ADDRS = [...SENDER_SIDE, ...FAR_SIDE, ...LOCAL];
 const PORTS = [0, 1, 22, 53, 79, 80, 81, 443, 1023, 1024, 1025, 8080, 32768, 65534, 65535];
 const IFACES = ['in0', 'in1', 'out0', 'out1', 'in+', 'out+', 'i+', 'lo', 'eth0'];
-const TTLS = [1, 2, 31, 32, 33, 63, 64, 65, 128, 255];
-const LENGTHS = [20, 28, 40, 41, 60, 64, 99, 100, 101, 200, 576, 1400, 1500];
+const TTLS = [0, 1, 2, 31, 32, 33, 63, 64, 65, 128, 254, 255];
+// 0 and 65535 make ranges that always (or never) match: edge cases for the translator too.
+const LENGTHS = [0, 20, 28, 40, 41, 60, 64, 99, 100, 101, 200, 576, 1400, 1500, 65535];
 const ICMP_TYPES: readonly [number, number][] = [
   [0, 0],
   [3, 0],
@@ -165,12 +166,17 @@ const generic: fc.Arbitrary<string>[] = [
     .tuple(
       neg,
       pick(MARKS),
-      fc.option(pick(['0x1', '0x3', '0x10', '0xffffffff']), { nil: undefined }),
+      fc.option(pick(['0x0', '0x1', '0x3', '0x10', '0xffffffff']), { nil: undefined }),
     )
     .map(([n, v, m]) => `-m mark ${n}--mark ${v}${m ? `/${m}` : ''}`),
   fc.constantFrom('-m comment --comment "diff"', '-m comment --comment x'),
   fc
-    .tuple(pick(['--src-range', '--dst-range']), neg, pick(ADDRS), pick(ADDRS))
+    .tuple(
+      pick(['--src-range', '--dst-range']),
+      neg,
+      pick([...ADDRS, '0.0.0.0']),
+      pick([...ADDRS, '255.255.255.255']),
+    )
     .map(([o, n, a, b]) => {
       const [lo, hi] = ip4(a) <= ip4(b) ? [a, b] : [b, a];
       return `-m iprange ${n}${o} ${lo}-${hi}`;
@@ -357,7 +363,7 @@ const ipFields = fc.record({
 const payload = fc
   .oneof(
     { arbitrary: fc.integer({ min: 0, max: 8 }), weight: 3 },
-    fc.constantFrom(...LENGTHS.map((l) => Math.max(0, l - 40))),
+    fc.constantFrom(...LENGTHS.filter((l) => l <= 1500).map((l) => Math.max(0, l - 40))),
     fc.integer({ min: 0, max: 1400 }),
   )
   .map((n) => Buffer.alloc(n, 0x61));
