@@ -139,12 +139,20 @@ export function frameFor(port: Exclude<Port, 'local'>, ip: Buffer): Buffer {
   return Buffer.concat([macBytes(dst as string), macBytes(src as string), Buffer.from([8, 0]), ip]);
 }
 
-/** Zeroes what the kernel chooses per namespace at random: the IP id and header checksum. */
+/**
+ * Zeroes what the kernel chooses per namespace or per moment: the IP id and header checksum, and
+ * in a timestamp reply (ICMP 14) the receive and transmit times and the ICMP checksum.
+ */
 export function normalise(frame: Buffer): Buffer {
   const b = Buffer.from(frame);
-  if (b.length >= 34) {
-    b.writeUInt16BE(0, 18);
-    b.writeUInt16BE(0, 24);
+  if (b.length < 34) return b;
+  b.writeUInt16BE(0, 18);
+  b.writeUInt16BE(0, 24);
+  const icmp = 14 + ((b[14] as number) & 15) * 4;
+  const firstFragment = (b.readUInt16BE(20) & 0x1fff) === 0;
+  if (b[23] === 1 && firstFragment && b[icmp] === 14 && b.length >= icmp + 20) {
+    b.writeUInt16BE(0, icmp + 2);
+    b.fill(0, icmp + 12, icmp + 20);
   }
   return b;
 }
