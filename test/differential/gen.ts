@@ -52,7 +52,7 @@ const FAR_SIDE = ['10.9.0.5', '10.9.255.254', '10.9.128.0', '10.10.0.7', '10.10.
 const LOCAL = ['10.1.0.1', '10.2.0.1', '10.9.0.1', '10.10.0.1'];
 const ADDRS = [...SENDER_SIDE, ...FAR_SIDE, ...LOCAL];
 const PORTS = [0, 1, 22, 53, 79, 80, 81, 443, 1023, 1024, 1025, 8080, 32768, 65534, 65535];
-const IFACES = ['in0', 'in1', 'out0', 'out1', 'in+', 'out+', 'i+', 'lo', 'eth0'];
+const IFACES = ['in0', 'in1', 'out0', 'out1', 'in+', 'out+', 'i+', 'in0+', '+', 'lo', 'eth0'];
 const TTLS = [0, 1, 2, 31, 32, 33, 63, 64, 65, 128, 254, 255];
 // 0 and 65535 make ranges that always (or never) match: edge cases for the translator too.
 const LENGTHS = [0, 20, 28, 40, 41, 60, 64, 99, 100, 101, 200, 576, 1400, 1500, 65535];
@@ -253,8 +253,8 @@ export const KNOWN_BUGS: readonly {
   readonly what: string;
 }[] = [
   {
-    test: (args) => /! --icmp-type (any|255)\b/.test(args),
-    what: 'an icmp match that never matches makes our program fail the verifier (unreachable insn): restore gets EINVAL',
+    test: (args) => /! --icmp-type (any|255)\b|! -[io] \+( |$)/.test(args),
+    what: 'a match that never matches (! --icmp-type any, ! -i +, ! -o +) makes our program fail the verifier (unreachable insn): restore gets EINVAL',
   },
   {
     // -s/-d with a /0 prefix are no condition at all.
