@@ -257,11 +257,13 @@ export const KNOWN_BUGS: readonly {
     what: 'a match that never matches (! --icmp-type any, ! -i +, ! -o +) makes our program fail the verifier (unreachable insn): restore gets EINVAL',
   },
   {
-    // -s/-d with a /0 prefix are no condition at all.
+    // -s/-d with a /0 prefix, -p all and -i/-o + are no condition at all.
     test: (args) =>
       args.includes('-m comment') &&
       /^(-j (ACCEPT|DROP|RETURN)|-g \S+)$/.test(
-        args.replace(/-m comment --comment \S+ |(?<=^|\s)(-[sd] \S+\/0|-p (all|0)) /g, '').trim(),
+        args
+          .replace(/-m comment --comment \S+ |(?<=^|\s)(-[sd] \S+\/0|-p (all|0)|-[io] \+) /g, '')
+          .trim(),
       ),
     what: 'a rule that always matches (only a comment) and ends the chain: the code after it is unreachable, our program fails the verifier, restore gets EINVAL',
   },
