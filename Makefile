@@ -1,7 +1,7 @@
 # The two commands a fresh Debian 12 machine needs: `make start` and `make test`.
 # Both run the whole set-up first (apt packages if missing, npm ci, TypeScript and native builds).
 
-.PHONY: start test test-kmod setup build lint bench clean
+.PHONY: start test test-kmod setup build lint bench clean diff soak
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,15 @@ lint:
 
 bench: setup
 	node dist/bench/run.js
+
+# The differential harness (kernel iptables-legacy vs our BPF). Replay a run: make diff SEED=S
+# [CASE=I]; soak for DURATION seconds (default an hour) from a fresh or given SEED.
+diff: build
+	node dist/test/differential/runner.js --rulesets $(or $(RULESETS),200) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(CASE),--case $(CASE))
+
+soak: build
+	node dist/test/differential/runner.js --seconds $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf dist

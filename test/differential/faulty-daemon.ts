@@ -1,0 +1,65 @@
+// A deliberately wrong helper, for proving the differential harness can fail: the real daemon
+// (service, socket, BPF backend) except that every rule's `-s` inversion is flipped before the
+// table is compiled. Test-only: production code has no switch for it. Run from the build as
+// `node dist/test/differential/faulty-daemon.js daemon --socket S --pin-root P --state-dir D`.
+import { BpfBackend } from '../../src/bpf/backend.js';
+import type { NetnsRef } from '../../src/ipc/backend.js';
+import { serveSocket } from '../../src/ipc/daemon.js';
+import { StateFiles } from '../../src/ipc/persist.js';
+import { SockoptService, stderrLogger } from '../../src/ipc/service.js';
+import { IPT_INV_SRCIP } from '../../src/translate/abi.js';
+import type { Chain, Rule, Table, XtCounters } from '../../src/translate/ir.js';
+
+const flipRule = (r: Rule): Rule =>
+  r.ip.srcMask !== 0 ? { ...r, ip: { ...r.ip, invflags: r.ip.invflags ^ IPT_INV_SRCIP } } : r;
+
+export function flipSourceInversions(t: Table): Table {
+  const chains = t.chains.map((c): Chain => ({ ...c, rules: c.rules.map(flipRule) }));
+  return { ...t, chains };
+}
+
+class FlippedBackend extends BpfBackend {
+  /** The flipped table compiled for each table the service holds (counters are asked by it). */
+  private readonly flipped = new WeakMap<Table, Table>();
+
+  private flip(t: Table): Table {
+    let f = this.flipped.get(t);
+    if (!f) {
+      f = flipSourceInversions(t);
+      this.flipped.set(t, f);
+    }
+    return f;
+  }
+
+  override apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
+    return super.apply(netns, this.flip(table));
+  }
+
+  override resume(netns: NetnsRef, table: Table): Promise<void> {
+    return super.resume(netns, this.flip(table));
+  }
+
+  override counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
+    return super.counters(netns, this.flip(table));
+  }
+}
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const socket = option('--socket');
+const pinRoot = option('--pin-root');
+const stateDir = option('--state-dir');
+if (socket === undefined || pinRoot === undefined || stateDir === undefined) {
+  process.stderr.write('faulty-daemon: --socket, --pin-root and --state-dir are required\n');
+  process.exit(2);
+}
+const service = new SockoptService(
+  new FlippedBackend({ pinRoot }),
+  stderrLogger,
+  new StateFiles(stateDir),
+);
+await serveSocket(service, socket, stderrLogger);
+stderrLogger({ event: 'listening', socket, faulty: 'source inversions flipped' });
