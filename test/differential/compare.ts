@@ -30,13 +30,23 @@ export function compare(k: Observation, b: Observation): string[] {
     for (let i = 0; i < Math.max(kl.length, bl.length); i++)
       if (kl[i] !== bl[i]) out.push(`counters: kernel "${kl[i] ?? ''}" ours "${bl[i] ?? ''}"`);
   }
+  if (k.logs.join('\n') !== b.logs.join('\n')) {
+    out.push(`LOG lines: kernel ${k.logs.length}, ours ${b.logs.length}`);
+    for (let i = 0; i < Math.max(k.logs.length, b.logs.length); i++) {
+      if (k.logs[i] !== b.logs[i])
+        out.push(`  kernel "${k.logs[i] ?? ''}"\n  ours   "${b.logs[i] ?? ''}"`);
+    }
+  }
   if (k.localSends !== b.localSends)
     out.push(`local sends (errno per packet): kernel ${k.localSends} ours ${b.localSends}`);
   const kg = group(k.frames);
   const bg = group(b.frames);
   for (const at of Object.keys(WHERE)) {
-    const kf = kg.get(at) ?? [];
-    const bf = bg.get(at) ?? [];
+    // As sets: REJECT's replies come from the helper through a ring buffer, a little after the
+    // kernel would send them, so a later packet's frame may overtake one. Which frames arrive
+    // is the verdict; their order on a socket is timing.
+    const kf = [...(kg.get(at) ?? [])].sort();
+    const bf = [...(bg.get(at) ?? [])].sort();
     if (kf.join() === bf.join()) continue;
     out.push(`${WHERE[at]}: kernel ${kf.length} frames, ours ${bf.length}`);
     const len = Math.max(kf.length, bf.length);
@@ -57,6 +67,7 @@ export function render(label: string, o: Observation): string {
     `--- ${label}: restore exit ${o.restore.status}${o.restore.status ? ` ${o.restore.out.trim()}` : ''}`,
     o.save.trim(),
     `local sends: ${o.localSends || '-'}`,
+    ...o.logs.map((l) => `  log: ${l}`),
     ...frames,
   ].join('\n');
 }

@@ -43,11 +43,13 @@ export interface Summary {
   /** Rules that counted at least one packet on the kernel's side, of all rules restored. */
   readonly rulesHit: number;
   readonly rules: number;
+  /** LOG lines compared (the kernel's count) — evidence LOG is exercised, not just generated. */
+  readonly logLines: number;
   readonly ms: number;
 }
 
 export function summaryLine(s: Summary): string {
-  return `differential: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${s.rulesHit}/${s.rules} rules hit, ${(s.ms / 1000).toFixed(1)} s)`;
+  return `differential: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${s.rulesHit}/${s.rules} rules hit, ${s.logLines} LOG lines, ${(s.ms / 1000).toFixed(1)} s)`;
 }
 
 async function differs(topo: Topology, c: Case): Promise<string[]> {
@@ -170,6 +172,7 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
   let unconfirmed = 0;
   let rulesHit = 0;
   let rules = 0;
+  let logLines = 0;
   const [first, end] = o.only !== undefined ? [o.only, o.only + 1] : [0, o.rulesets];
   for (let index = first; index < end; index++) {
     if (o.deadlineMs !== undefined && Date.now() - t0 > o.deadlineMs) break;
@@ -177,6 +180,7 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     const [k, b] = await topo.runCase(toSave(c.ruleset), c.packets);
     rulesets++;
     packets += c.packets.length;
+    logLines += k.logs.length;
     if (o.deadlineMs !== undefined && rulesets % 100 === 0)
       log(
         `differential: ${rulesets} rulesets, ${packets} packets, ${mismatches.length} mismatches so far`,
@@ -221,6 +225,7 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     unconfirmed,
     rulesHit,
     rules,
+    logLines,
     ms: Date.now() - t0,
   };
 }

@@ -3,7 +3,7 @@
 // with a far host behind it. Both routers have the same interface names, MACs, addresses, routes
 // and permanent neighbours, so the same frames meet both rulesets and leave them as the same bytes.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -96,7 +96,14 @@ export interface Observation {
   readonly frames: readonly Frame[];
   /** The errno of each locally generated packet's send (0 = sent), comma-separated. */
   readonly localSends: string;
+  /** The LOG lines the case produced (`<level>text`): the kernel's from dmesg, ours from the
+   *  helper's --log-file. */
+  readonly logs: readonly string[];
 }
+
+/** What LOG rules carry as --log-prefix in generated rulesets; each case gets its own token. */
+export const LOG_PREFIX = '__LOGP__';
+const LOG_ALL = '/proc/sys/net/netfilter/nf_log_all_netns';
 
 export interface Packet {
   readonly port: Port;
@@ -140,8 +147,9 @@ export function frameFor(port: Exclude<Port, 'local'>, ip: Buffer): Buffer {
 }
 
 /**
- * Zeroes what the kernel chooses per namespace or per moment: the IP id and header checksum, and
- * in a timestamp reply (ICMP 14) the receive and transmit times and the ICMP checksum.
+ * Zeroes what the kernel chooses per namespace or per moment: the IP id and header checksum, in
+ * a timestamp reply (ICMP 14) the receive and transmit times and the ICMP checksum, and a RST's
+ * TCP checksum.
  */
 export function normalise(frame: Buffer): Buffer {
   const b = Buffer.from(frame);
@@ -153,6 +161,18 @@ export function normalise(frame: Buffer): Buffer {
   if (b[23] === 1 && firstFragment && b[icmp] === 14 && b.length >= icmp + 20) {
     b.writeUInt16BE(0, icmp + 2);
     b.fill(0, icmp + 12, icmp + 20);
+  }
+  // REJECT's RST: the kernel leaves the TCP checksum to the device (CHECKSUM_PARTIAL), which
+  // veth never completes, so the sender sees a pseudo-header sum; our helper's raw socket
+  // sends a complete one (test/targets/reject-log.test.ts checks it is right).
+  const tcp = icmp;
+  if (
+    b[23] === 6 &&
+    firstFragment &&
+    b.length >= tcp + 20 &&
+    ((b[tcp + 13] as number) & 0x04) !== 0
+  ) {
+    b.writeUInt16BE(0, tcp + 16);
   }
   return b;
 }
@@ -178,6 +198,9 @@ export class Topology {
   private readonly pending: ((line: string) => void)[] = [];
   private readonly queued: string[] = [];
   private epoch = 0;
+  private cases = 0;
+  private logAllBefore: string | undefined;
+  private readonly logFile = join(this.dir, 'log');
   private readonly made: string[] = [];
 
   /** Builds the namespaces, starts pktio and the daemon (`entry` is the daemon's script). */
@@ -191,6 +214,9 @@ export class Topology {
   }
 
   private async build(entry: string): Promise<void> {
+    // The kernel logs other namespaces than the host's only with this on, and so do we.
+    this.logAllBefore = readFileSync(LOG_ALL, 'utf8').trim();
+    writeFileSync(LOG_ALL, '1');
     for (const ns of Object.values(this.ns)) {
       sh('ip', ['netns', 'add', ns]);
       this.made.push(ns);
@@ -289,6 +315,8 @@ export class Topology {
         this.pins,
         '--state-dir',
         join(this.dir, 'state'),
+        '--log-file',
+        this.logFile,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -368,9 +396,11 @@ export class Topology {
    * Runs one case on both routers: a fresh conntrack table, the ruleset restored, the packets sent
    * in order (each to K, then the same bytes to B), then everything that came out, and counters.
    */
-  async runCase(save: string, packets: readonly Packet[]): Promise<[Observation, Observation]> {
+  async runCase(rules: string, packets: readonly Packet[]): Promise<[Observation, Observation]> {
     await this.expectOk('flush kct');
     await this.expectOk('flush bct');
+    const token = `d${this.tag}-${this.cases++}: `;
+    const save = rules.replaceAll(LOG_PREFIX, `"${token}"`);
     const [rk, rb] = await this.restore(save);
     if (rk.status !== 0 || rb.status !== 0) {
       // Nothing to send packets through on at least one side; start the next case from the
@@ -382,6 +412,7 @@ export class Topology {
         save: s,
         frames: [],
         localSends: '',
+        logs: [],
       });
       return [failed(rk, sk), failed(rb, sb)];
     }
@@ -412,21 +443,58 @@ export class Topology {
       const [, id = '', list = ''] = l.split(' ');
       sent.set(id, list);
     }
-    const frames = await this.drain(15);
+    // REJECT's replies come from our helper through a ring buffer, later than the kernel's.
+    const frames = await this.drain(save.includes('-j REJECT') ? 150 : 15);
     const [sk, sb] = await this.stableSaves();
-    const side = (p: 'k' | 'b', restore: Observation['restore'], save: string): Observation => ({
+    const [lk, lb] = save.includes(token) ? await this.logs(token) : [[], []];
+    const side = (
+      p: 'k' | 'b',
+      restore: Observation['restore'],
+      save: string,
+      logs: readonly string[],
+    ): Observation => ({
       restore,
       save,
+      logs,
       frames: frames
         .filter((f) => f.at.startsWith(p) && f.bytes.readUInt16BE(12) === 0x0800)
         .map((f) => ({ at: f.at.slice(1), bytes: normalise(f.bytes) })),
       // A raw send the kernel refuses (EPERM from an OUTPUT DROP) is part of the verdict.
       localSends: sent.get(`${p}raw`) ?? '',
     });
-    return [side('k', rk, sk), side('b', rb, sb)];
+    return [side('k', rk, sk, lk), side('b', rb, sb, lb)];
+  }
+
+  /**
+   * The case's LOG lines: the kernel's printk'd ones (dmesg, timestamps dropped) and the ones our
+   * helper wrote, once they have stopped arriving (ours come through the ring buffer, a little
+   * later).
+   */
+  private async logs(token: string): Promise<[string[], string[]]> {
+    // The routers' own packets (ICMP errors) carry an IP id each kernel picks: as in frames.
+    const sameId = (l: string): string => l.replace(/ ID=\d+ /, ' ID=_ ');
+    const kernel = (): string[] =>
+      sh('dmesg', ['--raw'])
+        .split('\n')
+        .filter((l) => l.includes(token))
+        .map((l) => sameId(l.replace(/^(<\d+>)\[[^\]]*\] ?/, '$1')));
+    const ours = (): string[] =>
+      (existsSync(this.logFile) ? readFileSync(this.logFile, 'latin1') : '')
+        .split('\n')
+        .filter((l) => l.includes(token))
+        .map(sameId);
+    let last = -1;
+    for (let i = 0; i < 40; i++) {
+      const n = kernel().length + ours().length;
+      if (n === last) break;
+      last = n;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return [kernel(), ours()];
   }
 
   close(): void {
+    if (this.logAllBefore !== undefined) writeFileSync(LOG_ALL, this.logAllBefore);
     this.daemon?.kill();
     this.pktio?.kill();
     for (const ns of this.made) {
