@@ -163,6 +163,8 @@ describe('REJECT: what the sender gets back equals the kernel', () => {
 
 describe('REJECT replies in OUTPUT', () => {
   it("cross OUTPUT as RELATED to the rejected packet, as the kernel's do (nf_ct_attach)", () => {
+    const prefix = `r${process.pid % 100000}: `;
+    const before = kernelLines(prefix).length;
     const counting = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED']
       .map((st) => `-A OUTPUT -m state --state ${st}`)
       .join('\n');
@@ -174,7 +176,8 @@ ${counting}
 -A OUTPUT -m conntrack --ctstate RELATED --ctdir ORIGINAL
 -A OUTPUT -m conntrack --ctproto udp --ctorigsrc 10.88.0.1 --ctorigdstport 53
 -A OUTPUT -m conntrack --ctproto tcp --ctreplsrc 10.88.0.2 --ctrepldstport 40000
--A OUTPUT -m conntrack ! --ctstatus CONFIRMED`,
+-A OUTPUT -m conntrack ! --ctstatus CONFIRMED
+-A OUTPUT -j LOG --log-prefix "${prefix}" --log-uid`,
       [ipv4(17, udp(1000, 53), to), withL4Checksum(ipv4(6, tcp(40000, 80, 0x02), to))],
     );
     expect(got.kernel).toHaveLength(2);
@@ -190,6 +193,16 @@ ${counting}
     expect(kernel.find((l) => l.includes('--ctproto 17'))).toMatch(/^\[1:/);
     expect(kernel.find((l) => l.includes('--ctproto 6'))).toMatch(/^\[1:/);
     expect(output('bpf')).toEqual(kernel);
+    // Logged with --log-uid, the replies show no owner: the kernel's have none.
+    const noId = (l: string): string => l.replace(/ ID=\d+ /, ' ID=_ ');
+    const klog = kernelLines(prefix).slice(before).map(noId);
+    const ours = readFileSync(logFile, 'latin1')
+      .split('\n')
+      .filter((l) => l.includes(prefix))
+      .map(noId);
+    expect(klog).toHaveLength(2);
+    expect(klog.some((l) => l.includes('UID='))).toBe(false);
+    expect(ours).toEqual(klog);
   });
 });
 

@@ -397,6 +397,10 @@ const TCP_NEW_SYN_RECV = 12;
  */
 function socketOwner(f: NfKernelFacts, rec: Reg, none: string): Insn[] {
   return [
+    // The kernel's REJECT replies have no socket with a file (ICMP's is the kernel's, a RST
+    // none): ours, from the helper's raw socket, must not show the helper as their owner.
+    LoadMem(R1, STATE, S.REPLY, Size.W),
+    JNe.imm(R1, 0, none),
     LoadMem(R1, R7, f.skbSk, Size.DW),
     JEq.imm(R1, 0, none),
     LoadMem(R2, R1, f.skState, Size.B),
@@ -435,6 +439,7 @@ function replyState(f: NfKernelFacts): Insn[] {
     StoreMem(STATE, S.CTINFO, R2, Size.W),
     StoreImm(STATE, S.CTSET, 1, Size.W),
     StoreImm(STATE, S.CT, 0, Size.DW),
+    StoreImm(STATE, S.REPLY, 1, Size.W),
     LoadMem(R2, R1, REPLY.HAS_CT, Size.W),
     JEq.imm(R2, 0, 'pro_reply'),
     // The entry image in the map value stands in for the entry: matches probe_read it alike.

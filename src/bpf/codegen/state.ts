@@ -37,6 +37,8 @@ export const S = {
   IHL: 188,
   /** u32: 1 when the packet has a conntrack entry (nf_ct_get() != NULL). */
   CTSET: 192,
+  /** u32: 1 when the packet is a REJECT reply our helper sent (event.ts: REPLIES_MAP). */
+  REPLY: 196,
   /** u64: the conntrack entry's address (skb->_nfct without ctinfo), read with probe_read. */
   CT: 200,
   /**
