@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
-import { EventHandler, FileSink, KmsgSink, type ReplyTagger } from './ipc/events.js';
+import { eventWiring } from './ipc/events.js';
 import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
@@ -54,17 +54,9 @@ function makeService(args: string[]): Helper {
   let close = (): void => undefined;
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {
-    const logFile = option(args, '--log-file');
-    const sink = logFile !== undefined ? new FileSink(logFile) : new KmsgSink();
-    // The handler and the backend refer to each other: events in, reply tags out.
-    let tag: ReplyTagger = () => undefined;
-    const events = new EventHandler(stderrLogger, sink, (...a) => tag(...a));
-    const bpf = new BpfBackend({
-      ...(pinRoot !== undefined ? { pinRoot } : {}),
-      onEvent: (netns, record) => events.handle(netns, record),
-      onEventError: (e) => stderrLogger({ event: 'event-error', error: String(e) }),
-    });
-    tag = (netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct);
+    const events = eventWiring(stderrLogger, option(args, '--log-file'));
+    const bpf = new BpfBackend({ ...(pinRoot !== undefined ? { pinRoot } : {}), ...events });
+    events.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
     backend = bpf;
     close = () => bpf.close();
   }

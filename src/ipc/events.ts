@@ -252,3 +252,28 @@ export class EventHandler {
     }
   }
 }
+
+/** What a BPF backend needs to act on its events: a handler whose replies it can tag. */
+export interface EventWiring {
+  readonly onEvent: (netns: NetnsRef, record: Buffer) => void;
+  readonly onEventError: (e: unknown) => void;
+  /** Gives the handler the backend's tagReply once the backend exists. */
+  connect(tag: ReplyTagger): void;
+}
+
+/** LOG lines to `logFile` (or /dev/kmsg) and REJECT replies, for a backend built next. */
+export function eventWiring(log: Logger, logFile?: string): EventWiring {
+  let tag: ReplyTagger = () => undefined;
+  const handler = new EventHandler(
+    log,
+    logFile !== undefined ? new FileSink(logFile) : new KmsgSink(),
+    (...a) => tag(...a),
+  );
+  return {
+    onEvent: (netns, record) => handler.handle(netns, record),
+    onEventError: (e) => log({ event: 'event-error', error: String(e) }),
+    connect: (t) => {
+      tag = t;
+    },
+  };
+}

@@ -5,6 +5,7 @@
 import { BpfBackend } from '../../src/bpf/backend.js';
 import type { NetnsRef } from '../../src/ipc/backend.js';
 import { serveSocket } from '../../src/ipc/daemon.js';
+import { eventWiring } from '../../src/ipc/events.js';
 import { StateFiles } from '../../src/ipc/persist.js';
 import { SockoptService, stderrLogger } from '../../src/ipc/service.js';
 import { IPT_INV_SRCIP } from '../../src/translate/abi.js';
@@ -56,10 +57,10 @@ if (socket === undefined || pinRoot === undefined || stateDir === undefined) {
   process.stderr.write('faulty-daemon: --socket, --pin-root and --state-dir are required\n');
   process.exit(2);
 }
-const service = new SockoptService(
-  new FlippedBackend({ pinRoot }),
-  stderrLogger,
-  new StateFiles(stateDir),
-);
+// LOG and REJECT as the real daemon does them: only the inversions differ.
+const events = eventWiring(stderrLogger, option('--log-file'));
+const backend = new FlippedBackend({ pinRoot, ...events });
+events.connect((netns, cookie, ctinfo, ct) => backend.tagReply(netns, cookie, ctinfo, ct));
+const service = new SockoptService(backend, stderrLogger, new StateFiles(stateDir));
 await serveSocket(service, socket, stderrLogger);
 stderrLogger({ event: 'listening', socket, faulty: 'source inversions flipped' });
