@@ -183,7 +183,7 @@ export class BpfBackend implements RulesetBackend {
     if (fd === undefined) return;
     const v = Buffer.alloc(REPLY_VALUE_SIZE);
     v.writeBigUInt64LE(cookie, REPLY.COOKIE);
-    v.writeUInt32LE(ctinfo, REPLY.CTINFO);
+    v.writeUInt32LE(ctinfo >>> 0, REPLY.CTINFO);
     if (ct) {
       v.writeUInt32LE(1, REPLY.HAS_CT);
       ct.copy(v, REPLY.CT, 0, CT_IMAGE);

@@ -3,7 +3,7 @@
 // LOG would write it, and REJECT's ICMP error or RST is sent from the packet's own namespace, as
 // nf_send_unreach / nf_send_reset would, within the kernel's ICMP rate limits.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { EventKind, parseEvent, type Event } from '../bpf/codegen/event.js';
+import { EventKind, parseEvent, REPLY_NO_CTINFO, type Event } from '../bpf/codegen/event.js';
 import { LOG, logLine } from '../translate/ext/LOG.js';
 import { REJECT, rejectReply } from '../translate/ext/REJECT.js';
 import { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../translate/abi.js';
@@ -234,16 +234,18 @@ export class EventHandler {
         const fd = rawSocket();
         // nf_ct_attach: the kernel's reply carries the rejected packet's entry, RELATED in the
         // other direction (nf_conntrack_attach); OUTPUT sees ours so while its socket is tagged.
+        // Tagged even without an entry: OUTPUT must know the packet is not the helper's own (LOG
+        // --log-uid shows no owner for the kernel's replies).
         const related = ev.ctset
           ? IP_CT_RELATED + (ev.ctinfo < IP_CT_IS_REPLY ? IP_CT_IS_REPLY : 0)
-          : 0;
+          : REPLY_NO_CTINFO;
         try {
           // IP4_REPLY_MARK: the reply carries the packet's mark only with fwmark_reflect.
           if (sys.fwmarkReflect && ev.mark !== 0) setMark(fd, ev.mark);
-          if (related) this.tagReply(netns.id, socketCookie(fd), related, ev.ctImage);
+          this.tagReply(netns.id, socketCookie(fd), related, ev.ctImage);
           sendPacket(fd, reply.packet, reply.to);
         } finally {
-          if (related) this.tagReply(netns.id, 0n, 0);
+          this.tagReply(netns.id, 0n, 0);
           closeFd(fd);
         }
       });

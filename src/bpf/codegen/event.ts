@@ -22,6 +22,8 @@ export const REPLIES_MAP = 'replies';
 /** {u64 cookie, u32 ctinfo, u32 has_ct, u8 ct[CT_IMAGE]}: the entry image the reply reads. */
 export const REPLY = { COOKIE: 0, CTINFO: 8, HAS_CT: 12, CT: 16 } as const;
 export const REPLY_VALUE_SIZE = REPLY.CT + CT_IMAGE;
+/** CTINFO for a reply to a packet that had no conntrack entry: only mark it as ours. */
+export const REPLY_NO_CTINFO = -1;
 
 export const EventKind = { LOG: 1, REJECT: 2 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];

@@ -53,6 +53,7 @@ import {
   NO_INPUT,
   REPLIES_MAP,
   REPLY,
+  REPLY_NO_CTINFO,
   CT_IMAGE,
   EVF_CT,
   EVF_UID,
@@ -435,11 +436,13 @@ function replyState(f: NfKernelFacts): Insn[] {
     JEq.imm(R3, 0, 'pro_reply'),
     LoadMem(R4, R3, f.skCookie, Size.DW),
     JNe.reg(R4, R2, 'pro_reply'),
+    StoreImm(STATE, S.REPLY, 1, Size.W),
+    // A rejected packet without an entry gives its reply none: conntrack's own view stands.
     LoadMem(R2, R1, REPLY.CTINFO, Size.W),
+    JEq.imm32(R2, REPLY_NO_CTINFO, 'pro_reply'),
     StoreMem(STATE, S.CTINFO, R2, Size.W),
     StoreImm(STATE, S.CTSET, 1, Size.W),
     StoreImm(STATE, S.CT, 0, Size.DW),
-    StoreImm(STATE, S.REPLY, 1, Size.W),
     LoadMem(R2, R1, REPLY.HAS_CT, Size.W),
     JEq.imm(R2, 0, 'pro_reply'),
     // The entry image in the map value stands in for the entry: matches probe_read it alike.
