@@ -2,6 +2,7 @@
 // rule specs) and a packet sequence. Rules and packets draw addresses, ports, types and lengths
 // from the same small pools, and packets step one off them, so rule boundaries are hit often.
 import fc from 'fast-check';
+import { REJECT_WITH } from '../../src/translate/ext/REJECT.js';
 import { icmpMsg, ip4, ip4str, ipv4, tcpSeg, udpSeg, type IpFields } from './packets.js';
 import { LOG_PREFIX, type Packet, type Port } from './topology.js';
 
@@ -255,21 +256,6 @@ const protoPart: fc.Arbitrary<string> = fc.oneof(
   pick(['-p 47', '-p 132', '-p 6', '-p 17', '-p all']),
 );
 
-/**
- * Targets: the verdicts, RETURN, a jump or a goto to a later user chain (so the call graph has no
- * loop), or none (a counting rule). A list so targets with codegen of their own slot in here.
- */
-const REJECT_WITH = [
-  'icmp-net-unreachable',
-  'icmp-host-unreachable',
-  'icmp-port-unreachable',
-  'icmp-proto-unreachable',
-  'icmp-net-prohibited',
-  'icmp-host-prohibited',
-  'icmp-admin-prohibited',
-  'tcp-reset',
-];
-
 const LOG_FLAGS = [
   '--log-tcp-sequence',
   '--log-tcp-options',
@@ -278,6 +264,10 @@ const LOG_FLAGS = [
   '--log-uid',
 ];
 
+/**
+ * Targets: the verdicts, REJECT, LOG, RETURN, a jump or a goto to a later user chain (so the
+ * call graph has no loop), or none (a counting rule).
+ */
 export const TARGETS: ((later: readonly string[]) => fc.Arbitrary<string>)[] = [
   () => pick(['-j ACCEPT', '-j DROP', '-j ACCEPT', '-j DROP']),
   // What the sender gets back is compared byte for byte (frames at s0/s1).

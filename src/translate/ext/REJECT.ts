@@ -42,6 +42,9 @@ const WITH_NAMES: readonly string[] = [
   'icmp-admin-prohibited',
 ];
 
+/** The --reject-with values the kernel accepts (icmp-echo-reply is refused), as iptables names them. */
+export const REJECT_WITH: readonly string[] = WITH_NAMES.filter((n) => n !== 'icmp-echo-reply');
+
 export const REJECT: Extension<RejectTarget> = {
   kind: 'target',
   name: 'REJECT',
