@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, netnsAdd, netnsDel, requireBuild } from './ipc/helpers.js';
+import { CLI, daemonArgs, netnsAdd, netnsDel, requireBuild } from './ipc/helpers.js';
 
 const tag = process.pid % 100000;
 const CLIENT = `e2e-c-${tag}`;
@@ -85,11 +85,9 @@ beforeAll(async () => {
 
 async function startDaemon(): Promise<void> {
   rmSync(sock, { force: true });
-  daemon = spawn(
-    process.execPath,
-    [CLI, 'daemon', '--socket', sock, '--pin-root', PINS, '--state-dir', join(dir, 'state')],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  daemon = spawn(process.execPath, [CLI, ...daemonArgs(sock, PINS, join(dir, 'state'))], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   daemon.stderr?.on('data', (c: Buffer) => log.push(c.toString()));
   for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(sock)) throw new Error(`daemon did not start: ${log.join('')}`);

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
+import { daemonArgs } from '../ipc/helpers.js';
 
 /** The repository root, from the sources (test/differential) or the build (dist/test/differential). */
 export const ROOT = ((): string => {
@@ -308,15 +309,7 @@ export class Topology {
       process.execPath,
       [
         entry,
-        'daemon',
-        '--socket',
-        this.sock,
-        '--pin-root',
-        this.pins,
-        '--state-dir',
-        join(this.dir, 'state'),
-        '--log-file',
-        this.logFile,
+        ...daemonArgs(this.sock, this.pins, join(this.dir, 'state'), ['--log-file', this.logFile]),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, netnsAdd, netnsDel, requireBuild } from '../ipc/helpers.js';
+import { CLI, daemonArgs as ourDaemon, netnsAdd, netnsDel, requireBuild } from '../ipc/helpers.js';
 
 export const SIDES = ['kernel', 'bpf'] as const;
 export type Side = (typeof SIDES)[number];
@@ -67,17 +67,7 @@ export class Twins {
     }
     this.daemon = spawn(
       process.execPath,
-      [
-        CLI,
-        'daemon',
-        '--socket',
-        this.sock,
-        '--pin-root',
-        this.pins,
-        '--state-dir',
-        join(this.dir, 'state'),
-        ...daemonArgs,
-      ],
+      [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), daemonArgs)],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.daemon.stderr?.on('data', (c: Buffer) => this.daemonLog.push(c.toString()));

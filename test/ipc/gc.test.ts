@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BpfBackend } from '../../src/bpf/backend.js';
 import { cookieOf } from '../../src/sys/netns.js';
 import { KernelTables } from '../helpers/kernel-table.js';
-import { CLI, netnsAdd, netnsDel, requireBuild } from './helpers.js';
+import { CLI, daemonArgs, netnsAdd, netnsDel, requireBuild } from './helpers.js';
 
 const tag = process.pid % 100000;
 const PINS = `/sys/fs/bpf/bpfilter-gc-${tag}`;
@@ -72,11 +72,9 @@ describe('collecting dead namespaces', () => {
     const state = join(dir, 'state');
     const start = async (): Promise<ChildProcess> => {
       rmSync(sock, { force: true });
-      const d = spawn(
-        process.execPath,
-        [CLI, 'daemon', '--socket', sock, '--pin-root', PINS, '--state-dir', state],
-        { stdio: ['ignore', 'ignore', 'ignore'] },
-      );
+      const d = spawn(process.execPath, [CLI, ...daemonArgs(sock, PINS, state)], {
+        stdio: ['ignore', 'ignore', 'ignore'],
+      });
       for (let i = 0; i < 100 && !existsSync(sock); i++)
         await new Promise((r) => setTimeout(r, 50));
       return d;

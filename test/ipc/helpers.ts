@@ -77,3 +77,13 @@ export function netnsDel(name: string): void {
     // already gone
   }
 }
+
+/** The arguments of a test's own BPF daemon: its socket, pins and saved tables, apart. */
+export function daemonArgs(
+  sock: string,
+  pins: string,
+  stateDir: string,
+  extra: readonly string[] = [],
+): string[] {
+  return ['daemon', '--socket', sock, '--pin-root', pins, '--state-dir', stateDir, ...extra];
+}
