@@ -437,7 +437,8 @@ export class Topology {
       sent.set(id, list);
     }
     // REJECT's replies come from our helper through a ring buffer, later than the kernel's.
-    const frames = await this.drain(save.includes('-j REJECT') ? 150 : 15);
+    // Generous: under a loaded CI machine the helper's replies can lag well behind.
+    const frames = await this.drain(save.includes('-j REJECT') ? 500 : 15);
     const [sk, sb] = await this.stableSaves();
     const [lk, lb] = save.includes(token) ? await this.logs(token) : [[], []];
     const side = (
@@ -476,12 +477,16 @@ export class Topology {
         .split('\n')
         .filter((l) => l.includes(token))
         .map(sameId);
+    // Ours lag the kernel's: wait (up to 2 s) until we have as many, then until nothing moves.
+    for (let i = 0; i < 80 && ours().length < kernel().length; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     let last = -1;
     for (let i = 0; i < 40; i++) {
       const n = kernel().length + ours().length;
       if (n === last) break;
       last = n;
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 50));
     }
     return [kernel(), ours()];
   }
