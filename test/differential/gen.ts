@@ -331,13 +331,20 @@ export const rulesetArb: fc.Arbitrary<RulesetSpec> = fc
         // Our REJECT replies leave a little after the kernel's (the helper sends them), so a
         // packet sent meanwhile can take a -m limit token first: an honest difference in timing,
         // not in translation. Such rulesets are not generated (docs/differential.md).
-        .filter(
-          (rules) =>
-            !(
-              rules.some((r) => r.args.includes('-j REJECT')) &&
-              rules.some((r) => r.args.includes('-m limit'))
-            ),
-        )
+        // Likewise a REJECT reply the router sends itself loops back into INPUT: the kernel's
+        // still carries the rejected packet's entry there, ours is tagged in OUTPUT only.
+        .filter((rules) => {
+          const rejects = rules.some((r) => r.args.includes('-j REJECT'));
+          const limited = rules.some((r) => r.args.includes('-m limit'));
+          const inputCt = rules.some(
+            (r) => r.chain !== 'OUTPUT' && /-m (conntrack|state)/.test(r.args),
+          );
+          return !(
+            rejects &&
+            (limited ||
+              (inputCt && rules.some((r) => r.chain === 'OUTPUT' && r.args.includes('-j REJECT'))))
+          );
+        })
         .map((rules) => ({
           policies: { INPUT: i, FORWARD: f, OUTPUT: o },
           chains,
