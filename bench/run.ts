@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BpfBackend, loadRuleset, release } from '../src/bpf/backend.js';
+import { BpfBackend, loadTable } from '../src/bpf/backend.js';
 import { testRunTimed } from '../src/bpf/syscall.js';
 import { cookieOf } from '../src/sys/netns.js';
 import { parseSave } from '../src/translate/save.js';
@@ -162,7 +162,7 @@ function pps(e: Engine): number {
 function testRunNs(n: number): number {
   const table = parseSave(saveText(n)).tables[0]?.table;
   if (!table) throw new Error('no table');
-  const r = loadRuleset(table);
+  const r = loadTable(table);
   try {
     const ip = Buffer.from('4500003800004000401100000a5b00010a5b0002', 'hex');
     const udp = Buffer.alloc(44);
@@ -180,7 +180,7 @@ function testRunNs(n: number): number {
     ctx.writeUInt8(2, 1);
     return testRunTimed(r.progs[1] as number, frame, 100_000, ctx).ns;
   } finally {
-    release(r);
+    r.instance.close();
   }
 }
 

@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Exit, Mov, R0, R1, R8, assemble } from '../src/bpf/asm/index.js';
-import { BpfBackend, readCounter } from '../src/bpf/backend.js';
+import { BpfBackend, readCounters } from '../src/bpf/backend.js';
 import { BpfError, close, mapLookup, objGet, progLoad, u32 } from '../src/bpf/syscall.js';
 import type { Extension } from '../src/translate/ext/types.js';
 import { EINVAL, XtError } from '../src/translate/errno.js';
@@ -45,20 +45,28 @@ describe('verifier rejections', () => {
     const path = `/run/netns/${NS}`;
     const netns = { id: String(cookieOf(path)), path };
     const good = kt.table(
-      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n',
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 10.1.1.1 -j DROP\nCOMMIT\n',
     );
     await backend.apply(netns, good);
     const slot = objGet(join(PINS, netns.id, 'filter', 'INPUT_slot'));
     const before = mapLookup(slot, u32(0), 4).readUInt32LE(0);
     expect(before).toBeGreaterThan(0);
 
-    // The same table with its tcp match compiled wrongly (reads a register never written).
-    const rule = good.chains[0]?.rules[0] as Rule;
+    // A table needing a new program (tcp), with tcp's evaluator wrong (reads a register it never
+    // wrote).
+    const withTcp = kt.table(
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n',
+    );
+    const rule = withTcp.chains[0]?.rules[0] as Rule;
     const tcp = rule.matches[0]?.extension as Extension<unknown>;
-    const broken: Extension<unknown> = { ...tcp, codegen: () => [Mov.reg(R1, R8)] };
+    const engine = tcp.engine as NonNullable<Extension<unknown>['engine']>;
+    const broken: Extension<unknown> = {
+      ...tcp,
+      engine: { ...engine, evaluate: () => [Mov.reg(R1, R8)] },
+    };
     const bad: Table = {
-      ...good,
-      chains: good.chains.map((c, k) =>
+      ...withTcp,
+      chains: withTcp.chains.map((c, k) =>
         k === 0
           ? { ...c, rules: [{ ...rule, matches: [{ ...rule.matches[0]!, extension: broken }] }] }
           : c,
@@ -90,7 +98,6 @@ describe('verifier rejections', () => {
 describe('counters', () => {
   it('one batch read equals per-entry lookups, across more entries than one batch holds', async () => {
     const { mapCreate, mapUpdate, MapType, possibleCpus } = await import('../src/bpf/syscall.js');
-    const { readCounters } = await import('../src/bpf/backend.js');
     const n = 5000;
     const cpus = possibleCpus();
     const fd = mapCreate({
@@ -111,7 +118,9 @@ describe('counters', () => {
       }
       const all = readCounters(fd, n);
       expect(all).toHaveLength(n);
-      for (let i = 0; i < n; i += 997) expect(all[i]).toEqual(readCounter(fd, i));
+      for (let i = 0; i < n; i += 997) expect(readCounters(fd, 1, i)).toEqual([all[i]]);
+      // A range from a key on: the second half of a double-buffered map.
+      expect(readCounters(fd, 904, 4096)).toEqual(all.slice(4096));
       const sum = (i: number): bigint => BigInt(cpus * i + (cpus * (cpus - 1)) / 2);
       expect(all[4096]).toEqual({ pcnt: sum(4096), bcnt: BigInt(cpus * 4096000) });
       expect(all[4999]?.pcnt).toBe(sum(4999));

@@ -1,21 +1,18 @@
 // Offline translation: translateSave on a 200-rule save file (examples/router-200.rules) gives
-// per hook the plan and the BPF with every instruction under the rule it implements, and the
-// built CLI (`bpfilter translate`) prints it as text and JSON; rules codegen refuses are named.
+// the plan, the blocks, every entry's data under its save line and one engine program per hook;
+// the built CLI (`bpfilter translate`) prints it as text and JSON; refused rules are named.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatInsn } from '../src/bpf/asm/index.js';
-import { loadRuleset, release } from '../src/bpf/backend.js';
-import { compileTable } from '../src/bpf/codegen/index.js';
+import { loadTable } from '../src/bpf/backend.js';
 import { netfilterFlavor } from '../src/bpf/codegen/nf.js';
+import { RULE } from '../src/bpf/codegen/layout.js';
 import { parseSave } from '../src/translate/save.js';
 import {
   formatTranslation,
   TranslateError,
   translateSave,
-  type ListedHook,
-  type ListedInsn,
   type Translation,
 } from '../src/translate/offline.js';
 
@@ -32,10 +29,6 @@ function ruleLines(text: string): Map<number, string> {
     if (l.startsWith('-A ')) out.set(k + 1, l);
   });
   return out;
-}
-
-function allInsns(h: ListedHook): ListedInsn[] {
-  return [...h.prologue, ...h.dispatch, ...h.entries.flatMap((e) => e.insns), ...h.epilogue];
 }
 
 function cli(
@@ -67,92 +60,86 @@ describe('translateSave', () => {
     expect(lines.size).toBe(200);
   });
 
-  it('gives one program per hook, with a bpf_loop walk where chains are jumped to', () => {
+  it('gives one engine program per hook and the extensions they evaluate', () => {
     expect(t.table).toBe('filter');
-    expect(t.hooks.map((h) => [h.hook, h.chain, h.callback])).toEqual([
-      ['INPUT', 'INPUT', true],
-      ['FORWARD', 'FORWARD', true],
-      ['OUTPUT', 'OUTPUT', false],
+    expect(t.programs.map((p) => [p.hook, p.chain])).toEqual([
+      ['INPUT', 'INPUT'],
+      ['FORWARD', 'FORWARD'],
+      ['OUTPUT', 'OUTPUT'],
     ]);
     expect(t.maxDepth).toBe(1);
+    expect(t.kinds.matches).toContain('tcp');
+    expect(t.kinds.matches).toContain('iface');
+    for (const p of t.programs) {
+      expect(p.insns[0]?.pc).toBe(0);
+      expect(p.insns[0]?.labels).toContain('main');
+      expect(p.insns.some((i) => i.labels?.includes('walk'))).toBe(true);
+      expect(p.insns.some((i) => i.labels?.includes('classify'))).toBe(true);
+      const last = p.insns[p.insns.length - 1];
+      expect((last?.pc ?? 0) + (/ ll$|= map|= func /.test(last?.text ?? '') ? 2 : 1)).toBe(p.slots);
+    }
   });
 
-  it('lists every rule under its own save line, each reachable entry once per hook', () => {
+  it('lists every rule under its own save line, with its data, once', () => {
     const seen = new Set<number>();
-    for (const h of t.hooks) {
-      const indexes = h.entries.map((e) => e.index);
-      expect(new Set(indexes).size).toBe(indexes.length);
-      for (const e of h.entries) {
-        if (e.rule === undefined) continue;
-        expect(e.line).toBeDefined();
-        expect(e.text).toBe(lines.get(e.line as number));
-        expect(e.source).toBe(`${e.chain} rule ${e.rule}`);
-        expect(e.text.startsWith(`-A ${e.chain} `)).toBe(true);
-        seen.add(e.line as number);
-      }
+    expect(t.entries.map((e) => e.index)).toEqual(t.entries.map((_, k) => k));
+    for (const e of t.entries) {
+      expect(e.record).toHaveLength(2 * RULE.SIZE);
+      // The record says which entry it is: the counter slot is the entry's own.
+      expect(Buffer.from(e.record, 'hex').readUInt32LE(RULE.ENTRY)).toBe(e.index);
+      expect(t.blocks[e.block]?.first).toBeLessThanOrEqual(e.index);
+      expect(t.blocks[e.block]?.last).toBeGreaterThanOrEqual(e.index);
+      if (e.rule === undefined) continue;
+      expect(e.text).toBe(lines.get(e.line as number));
+      expect(e.source).toBe(`${e.chain} rule ${e.rule}`);
+      seen.add(e.line as number);
     }
     expect([...seen].sort((a, b) => a - b)).toEqual([...lines.keys()]);
   });
 
-  it("puts each entry's code under it: labelled e<index>, contiguous pcs, the whole program", () => {
-    for (const h of t.hooks) {
-      for (const e of h.entries) {
-        expect(e.insns.length).toBeGreaterThan(0);
-        expect(e.insns[0]?.labels).toContain(`e${e.index}`);
-        // Every rule counts its packets: its own counter slot is the key.
-        const key = new RegExp(`^\\*\\(u32 \\*\\)\\(r10 -\\d+\\) = ${e.index}$`);
-        expect(e.insns.some((i) => key.test(i.text))).toBe(true);
-      }
-      const insns = allInsns(h);
-      expect(insns[0]?.pc).toBe(0);
-      for (let k = 1; k < insns.length; k++) {
-        const step = (insns[k]?.pc ?? 0) - (insns[k - 1]?.pc ?? 0);
-        expect(
-          step === 1 ||
-            (step === 2 && / ll$|= map\[|= map_value\[|= func /.test(insns[k - 1]?.text ?? '')),
-        ).toBe(true);
-      }
-      const last = insns[insns.length - 1];
-      expect(last?.text).toBe('exit');
-      expect((last?.pc ?? 0) + 1).toBe(h.slots);
-      if (h.callback) expect(h.dispatch[0]?.labels).toContain('walk');
-      else expect(h.dispatch).toEqual([]);
-    }
+  it('gives each rule its region and its matches as the engine evaluates them', () => {
+    const ssh = t.entries.find((e) => / --dport 22 /.test(e.text) && / -p tcp /.test(e.text));
+    expect(ssh?.region.some((b) => b.includes('proto 6') && b.includes('dport 22'))).toBe(true);
+    expect(ssh?.matches.map((m) => m.kind)).toContain('tcp');
+    const lo = t.entries.find((e) => e.text === '-A INPUT -i lo -j ACCEPT');
+    expect(lo?.matches.map((m) => m.kind)).toEqual(['iface']);
+    expect(lo?.region).toEqual(['{} (decided at run time)']);
   });
 
-  it('is what the helper loads: the backend compiles the same code and the verifier takes it', () => {
+  it('is what the helper loads: the verifier takes every program', () => {
     const table = parseSave(TEXT).tables[0]?.table;
     if (table === undefined) throw new Error('no table');
-    const compiled = compileTable(table, flavor);
-    expect(compiled.programs.map((p) => p.insns.map(formatInsn))).toEqual(
-      t.hooks.map((h) => allInsns(h).map((i) => i.text)),
-    );
-    const loaded = loadRuleset(table, flavor);
+    const loaded = loadTable(table, flavor);
     try {
       expect(loaded.progs.filter((fd) => fd !== undefined)).toHaveLength(3);
+      for (const p of t.programs) {
+        const hook = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT'].indexOf(p.hook);
+        expect(loaded.instance.processed.get(hook)).toBeGreaterThan(0);
+      }
     } finally {
-      release(loaded);
+      loaded.instance.close();
     }
   });
 
   it('states what each entry does', () => {
-    const input = t.hooks[0] as ListedHook;
-    const jump = input.entries.find((e) => e.text === '-A INPUT -j blocklist');
+    const jump = t.entries.find((e) => e.text === '-A INPUT -j blocklist');
     expect(jump?.action).toMatch(/^jump e\d+ \(blocklist rule 1\)$/);
-    const ret = input.entries.find((e) => e.text === '-A blocklist -j RETURN');
+    const ret = t.entries.find((e) => e.text === '-A blocklist -j RETURN');
     expect(ret?.action).toBe('RETURN');
-    expect(input.entries.find((e) => e.source === 'INPUT policy')?.text).toBe(':INPUT DROP');
+    expect(t.entries.find((e) => e.source === 'INPUT policy')?.text).toBe(':INPUT DROP');
   });
 
-  it('formats headers with the rule, its line and its action', () => {
+  it('formats headers with the rule, its line, its action and its data', () => {
     const text = formatTranslation(t);
-    expect(text).toContain(
-      '# INPUT rule 3 (line 29): -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n#   → ACCEPT\ne2:\n',
+    expect(text).toMatch(
+      /^# e2 INPUT rule 3 \(line 29\): -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n# {3}→ ACCEPT\n# {3}block b\d+, region .*\n# {3}record [0-9a-f]{128}\n# {3}match conntrack [0-9a-f]+\n/m,
     );
-    expect(text).toMatch(/^## hook FORWARD: chain FORWARD, entry e\d+, underflow e\d+, \d+ insns/m);
+    expect(text).toMatch(
+      /^## program FORWARD: chain FORWARD, first block b\d+, underflow rule \d+, \d+ insns/m,
+    );
   });
 
-  it('names each rule codegen refuses, with its line, and translates nothing', () => {
+  it('names every rule the engine refuses, with its line, and translates nothing', () => {
     const e = refusal(
       SMALL(
         '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -p udp -j QUEUE\n-A OUTPUT -j QUEUE',
@@ -160,7 +147,6 @@ describe('translateSave', () => {
     );
     expect(e.refusals).toEqual([
       {
-        hook: 'INPUT',
         source: 'INPUT rule 2',
         chain: 'INPUT',
         rule: 2,
@@ -169,7 +155,6 @@ describe('translateSave', () => {
         reason: 'QUEUE has no BPF equivalent',
       },
       {
-        hook: 'OUTPUT',
         source: 'OUTPUT rule 1',
         chain: 'OUTPUT',
         rule: 1,
@@ -181,7 +166,7 @@ describe('translateSave', () => {
     expect(e.message).toContain('line 7: OUTPUT rule 1 (-A OUTPUT -j QUEUE): QUEUE has no BPF');
   });
 
-  it('reports a refusal no single rule explains (jump nesting) for the hook', () => {
+  it('takes jumps nested 50 deep (the old linear walk refused past 48)', () => {
     const names = Array.from({ length: 50 }, (_, k) => `c${String(k).padStart(2, '0')}`);
     const text = `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${names
       .map((n) => `:${n} - [0:0]\n`)
@@ -189,14 +174,7 @@ describe('translateSave', () => {
       .slice(0, -1)
       .map((n, k) => `-A ${n} -p tcp -j ${names[k + 1]}\n`)
       .join('')}COMMIT\n`;
-    const e = refusal(text);
-    expect(e.refusals).toEqual([
-      {
-        hook: 'INPUT',
-        source: 'INPUT',
-        reason: 'jumps nest 50 deep; the jump stack on the BPF stack holds 48',
-      },
-    ]);
+    expect(translateSave(text, flavor).maxDepth).toBe(50);
   });
 
   it('lists other tables as skipped', () => {
@@ -219,22 +197,21 @@ describe('bpfilter translate (built CLI)', () => {
     const r = cli([EXAMPLE]);
     expect(r.err).toBe('');
     expect(r.status).toBe(0);
-    expect(r.out).toMatch(/^# table filter: 3 hooks, jump depth 1\n/);
-    const headers = new Set(r.out.match(/^# \S+ rule \d+ \(line \d+\): -A .*$/gm));
+    expect(r.out).toMatch(/^# table filter: \d+ entries in \d+ blocks, jump depth 1, extensions: /);
+    const headers = new Set(r.out.match(/^# e\d+ \S+ rule \d+ \(line \d+\): -A .*$/gm));
     expect(headers.size).toBe(200);
     for (const hook of ['INPUT', 'FORWARD', 'OUTPUT']) {
-      expect(r.out).toMatch(new RegExp(`^## hook ${hook}: `, 'm'));
+      expect(r.out).toMatch(new RegExp(`^## program ${hook}: `, 'm'));
     }
-    expect(r.out).toContain('# INPUT rule 1 (line 27): -A INPUT -i lo -j ACCEPT\n');
+    expect(r.out).toContain('# e0 INPUT rule 1 (line 27): -A INPUT -i lo -j ACCEPT\n');
   });
 
-  it('--json reads stdin and gives hooks → entries → instructions', () => {
+  it('--json reads stdin and gives entries and programs', () => {
     const r = cli(['--json'], TEXT);
     expect(r.status).toBe(0);
     const t = JSON.parse(r.out) as Translation;
     expect(t).toEqual(JSON.parse(JSON.stringify(translateSave(TEXT, flavor))));
-    const first = t.hooks[0]?.entries[0];
-    expect(first).toMatchObject({
+    expect(t.entries[0]).toMatchObject({
       index: 0,
       chain: 'INPUT',
       rule: 1,
@@ -242,7 +219,7 @@ describe('bpfilter translate (built CLI)', () => {
       text: '-A INPUT -i lo -j ACCEPT',
       action: 'ACCEPT',
     });
-    expect(first?.insns[0]).toMatchObject({ labels: ['e0'] });
+    expect(t.programs[0]?.insns[0]).toMatchObject({ labels: ['main'] });
   });
 
   it('exits 1 naming the refused rule; --json gives an error object', () => {

@@ -1,61 +1,65 @@
-// The packet-filtering backend: each accepted table becomes one BPF program per hook, reached
-// from a dispatcher attached by a netfilter link in the caller's namespace. The dispatcher
-// tail-calls through a one-slot prog array, so a replace is one map update: every packet runs
-// either the whole old ruleset or the whole new one. Links and slots are pinned, so filtering
-// outlives the helper; a helper that finds them adopts them instead of attaching twice.
+// The packet-filtering backend: each accepted table is an engine instance (engine/instance.ts)
+// per namespace, reached from dispatchers attached by netfilter links there. A dispatcher
+// tail-calls through a one-slot prog array into the engine program of its hook. A replace that
+// only changes data (the usual) writes the instance's idle half and switches the header; one
+// that needs other programs (new extensions, bigger maps) loads a new instance and updates the
+// slots. Either way every packet runs the whole old ruleset or the whole new one. Links, slots,
+// the counters and the header are pinned, so filtering outlives the helper and a new helper
+// adopts them instead of attaching twice.
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
-import { compileTable, COUNTERS_MAP, LIMITS_MAP, link } from './codegen/index.js';
-import { matchCount } from './codegen/program.js';
-import { BUCKET, bucketBtf } from './codegen/btf.js';
-import { Unsupported } from './codegen/context.js';
 import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
+import { HEADER, MAPS } from './codegen/layout.js';
 import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bpffs.js';
-import {
-  CT_IMAGE,
-  EVENTS_MAP,
-  REPLIES_MAP,
-  REPLY,
-  REPLY_VALUE_SIZE,
-  RING_BYTES,
-} from './codegen/event.js';
+import { CT_IMAGE, REPLY, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
+import { compile, image, newInstance, type Compiled } from './engine/index.js';
+import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
+import { readCounters, type EngineInstance } from './engine/instance.js';
 import { inNetns } from '../sys/netns.js';
+import { graceAsync } from '../sys/libc.js';
 import {
   BpfError,
-  btfLoad,
   close,
   mapCreate,
+  mapInfo,
   mapLookup,
-  mapValues,
   mapUpdate,
   MapType,
   objGet,
   objPin,
-  possibleCpus,
   progLoad,
   u32,
 } from './syscall.js';
 import type { NetnsRef, RulesetBackend } from '../ipc/backend.js';
 import { HOOK_NAMES } from '../translate/abi.js';
-import { EBUSY, EINVAL, EOPNOTSUPP, XtError } from '../translate/errno.js';
+import { EBUSY, XtError } from '../translate/errno.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
+
+export { readCounters } from './engine/instance.js';
+export { loadTable, type LoadedTable } from './engine/index.js';
 
 const BPF_FUNC_tail_call = 12;
 
 /** Where iptable_filter sits (NF_IP_PRI_FILTER). */
 export const DEFAULT_PRIORITY = 0;
 
-export interface Ruleset {
+/** The ruleset a namespace runs: its table and the instance holding it. */
+interface Running {
+  readonly table: Table;
+  readonly compiled: Compiled;
+  readonly instance: EngineInstance;
+  readonly cap: Capacity;
+}
+
+/** What a restarted helper found pinned: the counters of the generation still filtering. */
+interface Adopted {
   readonly table: Table;
   readonly counters: number;
-  readonly entries: number;
-  readonly progs: readonly number[];
-  /** Everything else the ruleset holds open: BTF objects, per-rule state maps. */
-  readonly others: readonly number[];
+  readonly start: number;
 }
 
 interface Netns {
@@ -67,7 +71,8 @@ interface Netns {
   replies?: number;
   /** hook → the dispatcher's prog array fd. */
   readonly slots: Map<number, number>;
-  current?: Ruleset;
+  current?: Running;
+  adopted?: Adopted;
   /** Whether we hold conntrack on in this namespace. */
   conntrack?: boolean;
 }
@@ -154,7 +159,8 @@ export class BpfBackend implements RulesetBackend {
         }
         if (st.replies !== undefined) close(st.replies);
         for (const slot of st.slots.values()) close(slot);
-        if (st.current) release(st.current);
+        st.current?.instance.close();
+        if (st.adopted) close(st.adopted.counters);
         this.nets.delete(id);
       }
       unpinDir(this.root, id);
@@ -252,52 +258,90 @@ export class BpfBackend implements RulesetBackend {
   }
 
   async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
+    const compiled = compile(table, this.flavor.hz);
     const dir = pinDir(this.root, netns.id, table.name);
-    let events: number | undefined;
-    let replies: number | undefined;
-    const next = loadRuleset(table, this.flavor, {
-      events: () => (events = this.events(netns, dir)),
-      replies: () => (replies = this.replies(netns, dir)),
-    });
     const st = this.attach(netns, table);
-    if (events !== undefined) st.events = events;
-    if (replies !== undefined) st.replies = replies;
+    const cur = st.current;
     const ct = usesConntrack(table);
-    // Before the swap, so the first packet the new rules see already has its entry.
+    // Before the switch, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
-    for (const [hook, slot] of st.slots) {
-      const fd = next.progs[hook];
-      if (fd !== undefined) mapUpdate(slot, u32(0), u32(fd));
+    let counted: readonly XtCounters[] | undefined;
+    if (
+      cur &&
+      sameKinds(cur.compiled.kinds, compiled.kinds) &&
+      cur.compiled.poolDepth === compiled.poolDepth &&
+      fits(compiled.need, cur.cap)
+    ) {
+      // Data only: the idle half, then the header. No program is loaded.
+      const was = cur.instance.active;
+      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor);
+      cur.instance.write(img);
+      cur.instance.switchTo(img);
+      st.current = { ...cur, table, compiled };
+      // Every packet that read the old half has finished: its counters are final.
+      await graceAsync();
+      counted = cur.instance.counters(was);
+      cur.instance.resetCounters(was);
+    } else {
+      const cap = roomFor(compiled.need);
+      const inst = newInstance(table.name, compiled, cap, this.flavor, {
+        events: () => this.events(netns, dir),
+        replies: () => this.replies(netns, dir),
+      });
+      const img = image(compiled, cap, 0, this.flavor);
+      inst.write(img);
+      inst.switchTo(img);
+      for (const [hook, slot] of st.slots) {
+        const fd = inst.progs.get(hook);
+        if (fd !== undefined) mapUpdate(slot, u32(0), u32(fd));
+      }
+      st.current = { table, compiled, instance: inst, cap };
+      const old = cur?.instance;
+      const adopted = st.adopted;
+      st.adopted = undefined;
+      this.pinState(st, inst);
+      await graceAsync();
+      if (old) {
+        counted = old.counters(old.active);
+        old.close();
+      } else if (adopted) {
+        counted = readCounters(adopted.counters, entryCount(adopted.table), adopted.start);
+        close(adopted.counters);
+      }
     }
-    const old = st.current;
-    st.current = next;
-    // The live counters map is pinned too, so a restarted helper reads the same counts.
-    const pin = join(st.dir, 'counters');
-    rmSync(pin, { force: true });
-    objPin(next.counters, pin);
-    const counted = old ? readCounters(old.counters, old.entries) : undefined;
-    if (old) release(old);
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;
     return counted;
   }
 
+  /** Pins what a restarted helper needs to read the running generation's counters. */
+  private pinState(st: Netns, inst: EngineInstance): void {
+    for (const [name, map] of [
+      ['counters', MAPS.COUNTERS],
+      ['header', MAPS.HEADER],
+    ] as const) {
+      const pin = join(st.dir, name);
+      rmSync(pin, { force: true });
+      objPin(inst.fd(map), pin);
+    }
+  }
+
   async resume(netns: NetnsRef, table: Table): Promise<void> {
     const st = this.attach(netns, table);
-    const pin = join(st.dir, 'counters');
     // An earlier helper's programs may still report to the pinned ring: read it again.
     if (pinExists(join(st.dir, 'events'))) st.events = this.events(netns, st.dir);
     if (pinExists(join(st.dir, 'replies'))) st.replies = this.replies(netns, st.dir);
-    if (st.current === undefined && pinExists(pin)) {
+    const counters = join(st.dir, 'counters');
+    const header = join(st.dir, 'header');
+    if (st.current === undefined && pinExists(counters) && pinExists(header)) {
       // The programs an earlier helper put in the slots keep running; only their counters are
-      // needed here. The next replace swaps them out as usual.
-      st.current = {
-        table,
-        counters: objGet(pin),
-        entries: entryCount(table),
-        progs: [],
-        others: [],
-      };
+      // needed here. The next replace loads an instance of this helper's own.
+      const hdr = objGet(header);
+      const half = mapLookup(hdr, u32(0), HEADER.SIZE).readUInt32LE(HEADER.HALF);
+      close(hdr);
+      const fd = objGet(counters);
+      const perHalf = mapInfo(fd).maxEntries / 2;
+      st.adopted = { table, counters: fd, start: half * perHalf };
       st.conntrack = usesConntrack(table);
       return;
     }
@@ -305,21 +349,13 @@ export class BpfBackend implements RulesetBackend {
   }
 
   async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
-    const cur = this.nets.get(netns.id)?.current;
-    if (!cur || cur.table !== table) return undefined;
-    return readCounters(cur.counters, cur.entries);
+    const st = this.nets.get(netns.id);
+    const cur = st?.current;
+    if (cur && cur.table === table) return cur.instance.counters(cur.instance.active);
+    const a = st?.adopted;
+    if (a && a.table === table) return readCounters(a.counters, entryCount(table), a.start);
+    return undefined;
   }
-}
-
-/**
- * Compiles and loads `table`: one verified program per hook and its counters map. Throws
- * XtError (EOPNOTSUPP for what is not translated, EINVAL with the verifier's words) and leaves
- * nothing behind when any program is refused.
- */
-/** Maps a ruleset shares with its namespace; without them (a test load) it gets its own. */
-export interface SharedMaps {
-  readonly events?: () => number;
-  readonly replies?: () => number;
 }
 
 function createRing(name: string): number {
@@ -340,135 +376,4 @@ function createRepliesMap(): number {
     maxEntries: 1,
     name: 'bpfilter_replies',
   });
-}
-
-export function loadRuleset(
-  table: Table,
-  flavor: HookFlavor = netfilterFlavor(),
-  shared: SharedMaps = {},
-): Ruleset {
-  let compiled;
-  try {
-    compiled = compileTable(table, flavor);
-  } catch (e) {
-    if (e instanceof Unsupported) throw new XtError(EOPNOTSUPP, e.message);
-    throw e;
-  }
-  const entries = compiled.plan.entries.length;
-  const counters = mapCreate({
-    type: MapType.PERCPU_ARRAY,
-    keySize: 4,
-    valueSize: 16,
-    maxEntries: Math.max(1, entries),
-    name: `bpf_${table.name}_cnt`,
-  });
-  const progs: number[] = [];
-  const others: number[] = [];
-  let buckets: number | undefined;
-  let ring: number | undefined;
-  let replies: number | undefined;
-  const maps = (name: string): number => {
-    if (name === COUNTERS_MAP) return counters;
-    if (name === REPLIES_MAP) {
-      if (replies === undefined) {
-        if (shared.replies) replies = shared.replies();
-        else {
-          replies = createRepliesMap();
-          others.push(replies);
-        }
-      }
-      return replies;
-    }
-    if (name === EVENTS_MAP) {
-      if (ring === undefined) {
-        if (shared.events) ring = shared.events();
-        else {
-          // Without a namespace to report to (a test load): a ring of the ruleset's own.
-          ring = createRing(`bpf_${table.name}_ev`);
-          others.push(ring);
-        }
-      }
-      return ring;
-    }
-    if (name === LIMITS_MAP) {
-      if (buckets === undefined) {
-        const b = bucketBtf();
-        const fd = btfLoad(b.blob);
-        others.push(fd);
-        buckets = mapCreate({
-          type: MapType.ARRAY,
-          keySize: 4,
-          valueSize: BUCKET.size,
-          maxEntries: Math.max(1, matchCount(compiled.plan)),
-          name: `bpf_${table.name}_lim`,
-          btf: { fd, keyTypeId: b.keyTypeId, valueTypeId: b.valueTypeId },
-        });
-        others.push(buckets);
-      }
-      return buckets;
-    }
-    throw new Error(`no map ${name}`);
-  };
-  try {
-    for (const p of compiled.programs) {
-      const linked = link(p, maps);
-      const btf = linked.btf ? btfLoad(linked.btf.btf.blob) : undefined;
-      if (btf !== undefined) others.push(btf);
-      progs[p.hook.hook] = progLoad({
-        type: flavor.progType,
-        expectedAttachType: flavor.expectedAttachType,
-        name: `bpf_${p.hook.chain}`,
-        insns: linked.code.bytes,
-        ...(btf !== undefined && linked.btf
-          ? { btf: { fd: btf, funcInfo: linked.btf.funcInfo } }
-          : {}),
-      });
-    }
-  } catch (e) {
-    for (const fd of [...progs.filter((f) => f !== undefined), ...others, counters]) close(fd);
-    if (e instanceof BpfError && /too complex|too large/.test(e.log)) {
-      throw new XtError(
-        EINVAL,
-        `the ruleset is too big for the kernel's verifier as linear code (${entries} entries): ${e.log.split('\n').slice(-3).join(' | ')}`,
-      );
-    }
-    if (e instanceof BpfError) {
-      throw new XtError(
-        EINVAL,
-        `the kernel refused the program (${e.op}, errno ${e.errno}): ${e.log.split('\n').slice(-4).join(' | ')}`,
-      );
-    }
-    throw e;
-  }
-  return { table, counters, entries, progs, others };
-}
-
-/** All `n` entries of a counters map in one batch read, summed over the possible CPUs. */
-export function readCounters(counters: number, n: number): XtCounters[] {
-  const cpus = possibleCpus();
-  const stride = 16 * cpus;
-  const all = mapValues(counters, n, stride);
-  return Array.from({ length: n }, (_, i) =>
-    sumCpus(all.subarray(i * stride, (i + 1) * stride), cpus),
-  );
-}
-
-function sumCpus(v: Buffer, cpus: number): XtCounters {
-  let pcnt = 0n;
-  let bcnt = 0n;
-  for (let c = 0; c < cpus; c++) {
-    pcnt += v.readBigUInt64LE(16 * c);
-    bcnt += v.readBigUInt64LE(16 * c + 8);
-  }
-  return { pcnt, bcnt };
-}
-
-/** Entry `index` of a counters map: {packets, bytes} summed over the possible CPUs. */
-export function readCounter(counters: number, index: number): XtCounters {
-  const cpus = possibleCpus();
-  return sumCpus(mapLookup(counters, u32(index), 16 * cpus), cpus);
-}
-
-export function release(r: Ruleset): void {
-  for (const fd of [...r.progs.filter((f) => f !== undefined), ...r.others, r.counters]) close(fd);
 }

@@ -26,6 +26,13 @@ interface Libbpf {
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
   bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
   bpf_map_delete_elem(fd: number, key: Buffer): number;
+  bpf_map_update_batch(
+    fd: number,
+    keys: Buffer,
+    values: Buffer,
+    count: Buffer,
+    opts: Buffer,
+  ): number;
   bpf_map_lookup_batch(
     fd: number,
     inBatch: Buffer | null,
@@ -47,6 +54,7 @@ const lib = ffi.Library('libbpf.so.1', {
   bpf_map_lookup_elem: ['int', ['int', 'pointer', 'pointer']],
   bpf_map_update_elem: ['int', ['int', 'pointer', 'pointer', 'uint64']],
   bpf_map_delete_elem: ['int', ['int', 'pointer']],
+  bpf_map_update_batch: ['int', ['int', 'pointer', 'pointer', 'pointer', 'pointer']],
   bpf_map_lookup_batch: [
     'int',
     ['int', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer'],
@@ -73,6 +81,7 @@ export const MAP_CREATE_OPTS = {
   btf_fd: 8,
   btf_key_type_id: 12,
   btf_value_type_id: 16,
+  map_flags: 28,
 } as const;
 export const BTF_LOAD_OPTS = { size: 24, log_buf: 8, log_level: 16, log_size: 20 } as const;
 export const TEST_RUN_OPTS = {
@@ -119,9 +128,11 @@ export function mapCreate(
   valueSize: number,
   maxEntries: number,
   btf?: { fd: number; keyTypeId: number; valueTypeId: number },
+  flags = 0,
 ): number {
   const o = Buffer.alloc(MAP_CREATE_OPTS.size);
   o.writeBigUInt64LE(BigInt(MAP_CREATE_OPTS.size), 0);
+  o.writeUInt32LE(flags, MAP_CREATE_OPTS.map_flags);
   if (btf) {
     o.writeUInt32LE(btf.fd, MAP_CREATE_OPTS.btf_fd);
     o.writeUInt32LE(btf.keyTypeId, MAP_CREATE_OPTS.btf_key_type_id);
@@ -166,6 +177,21 @@ export function mapLookupBatch(
   o.writeBigUInt64LE(BigInt(MAP_BATCH_OPTS.size), 0);
   const r = lib.bpf_map_lookup_batch(fd, cursor, next, keys, values, count, o);
   return [r, count.readUInt32LE(0), next];
+}
+
+/** One bpf_map_update_batch() call for `count` keys; returns [result, entries written]. */
+export function mapUpdateBatch(
+  fd: number,
+  keys: Buffer,
+  values: Buffer,
+  count: number,
+): [number, number] {
+  const n = Buffer.alloc(4);
+  n.writeUInt32LE(count, 0);
+  const o = Buffer.alloc(MAP_BATCH_OPTS.size);
+  o.writeBigUInt64LE(BigInt(MAP_BATCH_OPTS.size), 0);
+  const r = lib.bpf_map_update_batch(fd, keys, values, n, o);
+  return [r, n.readUInt32LE(0)];
 }
 
 export const objPin = (fd: number, path: string): number => lib.bpf_obj_pin(fd, path);

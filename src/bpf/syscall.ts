@@ -10,6 +10,9 @@ const LINK_CREATE = 28;
 
 export const MapType = { ARRAY: 2, PROG_ARRAY: 3, PERCPU_ARRAY: 6, RINGBUF: 27 } as const;
 
+/** BPF_F_MMAPABLE: an array user space maps and writes directly. */
+export const MAP_F_MMAPABLE = 1 << 10;
+
 export class BpfError extends Error {
   constructor(
     readonly op: string,
@@ -46,13 +49,23 @@ export interface MapSpec {
   readonly name: string;
   /** BTF describing key and value, required for values holding a bpf_spin_lock. */
   readonly btf?: { readonly fd: number; readonly keyTypeId: number; readonly valueTypeId: number };
+  /** BPF_F_* map flags. */
+  readonly flags?: number;
 }
 
 export function mapCreate(spec: MapSpec): number {
   const name = spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
   return ok(
     `map_create ${name}`,
-    libbpf.mapCreate(spec.type, name, spec.keySize, spec.valueSize, spec.maxEntries, spec.btf),
+    libbpf.mapCreate(
+      spec.type,
+      name,
+      spec.keySize,
+      spec.valueSize,
+      spec.maxEntries,
+      spec.btf,
+      spec.flags ?? 0,
+    ),
   );
 }
 
@@ -66,25 +79,57 @@ export function mapDelete(fd: number, key: Buffer): void {
   ok('map_delete_elem', libbpf.mapDelete(fd, key));
 }
 
-/** Every value of an array map with u32 keys 0..n-1, in key order, in as few calls as it takes. */
-export function mapValues(fd: number, n: number, valueSize: number): Buffer {
+/**
+ * The values of an array map's u32 keys start..start+n-1, in key order, in as few calls as it
+ * takes (the batch cursor is the key before the first one returned).
+ */
+export function mapValues(fd: number, n: number, valueSize: number, start = 0): Buffer {
   const out = Buffer.alloc(n * valueSize);
   const chunk = Math.min(Math.max(n, 1), 4096);
   const keys = Buffer.alloc(4 * chunk);
   const values = Buffer.alloc(valueSize * chunk);
-  let cursor: Buffer | null = null;
+  let cursor: Buffer | null = start === 0 ? null : u32(start - 1);
   for (let got = 0; got < n;) {
-    const [r, count, next] = libbpf.mapLookupBatch(fd, cursor, 4, chunk, keys, values);
+    const [r, count, next] = libbpf.mapLookupBatch(
+      fd,
+      cursor,
+      4,
+      Math.min(chunk, n - got),
+      keys,
+      values,
+    );
     if (r < 0 && r !== -2) throw new BpfError('map_lookup_batch', -r);
     for (let k = 0; k < count; k++) {
-      const key = keys.readUInt32LE(4 * k);
-      if (key < n) values.copy(out, key * valueSize, k * valueSize, (k + 1) * valueSize);
+      const key = keys.readUInt32LE(4 * k) - start;
+      if (key >= 0 && key < n)
+        values.copy(out, key * valueSize, k * valueSize, (k + 1) * valueSize);
     }
     got += count;
     if (r === -2 || count === 0) break;
     cursor = next;
   }
   return out;
+}
+
+/** Sets the array map's keys start..start+n-1 to `values` (n × valueSize bytes) in batches. */
+export function mapWriteRange(
+  fd: number,
+  start: number,
+  n: number,
+  valueSize: number,
+  values: Buffer,
+): void {
+  const chunk = 4096;
+  for (let done = 0; done < n;) {
+    const count = Math.min(chunk, n - done);
+    const keys = Buffer.alloc(4 * count);
+    for (let k = 0; k < count; k++) keys.writeUInt32LE(start + done + k, 4 * k);
+    const part = values.subarray(done * valueSize, (done + count) * valueSize);
+    const [r, written] = libbpf.mapUpdateBatch(fd, keys, part, count);
+    if (r < 0) throw new BpfError('map_update_batch', -r);
+    done += written;
+    if (written === 0) throw new BpfError('map_update_batch', 5);
+  }
 }
 
 export function mapUpdate(fd: number, key: Buffer, value: Buffer): void {
@@ -125,13 +170,26 @@ export interface ProgSpec {
 
 /** Loads a program; a verifier rejection throws BpfError with the whole log. */
 export function progLoad(spec: ProgSpec): number {
+  return progLoadVerified(spec).fd;
+}
+
+export interface Verified {
+  readonly fd: number;
+  /** Instructions the verifier processed ("processed N insns"). */
+  readonly processed: number;
+}
+
+/** progLoad, also reporting how much work the verifier did. */
+export function progLoadVerified(spec: ProgSpec): Verified {
   const name = spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
   for (let logSize = 1 << 20; ; logSize *= 4) {
     const log = Buffer.alloc(logSize);
     const r = libbpf.progLoad({ ...spec, name, log });
     // ENOSPC: the log did not fit; the verifier's verdict is only known with the whole log.
     if (r === -28 && logSize < 1 << 28) continue;
-    return ok(`prog_load ${name}`, r, log);
+    const fd = ok(`prog_load ${name}`, r, log);
+    const m = /processed (\d+) insns/.exec(cstr(log));
+    return { fd, processed: m ? Number(m[1]) : 0 };
   }
 }
 
@@ -160,6 +218,21 @@ export function linkCreateNetfilter(
   attr.writeInt32LE(priority, 24);
   attr.writeUInt32LE(0, 28);
   return call(`link_create netfilter hook ${hook}`, LINK_CREATE, attr);
+}
+
+/** struct bpf_map_info's sizes of a map fd. */
+export function mapInfo(fd: number): { keySize: number; valueSize: number; maxEntries: number } {
+  const info = Buffer.alloc(256);
+  const attr = Buffer.alloc(16);
+  attr.writeUInt32LE(fd, 0);
+  attr.writeUInt32LE(info.length, 4);
+  attr.writeBigUInt64LE(addressOf(info), 8);
+  call('obj_get_info_by_fd', OBJ_GET_INFO_BY_FD, attr);
+  return {
+    keySize: info.readUInt32LE(8),
+    valueSize: info.readUInt32LE(12),
+    maxEntries: info.readUInt32LE(16),
+  };
 }
 
 /** The id of a program, map or link fd (BPF_OBJ_GET_INFO_BY_FD: `id` follows `type` in all three). */

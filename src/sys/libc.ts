@@ -2,6 +2,7 @@
 // Calls are synchronous on the JS thread, so a setns() here switches the namespace of exactly the
 // thread that issues the following bpf(2)/socket calls.
 import ffi from '@2060.io/ffi-napi';
+import ref from '@2060.io/ref-napi';
 import { errnoName } from '../translate/errno.js';
 
 export class SysError extends Error {
@@ -26,6 +27,13 @@ const libc = ffi.Library(null, {
   connect: ['int', ['int', 'pointer', 'uint32']],
   sendto: ['long', ['int', 'pointer', 'ulong', 'int', 'pointer', 'uint32']],
   setsockopt: ['int', ['int', 'int', 'int', 'pointer', 'uint32']],
+  mmap: ['pointer', ['pointer', 'size_t', 'int', 'int', 'int', 'long']],
+  munmap: ['int', ['pointer', 'size_t']],
+});
+
+/** The one call made on libuv's thread pool: membarrier(2), which waits for a grace period. */
+const blocking = ffi.Library(null, {
+  syscall: ['long', ['long', 'int', 'int']],
 });
 
 export const SYS_bpf = 321;
@@ -82,6 +90,55 @@ export function processVmWrite(pid: number, addr: bigint, data: Buffer): void {
     ),
   );
   if (n !== data.length) throw new SysError('process_vm_writev', 14);
+}
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+
+/** A shared read-write mapping of `len` bytes of `fd` (a BPF_F_MMAPABLE map), as a Buffer. */
+export interface Mapping {
+  readonly bytes: Buffer;
+  unmap(): void;
+}
+
+export function mmapShared(fd: number, len: number): Mapping {
+  const p = libc.mmap(ref.NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // MAP_FAILED is (void *)-1.
+  if (ref.address(p) === -1 || ref.isNull(p)) throw new SysError('mmap', ffi.errno());
+  const bytes = ref.reinterpret(p, len, 0);
+  let mapped = true;
+  return {
+    bytes,
+    unmap(): void {
+      if (!mapped) return;
+      mapped = false;
+      libc.munmap(p, len);
+    },
+  };
+}
+
+const SYS_membarrier = 324;
+const MEMBARRIER_CMD_GLOBAL = 1;
+
+/**
+ * membarrier(MEMBARRIER_CMD_GLOBAL): returns once every CPU has passed an RCU grace period, so
+ * every BPF program that started before the call has ended (netfilter runs them under RCU). Runs
+ * on libuv's thread pool: a grace period takes milliseconds.
+ */
+export function graceAsync(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    blocking.syscall.async(
+      SYS_membarrier,
+      MEMBARRIER_CMD_GLOBAL,
+      0,
+      (err: unknown, r: string | number) => {
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else if (Number(r) < 0) reject(new SysError('membarrier', ffi.errno()));
+        else resolve();
+      },
+    );
+  });
 }
 
 /** setns(2) on the calling thread. */

@@ -1,26 +1,34 @@
-// Offline translation: iptables-save text → the plan and the BPF the helper would load, per
-// hook, with every instruction attributed to the rule it implements. Nothing is loaded: the
-// flavor (which supplies the prologue and the kernel facts it needs) is the caller's.
-import { formatInsn, layout, type Insn } from '../bpf/asm/index.js';
-import { Unsupported } from '../bpf/codegen/context.js';
+// Offline translation: iptables-save text → what the helper would load, without loading it: the
+// plan, the blocks and their classifier trees, each rule's data as the engine keeps it (its
+// region, its record and its matches' records), and the engine program of each hook. The flavor
+// (which supplies the prologue and the kernel facts it needs) is the caller's.
+import { formatInsn, layout } from '../bpf/asm/index.js';
+import { engineProgram } from '../bpf/codegen/engine.js';
 import type { HookFlavor } from '../bpf/codegen/flavor.js';
-import { compileHook, reachable, type HookProgram } from '../bpf/codegen/program.js';
+import { RULE, WORK_PER_CPU } from '../bpf/codegen/layout.js';
+import { workSize } from '../bpf/codegen/state.js';
+import { buildImage, kindsOf, needs, recordSize, refusals } from '../bpf/engine/image.js';
+import { poolDepthFor } from '../bpf/engine/instance.js';
 import { HOOK_NAMES } from './abi.js';
-import { planTable, type Action, type HookPlan, type Plan, type PlanEntry } from './plan.js';
+import { classify, type Classified } from './classify/blocks.js';
+import { depth } from './classify/hypersplit.js';
+import { FIELDS, FIELD_MAX, type Box } from './classify/key.js';
+import { entryRegion } from './classify/region.js';
+import { planTable, type Action, type Plan, type PlanEntry } from './plan.js';
 import { parseSave, SaveError, type SavedRule, type SaveFile, type SkippedTable } from './save.js';
 
 /** One instruction of a listing. */
 export interface ListedInsn {
   /** Slot index in its program (ld_imm64 takes two). */
   readonly pc: number;
-  /** Labels naming it (jump targets: e<index> for entries). */
+  /** Labels naming it (jump targets, subprograms). */
   readonly labels?: readonly string[];
-  /** As the disassembler prints it, e.g. `if r1 != 22 goto e5`. */
+  /** As the disassembler prints it, e.g. `if r1 != 22 goto cand_3`. */
   readonly text: string;
 }
 
 export interface ListedEntry {
-  /** Blob entry index (the counter slot; label e<index>). */
+  /** Blob entry index (the counter slot). */
   readonly index: number;
   readonly chain: string;
   /** 1-based rule number in its chain; absent for policies, chain heads, returns, the end. */
@@ -33,29 +41,38 @@ export interface ListedEntry {
   readonly text: string;
   /** What the entry does when it matches, as the plan says. */
   readonly action: string;
-  readonly insns: readonly ListedInsn[];
+  /** Its block. */
+  readonly block: number;
+  /** The packets the classifier may hand it (classify/key.ts), as boxes. */
+  readonly region: readonly string[];
+  /** Its rule record, hex. */
+  readonly record: string;
+  /** Its matches as the engine evaluates them: kind and record (hex), in order. */
+  readonly matches: readonly { readonly kind: string; readonly record: string }[];
 }
 
-export interface ListedHook {
+export interface ListedBlock {
+  readonly index: number;
+  readonly first: number;
+  readonly last: number;
+  /** Per group: rules, tree nodes, deepest leaf, candidates in all leaves. */
+  readonly groups: readonly {
+    readonly rules: number;
+    readonly nodes: number;
+    readonly depth: number;
+    readonly candidates: number;
+  }[];
+}
+
+export interface ListedProgram {
   readonly hook: string;
   readonly chain: string;
-  /** Entry indexes the hook starts at and a RETURN with an empty stack goes to. */
-  readonly entry: number;
+  /** First block and the underflow entry (the policy). */
+  readonly block: number;
   readonly underflow: number;
-  /** True when the walk runs in a bpf_loop callback (pushing jumps). */
-  readonly callback: boolean;
-  /** Jump stack slots. */
-  readonly stackSlots: number;
   /** Program size in instruction slots. */
   readonly slots: number;
-  /** The program before the first entry: prologue (and, with a callback, the main program). */
-  readonly prologue: readonly ListedInsn[];
-  /** The callback's head: dispatch on the entry to resume at. */
-  readonly dispatch: readonly ListedInsn[];
-  /** Entries the hook reaches, in program order. */
-  readonly entries: readonly ListedEntry[];
-  /** Code after the last entry (hotdrop, stack overflow). */
-  readonly epilogue: readonly ListedInsn[];
+  readonly insns: readonly ListedInsn[];
 }
 
 export interface Translation {
@@ -64,12 +81,15 @@ export interface Translation {
   readonly skipped: readonly SkippedTable[];
   /** Deepest jump nesting. */
   readonly maxDepth: number;
-  readonly hooks: readonly ListedHook[];
+  /** Extensions the engine programs evaluate. */
+  readonly kinds: { readonly matches: readonly string[]; readonly targets: readonly string[] };
+  readonly blocks: readonly ListedBlock[];
+  readonly entries: readonly ListedEntry[];
+  readonly programs: readonly ListedProgram[];
 }
 
-/** A rule the translator refuses (codegen Unsupported): which and why. */
+/** A rule the engine refuses: which and why. */
 export interface Refusal {
-  readonly hook: string;
   readonly source: string;
   readonly reason: string;
   readonly chain?: string;
@@ -93,7 +113,8 @@ const hookName = (h: number): string => HOOK_NAMES[h] ?? `hook ${h}`;
 
 /**
  * Translates the filter table of an iptables-save text. Throws TranslateError: for text the
- * helper would refuse at SET_REPLACE (with its line) and for rules codegen refuses (each named).
+ * helper would refuse at SET_REPLACE (with its line) and for rules the engine refuses (each
+ * named).
  */
 export function translateSave(text: string, flavor: HookFlavor): Translation {
   let file: SaveFile;
@@ -109,73 +130,131 @@ export function translateSave(text: string, flavor: HookFlavor): Translation {
   }
   const plan = planTable(saved.table);
   const rules = new Map(saved.rules.map((r) => [`${r.chain} rule ${r.rule}`, r]));
-  const programs: HookProgram[] = [];
-  const refusals: Refusal[] = [];
-  for (const h of plan.hooks) {
-    try {
-      programs.push(compileHook(plan, h, flavor));
-    } catch (e) {
-      if (!(e instanceof Unsupported)) throw e;
-      refusals.push(...culprits(plan, h, flavor, e, rules));
-    }
-  }
-  if (refusals.length > 0) {
-    const lines = refusals.map(
+  const c = classify(plan);
+  const refused = refusals(c, flavor.hz).map((r): Refusal => {
+    const entry = plan.entries[r.entry] as PlanEntry;
+    const s = rules.get(entry.source);
+    return {
+      source: entry.source,
+      reason: r.reason,
+      ...(s ? { chain: s.chain, rule: s.rule, line: s.line, text: s.text } : {}),
+    };
+  });
+  if (refused.length > 0) {
+    const lines = refused.map(
       (r) =>
         `${r.line !== undefined ? `line ${r.line}: ` : ''}${r.source}${r.text !== undefined ? ` (${r.text})` : ''}: ${r.reason}`,
     );
-    throw new TranslateError(`cannot translate:\n${lines.join('\n')}`, refusals);
+    throw new TranslateError(`cannot translate:\n${lines.join('\n')}`, refused);
   }
+  const kinds = kindsOf(c);
+  const need = needs(c, kinds);
+  // Half 0 of maps exactly as big as this table needs: the indexes are the entries' own.
+  const img = buildImage(c, kinds, need, 0, flavor.hz);
+  const poolDepth = poolDepthFor(plan.maxDepth);
+  const programs = plan.hooks.map((h): ListedProgram => {
+    const prog = engineProgram(
+      {
+        hook: h.hook,
+        matches: kinds.matches,
+        targets: kinds.targets,
+        replies: kinds.targets.some((t) => t.engine?.sendsReplies === true) && h.hook === 3,
+        depth: poolDepth,
+        workEntries: WORK_PER_CPU,
+        workSize: workSize(poolDepth),
+      },
+      flavor,
+    );
+    const { positions, total } = layout(prog.insns);
+    const [block, under] = img.hooks.get(h.hook) ?? [0, 0];
+    return {
+      hook: hookName(h.hook),
+      chain: h.chain,
+      block,
+      underflow: under,
+      slots: total,
+      insns: prog.insns.map((insn, k) => ({
+        pc: positions[k] as number,
+        ...(insn.labels?.length ? { labels: insn.labels } : {}),
+        text: formatInsn(insn),
+      })),
+    };
+  });
   return {
     table: plan.table,
     skipped: file.skipped,
     maxDepth: plan.maxDepth,
-    hooks: programs.map((p) => listHook(plan, p, rules)),
+    kinds: { matches: kinds.matches.map((k) => k.name), targets: kinds.targets.map((k) => k.name) },
+    blocks: listBlocks(c),
+    entries: listEntries(c, img.rules, img.mrefs, img.records, kinds.matches, rules),
+    programs,
   };
 }
 
-/**
- * Which entries of hook `h` codegen refuses: each reachable entry is compiled alone (the others
- * replaced by a plain DROP), as compileHook would compile it in place. A refusal no single
- * entry explains (jump nesting) is reported for the hook.
- */
-function culprits(
-  plan: Plan,
-  h: HookPlan,
-  flavor: HookFlavor,
-  whole: Unsupported,
-  rules: ReadonlyMap<string, SavedRule>,
-): Refusal[] {
-  const out: Refusal[] = [];
-  const stub = (e: PlanEntry): PlanEntry => ({
-    index: e.index,
-    matches: [],
-    action: { kind: 'verdict', verdict: 'DROP' },
-    source: e.source,
+function listBlocks(c: Classified): ListedBlock[] {
+  return c.blocks.map((b, index) => ({
+    index,
+    first: b.first,
+    last: b.last,
+    groups: b.trees.map((t) => {
+      const rules = new Set<number>();
+      for (const v of t.list) rules.add(v >>> 1);
+      return { rules: rules.size, nodes: t.nodes, depth: depth(t), candidates: t.list.length };
+    }),
+  }));
+}
+
+function boxText(b: Box): string {
+  const parts: string[] = [];
+  FIELDS.forEach((f, d) => {
+    const lo = b.lo[d] as number;
+    const hi = b.hi[d] as number;
+    if (lo === 0 && hi === FIELD_MAX[f]) return;
+    parts.push(lo === hi ? `${f} ${lo}` : `${f} ${lo}-${hi}`);
   });
-  for (const i of reachable(plan, h)) {
-    const alone: Plan = {
-      ...plan,
-      entries: plan.entries.map((e) => (e.index === i ? e : stub(e))),
-      maxDepth: 1,
+  return `{${parts.join(', ')}}${b.exact ? '' : ' (decided at run time)'}`;
+}
+
+function listEntries(
+  c: Classified,
+  records: Buffer,
+  mrefs: Buffer,
+  kindRecords: ReadonlyMap<string, Buffer>,
+  matchKinds: readonly {
+    readonly name: string;
+    readonly engine?: { readonly recordSize: number };
+  }[],
+  rules: ReadonlyMap<string, SavedRule>,
+): ListedEntry[] {
+  const plan = c.plan;
+  return plan.entries.map((entry) => {
+    const r = rules.get(entry.source);
+    const at = entry.index * RULE.SIZE;
+    const rec = records.subarray(at, at + RULE.SIZE);
+    const first = rec.readUInt32LE(RULE.MFIRST);
+    const count = rec.readUInt16LE(RULE.MCOUNT);
+    const matches = Array.from({ length: count }, (_, k) => {
+      const kind = mrefs.readUInt32LE(8 * (first + k));
+      const index = mrefs.readUInt32LE(8 * (first + k) + 4);
+      const ext = matchKinds[kind];
+      const name = ext?.name ?? `kind ${kind}`;
+      const size = ext ? recordSize(ext as Parameters<typeof recordSize>[0]) : 0;
+      const bytes = kindRecords.get(name)?.subarray(index * size, (index + 1) * size);
+      return { kind: name, record: bytes?.toString('hex') ?? '' };
+    });
+    return {
+      index: entry.index,
+      chain: r?.chain ?? chainOf(entry.source),
+      ...(r ? { rule: r.rule, line: r.line } : {}),
+      source: entry.source,
+      text: r?.text ?? entryText(entry),
+      action: actionText(plan, entry.action),
+      block: c.blockOf[entry.index] as number,
+      region: entryRegion(entry).map(boxText),
+      record: rec.toString('hex'),
+      matches,
     };
-    try {
-      compileHook(alone, { ...h, entry: i }, flavor);
-    } catch (e) {
-      if (!(e instanceof Unsupported)) throw e;
-      const entry = plan.entries[i] as PlanEntry;
-      const r = rules.get(entry.source);
-      out.push({
-        hook: hookName(h.hook),
-        source: entry.source,
-        reason: e.message,
-        ...(r ? { chain: r.chain, rule: r.rule, line: r.line, text: r.text } : {}),
-      });
-    }
-  }
-  if (out.length === 0)
-    out.push({ hook: hookName(h.hook), source: h.chain, reason: whole.message });
-  return out;
+  });
 }
 
 function actionText(plan: Plan, a: Action): string {
@@ -212,65 +291,6 @@ function chainOf(source: string): string {
   return source.replace(/ (rule \d+|policy|head|return)$/, '');
 }
 
-const ENTRY_LABEL = /^e(\d+)$/;
-const TAIL_LABELS = new Set(['overflow']);
-
-function listHook(
-  plan: Plan,
-  prog: HookProgram,
-  rules: ReadonlyMap<string, SavedRule>,
-): ListedHook {
-  const { positions, total } = layout(prog.insns);
-  const prologue: ListedInsn[] = [];
-  const dispatch: ListedInsn[] = [];
-  const epilogue: ListedInsn[] = [];
-  const entries: { entry: PlanEntry; insns: ListedInsn[] }[] = [];
-  let into: ListedInsn[] = prologue;
-  prog.insns.forEach((insn: Insn, k) => {
-    const labels = insn.labels ?? [];
-    const entryLabel = labels.map((l) => ENTRY_LABEL.exec(l)?.[1]).find((x) => x !== undefined);
-    if (entryLabel !== undefined && into !== epilogue) {
-      const entry = plan.entries[Number(entryLabel)] as PlanEntry;
-      const listed = { entry, insns: [] };
-      entries.push(listed);
-      into = listed.insns;
-    } else if (labels.includes('walk')) {
-      into = dispatch;
-    } else if (entries.length > 0 && labels.some((l) => TAIL_LABELS.has(l))) {
-      into = epilogue;
-    }
-    into.push({
-      pc: positions[k] as number,
-      ...(labels.length > 0 ? { labels } : {}),
-      text: formatInsn(insn),
-    });
-  });
-  return {
-    hook: hookName(prog.hook.hook),
-    chain: prog.hook.chain,
-    entry: prog.hook.entry,
-    underflow: prog.hook.underflow,
-    callback: prog.callback !== undefined,
-    stackSlots: prog.stackSlots,
-    slots: total,
-    prologue,
-    dispatch,
-    entries: entries.map(({ entry, insns }) => {
-      const r = rules.get(entry.source);
-      return {
-        index: entry.index,
-        chain: r?.chain ?? chainOf(entry.source),
-        ...(r ? { rule: r.rule, line: r.line } : {}),
-        source: entry.source,
-        text: r?.text ?? entryText(entry),
-        action: actionText(plan, entry.action),
-        insns,
-      };
-    }),
-    epilogue,
-  };
-}
-
 function insnLines(insns: readonly ListedInsn[]): string[] {
   const out: string[] = [];
   for (const i of insns) {
@@ -280,33 +300,44 @@ function insnLines(insns: readonly ListedInsn[]): string[] {
   return out;
 }
 
-/** The translation as text: per hook the plan, then the program with a header per entry. */
+/** The translation as text: the plan and blocks, each rule's data under its line, programs. */
 export function formatTranslation(t: Translation): string {
-  const out: string[] = [`# table ${t.table}: ${t.hooks.length} hooks, jump depth ${t.maxDepth}`];
+  const kinds = [...t.kinds.matches, ...t.kinds.targets];
+  const out: string[] = [
+    `# table ${t.table}: ${t.entries.length} entries in ${t.blocks.length} blocks, jump depth ${t.maxDepth}, ` +
+      `extensions: ${kinds.length ? kinds.join(', ') : 'none'}`,
+  ];
   for (const s of t.skipped) {
     out.push(`# table ${s.name} (line ${s.line}) skipped: only filter is translated`);
   }
-  for (const h of t.hooks) {
+  out.push('', '# blocks (a classifier tree per group)');
+  for (const b of t.blocks) {
+    const groups = b.groups
+      .map(
+        (g) =>
+          `${g.rules} rules / ${g.nodes} nodes / depth ${g.depth} / ${g.candidates} candidates`,
+      )
+      .join('; ');
+    out.push(`#   b${b.index}  e${b.first}..e${b.last}  ${groups}`);
+  }
+  out.push('', '# entries');
+  for (const e of t.entries) {
+    const where = e.line !== undefined ? ` (line ${e.line})` : '';
     out.push(
       '',
-      `## hook ${h.hook}: chain ${h.chain}, entry e${h.entry}, underflow e${h.underflow}, ` +
-        `${h.slots} insns${h.callback ? `, bpf_loop walk, jump stack of ${h.stackSlots}` : ''}`,
-      '',
-      '# plan',
+      `# e${e.index} ${e.source}${where}: ${e.text}`,
+      `#   → ${e.action}`,
+      `#   block b${e.block}, region ${e.region.length ? e.region.join(' ∪ ') : 'none (never holds)'}`,
+      `#   record ${e.record}`,
+      ...e.matches.map((m) => `#   match ${m.kind} ${m.record}`),
     );
-    const width = Math.max(...h.entries.map((e) => `e${e.index}`.length));
-    const sources = Math.max(...h.entries.map((e) => e.source.length));
-    for (const e of h.entries) {
-      out.push(`#   ${`e${e.index}`.padEnd(width)}  ${e.source.padEnd(sources)}  → ${e.action}`);
-    }
-    out.push('', '# prologue', ...insnLines(h.prologue));
-    if (h.dispatch.length > 0)
-      out.push('', '# callback: dispatch on NEXT', ...insnLines(h.dispatch));
-    for (const e of h.entries) {
-      const where = e.line !== undefined ? ` (line ${e.line})` : '';
-      out.push('', `# ${e.source}${where}: ${e.text}`, `#   → ${e.action}`, ...insnLines(e.insns));
-    }
-    if (h.epilogue.length > 0) out.push('', '# epilogue', ...insnLines(h.epilogue));
+  }
+  for (const p of t.programs) {
+    out.push(
+      '',
+      `## program ${p.hook}: chain ${p.chain}, first block b${p.block}, underflow rule ${p.underflow}, ${p.slots} insns`,
+      ...insnLines(p.insns),
+    );
   }
   return out.join('\n') + '\n';
 }

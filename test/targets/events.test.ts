@@ -2,7 +2,7 @@
 // ring buffer (codegen/event.ts). Test-runs on crafted packets, records read back with libbpf's
 // ring_buffer manager: what was sent, which entry, verdicts and counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRuleset, readCounter, release, type Ruleset } from '../../src/bpf/backend.js';
+import { loadTable, readCounters, type LoadedTable } from '../../src/bpf/backend.js';
 import { EV, EventKind, parseEvent, type Event } from '../../src/bpf/codegen/event.js';
 import { RingReader } from '../../src/bpf/ringbuf.js';
 import { mapCreate, MapType, progLoad } from '../../src/bpf/syscall.js';
@@ -40,7 +40,7 @@ const LOCAL_OUT = 3;
 
 function withRing(
   save: string,
-  fn: (r: Ruleset, events: () => Event[], ring: number) => void,
+  fn: (r: LoadedTable, events: () => Event[], ring: number) => void,
 ): void {
   const ring = mapCreate({
     type: MapType.RINGBUF,
@@ -54,7 +54,7 @@ function withRing(
     throw e;
   });
   reader.add(ring, (rec) => got.push(parseEvent(rec)));
-  const r = loadRuleset(kt.table(save), undefined, { events: () => ring });
+  const r = loadTable(kt.table(save), undefined, { events: () => ring });
   try {
     fn(
       r,
@@ -65,7 +65,7 @@ function withRing(
       ring,
     );
   } finally {
-    release(r);
+    r.instance.close();
     reader.close();
     close(ring);
   }
@@ -101,8 +101,8 @@ describe('event records', () => {
         const other = ipv4(17, udp(1000, 54));
         expect(runPacket(out, other, LOCAL_OUT)).toBe(ACCEPT);
         expect(events().map((e) => e.entry)).toEqual([2]);
-        expect(readCounter(r.counters, 2).pcnt).toBe(2n);
-        expect(readCounter(r.counters, 3).pcnt).toBe(1n);
+        expect(readCounters(r.counters, 1, 2)[0]?.pcnt).toBe(2n);
+        expect(readCounters(r.counters, 1, 3)[0]?.pcnt).toBe(1n);
       },
     );
   });

@@ -16,6 +16,7 @@ import {
   Source,
 } from './opcodes.js';
 import { checkReg, type Insn, type Reg } from './insn.js';
+import { ATOMIC_CMPXCHG } from './load_store.js';
 
 export class ParseError extends Error {
   constructor(line: number, message: string) {
@@ -114,6 +115,9 @@ export function formatInsn(insn: Insn): string {
     return imm & ATOMIC_FETCH
       ? `r${src} = atomic_fetch_add(${m.slice(1)}, r${src})`
       : `lock ${m} += r${src}`;
+  }
+  if (cls === Class.STX && opMode(code) === Mode.ATOMIC && imm === ATOMIC_CMPXCHG) {
+    return `r0 = cmpxchg(${mem(opSize(code), dst, off).slice(1)}, r0, r${src})`;
   }
   if (code === 0x18) {
     const v = insn.imm64 ?? 0n;
@@ -244,6 +248,15 @@ export function parseInsn(text: string, line = 1): Insn {
       src: Number(m[5]),
       off: Number(m[4]),
       imm: AluOp.ADD | ATOMIC_FETCH,
+    };
+  }
+  if ((m = /^r0 = cmpxchg\(\((u32|u64) \*\)\(r(\d+) ([+-]\d+)\), r0, r(\d+)\)$/.exec(t))) {
+    return {
+      code: Class.STX | Mode.ATOMIC | (SIZE_BY_NAME.get(m[1] as string) as number),
+      dst: reg(m[2] as string),
+      src: Number(m[4]),
+      off: Number(m[3]),
+      imm: ATOMIC_CMPXCHG,
     };
   }
   if ((m = new RegExp(`^r(\\d+) = ${MEM}$`).exec(t))) {

@@ -52,6 +52,28 @@ export function AtomicAdd(
   };
 }
 
+/** BPF_CMPXCHG (with BPF_FETCH, as the kernel requires). */
+export const ATOMIC_CMPXCHG = 0xf1;
+
+/**
+ * r0 = cmpxchg((size *)(dst + off), r0, src): stores src if the memory held r0; r0 gets what it
+ * held either way. Size W or DW.
+ */
+export function AtomicCmpXchg(
+  dst: Reg,
+  off: number,
+  src: Reg,
+  size: typeof Size.W | typeof Size.DW,
+): Insn {
+  return {
+    code: Class.STX | Mode.ATOMIC | size,
+    dst: checkReg(dst),
+    src: checkReg(src),
+    off: checkOff16(off),
+    imm: ATOMIC_CMPXCHG,
+  };
+}
+
 function wide(dst: Reg, src: number, value: bigint, ref?: Insn['ref']): Insn {
   const v = BigInt.asUintN(64, value);
   const base = {

@@ -39,8 +39,9 @@ class BtfBuilder {
     ]);
   }
 
-  ptr(): number {
-    return this.add(0, KIND_PTR << 24, 0);
+  /** A pointer to type `to` (0: void). */
+  ptr(to = 0): number {
+    return this.add(0, KIND_PTR << 24, to);
   }
 
   struct(
@@ -52,14 +53,15 @@ class BtfBuilder {
     return this.add(this.str(name), (KIND_STRUCT << 24) | members.length, bytes, extra);
   }
 
-  func(name: string, ret: number, params: readonly number[]): number {
+  func(name: string, ret: number, params: readonly number[], global = false): number {
     const proto = this.add(
       0,
       (KIND_FUNC_PROTO << 24) | params.length,
       ret,
       params.flatMap((t, k) => [this.str(`a${k}`), t]),
     );
-    return this.add(this.str(name), KIND_FUNC << 24, proto);
+    // The FUNC's vlen is its linkage: 0 static, 1 global.
+    return this.add(this.str(name), (KIND_FUNC << 24) | (global ? 1 : 0), proto);
   }
 
   build(): Buffer {
@@ -84,23 +86,50 @@ export interface FuncInfoBtf {
   readonly funcs: ReadonlyMap<string, number>;
 }
 
-/** BTF with one static FUNC per name; `params` gives each one's arity. */
-export function funcInfoBtf(
-  functions: readonly { name: string; params: readonly ('int' | 'ptr')[] }[],
-): FuncInfoBtf {
+/**
+ * A function parameter: an int, an untyped pointer, a pointer to `mem` bytes (what a global
+ * function's verifier sees as memory of that size), or the program's context (`ctx`, a pointer
+ * to the kernel's struct of that name).
+ */
+export type BtfParam = 'int' | 'ptr' | { readonly mem: number } | { readonly ctx: string };
+
+export interface BtfFunc {
+  readonly name: string;
+  readonly params: readonly BtfParam[];
+  /**
+   * Global functions are verified once, on their own, from their parameter types; static ones
+   * with every caller's state.
+   */
+  readonly global?: boolean;
+}
+
+/** BTF with one FUNC per function. */
+export function funcInfoBtf(functions: readonly BtfFunc[]): FuncInfoBtf {
   const b = new BtfBuilder();
   const int = b.int('int', 4, true);
   const ptr = b.ptr();
+  const mems = new Map<number, number>();
+  const ctxs = new Map<string, number>();
+  const param = (p: BtfParam): number => {
+    if (p === 'int') return int;
+    if (p === 'ptr') return ptr;
+    if ('mem' in p) {
+      let t = mems.get(p.mem);
+      if (t === undefined) {
+        t = b.ptr(b.struct(`bpfilter_mem${p.mem}`, p.mem, []));
+        mems.set(p.mem, t);
+      }
+      return t;
+    }
+    let t = ctxs.get(p.ctx);
+    if (t === undefined) {
+      t = b.ptr(b.struct(p.ctx, 0, []));
+      ctxs.set(p.ctx, t);
+    }
+    return t;
+  };
   const funcs = new Map<string, number>();
-  for (const f of functions)
-    funcs.set(
-      f.name,
-      b.func(
-        f.name,
-        int,
-        f.params.map((p) => (p === 'int' ? int : ptr)),
-      ),
-    );
+  for (const f of functions) funcs.set(f.name, b.func(f.name, int, f.params.map(param), f.global));
   return { blob: b.build(), funcs };
 }
 

@@ -1,41 +1,29 @@
-// Comparisons on the packet state that many matches share.
+// Comparisons many evaluators share: a value from the packet state against bounds from the
+// record (RECORD, eval.ts), under an inversion bit that is also the record's.
 import {
+  And,
+  Ja,
+  JEq,
   JGt,
   JLt,
   JNe,
-  Ja,
   LoadMem,
+  Mov,
   Nop,
   R1,
+  R2,
+  R3,
+  R4,
+  R5,
   Size,
   ToBe,
+  Xor,
   withLabel,
   type Insn,
 } from '../asm/index.js';
-import type { CodegenContext } from './context.js';
+import type { EvalContext } from './eval.js';
+import { RECORD } from './eval.js';
 import { S, STATE } from './state.js';
-
-/**
- * (lo <= R1 && R1 <= hi) ^ invert, unsigned 32-bit, after `load` puts the value in R1: the shape
- * of port_match, length_mt and iprange_mt4.
- */
-export function inRange(
-  load: readonly Insn[],
-  lo: number,
-  hi: number,
-  invert: boolean,
-  cg: CodegenContext,
-): Insn[] {
-  if (!invert) return [...load, JLt.imm32(R1, lo, cg.noMatch), JGt.imm32(R1, hi, cg.noMatch)];
-  const ok = cg.label('range_ok');
-  return [
-    ...load,
-    JLt.imm32(R1, lo, ok),
-    JGt.imm32(R1, hi, ok),
-    Ja(cg.noMatch),
-    withLabel(Nop(), ok),
-  ];
-}
 
 /** R1 = the big-endian u16 at `offset` from R9, in host order. */
 export const loadBe16 = (offset: number): Insn[] => [
@@ -43,24 +31,82 @@ export const loadBe16 = (offset: number): Insn[] => [
   ToBe(R1, 16),
 ];
 
-/** port_match on the port at `offset`; nothing when it always holds. */
-export function portMatch(
-  offset: number,
+/** A bit of a u8 in the record: where an inversion flag lives. */
+export interface RecordBit {
+  readonly offset: number;
+  readonly bit: number;
+}
+
+/**
+ * Fails unless `holds` (R4: 1 or 0) differs from the record's inversion bit — the kernel's
+ * `test ^ invert`.
+ */
+export function unlessInverted(inv: RecordBit | undefined, cg: EvalContext): Insn[] {
+  if (inv === undefined) return [JEq.imm(R4, 0, cg.noMatch)];
+  const plain = cg.label('inv_plain');
+  const done = cg.label('inv_done');
+  return [
+    LoadMem(R5, RECORD, inv.offset, Size.B),
+    And.imm(R5, inv.bit),
+    JEq.imm(R5, 0, plain),
+    JNe.imm(R4, 0, cg.noMatch),
+    Ja(done),
+    withLabel(JEq.imm(R4, 0, cg.noMatch), plain),
+    withLabel(Nop(), done),
+  ];
+}
+
+/**
+ * Fails unless `holds` (R4: 1 or 0) ^ the record's u8 at `offset` is non-zero — the kernel's
+ * `bool ^ u8` where the u8 is a whole invert field (length, mark, multiport): any value but 0
+ * and 1 then makes the match hold whatever the test says, as in C.
+ */
+export function unlessXor(offset: number, cg: EvalContext): Insn[] {
+  return [LoadMem(R5, RECORD, offset, Size.B), Xor.reg(R4, R5), JEq.imm(R4, 0, cg.noMatch)];
+}
+
+/**
+ * (lo <= R1 <= hi) ^ invert, unsigned, with lo and hi read from the record at `lo`/`hi`
+ * (`size` each): the shape of port_match, length_mt and iprange_mt4. `load` puts the value in R1.
+ */
+export function inRange(
+  load: readonly Insn[],
   lo: number,
   hi: number,
-  invert: boolean,
-  cg: CodegenContext,
+  size: Size,
+  inv: RecordBit | undefined,
+  cg: EvalContext,
 ): Insn[] {
-  if (lo === 0 && hi === 0xffff && !invert) return [];
-  return inRange(loadBe16(offset), lo, hi, invert, cg);
+  return [...rangeHolds(load, lo, hi, size, cg), ...unlessInverted(inv, cg)];
+}
+
+/** R4 = 1 when lo <= R1 <= hi (bounds from the record), else 0. */
+export function rangeHolds(
+  load: readonly Insn[],
+  lo: number,
+  hi: number,
+  size: Size,
+  cg: EvalContext,
+): Insn[] {
+  const out = cg.label('range_out');
+  return [
+    ...load,
+    LoadMem(R2, RECORD, lo, size),
+    LoadMem(R3, RECORD, hi, size),
+    Mov.imm(R4, 0),
+    JLt.reg(R1, R2, out),
+    JGt.reg(R1, R3, out),
+    Mov.imm(R4, 1),
+    withLabel(Nop(), out),
+  ];
 }
 
 /** Non-first fragments never match L4 matches (the kernel returns false before reading L4). */
-export function requireFirstFragment(cg: CodegenContext): Insn[] {
+export function requireFirstFragment(cg: EvalContext): Insn[] {
   return [LoadMem(R1, STATE, S.FRAGOFF, Size.W), JNe.imm32(R1, 0, cg.noMatch)];
 }
 
 /** skb_header_pointer(thoff, len) == NULL → hotdrop, as the tcp/udp/icmp matches do. */
-export function requireL4(len: number, cg: CodegenContext): Insn[] {
+export function requireL4(len: number, cg: EvalContext): Insn[] {
   return [LoadMem(R1, STATE, S.L4LEN, Size.W), JLt.imm32(R1, len, cg.hotdrop)];
 }

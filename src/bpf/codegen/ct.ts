@@ -17,14 +17,14 @@ import {
   type Insn,
 } from '../asm/index.js';
 import type { Btf } from '../vmlinux.js';
-import type { CodegenContext } from './context.js';
+import type { EvalContext } from './eval.js';
 import { IP_CT_IS_REPLY, IP_CT_UNTRACKED, S, STATE } from './state.js';
 
 /**
  * R3 = the state bit both matches test: with an entry 1 << (ctinfo % IP_CT_IS_REPLY + 1)
  * (XT_STATE_BIT), without one `untracked` for IP_CT_UNTRACKED and `invalid` otherwise.
  */
-export function ctStateBit(untracked: number, invalid: number, cg: CodegenContext): Insn[] {
+export function ctStateBit(untracked: number, invalid: number, cg: EvalContext): Insn[] {
   const has = cg.label('ct_has');
   const done = cg.label('ct_done');
   return [

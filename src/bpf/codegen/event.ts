@@ -1,7 +1,6 @@
 // Events: what a target that needs user space (LOG, REJECT) hands the helper through the
 // per-netns ring buffer. A netfilter BPF program can only accept or drop; the helper writes the
 // log line or sends the reply. The record is fixed-size so the verifier can bound every store.
-import type { Insn } from '../asm/index.js';
 
 export const EVENTS_MAP = 'events';
 
@@ -82,28 +81,8 @@ export const EVF_UID = 1;
 /** FLAGS: CT holds the first CT_IMAGE bytes of the packet's struct nf_conn. */
 export const EVF_CT = 2;
 
-export interface EventOptions {
-  /** Record the sending socket's owner (nf_log_dump_sk_uid_gid). */
-  readonly uid?: boolean;
-  /** Record the conntrack entry (CT_IMAGE bytes) for the reply to carry. */
-  readonly ct?: boolean;
-}
-
 /** Ring buffer bytes per netns: a power of two pages; ~600 records before the producer drops. */
 export const RING_BYTES = 1 << 20;
-
-/**
- * The flavor-specific code that reserves a record, fills it for the current packet and submits
- * it. May clobber R0-R8 (it runs as a target, after the matches); keeps R9. When the ring is
- * full the event is lost and the packet goes on: a flood cannot stall the data path.
- */
-export type EmitEvent = (
-  kind: EventKind,
-  info: Buffer,
-  entry: number,
-  hook: number,
-  opts?: EventOptions,
-) => Insn[];
 
 export interface Event {
   readonly kind: number;

@@ -2,7 +2,8 @@
 // hooks, at TC or at XDP: program type, how the packet state is filled, what the program returns
 // for accept and drop, and how a program is attached. Match and target codegen never sees it.
 import type { Insn } from '../asm/index.js';
-import type { EventKind, EventOptions } from './event.js';
+import type { EvalEventOptions } from './eval.js';
+import type { EventKind } from './event.js';
 import type { CtLayout } from './ct.js';
 
 export interface PrologueOptions {
@@ -13,26 +14,34 @@ export interface PrologueOptions {
   readonly replies?: boolean;
 }
 
+/**
+ * What the engine's main program keeps on its stack for the walk (bpf_loop's ctx points at
+ * it): the state's address, the program's ctx, and the skb's dynptr.
+ */
+export const MAIN_FRAME = { STATE: 0, CTX: 8, DYNPTR: 16, SIZE: 32 } as const;
+
 export interface HookFlavor {
   readonly name: string;
   readonly progType: number;
   readonly expectedAttachType: number;
   /**
-   * Code that sets R9 to the packet state at `stateOff` below the frame pointer (`stateSize`
-   * bytes, see state.ts) and fills it; packets it cannot parse go to `drop`.
+   * Code that fills the packet state at R9 (state.ts) from the program's ctx in R6, keeping
+   * the packet's dynptr at FP-`dynptr`; packets it cannot parse go to `drop`.
    */
-  prologue(stateOff: number, stateSize: number, drop: string, opts?: PrologueOptions): Insn[];
+  prologue(dynptr: number, drop: string, opts?: PrologueOptions): Insn[];
   /**
-   * Code that sends an event record (event.ts) for the current packet to the ring buffer; may
-   * clobber R0-R8. `label` makes program-unique labels.
+   * Code that sends an event record (event.ts) for the current packet to the ring buffer, with
+   * the first INFO_MAX bytes of the record at R7 as the target's payload and the entry in
+   * S.ENTRY; may clobber R0-R8. `label` makes program-unique labels; `scratch` is an
+   * FP-relative u64 of stack it may use; FP-`frame` holds the main program's MAIN_FRAME.
    */
   event(
     kind: EventKind,
-    info: Buffer,
-    entry: number,
     hook: number,
     label: (hint: string) => string,
-    opts?: EventOptions,
+    scratch: number,
+    frame: number,
+    opts?: EvalEventOptions,
   ): Insn[];
   /** struct nf_conn's layout on the running kernel, when the prologue stores the entry (S.CT). */
   readonly ct?: CtLayout;

@@ -6,6 +6,7 @@ import {
   And,
   Call,
   FP,
+  Ja,
   JEq,
   JLe,
   JNe,
@@ -43,6 +44,8 @@ import { linkCreateNetfilter } from '../syscall.js';
 import { NFPROTO_IPV4 } from '../../translate/abi.js';
 import type { HookFlavor, PrologueOptions } from './flavor.js';
 import { S, STATE } from './state.js';
+import { MAIN_FRAME } from './flavor.js';
+import { RECORD, type EvalEventOptions } from './eval.js';
 import { ctLayout, ctLayoutEnd } from './ct.js';
 import {
   CAPTURE,
@@ -58,7 +61,6 @@ import {
   EVF_CT,
   EVF_UID,
   type EventKind,
-  type EventOptions,
 } from './event.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
@@ -143,9 +145,6 @@ const BPF_FUNC_probe_read_kernel = 113;
 const BPF_FUNC_ringbuf_reserve = 131;
 const BPF_FUNC_ringbuf_submit = 132;
 
-/** The dynptr over the skb that the prologue made, just below the state (also from a callback). */
-const DYNPTR_FROM_STATE = -16;
-
 /**
  * The netfilter flavor's event record (event.ts): hook state devices, the link-layer header the
  * kernel's LOG prints as MAC= (dev->hard_header_len bytes at skb->mac_header, when it differs
@@ -157,11 +156,11 @@ let ctImageFits = true;
 export function nfEvent(
   f: NfKernelFacts,
   kind: EventKind,
-  info: Buffer,
-  entry: number,
   hook: number,
   label: (hint: string) => string,
-  opts: EventOptions = {},
+  scratch: number,
+  frame: number,
+  opts: EvalEventOptions = {},
 ): Insn[] {
   const skip = label('ev_skip');
   const noIn = label('ev_noin');
@@ -171,7 +170,16 @@ export function nfEvent(
   const macLen = label('ev_maclen');
   const submit = label('ev_submit');
   const R = R8;
+  const uid = opts.uidIf;
   const out: Insn[] = [
+    // What is needed of the target's record (R7), before R7 is the skb.
+    ...(uid
+      ? [
+          LoadMem(R1, RECORD, uid.offset, Size.B),
+          And.imm(R1, uid.bit),
+          StoreMem(FP, scratch, R1, Size.DW),
+        ]
+      : []),
     LoadMapPtr(R1, EVENTS_MAP),
     Mov.imm(R2, EV.SIZE),
     Mov.imm(R3, 0),
@@ -179,7 +187,8 @@ export function nfEvent(
     JEq.imm(R0, 0, skip),
     Mov.reg(R, R0),
     StoreImm(R, EV.KIND, kind, Size.W),
-    StoreImm(R, EV.ENTRY, entry, Size.W),
+    LoadMem(R1, STATE, S.ENTRY, Size.W),
+    StoreMem(R, EV.ENTRY, R1, Size.W),
     StoreImm(R, EV.HOOK, hook, Size.W),
     // Ring buffer memory is not cleared: every field written only on some paths starts at zero.
     StoreImm(R, EV.DEVTYPE, 0, Size.W), // and FLAGS
@@ -201,14 +210,13 @@ export function nfEvent(
     ...copy(S.IIF, EV.IIF, Size.DW, 16),
     ...copy(S.OIF, EV.OIF, Size.DW, 16),
   );
-  const padded = Buffer.alloc(INFO_MAX);
-  info.copy(padded, 0, 0, INFO_MAX);
-  for (let o = 0; o < INFO_MAX; o += 4) {
-    out.push(StoreImm(R, EV.INFO + o, padded.readInt32LE(o), Size.W));
+  for (let o = 0; o < INFO_MAX; o += 8) {
+    out.push(LoadMem(R1, RECORD, o, Size.DW), StoreMem(R, EV.INFO + o, R1, Size.DW));
   }
   const bit = f.skbIpSummedBit;
   out.push(
-    LoadMem(R6, STATE, S.CTX, Size.DW),
+    LoadMem(R6, FP, frame, Size.DW),
+    LoadMem(R6, R6, MAIN_FRAME.CTX, Size.DW),
     LoadMem(R7, R6, f.ctxSkb, Size.DW),
     LoadMem(R1, R7, bit >> 3, Size.B),
     Rsh.imm(R1, bit & 7),
@@ -250,7 +258,7 @@ export function nfEvent(
     LoadMem(R1, R3, f.devIfindex, Size.W),
     StoreMem(R, EV.OIFINDEX, R1, Size.W),
     withLabel(Nop(), noOut),
-    ...(opts.uid ? socketOwner(f, R, label('ev_nouid')) : []),
+    ...(uid ? socketOwner(f, R, label('ev_nouid'), scratch) : []),
     ...(opts.ct && ctImageFits ? ctImage(R, label('ev_noct')) : []),
     LoadMem(R2, STATE, S.SKBLEN, Size.W),
     JLe.imm(R2, CAPTURE, pktLen),
@@ -259,8 +267,8 @@ export function nfEvent(
     JEq.imm(R2, 0, submit),
     Mov.reg(R1, R),
     Add.imm(R1, EV.PACKET),
-    Mov.reg(R3, STATE),
-    Add.imm(R3, DYNPTR_FROM_STATE),
+    LoadMem(R3, FP, frame, Size.DW),
+    Add.imm(R3, MAIN_FRAME.DYNPTR),
     Mov.imm(R4, 0),
     Mov.imm(R5, 0),
     Call.helper(BPF_FUNC_dynptr_read),
@@ -275,32 +283,34 @@ export function nfEvent(
 }
 
 /**
- * Sets R9 to the state at `stateOff` below the frame pointer, zeroes it, and fills it. The
- * dynptr lives just below the state. Packets whose IPv4 header cannot be read are dropped
- * (`drop`), as the kernel's IP stack would never hand them to the filter.
+ * Fills the state at R9 from the ctx in R6 (the caller claimed the work entry). Every field is
+ * written for every packet: the entry held another packet's state before. The skb's dynptr goes
+ * to FP-`dynptr`. Packets whose IPv4 header cannot be read are dropped (`drop`), as the kernel's
+ * IP stack would never hand them to the filter.
  */
 export function nfPrologue(
   f: NfKernelFacts,
-  stateOff: number,
-  stateSize: number,
+  dynptr: number,
   drop: string,
   opts: PrologueOptions = {},
 ): Insn[] {
-  const dynptr = stateOff + 16;
-  const out: Insn[] = [Mov.reg(R6, R1), Mov.reg(STATE, FP), Add.imm(STATE, -stateOff)];
-  for (let o = 0; o < stateSize; o += 8) out.push(StoreImm(STATE, o, 0, Size.DW));
-  out.push(StoreMem(STATE, S.CTX, R6, Size.DW));
-  const dev = (field: number, at: number, label: string): Insn[] => [
-    LoadMem(R2, R6, f.ctxState, Size.DW),
-    LoadMem(R3, R2, field, Size.DW),
-    JEq.imm(R3, 0, label),
-    LoadMem(R4, R3, f.devName, Size.DW),
-    StoreMem(STATE, at, R4, Size.DW),
-    LoadMem(R4, R3, f.devName + 8, Size.DW),
-    StoreMem(STATE, at + 8, R4, Size.DW),
-    withLabel(Nop(), label),
-  ];
-  out.push(
+  const dev = (field: number, at: number, label: string): Insn[] => {
+    const none = `${label}_none`;
+    return [
+      LoadMem(R2, R6, f.ctxState, Size.DW),
+      LoadMem(R3, R2, field, Size.DW),
+      JEq.imm(R3, 0, none),
+      LoadMem(R4, R3, f.devName, Size.DW),
+      StoreMem(STATE, at, R4, Size.DW),
+      LoadMem(R4, R3, f.devName + 8, Size.DW),
+      StoreMem(STATE, at + 8, R4, Size.DW),
+      Ja(label),
+      withLabel(StoreImm(STATE, at, 0, Size.DW), none),
+      StoreImm(STATE, at + 8, 0, Size.DW),
+      withLabel(Nop(), label),
+    ];
+  };
+  return [
     LoadMem(R7, R6, f.ctxSkb, Size.DW),
     LoadMem(R1, R7, f.skbLen, Size.W),
     StoreMem(STATE, S.SKBLEN, R1, Size.W),
@@ -312,13 +322,15 @@ export function nfPrologue(
     And.imm(R2, 7),
     StoreMem(STATE, S.CTINFO, R2, Size.W),
     And.imm(R1, -8),
+    StoreMem(STATE, S.CT, R1, Size.DW),
+    StoreImm(STATE, S.CTSET, 0, Size.W),
     JEq.imm(R1, 0, 'pro_ct'),
     StoreImm(STATE, S.CTSET, 1, Size.W),
-    StoreMem(STATE, S.CT, R1, Size.DW),
-    withLabel(Nop(), 'pro_ct'),
+    withLabel(StoreImm(STATE, S.REPLY, 0, Size.W), 'pro_ct'),
     ...(opts.replies ? replyState(f) : []),
     ...dev(f.stateIn, S.IIF, 'pro_in'),
     ...dev(f.stateOut, S.OIF, 'pro_out'),
+    StoreImm(STATE, S.L4LEN, 0, Size.W),
     // bpf_dynptr_from_skb(skb, 0, &dynptr)
     Mov.reg(R1, R7),
     Mov.imm(R2, 0),
@@ -366,8 +378,7 @@ export function nfPrologue(
     JEq.imm(R0, 0, 'pro_done'),
     StoreImm(STATE, S.L4LEN, 0, Size.W),
     withLabel(Nop(), 'pro_done'),
-  );
-  return out;
+  ];
 }
 
 /**
@@ -396,8 +407,10 @@ const TCP_NEW_SYN_RECV = 12;
  * nf_log_dump_sk_uid_gid: the fsuid/fsgid of the file of the full socket that sent the packet,
  * into the record at `rec` (R7 = skb). Request and time-wait minisocks have no owner.
  */
-function socketOwner(f: NfKernelFacts, rec: Reg, none: string): Insn[] {
+function socketOwner(f: NfKernelFacts, rec: Reg, none: string, wanted: number): Insn[] {
   return [
+    LoadMem(R1, FP, wanted, Size.DW),
+    JEq.imm(R1, 0, none),
     // The kernel's REJECT replies have no socket with a file (ICMP's is the kernel's, a RST
     // none): ours, from the helper's raw socket, must not show the helper as their owner.
     LoadMem(R1, STATE, S.REPLY, Size.W),
@@ -474,9 +487,9 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     name: 'netfilter',
     progType: PROG_TYPE_NETFILTER,
     expectedAttachType: ATTACH_NETFILTER,
-    prologue: (stateOff, size, drop, opts) => nfPrologue(facts, stateOff, size, drop, opts),
-    event: (kind, info, entry, hook, label, opts) =>
-      nfEvent(facts, kind, info, entry, hook, label, opts),
+    prologue: (dynptr, drop, opts) => nfPrologue(facts, dynptr, drop, opts),
+    event: (kind, hook, label, scratch, frame, opts) =>
+      nfEvent(facts, kind, hook, label, scratch, frame, opts),
     ct: layout,
     hz: kernelHz(),
     accept: NF_ACCEPT,

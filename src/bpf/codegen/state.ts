@@ -1,7 +1,8 @@
-// The per-packet state every generated program keeps on its own stack, and the register roles.
-// The prologue of each hook flavor fills it once; matches read fixed offsets from R9. Keeping it
-// on the stack (not in a per-CPU map) makes it private to this invocation even when a softirq
-// runs another filter program on the same CPU in the middle of this one.
+// The per-packet state every engine program works in, and the register roles. It lives in a
+// work-area map entry the program claims for the packet (layout.ts WORK), not on the BPF stack:
+// the verifier tracks no contents of map memory, so whatever the walk stores there between
+// steps, it sees one state and verifies the walk once; and a claimed entry is this invocation's
+// alone, however programs nest on a CPU (a softirq in the middle of a process-context hook).
 import { R9, type Reg } from '../asm/index.js';
 
 /** Register roles: R9 = state base (callee-saved across helper calls, as R6-R8 are). */
@@ -9,9 +10,9 @@ export const STATE: Reg = R9;
 
 /** Byte offsets from R9. */
 export const S = {
-  /** The IPv4 header, ihl*4 bytes (≤ 60), zero past what was read. */
+  /** The IPv4 header, ihl*4 bytes (≤ 60); bytes past ihl*4 are stale. */
   IP: 0,
-  /** The first ≤ 60 bytes of L4 when the fragment offset is 0. */
+  /** The first ≤ 60 bytes of L4 when the fragment offset is 0; bytes past L4LEN are stale. */
   L4: 64,
   /** u32: bytes of L4 in the snapshot (0 for non-first fragments or no L4 bytes). */
   L4LEN: 124,
@@ -27,34 +28,54 @@ export const S = {
   IIF: 144,
   /** char[16]: state->out->name. */
   OIF: 160,
-  /** u32: the verdict the chain walk ended with (NF_DROP/NF_ACCEPT). */
-  VERDICT: 176,
-  /** u32: jump stack depth. */
-  SP: 180,
-  /** u32: the entry point the next chain-walk step starts at. */
-  NEXT: 184,
   /** u32: ihl * 4. */
-  IHL: 188,
+  IHL: 176,
   /** u32: 1 when the packet has a conntrack entry (nf_ct_get() != NULL). */
-  CTSET: 192,
+  CTSET: 180,
   /** u32: 1 when the packet is a REJECT reply our helper sent (event.ts: REPLIES_MAP). */
-  REPLY: 196,
+  REPLY: 184,
   /** u64: the conntrack entry's address (skb->_nfct without ctinfo), read with probe_read. */
-  CT: 200,
-  /**
-   * u64: the program's ctx pointer, so code in the bpf_loop callback (which has no ctx of its
-   * own) can reach the skb and hook state for events.
-   */
-  CTX: 208,
-  /** u32[]: the jump stack (entry point ids to resume at). */
-  STACK: 216,
+  CT: 192,
+  /** u32[KEY_WORDS], padded to 8: the classifier key (classify/key.ts), host order. */
+  KEY: 200,
+  /** u32: what the next step of the walk does (Phase). */
+  PHASE: 232,
+  /** u32: the verdict the walk ended with (NF_DROP/NF_ACCEPT). */
+  VERDICT: 236,
+  /** u32: the block the next classify step starts (the one after the current, once started). */
+  BLOCK: 240,
+  /** u32: candidates with a lower entry index are skipped (a jump into the middle of a block). */
+  MIN: 244,
+  /** u32: the rule record of the candidate being tested. */
+  RULE: 248,
+  /** u32: its next match ref and one past its last. */
+  MCUR: 252,
+  MEND: 256,
+  /** u32: the hook's underflow rule (its policy), for a RETURN with nothing pushed. */
+  UNDER: 260,
+  /** u32: the blob entry index of the rule whose target runs (events report it). */
+  ENTRY: 264,
+  /** u32: jump frames pushed. */
+  DEPTH: 268,
+  /** u32: 1 while a program holds this work entry (cmpxchg'ed from 0). */
+  OWNER: 272,
+  /** u32 per group (layout.ts GROUPS): the list index of its next candidate. */
+  GROUPS: 280,
+  /** The jump stack: frames of FRAME bytes. */
+  FRAMES: 296,
 } as const;
+
+/** A jump frame: the groups' cursors and the block after the current one. */
+export const FRAME = { SIZE: 24, GROUPS: 0, BLOCK: 16 } as const;
+
+/** Bytes of a work entry with room for `depth` jump frames. */
+export function workSize(depth: number): number {
+  return S.FRAMES + depth * FRAME.SIZE;
+}
+
+/** Walk phases. */
+export const Phase = { CLASSIFY: 0, CAND: 1, MATCH: 2, UNDER: 3 } as const;
 
 /** enum ip_conntrack_info */
 export const IP_CT_IS_REPLY = 3;
 export const IP_CT_UNTRACKED = 7;
-
-/** Size of the state for a jump stack of `slots` entries, 8-aligned. */
-export function stateSize(slots: number): number {
-  return (S.STACK + 4 * slots + 7) & ~7;
-}

@@ -2,9 +2,8 @@
 // xt_LOG.c, registered per family with no table or hook limits. log_tg_check refuses a level
 // above 7 and a prefix whose last byte is not NUL, both EINVAL; logflags are not checked.
 import { EINVAL, XtError } from '../errno.js';
-import type { Insn } from '../../bpf/asm/index.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
-import { EventKind } from '../../bpf/codegen/event.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import { EventKind, INFO_MAX } from '../../bpf/codegen/event.js';
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
@@ -57,10 +56,13 @@ export const LOG: Extension<LogTarget> = {
       throw new XtError(EINVAL, 'target "LOG": prefix is not NUL-terminated');
     }
   },
-  codegen(v: LogTarget, _revision: number, cg: CodegenContext): readonly Insn[] {
-    return cg.event(EventKind.LOG, LOG.encode(v, 0), { uid: (v.logflags & XT_LOG_UID) !== 0 });
+  engine: {
+    recordSize: INFO_MAX,
+    record: (v: LogTarget) => LOG.encode(v, 0),
+    evaluate: (cg: EvalContext) =>
+      cg.event(EventKind.LOG, { uidIf: { offset: 1, bit: XT_LOG_UID } }),
+    verdict: () => 'continue',
   },
-  verdict: () => 'continue',
   format(v: LogTarget): string {
     const parts: string[] = [];
     const p = logPrefix(v);

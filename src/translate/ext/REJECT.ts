@@ -4,9 +4,12 @@
 // without `!`. Values past the enum are accepted and, at run time, drop without a reply.
 import { NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../abi.js';
 import { EINVAL, XtError } from '../errno.js';
-import type { Insn } from '../../bpf/asm/index.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
-import { EventKind } from '../../bpf/codegen/event.js';
+import { JEq, LoadMem, Nop, R1, Size, withLabel, type Insn } from '../../bpf/asm/index.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { EventKind, INFO_MAX } from '../../bpf/codegen/event.js';
+
+/** Record byte: whether this --reject-with answers at all. */
+const REPLIES = INFO_MAX - 1;
 import { OptionError, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_TCP, payload, requireHooks, requireTable, zeroed } from './util.js';
@@ -69,14 +72,27 @@ export const REJECT: Extension<RejectTarget> = {
       throw new XtError(EINVAL, 'target "REJECT": tcp-reset needs -p tcp without "!"');
     }
   },
-  codegen(v: RejectTarget, _revision: number, cg: CodegenContext): readonly Insn[] {
-    // Values past the enum drop without a reply, as reject_tg's switch does.
-    return v.with <= IPT_ICMP_ADMIN_PROHIBITED && v.with !== IPT_ICMP_ECHOREPLY
-      ? cg.event(EventKind.REJECT, REJECT.encode(v, 0), { ct: true })
-      : [];
+  engine: {
+    recordSize: INFO_MAX,
+    record(v: RejectTarget): Buffer {
+      const b = Buffer.alloc(INFO_MAX);
+      REJECT.encode(v, 0).copy(b);
+      // Values past the enum drop without a reply, as reject_tg's switch does.
+      b[REPLIES] = v.with <= IPT_ICMP_ADMIN_PROHIBITED && v.with !== IPT_ICMP_ECHOREPLY ? 1 : 0;
+      return b;
+    },
+    evaluate(cg: EvalContext): Insn[] {
+      const silent = cg.label('rej_silent');
+      return [
+        LoadMem(R1, RECORD, REPLIES, Size.B),
+        JEq.imm(R1, 0, silent),
+        ...cg.event(EventKind.REJECT, { ct: true }),
+        withLabel(Nop(), silent),
+      ];
+    },
+    verdict: () => 'drop',
+    sendsReplies: true,
   },
-  verdict: () => 'drop',
-  sendsReplies: true,
   format(v: RejectTarget): string {
     return `--reject-with ${WITH_NAMES[v.with] ?? String(v.with)}`;
   },

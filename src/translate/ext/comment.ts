@@ -3,7 +3,6 @@
 import { OptionError, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
-import type { Insn } from '../../bpf/asm/index.js';
 
 export const XT_MAX_COMMENT_LEN = 256;
 
@@ -42,8 +41,11 @@ export const comment: Extension<CommentMatch> = {
     const value = { comment: raw.slice(0, XT_MAX_COMMENT_LEN - 1) };
     return { extension: comment, revision: 0, value };
   },
-  codegen(): Insn[] {
-    return [];
+  engine: {
+    always: true,
+    recordSize: 0,
+    record: () => Buffer.alloc(0),
+    evaluate: () => [],
   },
 };
 

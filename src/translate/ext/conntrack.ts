@@ -14,7 +14,7 @@ import {
   parseUint,
   readOptions,
 } from './args.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, RecordContext, SaveOption } from './types.js';
 import { inv, ipv4, maskSuffix, payload, zeroed } from './util.js';
 import {
   Add,
@@ -40,13 +40,15 @@ import {
   R1,
   R2,
   R3,
+  R4,
+  R5,
   Size,
   Sub,
   ToBe,
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+import { RECORD, Unsupported, type EvalContext } from '../../bpf/codegen/eval.js';
 import { ctStateBit, type CtLayout } from '../../bpf/codegen/ct.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
@@ -113,6 +115,23 @@ const FLAGS = 146;
 const MASKS = 150;
 const PORTS_HIGH = 154;
 const PORT_NAMES = ['origsrcPort', 'origdstPort', 'replsrcPort', 'repldstPort'] as const;
+
+/**
+ * The record every revision becomes: addresses and masks as host-order u32s, ports as host-order
+ * [lo, hi] (revisions 1 and 2 compare one port for equality: lo = hi), flags and masks as u16.
+ */
+const REC = {
+  ADDR: 0,
+  EXPIRES_MIN: 32,
+  EXPIRES_MAX: 36,
+  L4PROTO: 40,
+  PORTS: 42,
+  MATCH: 58,
+  INVERT: 60,
+  STATE: 62,
+  STATUS: 64,
+  SIZE: 72,
+} as const;
 
 function sizeOf(revision: number): number {
   return SIZES[revision] ?? SIZES[3] ?? 0;
@@ -309,8 +328,10 @@ export const conntrack: Extension<ConntrackMatch> = {
     }
     return { extension: conntrack, revision: 3, value: v };
   },
-  codegen(v: ConntrackMatch, revision: number, cg: CodegenContext): Insn[] {
-    return conntrackCode(v, revision, cg);
+  engine: {
+    recordSize: REC.SIZE,
+    record: conntrackRecord,
+    evaluate: conntrackCode,
   },
 };
 
@@ -348,12 +369,39 @@ const IPS_SRC_NAT = 1 << 4;
 const IPS_DST_NAT = 1 << 5;
 const IP_CT_IS_REPLY = 3;
 
+function conntrackRecord(v: ConntrackMatch, revision: number, ctx: RecordContext): Buffer {
+  if ((v.matchFlags & XT_CONNTRACK_EXPIRES) !== 0 && ctx.hz === undefined) {
+    throw new Unsupported('match "conntrack": --ctexpire needs the kernel\'s CONFIG_HZ');
+  }
+  const b = Buffer.alloc(REC.SIZE);
+  [v.origsrc, v.origdst, v.replsrc, v.repldst].forEach((a, i) => {
+    b.writeUInt32LE(a.addr >>> 0, REC.ADDR + 8 * i);
+    b.writeUInt32LE(a.mask >>> 0, REC.ADDR + 8 * i + 4);
+  });
+  b.writeUInt32LE(v.expiresMin >>> 0, REC.EXPIRES_MIN);
+  b.writeUInt32LE(v.expiresMax >>> 0, REC.EXPIRES_MAX);
+  b.writeUInt16LE(v.l4proto, REC.L4PROTO);
+  PORT_NAMES.forEach((name, i) => {
+    const p = v[name];
+    b.writeUInt16LE(p.lo, REC.PORTS + 4 * i);
+    b.writeUInt16LE(revision < 3 ? p.lo : p.hi, REC.PORTS + 4 * i + 2);
+  });
+  b.writeUInt16LE(v.matchFlags & ~XT_CONNTRACK_STATE_ALIAS & 0xffff, REC.MATCH);
+  b.writeUInt16LE(v.invertFlags & 0xffff, REC.INVERT);
+  b.writeUInt16LE(v.stateMask & 0xffff, REC.STATE);
+  b.writeUInt16LE(v.statusMask & 0xffff, REC.STATUS);
+  return b;
+}
+
 /** With an entry, adds the SNAT/DNAT bits of ct->status to the state bit in R3. */
-function natBits(ct: CtLayout, cg: CodegenContext): Insn[] {
+function natBits(ct: CtLayout, cg: EvalContext): Insn[] {
   const skip = cg.label('ct_nonat');
   const noSnat = cg.label('ct_nosnat');
   const saved = cg.scratch + 16;
   return [
+    LoadMem(R1, RECORD, REC.STATE, Size.H),
+    And.imm(R1, XT_CONNTRACK_STATE_SNAT | XT_CONNTRACK_STATE_DNAT),
+    JEq.imm(R1, 0, skip),
     LoadMem(R1, STATE, S.CTSET, Size.W),
     JEq.imm(R1, 0, skip),
     StoreMem(FP, saved, R3, Size.DW),
@@ -372,7 +420,7 @@ function natBits(ct: CtLayout, cg: CodegenContext): Insn[] {
 }
 
 /** R1 = `size` bytes of the conntrack entry at `off` (probe_read into the match scratch). */
-function ctLoad(off: number, size: Size, cg: CodegenContext): Insn[] {
+function ctLoad(off: number, size: Size, cg: EvalContext): Insn[] {
   const bytes = { [Size.B]: 1, [Size.H]: 2, [Size.W]: 4, [Size.DW]: 8 }[size];
   return [
     Mov.reg(R1, FP),
@@ -385,135 +433,164 @@ function ctLoad(off: number, size: Size, cg: CodegenContext): Insn[] {
   ];
 }
 
-/**
- * Code ending with R1 = 1 when the test holds and 0 otherwise, then the kernel's
- * `test ^ !invert → return false`: no match unless the test equals "not inverted".
- */
-function require(test: Insn[], invert: boolean, cg: CodegenContext): Insn[] {
-  return [...test, invert ? JNe.imm(R1, 0, cg.noMatch) : JEq.imm(R1, 0, cg.noMatch)];
+/** Skips `body` unless the record's match flags have `flag`; the body's R4 then decides. */
+function tested(flag: number, body: readonly Insn[], cg: EvalContext): Insn[] {
+  const skip = cg.label('ct_skip');
+  return [
+    LoadMem(R1, RECORD, REC.MATCH, Size.H),
+    And.imm(R1, flag),
+    JEq.imm(R1, 0, skip),
+    ...body,
+    ...unlessInvertedU16(flag, cg),
+    withLabel(Nop(), skip),
+  ];
 }
 
-/** R1 = (R1 op) as 0/1: sets R1 to 1, jumps over the reset when `holds` takes its branch. */
-function boolOf(holds: (yes: string) => Insn[], cg: CodegenContext): Insn[] {
-  const yes = cg.label('ct_yes');
-  const done = cg.label('ct_done');
+/** unlessInverted on the u16 invert flags of the record. */
+function unlessInvertedU16(flag: number, cg: EvalContext): Insn[] {
+  const plain = cg.label('ct_plain');
+  const done = cg.label('ct_inv_done');
   return [
-    ...holds(yes),
-    Mov.imm(R1, 0),
+    LoadMem(R5, RECORD, REC.INVERT, Size.H),
+    And.imm(R5, flag),
+    JEq.imm(R5, 0, plain),
+    JNe.imm(R4, 0, cg.noMatch),
     Ja(done),
-    withLabel(Mov.imm(R1, 1), yes),
+    withLabel(JEq.imm(R4, 0, cg.noMatch), plain),
     withLabel(Nop(), done),
   ];
 }
 
-/** conntrack_mt: every test in the kernel's order, on the entry the hook found on the skb. */
-function conntrackCode(v: ConntrackMatch, revision: number, cg: CodegenContext): Insn[] {
-  const flags = v.matchFlags & ~XT_CONNTRACK_STATE_ALIAS;
-  const inverted = (f: number): boolean => (v.invertFlags & f) !== 0;
-  const out: Insn[] = [];
-  const needsEntry = (flags & ~XT_CONNTRACK_STATE) !== 0;
-  const natStates = (v.stateMask & (XT_CONNTRACK_STATE_SNAT | XT_CONNTRACK_STATE_DNAT)) !== 0;
-  const layout: CtLayout | undefined = cg.ct;
-  if ((needsEntry || natStates) && layout === undefined) {
+/** R4 = 1 when `jumpIfHolds` takes its branch, else 0. */
+function holds(jumpIfHolds: (yes: string) => Insn[], cg: EvalContext): Insn[] {
+  const yes = cg.label('ct_yes');
+  const done = cg.label('ct_done');
+  return [
+    ...jumpIfHolds(yes),
+    Mov.imm(R4, 0),
+    Ja(done),
+    withLabel(Mov.imm(R4, 1), yes),
+    withLabel(Nop(), done),
+  ];
+}
+
+/** conntrack_mt over the record: every test its flags ask for, in the kernel's order. */
+function conntrackCode(cg: EvalContext): Insn[] {
+  const ct = cg.ct;
+  if (ct === undefined) {
     throw new Unsupported('match "conntrack": this hook flavor does not expose the entry');
   }
-  const ct = layout as CtLayout;
   const end = cg.label('ct_end');
-  if (flags & XT_CONNTRACK_STATE) {
-    out.push(...ctStateBit(XT_CONNTRACK_STATE_UNTRACKED, XT_CONNTRACK_STATE_INVALID, cg));
-    if (natStates) out.push(...natBits(ct, cg));
-    out.push(
-      And.imm32(R3, v.stateMask),
-      inverted(XT_CONNTRACK_STATE) ? JNe.imm32(R3, 0, cg.noMatch) : JEq.imm32(R3, 0, cg.noMatch),
-    );
-  }
-  if (!needsEntry) return out;
-  // Without an entry the match is decided: it holds only if --ctstate was there (and passed).
+  const noEntry = cg.label('ct_noentry');
+  const out: Insn[] = [];
   out.push(
+    ...tested(XT_CONNTRACK_STATE, stateHolds(ct, cg), cg),
+    // Only --ctstate (or nothing) asked: the entry is not read.
+    LoadMem(R1, RECORD, REC.MATCH, Size.H),
+    And.imm(R1, ~XT_CONNTRACK_STATE & 0xffff),
+    JEq.imm(R1, 0, end),
+    // Without an entry the match is decided: it holds only if --ctstate was there (and passed).
     LoadMem(R1, STATE, S.CTSET, Size.W),
-    JEq.imm(R1, 0, flags & XT_CONNTRACK_STATE ? end : cg.noMatch),
+    JNe.imm(R1, 0, noEntry),
+    LoadMem(R1, RECORD, REC.MATCH, Size.H),
+    And.imm(R1, XT_CONNTRACK_STATE),
+    JEq.imm(R1, 0, cg.noMatch),
+    Ja(end),
+    withLabel(Nop(), noEntry),
+    ...tested(
+      XT_CONNTRACK_DIRECTION,
+      holds((yes) => [LoadMem(R1, STATE, S.CTINFO, Size.W), JLt.imm(R1, IP_CT_IS_REPLY, yes)], cg),
+      cg,
+    ),
   );
-  if (flags & XT_CONNTRACK_DIRECTION) {
-    out.push(
-      ...require(boolOf(
-        (yes) => [LoadMem(R1, STATE, S.CTINFO, Size.W), JLt.imm(R1, IP_CT_IS_REPLY, yes)],
-        cg,
-      ), inverted(XT_CONNTRACK_DIRECTION), cg),
-    );
-  }
-  const addrs: readonly (readonly [number, number, CtAddr])[] = [
-    [XT_CONNTRACK_ORIGSRC, ct.tuple[0].srcIp, v.origsrc],
-    [XT_CONNTRACK_ORIGDST, ct.tuple[0].dstIp, v.origdst],
-    [XT_CONNTRACK_REPLSRC, ct.tuple[1].srcIp, v.replsrc],
-    [XT_CONNTRACK_REPLDST, ct.tuple[1].dstIp, v.repldst],
+  const addrs: readonly (readonly [number, number])[] = [
+    [XT_CONNTRACK_ORIGSRC, ct.tuple[0].srcIp],
+    [XT_CONNTRACK_ORIGDST, ct.tuple[0].dstIp],
+    [XT_CONNTRACK_REPLSRC, ct.tuple[1].srcIp],
+    [XT_CONNTRACK_REPLDST, ct.tuple[1].dstIp],
   ];
-  for (const [f, off, a] of addrs) {
-    if (!(flags & f)) continue;
+  addrs.forEach(([f, off], i) => {
     out.push(
-      ...require(boolOf(
+      ...tested(
+        f,
+        holds(
+          (yes) => [
+            ...ctLoad(off, Size.W, cg),
+            ToBe(R1, 32),
+            LoadMem(R2, RECORD, REC.ADDR + 8 * i, Size.W),
+            Xor.reg(R1, R2),
+            LoadMem(R2, RECORD, REC.ADDR + 8 * i + 4, Size.W),
+            And.reg(R1, R2),
+            JEq.imm(R1, 0, yes),
+          ],
+          cg,
+        ),
+        cg,
+      ),
+    );
+  });
+  out.push(
+    ...tested(
+      XT_CONNTRACK_PROTO,
+      holds(
         (yes) => [
-          ...ctLoad(off, Size.W, cg),
-          ToBe(R1, 32),
-          Xor.imm32(R1, a.addr | 0),
-          And.imm32(R1, a.mask | 0),
-          JEq.imm(R1, 0, yes),
+          ...ctLoad(ct.tuple[0].protonum, Size.B, cg),
+          LoadMem(R2, RECORD, REC.L4PROTO, Size.H),
+          JEq.reg(R1, R2, yes),
         ],
         cg,
-      ), inverted(f), cg),
-    );
-  }
-  if (flags & XT_CONNTRACK_PROTO) {
-    out.push(
-      ...require(boolOf(
-        (yes) => [...ctLoad(ct.tuple[0].protonum, Size.B, cg), JEq.imm(R1, v.l4proto, yes)],
-        cg,
-      ), inverted(XT_CONNTRACK_PROTO), cg),
-    );
-  }
-  const ports: readonly (readonly [number, number, CtPort])[] = [
-    [XT_CONNTRACK_ORIGSRC_PORT, ct.tuple[0].srcPort, v.origsrcPort],
-    [XT_CONNTRACK_ORIGDST_PORT, ct.tuple[0].dstPort, v.origdstPort],
-    [XT_CONNTRACK_REPLSRC_PORT, ct.tuple[1].srcPort, v.replsrcPort],
-    [XT_CONNTRACK_REPLDST_PORT, ct.tuple[1].dstPort, v.repldstPort],
+      ),
+      cg,
+    ),
+  );
+  const ports: readonly (readonly [number, number])[] = [
+    [XT_CONNTRACK_ORIGSRC_PORT, ct.tuple[0].srcPort],
+    [XT_CONNTRACK_ORIGDST_PORT, ct.tuple[0].dstPort],
+    [XT_CONNTRACK_REPLSRC_PORT, ct.tuple[1].srcPort],
+    [XT_CONNTRACK_REPLDST_PORT, ct.tuple[1].dstPort],
   ];
-  for (const [f, off, p] of ports) {
-    if (!(flags & f)) continue;
-    // Revisions 1 and 2 compare the raw __be16 for equality; 3 tests ntohs() in [lo, hi].
-    const lo = p.lo;
-    const hi = revision < 3 ? p.lo : p.hi;
+  ports.forEach(([f, off], i) => {
     out.push(
-      ...require(boolOf((yes) => {
-        const no = cg.label('ct_port_no');
-        return [
-          ...ctLoad(off, Size.H, cg),
-          ToBe(R1, 16),
-          JLt.imm(R1, lo, no),
-          JGt.imm(R1, hi, no),
-          Ja(yes),
-          withLabel(Nop(), no),
-        ];
-      }, cg), inverted(f), cg),
+      ...tested(
+        f,
+        holds((yes) => {
+          const no = cg.label('ct_port_no');
+          return [
+            ...ctLoad(off, Size.H, cg),
+            ToBe(R1, 16),
+            LoadMem(R2, RECORD, REC.PORTS + 4 * i, Size.H),
+            JLt.reg(R1, R2, no),
+            LoadMem(R2, RECORD, REC.PORTS + 4 * i + 2, Size.H),
+            JGt.reg(R1, R2, no),
+            Ja(yes),
+            withLabel(Nop(), no),
+          ];
+        }, cg),
+        cg,
+      ),
     );
-  }
-  if (flags & XT_CONNTRACK_STATUS) {
-    out.push(
-      ...require(boolOf(
+  });
+  out.push(
+    ...tested(
+      XT_CONNTRACK_STATUS,
+      holds(
         (yes) => [
           ...ctLoad(ct.status, Size.DW, cg),
-          And.imm(R1, v.statusMask),
+          LoadMem(R2, RECORD, REC.STATUS, Size.H),
+          And.reg(R1, R2),
           JNe.imm(R1, 0, yes),
         ],
         cg,
-      ), inverted(XT_CONNTRACK_STATUS), cg),
-    );
-  }
-  if (flags & XT_CONNTRACK_EXPIRES) {
-    const hz = cg.hz;
-    if (hz === undefined) {
-      throw new Unsupported('match "conntrack": --ctexpire needs the kernel\'s CONFIG_HZ');
-    }
-    out.push(
-      ...require(boolOf((yes) => {
+      ),
+      cg,
+    ),
+  );
+  // Records with --ctexpire are refused where CONFIG_HZ is unknown (conntrackRecord).
+  const hz = cg.hz ?? 1;
+  out.push(
+    ...tested(
+      XT_CONNTRACK_EXPIRES,
+      holds((yes) => {
         const no = cg.label('ct_exp_no');
         const pos = cg.label('ct_exp_pos');
         return [
@@ -528,14 +605,31 @@ function conntrackCode(v: ConntrackMatch, revision: number, cg: CodegenContext):
           JSGe.imm(R1, 0, pos),
           Mov.imm(R1, 0),
           withLabel(Div.imm(R1, hz), pos),
-          JLt.imm32(R1, v.expiresMin | 0, no),
-          JGt.imm32(R1, v.expiresMax | 0, no),
+          LoadMem(R2, RECORD, REC.EXPIRES_MIN, Size.W),
+          JLt.reg32(R1, R2, no),
+          LoadMem(R2, RECORD, REC.EXPIRES_MAX, Size.W),
+          JGt.reg32(R1, R2, no),
           Ja(yes),
           withLabel(Nop(), no),
         ];
-      }, cg), inverted(XT_CONNTRACK_EXPIRES), cg),
-    );
-  }
-  out.push(withLabel(Nop(), end));
+      }, cg),
+      cg,
+    ),
+    withLabel(Nop(), end),
+  );
   return out;
+}
+
+/** The --ctstate test: R4 = 1 when the packet's state bit (with SNAT/DNAT) is in the mask. */
+function stateHolds(ct: CtLayout, cg: EvalContext): Insn[] {
+  return holds(
+    (yes) => [
+      ...ctStateBit(XT_CONNTRACK_STATE_UNTRACKED, XT_CONNTRACK_STATE_INVALID, cg),
+      ...natBits(ct, cg),
+      LoadMem(R2, RECORD, REC.STATE, Size.H),
+      And.reg(R3, R2),
+      JNe.imm(R3, 0, yes),
+    ],
+    cg,
+  );
 }

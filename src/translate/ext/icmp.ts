@@ -6,19 +6,33 @@ import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_ICMP, inv, payload, requireProto, zeroed } from './util.js';
 import {
   Ja,
+  JEq,
   JGt,
   JLt,
   JNe,
   LoadMem,
+  Mov,
   Nop,
   R1,
+  R2,
+  R4,
   Size,
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { requireFirstFragment, requireL4, unlessInverted } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
+import {
+  L4_SHORT,
+  L4_WHOLE,
+  box,
+  intersect,
+  interval,
+  range,
+  union,
+  type Region,
+} from '../classify/key.js';
 
 export const IPT_ICMP_INV = 0x01;
 
@@ -73,22 +87,73 @@ export const icmp: Extension<IcmpMatch> = {
     const value: IcmpMatch = { ...parseIcmpType(t), invflags: o.type.invert ? IPT_ICMP_INV : 0 };
     return { extension: icmp, revision: 0, value };
   },
-  codegen(v: IcmpMatch, _revision: number, cg: CodegenContext): Insn[] {
-    const invert = (v.invflags & IPT_ICMP_INV) !== 0;
-    const head = [...requireFirstFragment(cg), ...requireL4(2, cg)];
-    if (v.type === 0xff) return invert ? [...head, Ja(cg.noMatch)] : head;
-    // (type == t && min <= code <= max) ^ invert
-    const miss = invert ? cg.label('icmp_ok') : cg.noMatch;
-    const test = [
-      LoadMem(R1, STATE, S.L4, Size.B),
-      JNe.imm32(R1, v.type, miss),
-      LoadMem(R1, STATE, S.L4 + 1, Size.B),
-      JLt.imm32(R1, v.codeMin, miss),
-      JGt.imm32(R1, v.codeMax, miss),
-    ];
-    return invert ? [...head, ...test, Ja(cg.noMatch), withLabel(Nop(), miss)] : [...head, ...test];
+  engine: {
+    region: icmpRegion,
+    recordSize: SIZE,
+    record: (v: IcmpMatch) => icmp.encode(v, 0),
+    evaluate(cg: EvalContext): Insn[] {
+      // icmp_type_code_match: (type == 0xff || (type == t && min <= code <= max)) ^ invert
+      const no = cg.label('icmp_no');
+      const yes = cg.label('icmp_yes');
+      const done = cg.label('icmp_done');
+      return [
+        ...requireFirstFragment(cg),
+        ...requireL4(8, cg),
+        LoadMem(R2, RECORD, 0, Size.B),
+        JEq.imm(R2, 0xff, yes),
+        LoadMem(R1, STATE, S.L4, Size.B),
+        JNe.reg(R1, R2, no),
+        LoadMem(R1, STATE, S.L4 + 1, Size.B),
+        LoadMem(R2, RECORD, 1, Size.B),
+        JLt.reg(R1, R2, no),
+        LoadMem(R2, RECORD, 2, Size.B),
+        JGt.reg(R1, R2, no),
+        withLabel(Mov.imm(R4, 1), yes),
+        Ja(done),
+        withLabel(Mov.imm(R4, 0), no),
+        withLabel(Nop(), done),
+        ...unlessInverted({ offset: 3, bit: IPT_ICMP_INV }, cg),
+      ];
+    },
   },
 };
+
+/**
+ * icmp_match's packets: whole ICMP headers whose type and code pass (ICMP puts them where the
+ * key has ports), and the cut-short ones it hotdrops.
+ */
+export function icmpRegion(v: IcmpMatch): Region {
+  const invert = (v.invflags & IPT_ICMP_INV) !== 0;
+  const whole = [
+    box(true, range('proto', IPPROTO_ICMP, IPPROTO_ICMP), range('l4', L4_WHOLE, L4_WHOLE)),
+  ];
+  const test: Region =
+    v.type === 0xff
+      ? invert
+        ? []
+        : whole
+      : invert
+        ? union(
+            intersect(whole, interval('sport', v.type, v.type, true)),
+            intersect(
+              whole,
+              intersect(
+                interval('sport', v.type, v.type, false),
+                interval('dport', v.codeMin, v.codeMax, true),
+              ),
+            ),
+          )
+        : intersect(
+            whole,
+            intersect(
+              interval('sport', v.type, v.type, false),
+              interval('dport', v.codeMin, v.codeMax, false),
+            ),
+          );
+  return union(test, [
+    box(false, range('proto', IPPROTO_ICMP, IPPROTO_ICMP), range('l4', L4_SHORT, L4_SHORT)),
+  ]);
+}
 
 /** libxt_icmp's names: [name, type, min code, max code]. */
 const ICMP_TYPES: readonly (readonly [string, number, number, number])[] = [

@@ -4,10 +4,27 @@
 import { parseIpv4, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { inv, ipv4, payload, zeroed } from './util.js';
-import { LoadMem, R1, Size, ToBe, type Insn } from '../../bpf/asm/index.js';
-import { inRange } from '../../bpf/codegen/cmp.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import {
+  And,
+  JEq,
+  JGt,
+  JLt,
+  LoadMem,
+  Mov,
+  Nop,
+  R1,
+  R2,
+  R3,
+  R4,
+  Size,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { unlessInverted } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
+import { intersect, interval, type Region } from '../classify/key.js';
 
 export const IPRANGE_SRC = 1 << 0;
 export const IPRANGE_DST = 1 << 1;
@@ -86,17 +103,61 @@ export const iprange: Extension<IprangeMatch> = {
     const value: IprangeMatch = { srcMin, srcMax, dstMin, dstMax, flags };
     return { extension: iprange, revision: 1, value };
   },
-  codegen(v: IprangeMatch, _revision: number, cg: CodegenContext): Insn[] {
-    // Each side: m = addr < min || addr > max (host order); m ^= inverted; m → no match.
-    const side = (offset: number, min: number, max: number, inverted: boolean): Insn[] =>
-      inRange([LoadMem(R1, STATE, offset, Size.W), ToBe(R1, 32)], min, max, inverted, cg);
-    return [
-      ...(v.flags & IPRANGE_SRC
-        ? side(S.IP + 12, v.srcMin, v.srcMax, (v.flags & IPRANGE_SRC_INV) !== 0)
-        : []),
-      ...(v.flags & IPRANGE_DST
-        ? side(S.IP + 16, v.dstMin, v.dstMax, (v.flags & IPRANGE_DST_INV) !== 0)
-        : []),
-    ];
+  engine: {
+    region: iprangeRegion,
+    recordSize: SIZE,
+    record: (v: IprangeMatch) => iprange.encode(v, 1),
+    evaluate(cg: EvalContext): Insn[] {
+      // Each side in the flags: m = addr < min || addr > max (host order); m ^= inverted.
+      const side = (flag: number, inv: number, at: number, min: number): Insn[] => {
+        const skip = cg.label('ipr_skip');
+        const load = (r: typeof R1, off: number): Insn[] => [
+          LoadMem(r, RECORD, off, Size.W),
+          ToBe(r, 32),
+        ];
+        const out = cg.label('ipr_out');
+        return [
+          LoadMem(R1, RECORD, FLAGS, Size.B),
+          And.imm(R1, flag),
+          JEq.imm(R1, 0, skip),
+          LoadMem(R1, STATE, at, Size.W),
+          ToBe(R1, 32),
+          ...load(R2, min),
+          ...load(R3, min + 16),
+          Mov.imm(R4, 0),
+          JLt.reg(R1, R2, out),
+          JGt.reg(R1, R3, out),
+          Mov.imm(R4, 1),
+          withLabel(Nop(), out),
+          ...unlessInverted({ offset: FLAGS, bit: inv }, cg),
+          withLabel(Nop(), skip),
+        ];
+      };
+      return [
+        ...side(IPRANGE_SRC, IPRANGE_SRC_INV, S.IP + 12, 0),
+        ...side(IPRANGE_DST, IPRANGE_DST_INV, S.IP + 16, 32),
+      ];
+    },
   },
 };
+
+/** Offset of the flags byte in struct xt_iprange_mtinfo. */
+const FLAGS = 64;
+
+/** iprange_mt4's ranges, each side (when set) inside or, inverted, outside its bounds. */
+export function iprangeRegion(v: IprangeMatch): Region {
+  const side = (
+    set: number,
+    inv: number,
+    field: 'src' | 'dst',
+    min: number,
+    max: number,
+  ): Region =>
+    (v.flags & set) === 0
+      ? interval(field, 0, 0xffffffff, false)
+      : interval(field, min >>> 0, max >>> 0, (v.flags & inv) !== 0);
+  return intersect(
+    side(IPRANGE_SRC, IPRANGE_SRC_INV, 'src', v.srcMin, v.srcMax),
+    side(IPRANGE_DST, IPRANGE_DST_INV, 'dst', v.dstMin, v.dstMax),
+  );
+}

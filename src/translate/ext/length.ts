@@ -3,9 +3,9 @@
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
-import type { Insn } from '../../bpf/asm/index.js';
-import { inRange, loadBe16 } from '../../bpf/codegen/cmp.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { Size } from '../../bpf/asm/index.js';
+import { loadBe16, rangeHolds, unlessXor } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
 import { S } from '../../bpf/codegen/state.js';
 
 export interface LengthMatch {
@@ -50,8 +50,13 @@ export const length: Extension<LengthMatch> = {
     const value: LengthMatch = { min, max, invert: o.length.invert ? 1 : 0 };
     return { extension: length, revision: 0, value };
   },
-  codegen(v: LengthMatch, _revision: number, cg: CodegenContext): Insn[] {
+  engine: {
+    recordSize: SIZE,
+    record: (v: LengthMatch) => length.encode(v, 0),
     // (min <= ntohs(iph->tot_len) <= max) ^ invert
-    return inRange(loadBe16(S.IP + 2), v.min, v.max, v.invert !== 0, cg);
+    evaluate: (cg: EvalContext) => [
+      ...rangeHolds(loadBe16(S.IP + 2), 0, 2, Size.H, cg),
+      ...unlessXor(4, cg),
+    ],
   },
 };

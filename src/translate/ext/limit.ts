@@ -5,7 +5,7 @@
 // limit_mt_check and is ignored here (decode drops it).
 import { ERANGE, XtError } from '../errno.js';
 import { OptionError, parseUint, readOptions } from './args.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, RecordContext, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
 import {
   Add,
@@ -15,7 +15,6 @@ import {
   JEq,
   JLe,
   JLt,
-  LoadImm64,
   LoadMapPtr,
   LoadMem,
   Mov,
@@ -28,14 +27,13 @@ import {
   R4,
   R5,
   Size,
-  StoreImm,
   StoreMem,
   Sub,
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { BUCKET } from '../../bpf/codegen/btf.js';
-import { LIMITS_MAP, Unsupported, type CodegenContext } from '../../bpf/codegen/context.js';
+import { BUCKET, bucketBtf } from '../../bpf/codegen/btf.js';
+import { RECORD, Unsupported, type EvalContext } from '../../bpf/codegen/eval.js';
 
 const BPF_FUNC_map_lookup_elem = 1;
 const BPF_FUNC_spin_lock = 93;
@@ -77,6 +75,12 @@ const DEFAULT_BURST = 5;
 const DEFAULT_AVG = (XT_LIMIT_SCALE * 60 * 60) / 3;
 /** libxt_limit refuses larger bursts. */
 const MAX_BURST = 10000;
+
+/** The record: the credits a packet costs, the bucket's cap, and the bucket's state slot. */
+const REC = { COST: 0, CAP: 8, SLOT: 16, SIZE: 24 } as const;
+
+/** The per-match token buckets of `-m limit`, by state slot (btf.ts: BUCKET). */
+export const LIMITS_MAP = 'limits';
 
 /** sizeof(struct xt_rateinfo) on x86-64. */
 const SIZE = 40;
@@ -123,59 +127,74 @@ export const limit: Extension<LimitMatch> = {
     };
     return { extension: limit, revision: 0, value };
   },
-  codegen(v: LimitMatch, _revision: number, cg: CodegenContext): Insn[] {
-    if (cg.hz !== HZ) {
-      throw new Unsupported(
-        `match "limit": the kernel's HZ (${cg.hz ?? 'unknown'}) is not the ${HZ} its arithmetic is written for`,
-      );
-    }
-    // limit_mt under the bucket's spin lock: credit += (now - prev) * CREDITS_PER_JIFFY, capped;
-    // pay `cost` if there is enough. A bucket never used (prev 0) is full, as checkentry leaves it.
-    const cost = user2credits(v.avg);
-    const cap = user2credits(Math.imul(v.avg, v.burst) >>> 0);
-    const [key, now, ptr] = [cg.scratch, cg.scratch + 8, cg.scratch + 16];
-    const accrued = cg.label('lim_accrued');
-    const broke = cg.label('lim_broke');
-    const paid = cg.label('lim_paid');
-    return [
-      Call.helper(BPF_FUNC_jiffies64),
-      StoreMem(FP, now, R0, Size.DW),
-      StoreImm(FP, key, cg.match, Size.W),
-      LoadMapPtr(R1, LIMITS_MAP),
-      Mov.reg(R2, FP),
-      Add.imm(R2, key),
-      Call.helper(BPF_FUNC_map_lookup_elem),
-      JEq.imm(R0, 0, cg.noMatch),
-      StoreMem(FP, ptr, R0, Size.DW),
-      Mov.reg(R1, R0),
-      Call.helper(BPF_FUNC_spin_lock),
-      LoadMem(R1, FP, ptr, Size.DW),
-      LoadMem(R3, FP, now, Size.DW),
-      LoadMem(R2, R1, BUCKET.prev, Size.DW),
-      LoadImm64(R4, BigInt(cap)),
-      JEq.imm(R2, 0, accrued),
-      LoadMem(R4, R1, BUCKET.credit, Size.DW),
-      Mov.reg(R5, R3),
-      Sub.reg(R5, R2),
-      Mul.imm(R5, CREDITS_PER_JIFFY),
-      Add.reg(R4, R5),
-      LoadImm64(R5, BigInt(cap)),
-      JLe.reg(R4, R5, accrued),
-      Mov.reg(R4, R5),
-      withLabel(StoreMem(R1, BUCKET.prev, R3, Size.DW), accrued),
-      LoadImm64(R5, BigInt(cost)),
-      JLt.reg(R4, R5, broke),
-      Sub.reg(R4, R5),
-      StoreMem(R1, BUCKET.credit, R4, Size.DW),
-      Call.helper(BPF_FUNC_spin_unlock),
-      Ja(paid),
-      withLabel(StoreMem(R1, BUCKET.credit, R4, Size.DW), broke),
-      Call.helper(BPF_FUNC_spin_unlock),
-      Ja(cg.noMatch),
-      withLabel(Nop(), paid),
-    ];
+  engine: {
+    stateful: true,
+    recordSize: REC.SIZE,
+    record(v: LimitMatch, _revision: number, ctx: RecordContext): Buffer {
+      if (ctx.hz !== HZ) {
+        throw new Unsupported(
+          `match "limit": the kernel's HZ (${ctx.hz ?? 'unknown'}) is not the ${HZ} its arithmetic is written for`,
+        );
+      }
+      const b = Buffer.alloc(REC.SIZE);
+      b.writeBigUInt64LE(BigInt(user2credits(v.avg)), REC.COST);
+      b.writeBigUInt64LE(BigInt(user2credits(Math.imul(v.avg, v.burst) >>> 0)), REC.CAP);
+      b.writeUInt32LE(ctx.stateSlot(), REC.SLOT);
+      return b;
+    },
+    state: { map: LIMITS_MAP, valueSize: BUCKET.size, btf: bucketBtf },
+    evaluate: limitCode,
   },
 };
+
+/**
+ * limit_mt under the bucket's spin lock: credit += (now - prev) * CREDITS_PER_JIFFY, capped; pay
+ * `cost` if there is enough. A bucket never used (prev 0) is full, as checkentry leaves it.
+ */
+function limitCode(cg: EvalContext): Insn[] {
+  const [key, now, ptr] = [cg.scratch, cg.scratch + 8, cg.scratch + 16];
+  const accrued = cg.label('lim_accrued');
+  const broke = cg.label('lim_broke');
+  const paid = cg.label('lim_paid');
+  return [
+    Call.helper(BPF_FUNC_jiffies64),
+    StoreMem(FP, now, R0, Size.DW),
+    LoadMem(R1, RECORD, REC.SLOT, Size.W),
+    StoreMem(FP, key, R1, Size.W),
+    LoadMapPtr(R1, LIMITS_MAP),
+    Mov.reg(R2, FP),
+    Add.imm(R2, key),
+    Call.helper(BPF_FUNC_map_lookup_elem),
+    JEq.imm(R0, 0, cg.noMatch),
+    StoreMem(FP, ptr, R0, Size.DW),
+    Mov.reg(R1, R0),
+    Call.helper(BPF_FUNC_spin_lock),
+    LoadMem(R1, FP, ptr, Size.DW),
+    LoadMem(R3, FP, now, Size.DW),
+    LoadMem(R2, R1, BUCKET.prev, Size.DW),
+    LoadMem(R4, RECORD, REC.CAP, Size.DW),
+    JEq.imm(R2, 0, accrued),
+    LoadMem(R4, R1, BUCKET.credit, Size.DW),
+    Mov.reg(R5, R3),
+    Sub.reg(R5, R2),
+    Mul.imm(R5, CREDITS_PER_JIFFY),
+    Add.reg(R4, R5),
+    LoadMem(R5, RECORD, REC.CAP, Size.DW),
+    JLe.reg(R4, R5, accrued),
+    Mov.reg(R4, R5),
+    withLabel(StoreMem(R1, BUCKET.prev, R3, Size.DW), accrued),
+    LoadMem(R5, RECORD, REC.COST, Size.DW),
+    JLt.reg(R4, R5, broke),
+    Sub.reg(R4, R5),
+    StoreMem(R1, BUCKET.credit, R4, Size.DW),
+    Call.helper(BPF_FUNC_spin_unlock),
+    Ja(paid),
+    withLabel(StoreMem(R1, BUCKET.credit, R4, Size.DW), broke),
+    Call.helper(BPF_FUNC_spin_unlock),
+    Ja(cg.noMatch),
+    withLabel(Nop(), paid),
+  ];
+}
 
 /**
  * iptables' rate spelling (libxt_limit's print_rate): walk from days to seconds and stop before

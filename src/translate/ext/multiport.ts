@@ -16,22 +16,42 @@ import {
   zeroed,
 } from './util.js';
 import {
+  Add,
   Ja,
   JEq,
+  JGe,
   JLe,
   JLt,
+  JNe,
   LoadMem,
+  Lsh,
+  Mov,
   Nop,
+  R0,
+  R1,
   R2,
   R3,
+  R4,
+  R5,
   Size,
   ToBe,
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { requireFirstFragment, requireL4, unlessXor } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
+import {
+  L4_SHORT,
+  L4_WHOLE,
+  box,
+  inexact,
+  intersect,
+  interval,
+  range,
+  union,
+  type Region,
+} from '../classify/key.js';
 
 export const XT_MULTIPORT_SOURCE = 0;
 export const XT_MULTIPORT_DESTINATION = 1;
@@ -157,45 +177,104 @@ export const multiport: Extension<MultiportMatch> = {
     const value: MultiportMatch = { flags, count, ports, pflags, invert: opt.invert ? 1 : 0 };
     return { extension: multiport, revision: 1, value };
   },
-  codegen(v: MultiportMatch, _revision: number, cg: CodegenContext): Insn[] {
-    // ports_match_v1: the first element that matches decides `true ^ invert`; none, `invert`.
-    const hit = cg.label('mp_hit');
-    const miss = cg.label('mp_miss');
-    const regs =
-      v.flags === XT_MULTIPORT_SOURCE
-        ? [R2]
-        : v.flags === XT_MULTIPORT_DESTINATION
-          ? [R3]
-          : [R2, R3];
-    const tests: Insn[] = [];
-    for (let i = 0; i < v.count; i++) {
-      const s = v.ports[i] ?? 0;
-      if (v.pflags[i]) {
-        const e = v.ports[++i] ?? 0;
-        for (const r of regs) {
-          const next = cg.label('mp_next');
-          tests.push(JLt.imm(r, s, next), JLe.imm(r, e, hit), withLabel(Nop(), next));
-        }
-      } else {
-        for (const r of regs) tests.push(JEq.imm(r, s, hit));
-      }
-    }
-    const [onHit, onMiss] = v.invert ? [cg.noMatch, undefined] : [undefined, cg.noMatch];
-    const done = cg.label('mp_done');
-    return [
-      ...requireFirstFragment(cg),
-      ...requireL4(4, cg),
-      LoadMem(R2, STATE, S.L4, Size.H),
-      ToBe(R2, 16),
-      LoadMem(R3, STATE, S.L4 + 2, Size.H),
-      ToBe(R3, 16),
-      ...tests,
-      withLabel(onMiss ? Ja(onMiss) : Ja(done), miss),
-      withLabel(onHit ? Ja(onHit) : Nop(), hit),
-      withLabel(Nop(), done),
-    ];
+  engine: {
+    region: multiportRegion,
+    recordSize: SIZE,
+    record: (v: MultiportMatch) => multiport.encode(v, 1),
+    evaluate: multiportCode,
   },
 };
+
+/** Record offsets (struct xt_multiport_v1). */
+const FLAGS = 0;
+const COUNT = 1;
+const PORTS = 2;
+
+/**
+ * ports_match_v1 over the record: the first element (a port, or a range when its pflag is set)
+ * that holds for the mode's port(s) decides `true ^ invert`; none, `invert` (a u8: C's bool
+ * conversion of the xor decides). A bounded loop over the 15 slots.
+ */
+function multiportCode(cg: EvalContext): Insn[] {
+  const loop = cg.label('mp_loop');
+  const single = cg.label('mp_single');
+  const next = cg.label('mp_next');
+  const src = cg.label('mp_src');
+  const dst = cg.label('mp_dst');
+  const hit = cg.label('mp_hit');
+  const miss = cg.label('mp_miss');
+  const decide = cg.label('mp_decide');
+  /** dst = ports[index] (the record's u16s, host order). */
+  const port = (to: typeof R4, index: typeof R0): Insn[] => [
+    Mov.reg(to, index),
+    Lsh.imm(to, 1),
+    Add.reg(to, RECORD),
+    LoadMem(to, to, PORTS, Size.H),
+  ];
+  return [
+    ...requireFirstFragment(cg),
+    ...requireL4(4, cg),
+    LoadMem(R2, STATE, S.L4, Size.H),
+    ToBe(R2, 16),
+    LoadMem(R3, STATE, S.L4 + 2, Size.H),
+    ToBe(R3, 16),
+    Mov.imm(R0, 0),
+    withLabel(JGe.imm(R0, XT_MULTI_PORTS, miss), loop),
+    LoadMem(R1, RECORD, COUNT, Size.B),
+    JGe.reg(R0, R1, miss),
+    // R4..R5: the element's range ([s, s] for a single port)
+    ...port(R4, R0),
+    Mov.reg(R5, R4),
+    Mov.reg(R1, RECORD),
+    Add.reg(R1, R0),
+    LoadMem(R1, R1, PFLAGS, Size.B),
+    JEq.imm(R1, 0, single),
+    Add.imm(R0, 1),
+    JGe.imm(R0, XT_MULTI_PORTS, miss),
+    ...port(R5, R0),
+    withLabel(LoadMem(R1, RECORD, FLAGS, Size.B), single),
+    JEq.imm(R1, XT_MULTIPORT_SOURCE, src),
+    JEq.imm(R1, XT_MULTIPORT_DESTINATION, dst),
+    JNe.imm(R1, XT_MULTIPORT_EITHER, next),
+    // EITHER: the destination port, then the source port
+    JLt.reg(R3, R4, src),
+    JLe.reg(R3, R5, hit),
+    Ja(src),
+    withLabel(JLt.reg(R3, R4, next), dst),
+    JLe.reg(R3, R5, hit),
+    Ja(next),
+    withLabel(JLt.reg(R2, R4, next), src),
+    JLe.reg(R2, R5, hit),
+    withLabel(Add.imm(R0, 1), next),
+    Ja(loop),
+    withLabel(Mov.imm(R4, 1), hit),
+    Ja(decide),
+    withLabel(Mov.imm(R4, 0), miss),
+    withLabel(Nop(), decide),
+    ...unlessXor(INVERT, cg),
+  ];
+}
+
+/**
+ * The packets a multiport match can hold for: its ports (either side by mode) in whole L4
+ * headers, and every first fragment whose header is cut short of its protocol's (it needs only
+ * the four port bytes, so those may hold or hotdrop). Inverted or odd values: no port bounds.
+ */
+export function multiportRegion(v: MultiportMatch): Region {
+  const short: Region = [box(false, range('l4', L4_SHORT, L4_SHORT))];
+  const whole: Region = [box(true, range('l4', L4_WHOLE, L4_WHOLE))];
+  if (v.invert !== 0 || v.flags > XT_MULTIPORT_EITHER) {
+    return union(inexact(whole), short);
+  }
+  const elements: Region[] = [];
+  for (let i = 0; i < v.count && i < XT_MULTI_PORTS; i++) {
+    const s = v.ports[i] ?? 0;
+    const e = v.pflags[i] ? (v.ports[++i] ?? 0) : s;
+    if (v.flags !== XT_MULTIPORT_DESTINATION) elements.push(interval('sport', s, e, false));
+    if (v.flags !== XT_MULTIPORT_SOURCE) elements.push(interval('dport', s, e, false));
+  }
+  return union(intersect(whole, union(...elements)), short);
+}
 
 /** multiport_valid_ranges: the slot of the first malformed range, or -1. */
 function badRange(v: MultiportMatch): number {

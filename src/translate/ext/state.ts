@@ -14,9 +14,9 @@ import {
 } from './conntrack.js';
 import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
-import { And, JEq, R3, type Insn } from '../../bpf/asm/index.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { And, JEq, LoadMem, R2, R3, Size } from '../../bpf/asm/index.js';
 import { ctStateBit } from '../../bpf/codegen/ct.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 
 /** XT_STATE_BIT(ctinfo) = 1 << (ctinfo % IP_CT_IS_REPLY + 1); INVALID is bit 0. */
 export const XT_STATE_INVALID = 1 << 0;
@@ -72,12 +72,15 @@ export const state: Extension<StateMatch> = {
     };
     return { extension: conntrack, revision: 3, value };
   },
-  codegen(v: StateMatch, _revision: number, cg: CodegenContext): Insn[] {
-    return [
+  engine: {
+    recordSize: SIZE,
+    record: (v: StateMatch) => state.encode(v, 0),
+    evaluate: (cg: EvalContext) => [
       ...ctStateBit(XT_STATE_UNTRACKED, XT_STATE_INVALID, cg),
-      And.imm32(R3, v.statemask),
+      LoadMem(R2, RECORD, 0, Size.W),
+      And.reg(R3, R2),
       JEq.imm32(R3, 0, cg.noMatch),
-    ];
+    ],
   },
 };
 

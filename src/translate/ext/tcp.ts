@@ -6,6 +6,18 @@ import { OptionError, parsePortRange, parseUint, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_TCP, inv, payload, portRange, requireProto, zeroed } from './util.js';
 import {
+  L4_FRAGMENT,
+  L4_SHORT,
+  L4_WHOLE,
+  box,
+  inexact,
+  intersect,
+  interval,
+  range,
+  union,
+  type Region,
+} from '../classify/key.js';
+import {
   Add,
   And,
   Ja,
@@ -17,6 +29,7 @@ import {
   Lsh,
   Mov,
   Nop,
+  R0,
   R1,
   R2,
   R3,
@@ -28,8 +41,8 @@ import {
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { portMatch, requireL4 } from '../../bpf/codegen/cmp.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import { inRange, loadBe16, requireL4, unlessInverted } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_TCP_INV_SRCPT = 0x01;
@@ -142,41 +155,65 @@ export const tcp: Extension<TcpMatch> = {
     const value: TcpMatch = { spts, dpts, option, flgMask, flgCmp, invflags };
     return { extension: tcp, revision: 0, value };
   },
-  codegen(v: TcpMatch, _revision: number, cg: CodegenContext): Insn[] {
-    const flags: Insn[] = [];
-    const invFlags = (v.invflags & XT_TCP_INV_FLAGS) !== 0;
-    if (v.flgMask !== 0 || v.flgCmp !== 0 || invFlags) {
-      flags.push(LoadMem(R1, STATE, S.L4 + 13, Size.B), And.imm32(R1, v.flgMask));
-      flags.push(
-        invFlags ? JEq.imm32(R1, v.flgCmp, cg.noMatch) : JNe.imm32(R1, v.flgCmp, cg.noMatch),
-      );
-    }
-    return [
-      // A TCP fragment at offset 1 could rewrite the flags of the first: the kernel drops it.
-      LoadMem(R1, STATE, S.FRAGOFF, Size.W),
-      JEq.imm32(R1, 1, cg.hotdrop),
-      JNe.imm32(R1, 0, cg.noMatch),
-      ...requireL4(20, cg),
-      ...portMatch(S.L4, v.spts[0], v.spts[1], (v.invflags & XT_TCP_INV_SRCPT) !== 0, cg),
-      ...portMatch(S.L4 + 2, v.dpts[0], v.dpts[1], (v.invflags & XT_TCP_INV_DSTPT) !== 0, cg),
-      ...flags,
-      ...(v.option !== 0 ? optionWalk(v.option, (v.invflags & XT_TCP_INV_OPTION) !== 0, cg) : []),
-    ];
+  engine: {
+    region: tcpRegion,
+    recordSize: SIZE,
+    record: (v: TcpMatch) => tcp.encode(v, 0),
+    evaluate(cg: EvalContext): Insn[] {
+      const flagsEqual = cg.label('tcp_flags_eq');
+      return [
+        // A TCP fragment at offset 1 could rewrite the flags of the first: the kernel drops it.
+        LoadMem(R1, STATE, S.FRAGOFF, Size.W),
+        JEq.imm32(R1, 1, cg.hotdrop),
+        JNe.imm32(R1, 0, cg.noMatch),
+        ...requireL4(20, cg),
+        ...inRange(loadBe16(S.L4), 0, 2, Size.H, { offset: INVFLAGS, bit: XT_TCP_INV_SRCPT }, cg),
+        ...inRange(
+          loadBe16(S.L4 + 2),
+          4,
+          6,
+          Size.H,
+          { offset: INVFLAGS, bit: XT_TCP_INV_DSTPT },
+          cg,
+        ),
+        // NF_INVF(XT_TCP_INV_FLAGS, (flags & flg_mask) == flg_cmp)
+        LoadMem(R1, STATE, S.L4 + 13, Size.B),
+        LoadMem(R2, RECORD, FLG_MASK, Size.B),
+        And.reg(R1, R2),
+        LoadMem(R2, RECORD, FLG_CMP, Size.B),
+        Mov.imm(R4, 1),
+        JEq.reg(R1, R2, flagsEqual),
+        Mov.imm(R4, 0),
+        withLabel(Nop(), flagsEqual),
+        ...unlessInverted({ offset: INVFLAGS, bit: XT_TCP_INV_FLAGS }, cg),
+        ...optionWalk(cg),
+      ];
+    },
   },
 };
+
+/** Record offsets (struct xt_tcp). */
+const OPTION = 8;
+const FLG_MASK = 9;
+const FLG_CMP = 10;
+const INVFLAGS = 11;
 
 /** Options fit in 40 bytes and every step advances at least one: 40 steps always finish. */
 const MAX_OPTION_STEPS = 40;
 
 /**
- * tcp_find_option over the options in the snapshot: a header shorter than 20 bytes, or options
- * the packet does not hold, drop the packet; otherwise kind `option` found → !invert, not → invert.
- * Unrolled, so the verifier sees a straight path per step.
+ * With an option in the record: tcp_find_option over the options in the snapshot. A header
+ * shorter than 20 bytes, or options the packet does not hold, drop the packet; otherwise the
+ * option found → !invert, not → invert. Unrolled, so the verifier sees a straight path per step.
  */
-function optionWalk(option: number, invert: boolean, cg: CodegenContext): Insn[] {
+function optionWalk(cg: EvalContext): Insn[] {
+  const none = cg.label('opt_none');
   const found = cg.label('opt_found');
   const missing = cg.label('opt_missing');
+  const decide = cg.label('opt_decide');
   const out: Insn[] = [
+    LoadMem(R0, RECORD, OPTION, Size.B),
+    JEq.imm(R0, 0, none),
     LoadMem(R2, STATE, S.L4 + 12, Size.B),
     Rsh.imm(R2, 4),
     Lsh.imm(R2, 2),
@@ -189,28 +226,31 @@ function optionWalk(option: number, invert: boolean, cg: CodegenContext): Insn[]
   for (let k = 0; k < MAX_OPTION_STEPS; k++) {
     const next = cg.label('opt_next');
     const wide = cg.label('opt_wide');
+    const len = cg.label('opt_len');
     out.push(
       JGe.reg(R4, R2, missing),
       Mov.reg(R5, STATE),
       Add.reg(R5, R4),
       LoadMem(R1, R5, S.L4 + 20, Size.B),
-      JEq.imm(R1, option, found),
+      JEq.reg(R1, R0, found),
       JGe.imm(R1, 2, wide),
       Add.imm(R4, 1),
       Ja(next),
       // i += op[i+1] ? : 1
       withLabel(LoadMem(R1, R5, S.L4 + 21, Size.B), wide),
-      JNe.imm(R1, 0, `${wide}_len`),
+      JNe.imm(R1, 0, len),
       Mov.imm(R1, 1),
-      withLabel(Add.reg(R4, R1), `${wide}_len`),
+      withLabel(Add.reg(R4, R1), len),
       withLabel(Nop(), next),
     );
   }
-  const done = cg.label('opt_done');
   out.push(
-    withLabel(invert ? Ja(done) : Ja(cg.noMatch), missing),
-    withLabel(invert ? Ja(cg.noMatch) : Nop(), found),
-    withLabel(Nop(), done),
+    withLabel(Mov.imm(R4, 0), missing),
+    Ja(decide),
+    withLabel(Mov.imm(R4, 1), found),
+    withLabel(Nop(), decide),
+    ...unlessInverted({ offset: INVFLAGS, bit: XT_TCP_INV_OPTION }, cg),
+    withLabel(Nop(), none),
   );
   return out;
 }
@@ -236,4 +276,24 @@ export function tcpFlags(bits: number): string {
   if (bits === 0) return 'NONE';
   if (bits === 0x3f) return 'ALL';
   return FLAG_NAMES.filter((_, i) => (bits & (1 << i)) !== 0).join(',');
+}
+
+/**
+ * tcp_mt's packets: whole TCP headers whose ports are in range (exact unless flags or an option
+ * are tested too), and every cut-short or fragment TCP packet, which it may hotdrop.
+ */
+export function tcpRegion(v: TcpMatch): Region {
+  const ports = intersect(
+    interval('sport', v.spts[0], v.spts[1], (v.invflags & XT_TCP_INV_SRCPT) !== 0),
+    interval('dport', v.dpts[0], v.dpts[1], (v.invflags & XT_TCP_INV_DSTPT) !== 0),
+  );
+  const more =
+    v.flgMask !== 0 || v.flgCmp !== 0 || (v.invflags & XT_TCP_INV_FLAGS) !== 0 || v.option !== 0;
+  const whole = intersect(
+    [box(true, range('proto', IPPROTO_TCP, IPPROTO_TCP), range('l4', L4_WHOLE, L4_WHOLE))],
+    more ? inexact(ports) : ports,
+  );
+  return union(whole, [
+    box(false, range('proto', IPPROTO_TCP, IPPROTO_TCP), range('l4', L4_SHORT, L4_FRAGMENT)),
+  ]);
 }

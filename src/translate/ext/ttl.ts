@@ -4,8 +4,22 @@
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
-import { Ja, JEq, JGe, JLe, JNe, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import {
+  Ja,
+  JEq,
+  JGe,
+  JLe,
+  JNe,
+  LoadMem,
+  Nop,
+  R1,
+  R2,
+  R3,
+  Size,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const IPT_TTL_EQ = 0;
@@ -66,20 +80,36 @@ export const ttl: Extension<TtlMatch> = {
     };
     return { extension: ttl, revision: 0, value };
   },
-  codegen(v: TtlMatch, _revision: number, cg: CodegenContext): Insn[] {
-    const load = LoadMem(R1, STATE, S.IP + 8, Size.B);
-    switch (v.mode) {
-      case IPT_TTL_EQ:
-        return [load, JNe.imm32(R1, v.ttl, cg.noMatch)];
-      case IPT_TTL_NE:
-        return [load, JEq.imm32(R1, v.ttl, cg.noMatch)];
-      case IPT_TTL_LT:
-        return [load, JGe.imm32(R1, v.ttl, cg.noMatch)];
-      case IPT_TTL_GT:
-        return [load, JLe.imm32(R1, v.ttl, cg.noMatch)];
-      default:
+  engine: {
+    recordSize: SIZE,
+    record: (v: TtlMatch) => ttl.encode(v, 0),
+    evaluate(cg: EvalContext): Insn[] {
+      const [eq, ne, lt, gt] = [
+        cg.label('ttl_eq'),
+        cg.label('ttl_ne'),
+        cg.label('ttl_lt'),
+        cg.label('ttl_gt'),
+      ];
+      const done = cg.label('ttl_done');
+      return [
+        LoadMem(R1, STATE, S.IP + 8, Size.B),
+        LoadMem(R2, RECORD, 1, Size.B),
+        LoadMem(R3, RECORD, 0, Size.B),
+        JEq.imm(R3, IPT_TTL_EQ, eq),
+        JEq.imm(R3, IPT_TTL_NE, ne),
+        JEq.imm(R3, IPT_TTL_LT, lt),
+        JEq.imm(R3, IPT_TTL_GT, gt),
         // ttl_mt returns false for modes it does not know.
-        return [Ja(cg.noMatch)];
-    }
+        Ja(cg.noMatch),
+        withLabel(JNe.reg(R1, R2, cg.noMatch), eq),
+        Ja(done),
+        withLabel(JEq.reg(R1, R2, cg.noMatch), ne),
+        Ja(done),
+        withLabel(JGe.reg(R1, R2, cg.noMatch), lt),
+        Ja(done),
+        withLabel(JLe.reg(R1, R2, cg.noMatch), gt),
+        withLabel(Nop(), done),
+      ];
+    },
   },
 };

@@ -1,5 +1,6 @@
 import type { Insn } from '../../bpf/asm/index.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import type { Region } from '../classify/key.js';
 import type { ExtensionUse } from '../ir.js';
 
 // The contract every match and target extension fulfils. One file per extension implements it;
@@ -62,22 +63,78 @@ export interface Extension<T> {
   /** iptables-save syntax of the value, e.g. "-p tcp --dport 22" → "--dport 22"; for logs. */
   format(value: T, revision: number): string;
   /**
-   * BPF that tests the match (see CodegenContext for the contract). Absent, or throwing
-   * Unsupported, means the translator refuses rules using it rather than guess.
-   */
-  codegen?(value: T, revision: number, cg: CodegenContext): readonly Insn[];
-  /**
-   * Targets: what happens after their codegen ran — XT_CONTINUE to the next rule ('continue',
-   * as LOG) or the packet's end (as REJECT's NF_DROP).
-   */
-  verdict?(value: T): 'continue' | 'drop';
-  /** Targets whose events make the helper send packets (REJECT's replies). */
-  readonly sendsReplies?: boolean;
-  /**
    * The options following `-m NAME` / `-j NAME` in iptables syntax → what iptables puts in the
    * blob for them: the revision iptables picks, its defaults, and for an alias (`-m state`) the
    * extension iptables really loads. Throws OptionError (args.ts). Absent for extensions iptables
    * never lets a user name (the standard and ERROR targets).
    */
   parse?(options: readonly SaveOption[], ctx: ParseContext): ExtensionUse;
+  /**
+   * How the rules-as-data engine runs the extension (docs/engine.md). Absent: rules using it
+   * are refused with EOPNOTSUPP, naming the rule and the extension.
+   */
+  readonly engine?: Engine<T>;
+}
+
+/** What the engine program needs of an extension (or of a pseudo-match of ipt_ip's). */
+export interface Evaluated {
+  readonly name: string;
+  readonly engine?: Engine<unknown>;
+}
+
+/** What a record may ask of the ruleset it is part of. */
+export interface RecordContext {
+  /** The running kernel's CONFIG_HZ, when known (jiffies-based matches need it). */
+  readonly hz: number | undefined;
+  /**
+   * A slot of per-match run-time state (limit's token bucket) in the extension's state map,
+   * fresh for this ruleset, as a new table gives each match fresh private data in the kernel.
+   */
+  stateSlot(): number;
+}
+
+/**
+ * The engine's view of an extension: the kernel's per-rule data and match function, split into
+ * what the classifier may know (region), the data each rule carries (record) and the one piece
+ * of BPF that evaluates any rule's record (evaluate).
+ */
+export interface Engine<T> {
+  /**
+   * Packets for which the match can hold or hotdrop, over the classifier key (classify/key.ts),
+   * with `exact` boxes where it holds for every packet. Absent: every packet, decided at run time.
+   */
+  region?(value: T, revision: number): Region;
+  /**
+   * Evaluating the match changes state (limit spends a token): the classifier must not skip the
+   * rule for what matches after this one would say, since the kernel evaluates this one first.
+   */
+  readonly stateful?: boolean;
+  /** The match always holds and needs no evaluation (comment). */
+  readonly always?: boolean;
+  /** Bytes of the record `record` writes and `evaluate` reads (0: none). */
+  readonly recordSize: number;
+  record(value: T, revision: number, ctx: RecordContext): Buffer;
+  /**
+   * The evaluation, for any rule's record (EvalContext: R7 = record). Matches fall through when
+   * they hold; targets do their work and fall through.
+   */
+  evaluate(cg: EvalContext): readonly Insn[];
+  /** Targets: what follows — the next rule (XT_CONTINUE, as LOG) or NF_DROP (as REJECT). */
+  verdict?(value: T): 'continue' | 'drop';
+  /** Targets whose events make the helper send packets (REJECT's replies). */
+  readonly sendsReplies?: boolean;
+  /** Per-match run-time state the extension keeps in a map of its own (limit's buckets). */
+  readonly state?: EngineState;
+}
+
+/** A map of per-match state slots: array of `valueSize`-byte values, zeroed for a new ruleset. */
+export interface EngineState {
+  readonly map: string;
+  readonly valueSize: number;
+  /** BTF for values holding a bpf_spin_lock. */
+  readonly btf?: () => {
+    readonly blob: Buffer;
+    readonly keyTypeId: number;
+    readonly valueTypeId: number;
+  };
 }

@@ -5,9 +5,19 @@ import { EINVAL, XtError } from '../errno.js';
 import { parsePortRange, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_UDP, inv, payload, portRange, requireProto, zeroed } from './util.js';
-import type { Insn } from '../../bpf/asm/index.js';
-import { portMatch, requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
-import type { CodegenContext } from '../../bpf/codegen/context.js';
+import {
+  L4_SHORT,
+  L4_WHOLE,
+  box,
+  intersect,
+  interval,
+  range,
+  union,
+  type Region,
+} from '../classify/key.js';
+import { Size } from '../../bpf/asm/index.js';
+import { inRange, loadBe16, requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
 import { S } from '../../bpf/codegen/state.js';
 
 export const XT_UDP_INV_SRCPT = 0x01;
@@ -78,12 +88,29 @@ export const udp: Extension<UdpMatch> = {
     const value: UdpMatch = { spts, dpts, invflags };
     return { extension: udp, revision: 0, value };
   },
-  codegen(v: UdpMatch, _revision: number, cg: CodegenContext): Insn[] {
-    return [
+  engine: {
+    region: udpRegion,
+    recordSize: SIZE,
+    record: (v: UdpMatch) => udp.encode(v, 0),
+    evaluate: (cg: EvalContext) => [
       ...requireFirstFragment(cg),
       ...requireL4(8, cg),
-      ...portMatch(S.L4, v.spts[0], v.spts[1], (v.invflags & XT_UDP_INV_SRCPT) !== 0, cg),
-      ...portMatch(S.L4 + 2, v.dpts[0], v.dpts[1], (v.invflags & XT_UDP_INV_DSTPT) !== 0, cg),
-    ];
+      ...inRange(loadBe16(S.L4), 0, 2, Size.H, { offset: 8, bit: XT_UDP_INV_SRCPT }, cg),
+      ...inRange(loadBe16(S.L4 + 2), 4, 6, Size.H, { offset: 8, bit: XT_UDP_INV_DSTPT }, cg),
+    ],
   },
 };
+
+/** udp_mt's packets: whole UDP headers with ports in range, and cut-short ones it hotdrops. */
+export function udpRegion(v: UdpMatch): Region {
+  const whole = intersect(
+    [box(true, range('proto', IPPROTO_UDP, IPPROTO_UDP), range('l4', L4_WHOLE, L4_WHOLE))],
+    intersect(
+      interval('sport', v.spts[0], v.spts[1], (v.invflags & XT_UDP_INV_SRCPT) !== 0),
+      interval('dport', v.dpts[0], v.dpts[1], (v.invflags & XT_UDP_INV_DSTPT) !== 0),
+    ),
+  );
+  return union(whole, [
+    box(false, range('proto', IPPROTO_UDP, IPPROTO_UDP), range('l4', L4_SHORT, L4_SHORT)),
+  ]);
+}

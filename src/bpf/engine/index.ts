@@ -1,0 +1,117 @@
+// Table → plan → classifier → image, and loading that into a fresh engine instance. The backend
+// keeps instances alive across replaces; tests and benchmarks load one table at a time.
+import { classify, type Classified } from '../../translate/classify/blocks.js';
+import type { Table } from '../../translate/ir.js';
+import { planTable } from '../../translate/plan.js';
+import { EOPNOTSUPP, XtError } from '../../translate/errno.js';
+import { Unsupported } from '../codegen/eval.js';
+import type { HookFlavor } from '../codegen/flavor.js';
+import { netfilterFlavor } from '../codegen/nf.js';
+import { MAPS } from '../codegen/layout.js';
+import {
+  buildImage,
+  kindsOf,
+  needs,
+  refusals,
+  roomFor,
+  type Capacity,
+  type Image,
+  type Kinds,
+} from './image.js';
+import { EngineInstance, poolDepthFor, type SharedMaps } from './instance.js';
+
+export interface Compiled {
+  readonly classified: Classified;
+  readonly kinds: Kinds;
+  readonly need: Capacity;
+  readonly poolDepth: number;
+}
+
+/**
+ * Everything about a table short of the kernel. What the engine cannot run throws
+ * XtError(EOPNOTSUPP) naming every such rule.
+ */
+export function compile(table: Table, hz: number | undefined): Compiled {
+  const classified = classify(planTable(table));
+  const refused = refusals(classified, hz);
+  if (refused.length > 0) {
+    const plan = classified.plan;
+    const says = refused.map(
+      (r) => `${plan.entries[r.entry]?.source ?? `entry ${r.entry}`}: ${r.reason}`,
+    );
+    throw new XtError(EOPNOTSUPP, says.join('; '));
+  }
+  const kinds = kindsOf(classified);
+  return {
+    classified,
+    kinds,
+    need: needs(classified, kinds),
+    poolDepth: poolDepthFor(classified.plan.maxDepth),
+  };
+}
+
+/** The image of `c` for `half` of maps sized `cap`. */
+export function image(c: Compiled, cap: Capacity, half: number, flavor: HookFlavor): Image {
+  return buildImage(c.classified, c.kinds, cap, half, flavor.hz);
+}
+
+/** A table loaded on its own (tests, benchmarks, `translate`): its programs read half 0. */
+export interface LoadedTable {
+  readonly compiled: Compiled;
+  readonly instance: EngineInstance;
+  /** Program fd by hook (sparse). */
+  readonly progs: readonly number[];
+  readonly counters: number;
+}
+
+export function loadTable(
+  table: Table,
+  flavor: HookFlavor = netfilterFlavor(),
+  shared: SharedMaps = {},
+): LoadedTable {
+  const compiled = compile(table, flavor.hz);
+  const cap = roomFor(compiled.need);
+  const img = image(compiled, cap, 0, flavor);
+  const instance = newInstance(table.name, compiled, cap, flavor, shared);
+  instance.write(img);
+  instance.switchTo(img);
+  const progs: number[] = [];
+  for (const [hook, fd] of instance.progs) progs[hook] = fd;
+  return { compiled, instance, progs, counters: instance.fd(MAPS.COUNTERS) };
+}
+
+export function newInstance(
+  table: string,
+  c: Compiled,
+  cap: Capacity,
+  flavor: HookFlavor,
+  shared: SharedMaps,
+): EngineInstance {
+  try {
+    return EngineInstance.create({
+      table,
+      hooks: c.classified.plan.hooks,
+      kinds: c.kinds,
+      cap,
+      poolDepth: c.poolDepth,
+      flavor,
+      shared,
+    });
+  } catch (e) {
+    throw refusal(e, c.classified.plan.entries.length);
+  }
+}
+
+/** A load failure as the errno SET_REPLACE answers with and a sentence for the log. */
+function refusal(e: unknown, entries: number): unknown {
+  if (e instanceof Unsupported) return new XtError(EOPNOTSUPP, e.message);
+  const err = e as { op?: unknown; errno?: unknown; log?: unknown };
+  if (typeof err.log === 'string' && typeof err.errno === 'number') {
+    const tail = err.log.split('\n').slice(-4).join(' | ');
+    return new XtError(
+      22,
+      `the kernel refused the engine program (${String(err.op)}, errno ${err.errno}, ${entries} entries): ${tail}`,
+    );
+  }
+  return e;
+}

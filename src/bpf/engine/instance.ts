@@ -1,0 +1,408 @@
+// One engine instance: the maps of a table's ruleset data (both halves) and the programs that
+// read them, for one namespace (or a test load). A replace that keeps the extensions and fits
+// the maps writes the idle half and switches the header: no program is loaded. Anything else
+// builds a new instance (engine/image.ts says which).
+import { assemble } from '../asm/index.js';
+import { funcInfoBtf } from '../codegen/btf.js';
+import { engineProgram, type EngineProgram, type EngineSpec } from '../codegen/engine.js';
+import { EVENTS_MAP, REPLIES_MAP } from '../codegen/event.js';
+import type { HookFlavor } from '../codegen/flavor.js';
+import {
+  BLOCK,
+  CAND,
+  HEADER,
+  MAPS,
+  MREF,
+  NODE,
+  RULE,
+  STATS,
+  WORK_PER_CPU,
+  kindMap,
+} from '../codegen/layout.js';
+import { workSize } from '../codegen/state.js';
+import type { Evaluated } from '../../translate/ext/types.js';
+import type { XtCounters } from '../../translate/ir.js';
+import type { HookPlan } from '../../translate/plan.js';
+import { NF_INET_LOCAL_OUT } from '../../translate/abi.js';
+import { mmapShared, type Mapping } from '../../sys/libc.js';
+import {
+  BpfError,
+  MAP_F_MMAPABLE,
+  MapType,
+  btfLoad,
+  close,
+  mapCreate,
+  mapUpdate,
+  mapValues,
+  mapWriteRange,
+  possibleCpus,
+  progLoadVerified,
+  u32,
+  type Verified,
+} from '../syscall.js';
+import { headerWords, recordSize, type Capacity, type Image, type Kinds } from './image.js';
+
+/** Maps a ruleset shares with its namespace; without them (a test load) it gets its own. */
+export interface SharedMaps {
+  readonly events?: () => number;
+  readonly replies?: () => number;
+}
+
+export interface InstanceSpec {
+  readonly table: string;
+  readonly hooks: readonly HookPlan[];
+  readonly kinds: Kinds;
+  readonly cap: Capacity;
+  /** Jump frames per work entry. */
+  readonly poolDepth: number;
+  readonly flavor: HookFlavor;
+  readonly shared?: SharedMaps;
+}
+
+interface EngineMap {
+  readonly fd: number;
+  /** The mapped bytes of an mmapable map. */
+  readonly mapping?: Mapping;
+  readonly valueSize: number;
+}
+
+/** Frames per pool entry for a plan that nests `depth` jumps: a power of two, at least 32. */
+export function poolDepthFor(depth: number): number {
+  let d = 32;
+  while (d < depth + 1) d *= 2;
+  return d;
+}
+
+export class EngineInstance {
+  private readonly maps = new Map<string, EngineMap>();
+  /** Fds this instance closes (its own maps and BTF, not the shared ones). */
+  private readonly owned: number[] = [];
+  /** Program fd per hook. */
+  readonly progs = new Map<number, number>();
+  /** Instructions the verifier processed, per hook. */
+  readonly processed = new Map<number, number>();
+  /** The half packets read (the header's), or -1 before the first switch. */
+  active = -1;
+  /** Entries of the generation in each half, for reading its counters. */
+  readonly entries: [number, number] = [0, 0];
+
+  private constructor(readonly spec: InstanceSpec) {}
+
+  /** Creates the maps and loads (verifies) one program per hook; closes everything on error. */
+  static create(spec: InstanceSpec): EngineInstance {
+    const inst = new EngineInstance(spec);
+    try {
+      inst.createMaps();
+      inst.loadPrograms();
+    } catch (e) {
+      inst.close();
+      throw e;
+    }
+    return inst;
+  }
+
+  private add(name: string, fd: number, valueSize: number, mmapBytes?: number): void {
+    this.owned.push(fd);
+    const mapping = mmapBytes !== undefined ? mmapShared(fd, mmapBytes) : undefined;
+    this.maps.set(name, { fd, valueSize, ...(mapping ? { mapping } : {}) });
+  }
+
+  private array(name: string, kernelName: string, valueSize: number, entries: number): void {
+    const n = Math.max(1, entries);
+    const fd = mapCreate({
+      type: MapType.ARRAY,
+      keySize: 4,
+      valueSize,
+      maxEntries: n,
+      name: kernelName,
+      flags: MAP_F_MMAPABLE,
+    });
+    this.add(name, fd, valueSize, pageAligned(n * ((valueSize + 7) & ~7)));
+  }
+
+  private createMaps(): void {
+    const { cap, table, kinds } = this.spec;
+    const t = table.slice(0, 3);
+    this.array(MAPS.HEADER, `bpf_${t}_hdr`, HEADER.SIZE, 1);
+    this.array(MAPS.BLOCKS, `bpf_${t}_blocks`, BLOCK.SIZE, 2 * cap.blocks);
+    this.array(MAPS.NODES, `bpf_${t}_nodes`, NODE.SIZE, 2 * cap.nodes);
+    this.array(MAPS.LISTS, `bpf_${t}_lists`, CAND.SIZE, 2 * cap.lists);
+    this.array(MAPS.RULES, `bpf_${t}_rules`, RULE.SIZE, 2 * cap.rules);
+    this.array(MAPS.MREFS, `bpf_${t}_mrefs`, MREF.SIZE, 2 * cap.mrefs);
+    for (const k of [...kinds.matches, ...kinds.targets]) {
+      this.array(
+        kindMap(k.name),
+        `bpf_k_${k.name}`,
+        recordSize(k),
+        2 * (cap.records.get(k.name) ?? 0),
+      );
+    }
+    this.add(
+      MAPS.COUNTERS,
+      mapCreate({
+        type: MapType.PERCPU_ARRAY,
+        keySize: 4,
+        valueSize: 16,
+        maxEntries: 2 * cap.rules,
+        name: `bpf_${table}_cnt`,
+      }),
+      16,
+    );
+    this.add(
+      MAPS.STATS,
+      mapCreate({
+        type: MapType.PERCPU_ARRAY,
+        keySize: 4,
+        valueSize: 8,
+        maxEntries: STATS,
+        name: `bpf_${t}_stats`,
+      }),
+      8,
+    );
+    const work = workSize(this.spec.poolDepth);
+    this.add(
+      MAPS.WORK,
+      mapCreate({
+        type: MapType.ARRAY,
+        keySize: 4,
+        valueSize: work,
+        maxEntries: possibleCpus() * WORK_PER_CPU,
+        name: `bpf_${t}_work`,
+      }),
+      work,
+    );
+    for (const k of kinds.matches) {
+      const state = k.engine?.state;
+      if (!state || this.maps.has(state.map)) continue;
+      const slots = 2 * Math.max(1, cap.slots.get(state.map) ?? 0);
+      let btf: { fd: number; keyTypeId: number; valueTypeId: number } | undefined;
+      if (state.btf) {
+        const b = state.btf();
+        const fd = btfLoad(b.blob);
+        this.owned.push(fd);
+        btf = { fd, keyTypeId: b.keyTypeId, valueTypeId: b.valueTypeId };
+      }
+      this.add(
+        state.map,
+        mapCreate({
+          type: MapType.ARRAY,
+          keySize: 4,
+          valueSize: state.valueSize,
+          maxEntries: slots,
+          name: `bpf_s_${state.map}`,
+          ...(btf ? { btf } : {}),
+        }),
+        state.valueSize,
+      );
+    }
+  }
+
+  private shared(name: string): number {
+    const own = this.maps.get(name);
+    if (own) return own.fd;
+    const get = name === EVENTS_MAP ? this.spec.shared?.events : this.spec.shared?.replies;
+    if (get) {
+      const fd = get();
+      this.maps.set(name, { fd, valueSize: 0 });
+      return fd;
+    }
+    // A test load: maps of its own.
+    const fd =
+      name === EVENTS_MAP
+        ? mapCreate({
+            type: MapType.RINGBUF,
+            keySize: 0,
+            valueSize: 0,
+            maxEntries: 1 << 16,
+            name: 'bpf_test_ev',
+          })
+        : mapCreate({
+            type: MapType.ARRAY,
+            keySize: 4,
+            valueSize: 272,
+            maxEntries: 1,
+            name: 'bpf_test_rep',
+          });
+    this.add(name, fd, 0);
+    return fd;
+  }
+
+  private resolve(name: string): number {
+    if (name === EVENTS_MAP || name === REPLIES_MAP) return this.shared(name);
+    const m = this.maps.get(name);
+    if (!m) throw new Error(`engine program references map "${name}" it does not have`);
+    return m.fd;
+  }
+
+  private loadPrograms(): void {
+    const { flavor, kinds, hooks } = this.spec;
+    const replies = kinds.targets.some((t) => t.engine?.sendsReplies === true);
+    for (const h of hooks) {
+      const spec: EngineSpec = {
+        hook: h.hook,
+        matches: kinds.matches,
+        targets: kinds.targets,
+        replies: replies && h.hook === NF_INET_LOCAL_OUT,
+        depth: this.spec.poolDepth,
+        workEntries: possibleCpus() * WORK_PER_CPU,
+        workSize: workSize(this.spec.poolDepth),
+      };
+      const v = this.load(h.chain, engineProgram(spec, flavor));
+      this.progs.set(h.hook, v.fd);
+      this.processed.set(h.hook, v.processed);
+    }
+  }
+
+  private load(chain: string, prog: EngineProgram): Verified {
+    const code = assemble(prog.insns, { maps: (n) => this.resolve(n) });
+    const btf = funcInfoBtf(prog.funcs);
+    const btfFd = btfLoad(btf.blob);
+    this.owned.push(btfFd);
+    // func_info: {insn_off, type_id} per subprogram, in instruction order.
+    const subs = prog.funcs
+      .map((f) => ({ at: code.labels.get(f.label) as number, id: btf.funcs.get(f.name) as number }))
+      .sort((a, b) => a.at - b.at);
+    const funcInfo = Buffer.alloc(8 * subs.length);
+    subs.forEach((f, i) => {
+      funcInfo.writeUInt32LE(f.at, 8 * i);
+      funcInfo.writeUInt32LE(f.id, 8 * i + 4);
+    });
+    const v = progLoadVerified({
+      type: this.spec.flavor.progType,
+      expectedAttachType: this.spec.flavor.expectedAttachType,
+      name: `bpf_${chain}`,
+      insns: code.bytes,
+      btf: { fd: btfFd, funcInfo },
+    });
+    this.owned.push(v.fd);
+    return v;
+  }
+
+  private bytes(name: string): Buffer {
+    const m = this.maps.get(name)?.mapping;
+    if (!m) throw new Error(`map "${name}" is not mapped`);
+    return m.bytes;
+  }
+
+  /** The map fd of `name` (counters, header...), for pins and tests. */
+  fd(name: string): number {
+    const m = this.maps.get(name);
+    if (!m) throw new Error(`no map "${name}"`);
+    return m.fd;
+  }
+
+  /** The half the next generation goes to. */
+  idle(): number {
+    return this.active === 0 ? 1 : 0;
+  }
+
+  /**
+   * Writes `image` into its half (which no packet reads: the header names the other one, and
+   * the last switch's grace period has passed). State slots it uses start fresh.
+   */
+  write(image: Image): void {
+    const { cap } = this.spec;
+    const put = (name: string, buf: Buffer, perHalf: number, size: number): void => {
+      if (buf.length) buf.copy(this.bytes(name), image.half * perHalf * size);
+    };
+    put(MAPS.BLOCKS, image.blocks, cap.blocks, BLOCK.SIZE);
+    put(MAPS.NODES, image.nodes, cap.nodes, NODE.SIZE);
+    put(MAPS.LISTS, image.lists, cap.lists, CAND.SIZE);
+    put(MAPS.RULES, image.rules, cap.rules, RULE.SIZE);
+    put(MAPS.MREFS, image.mrefs, cap.mrefs, MREF.SIZE);
+    for (const [name, buf] of image.records) {
+      const k = this.kind(name);
+      put(kindMap(name), buf, cap.records.get(name) ?? 0, recordSize(k));
+    }
+    for (const [map, n] of image.slots) {
+      const m = this.maps.get(map);
+      if (!m || n === 0) continue;
+      const start = image.half * (cap.slots.get(map) ?? 0);
+      const zero = Buffer.alloc(m.valueSize);
+      for (let k = 0; k < n; k++) mapUpdate(m.fd, u32(start + k), zero);
+    }
+    this.entries[image.half] = image.entries;
+  }
+
+  private kind(name: string): Evaluated {
+    const k = [...this.spec.kinds.matches, ...this.spec.kinds.targets].find((x) => x.name === name);
+    if (!k) throw new Error(`no kind "${name}"`);
+    return k;
+  }
+
+  /** Points every hook at `image`'s half: one atomic 8-byte store per hook. */
+  switchTo(image: Image): void {
+    const header = this.bytes(MAPS.HEADER);
+    const words = new BigUint64Array(header.buffer, header.byteOffset, HEADER.SIZE / 8);
+    for (const [off, v] of headerWords(image.hooks)) Atomics.store(words, off / 8, v);
+    header.writeUInt32LE(image.half, HEADER.HALF);
+    this.active = image.half;
+  }
+
+  /** What the generation in `half` counted, summed over CPUs, by entry index. */
+  counters(half: number): XtCounters[] {
+    const n = this.entries[half] ?? 0;
+    if (n === 0) return [];
+    return readCounters(this.fd(MAPS.COUNTERS), n, half * this.spec.cap.rules);
+  }
+
+  /** Zeroes the counters of `half` for its next generation. */
+  resetCounters(half: number): void {
+    const n = this.entries[half] ?? 0;
+    if (n === 0) return;
+    const stride = 16 * possibleCpus();
+    mapWriteRange(
+      this.fd(MAPS.COUNTERS),
+      half * this.spec.cap.rules,
+      n,
+      stride,
+      Buffer.alloc(n * stride),
+    );
+    this.entries[half] = 0;
+  }
+
+  /** The walk's own failures (layout.ts Stat), summed over CPUs. */
+  stats(): bigint[] {
+    const cpus = possibleCpus();
+    const all = mapValues(this.fd(MAPS.STATS), STATS, 8 * cpus);
+    return Array.from({ length: STATS }, (_, i) => {
+      let s = 0n;
+      for (let c = 0; c < cpus; c++) s += all.readBigUInt64LE(i * 8 * cpus + 8 * c);
+      return s;
+    });
+  }
+
+  close(): void {
+    for (const m of this.maps.values()) m.mapping?.unmap();
+    for (const fd of this.owned) {
+      try {
+        close(fd);
+      } catch (e) {
+        if (!(e instanceof BpfError)) throw e;
+      }
+    }
+    this.owned.length = 0;
+    this.maps.clear();
+    this.progs.clear();
+  }
+}
+
+function pageAligned(n: number): number {
+  return Math.ceil(n / 4096) * 4096;
+}
+
+/** `n` entries of a per-CPU counters map from key `start`, summed over the possible CPUs. */
+export function readCounters(counters: number, n: number, start = 0): XtCounters[] {
+  const cpus = possibleCpus();
+  const stride = 16 * cpus;
+  const all = mapValues(counters, n, stride, start);
+  return Array.from({ length: n }, (_, i) => {
+    let pcnt = 0n;
+    let bcnt = 0n;
+    for (let c = 0; c < cpus; c++) {
+      pcnt += all.readBigUInt64LE(i * stride + 16 * c);
+      bcnt += all.readBigUInt64LE(i * stride + 16 * c + 8);
+    }
+    return { pcnt, bcnt };
+  });
+}
