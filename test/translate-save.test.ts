@@ -93,6 +93,21 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m limit --limit 7/sec --limit-burst 10000 -j ACCEPT
 -A INPUT -m limit --limit 5 -j ACCEPT
 -A INPUT -m limit --limit 3/hour -j ACCEPT
+-A INPUT -m tos --tos 0x10 -j ACCEPT
+-A INPUT -m tos ! --tos minimize-cost
+-A INPUT -m tos --tos 8/0x0c -m tos --tos Normal-Service
+-A INPUT -m dscp --dscp 0x0a
+-A INPUT -m dscp ! --dscp-class EF -m dscp --dscp-class cs3
+-A INPUT -m ecn --ecn-ip-ect 2
+-A INPUT -p tcp -m ecn ! --ecn-tcp-ece --ecn-tcp-cwr -j DROP
+-A INPUT -p tcp -m tcpmss ! --mss 100: -m tcpmss --mss :1460 -m tcpmss --mss 536
+-A INPUT -p esp -m esp ! --espspi 5:7
+-A INPUT -p esp --espspi 9 -j DROP
+-A INPUT -p esp -m esp
+-A INPUT -p ah -m ah --ahspi 1
+-A INPUT -p 51 --ahspi 2:
+-A INPUT -p ipcomp -m ipcomp --compres
+-A INPUT -p ipcomp --ipcompspi 3 --compres
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -410,6 +425,19 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -j REJECT --reject-with tcp-reset', /tcp-reset needs -p tcp/],
     ['-A INPUT -j REJECT --reject-with icmp-echo-reply', /echo-reply is no longer supported/],
     ['-A INPUT -j REJECT --reject-with bogus', /unknown --reject-with "bogus"/],
+    ['-A INPUT -m tos --tos 300', /symbolic name "300" is unknown/],
+    ['-A INPUT -m tos --tos 5/0x100', /illegal value "5\/0x100"/],
+    ['-A INPUT -m dscp --dscp 64', /64 is out of range 0-63/],
+    ['-A INPUT -m dscp --dscp 1 --dscp-class EF', /cannot be used together/],
+    ['-A INPUT -m dscp --dscp-class AF5', /invalid DSCP class "AF5"/],
+    ['-A INPUT -m ecn', /some option is required/],
+    ['-A INPUT -m ecn --ecn-tcp-cwr', /EINVAL: match "ecn": TCP bits need/],
+    ['-A INPUT -p tcp -m tcpmss --mss 5:4', /invalid range/],
+    ['-A INPUT -p tcp -m tcpmss', /--mss is required/],
+    ['-A INPUT -m tcpmss --mss 5', /EINVAL: match "tcpmss" needs "-p 6"/],
+    ['-A INPUT -p esp -m esp --espspi 1:2:3', /too many components/],
+    ['-A INPUT -p ah --ahspi 4294967296', /out of range/],
+    ['-A INPUT -p ipcomp -m ipcomp ! --compres', /cannot be inverted/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

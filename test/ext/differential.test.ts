@@ -5,6 +5,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
 import { XtError } from '../../src/translate/errno.js';
+import { ah } from '../../src/translate/ext/ah.js';
+import { dscp } from '../../src/translate/ext/dscp.js';
+import { ecn } from '../../src/translate/ext/ecn.js';
+import { esp } from '../../src/translate/ext/esp.js';
+import { ipcomp } from '../../src/translate/ext/ipcomp.js';
+import { tcpmss } from '../../src/translate/ext/tcpmss.js';
+import { tos } from '../../src/translate/ext/tos.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -26,6 +33,10 @@ type AnyExt = Extension<any>;
 
 const small = (max: number): fc.Arbitrary<number> => fc.integer({ min: 0, max });
 const ports15 = fc.array(small(6), { minLength: 15, maxLength: 15 });
+const spiValues = fc.record({
+  spis: fc.tuple(small(9), fc.constantFrom(0, 9, 0xffffffff)),
+  invflags: fc.constantFrom(0, 1, 2, 0x80),
+});
 const flags15 = fc.array(fc.constantFrom(0, 0, 1), { minLength: 15, maxLength: 15 });
 
 /**
@@ -69,6 +80,20 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
     }),
   ],
   [icmp, fc.record({ type: small(255), codeMin: small(3), codeMax: small(3), invflags: small(3) })],
+  [tos, fc.record({ mask: small(255), value: small(255), invert: small(2) })],
+  [dscp, fc.record({ dscp: fc.integer({ min: 0x3e, max: 0x41 }), invert: small(2) })],
+  [
+    ecn,
+    fc.record({
+      operation: fc.constantFrom(0, 1, 0x10, 0x20, 0x31, 0x02, 0x40, 0x80),
+      invert: fc.constantFrom(0, 1, 0x30, 0x04, 0x08),
+      ipEct: small(4),
+      tcpEct: small(3),
+    }),
+  ],
+  [tcpmss, fc.record({ min: small(9), max: small(9), invert: small(2) })],
+  ...[esp, ah].map((e) => [e, spiValues] as const),
+  [ipcomp, spiValues.map((v) => ({ ...v, hdrres: 1 }))],
 ]);
 
 const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
@@ -85,6 +110,13 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [limit, ['-m', 'limit', '--limit', '5/sec']],
   [LOG, ['-j', 'LOG', '--log-prefix', 'p']],
   [REJECT, ['-p', 'tcp', '-j', 'REJECT']],
+  [tos, ['-m', 'tos', '--tos', '0x10']],
+  [dscp, ['-m', 'dscp', '--dscp', '1']],
+  [ecn, ['-p', 'tcp', '-m', 'ecn', '--ecn-tcp-ece']],
+  [tcpmss, ['-p', 'tcp', '-m', 'tcpmss', '--mss', '1:2']],
+  [esp, ['-p', 'esp', '-m', 'esp', '--espspi', '1']],
+  [ah, ['-p', 'ah', '-m', 'ah', '--ahspi', '1']],
+  [ipcomp, ['-p', 'ipcomp', '-m', 'ipcomp', '--ipcompspi', '1']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */
@@ -164,7 +196,7 @@ describe(`check() agrees with the kernel's SET_REPLACE errno (${RUNS} mutations 
             { minLength: 0, maxLength: 3 },
           ),
           fc.option(VALUES.get(ext) ?? fc.constant(undefined), { freq: 2 }),
-          fc.option(fc.constantFrom(0, 1, 6, 17, 33, 132, 136), { freq: 3 }),
+          fc.option(fc.constantFrom(0, 1, 6, 17, 33, 50, 51, 108, 132, 136), { freq: 3 }),
           fc.boolean(),
           (pokes, whole, proto, flipInv) => {
             const b = Buffer.from(blob);

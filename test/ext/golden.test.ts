@@ -3,6 +3,13 @@
 // bytes exactly — including the private bytes GET_ENTRIES zeroes (limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EINVAL, ERANGE } from '../../src/translate/errno.js';
+import { ah } from '../../src/translate/ext/ah.js';
+import { dscp } from '../../src/translate/ext/dscp.js';
+import { ecn } from '../../src/translate/ext/ecn.js';
+import { esp } from '../../src/translate/ext/esp.js';
+import { ipcomp } from '../../src/translate/ext/ipcomp.js';
+import { tcpmss } from '../../src/translate/ext/tcpmss.js';
+import { tos } from '../../src/translate/ext/tos.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -235,6 +242,108 @@ const CASES: readonly Case[] = [
     value: { with: 7 },
   },
   { args: ['-j', 'REJECT'], ext: REJECT, revision: 0, value: { with: 3 } },
+  {
+    args: ['-m', 'tos', '--tos', '0x10'],
+    ext: tos,
+    revision: 1,
+    value: { mask: 0xff, value: 0x10, invert: 0 },
+  },
+  {
+    args: ['-m', 'tos', '!', '--tos', 'Minimize-Cost'],
+    ext: tos,
+    revision: 1,
+    value: { mask: 0x3f, value: 0x02, invert: 1 },
+  },
+  {
+    args: ['-m', 'tos', '--tos', '0x08/0x0c'],
+    ext: tos,
+    revision: 1,
+    value: { mask: 0x0c, value: 0x08, invert: 0 },
+  },
+  { args: ['-m', 'dscp', '--dscp', '10'], ext: dscp, revision: 0, value: { dscp: 10, invert: 0 } },
+  {
+    args: ['-m', 'dscp', '!', '--dscp-class', 'af41'],
+    ext: dscp,
+    revision: 0,
+    value: { dscp: 0x22, invert: 1 },
+  },
+  {
+    args: ['-m', 'ecn', '--ecn-ip-ect', '3'],
+    ext: ecn,
+    revision: 0,
+    value: { operation: 1, invert: 0, ipEct: 3, tcpEct: 0 },
+  },
+  {
+    args: [
+      '-p',
+      'tcp',
+      '-m',
+      'ecn',
+      '!',
+      '--ecn-tcp-ece',
+      '--ecn-tcp-cwr',
+      '!',
+      '--ecn-ip-ect',
+      '1',
+    ],
+    ext: ecn,
+    revision: 0,
+    value: { operation: 0x31, invert: 0x11, ipEct: 1, tcpEct: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'ecn', '!', '--ecn-tcp-cwr'],
+    ext: ecn,
+    revision: 0,
+    value: { operation: 0x20, invert: 0x20, ipEct: 0, tcpEct: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'tcpmss', '--mss', '100:'],
+    ext: tcpmss,
+    revision: 0,
+    value: { min: 100, max: 65535, invert: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'tcpmss', '!', '--mss', '1460'],
+    ext: tcpmss,
+    revision: 0,
+    value: { min: 1460, max: 1460, invert: 1 },
+  },
+  {
+    args: ['-p', 'esp', '-m', 'esp', '--espspi', '5'],
+    ext: esp,
+    revision: 0,
+    value: { spis: [5, 5], invflags: 0 },
+  },
+  {
+    args: ['-p', 'esp', '-m', 'esp', '!', '--espspi', '5:0xffff'],
+    ext: esp,
+    revision: 0,
+    value: { spis: [5, 0xffff], invflags: 1 },
+  },
+  {
+    args: ['-p', 'ah', '-m', 'ah', '!', '--ahspi', ':9'],
+    ext: ah,
+    revision: 0,
+    value: { spis: [0, 9], invflags: 1 },
+  },
+  {
+    args: ['-p', 'ah', '-m', 'ah', '--ahspi', '77'],
+    ext: ah,
+    revision: 0,
+    value: { spis: [77, 77], invflags: 0 },
+  },
+  {
+    args: ['-p', 'ipcomp', '-m', 'ipcomp', '--compres'],
+    ext: ipcomp,
+    revision: 0,
+    value: { spis: [0, 0], invflags: 0, hdrres: 1 },
+  },
+  {
+    args: ['-p', 'ipcomp', '-m', 'ipcomp', '!', '--ipcompspi', '3:'],
+    ext: ipcomp,
+    revision: 0,
+    value: { spis: [3, 0xffffffff], invflags: 1, hdrres: 0 },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {

@@ -8,6 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
+import { ah } from '../../src/translate/ext/ah.js';
+import { dscp } from '../../src/translate/ext/dscp.js';
+import { ecn } from '../../src/translate/ext/ecn.js';
+import { esp } from '../../src/translate/ext/esp.js';
+import { ipcomp } from '../../src/translate/ext/ipcomp.js';
+import { tcpmss } from '../../src/translate/ext/tcpmss.js';
+import { tos } from '../../src/translate/ext/tos.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -206,6 +213,62 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { with: 8 },
   },
+  {
+    id: 'tos',
+    c: 'struct xt_tos_match_info',
+    fill: 's.tos_mask = 0x3f; s.tos_value = 0x12; s.invert = 1;',
+    ext: tos,
+    revision: 1,
+    value: { mask: 0x3f, value: 0x12, invert: 1 },
+  },
+  {
+    id: 'dscp',
+    c: 'struct xt_dscp_info',
+    fill: 's.dscp = 0x2e; s.invert = 1;',
+    ext: dscp,
+    revision: 0,
+    value: { dscp: 0x2e, invert: 1 },
+  },
+  {
+    id: 'ecn',
+    c: 'struct xt_ecn_info',
+    fill: 's.operation = 0x31; s.invert = 0x21; s.ip_ect = 3; s.proto.tcp.ect = 2;',
+    ext: ecn,
+    revision: 0,
+    value: { operation: 0x31, invert: 0x21, ipEct: 3, tcpEct: 2 },
+  },
+  {
+    id: 'tcpmss',
+    c: 'struct xt_tcpmss_match_info',
+    fill: 's.mss_min = 0x0102; s.mss_max = 0x0304; s.invert = 1;',
+    ext: tcpmss,
+    revision: 0,
+    value: { min: 0x0102, max: 0x0304, invert: 1 },
+  },
+  {
+    id: 'esp',
+    c: 'struct xt_esp',
+    fill: 's.spis[0] = 0x01020304; s.spis[1] = 0xa0b0c0d0; s.invflags = 1;',
+    ext: esp,
+    revision: 0,
+    value: { spis: [0x01020304, 0xa0b0c0d0], invflags: 1 },
+  },
+  {
+    id: 'ah',
+    c: 'struct ipt_ah',
+    fill: 's.spis[0] = 0x01020304; s.spis[1] = 0xa0b0c0d0; s.invflags = 1;',
+    ext: ah,
+    revision: 0,
+    value: { spis: [0x01020304, 0xa0b0c0d0], invflags: 1 },
+  },
+  {
+    id: 'ipcomp',
+    c: 'struct xt_ipcomp',
+    fill: 's.spis[0] = 0x0102; s.spis[1] = 0xfffe; s.invflags = 1; s.hdrres = 1;',
+    ext: ipcomp,
+    revision: 0,
+    value: { spis: [0x0102, 0xfffe], invflags: 1, hdrres: 1 },
+  },
 ];
 
 function program(): string {
@@ -232,6 +295,12 @@ function program(): string {
 #include <linux/netfilter/xt_limit.h>
 #include <linux/netfilter/xt_LOG.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include <linux/netfilter/xt_dscp.h>
+#include <linux/netfilter/xt_ecn.h>
+#include <linux/netfilter/xt_tcpmss.h>
+#include <linux/netfilter/xt_esp.h>
+#include <linux/netfilter_ipv4/ipt_ah.h>
+#include <linux/netfilter/xt_ipcomp.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -171,6 +171,7 @@ const PROTOCOLS: Readonly<Record<string, number>> = {
   icmpv6: 58,
   ospf: 89,
   sctp: 132,
+  ipcomp: 108,
   mh: 135,
   udplite: 136,
 };
@@ -196,4 +197,44 @@ export function parseFlagList(
     bits |= hit[0];
   }
   return bits;
+}
+
+/**
+ * C's strtoumax(s, &end, 0) as xtables_strtoul sees it: optional leading blanks and '+', then
+ * decimal, 0x hex or 0 octal digits, as many as parse. Undefined when no digit parses or the
+ * first non-blank is '-' (xtables_strtoul refuses negatives); `end` is the index after the digits.
+ */
+export function strtoul(s: string): { value: bigint; end: number } | undefined {
+  const m = /^[ \t\n\v\f\r]*\+?(?:(0[xX])([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))/.exec(s);
+  if (m === null) return undefined;
+  const [whole, , hexDigits, octal, decimal] = m;
+  let value: bigint;
+  if (hexDigits !== undefined) value = BigInt(`0x${hexDigits}`);
+  else if (octal !== undefined) value = octal.length > 1 ? BigInt(`0o${octal.slice(1)}`) : 0n;
+  else value = BigInt(decimal ?? '0');
+  return { value, end: whole.length };
+}
+
+/** xtables_strtoul over the whole string with bounds, as a bigint (for u64 options). */
+export function parseUintBig(s: string, min: bigint, max: bigint, what: string): bigint {
+  const r = strtoul(s);
+  if (r === undefined || r.end !== s.length)
+    throw new OptionError(`${what}: "${s}" is not a number`);
+  if (r.value < min || r.value > max) {
+    throw new OptionError(`${what}: ${s} is out of range ${min}-${max}`);
+  }
+  return r.value;
+}
+
+/**
+ * XTTYPE_UINT{8,16,32}RC (libxtables' xtopt_parse_mint): `a`, `a:b`, `:b` or `a:`, an empty
+ * first part meaning 0 and an empty second the type's maximum, at most two parts. Returns the
+ * one or two values given (an extension then decides what a single value means).
+ */
+export function parseRangeRC(s: string, max: number, what: string): number[] {
+  const parts = s.split(':');
+  if (parts.length > 2) throw new OptionError(`${what}: too many components in "${s}"`);
+  return parts.map((p, i) =>
+    p === '' ? (i === 1 ? max : 0) : Number(parseUintBig(p, 0n, BigInt(max), what)),
+  );
 }

@@ -8,6 +8,13 @@
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
 import { comment } from './comment.js';
+import { tos } from './tos.js';
+import { tcpmss } from './tcpmss.js';
+import { ipcomp } from './ipcomp.js';
+import { esp } from './esp.js';
+import { ecn } from './ecn.js';
+import { dscp } from './dscp.js';
+import { ah } from './ah.js';
 import { conntrack } from './conntrack.js';
 import { error } from './error.js';
 import { icmp } from './icmp.js';
@@ -42,6 +49,13 @@ export const MATCHES: readonly AnyExtension[] = [
   length,
   ttl,
   limit,
+  tos,
+  dscp,
+  ecn,
+  tcpmss,
+  esp,
+  ah,
+  ipcomp,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];

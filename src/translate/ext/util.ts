@@ -97,3 +97,8 @@ export function inv(inverted: boolean): string {
 export function portRange(lo: number, hi: number): string {
   return lo === hi ? String(lo) : `${lo}:${hi}`;
 }
+
+/** printf("0x%02x"). */
+export function hex2(n: number): string {
+  return `0x${n.toString(16).padStart(2, '0')}`;
+}

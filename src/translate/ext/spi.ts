@@ -1,0 +1,51 @@
+// What esp, ah and ipcomp share: a `u32 spis[2]; u8 invflags;` prefix (host order), a check
+// that refuses unknown invflags with EINVAL, and libxt_esp's --espspi syntax and save format.
+import { EINVAL, XtError } from '../errno.js';
+import { parseRangeRC } from './args.js';
+import type { SaveOption } from './types.js';
+import { inv, payload } from './util.js';
+
+/** The only invflags bit of all three (XT_ESP_INV_SPI, IPT_AH_INV_SPI, XT_IPCOMP_INV_SPI). */
+export const SPI_INV = 0x01;
+
+export interface SpiRange {
+  /** Inclusive [lo, hi] of the header's SPI (ipcomp: its 16-bit CPI). */
+  readonly spis: readonly [number, number];
+  readonly invflags: number;
+}
+
+export function decodeSpi(data: Buffer, size: number): SpiRange & { readonly rest: Buffer } {
+  const b = payload(data, size);
+  return { spis: [b.readUInt32LE(0), b.readUInt32LE(4)], invflags: b[8] ?? 0, rest: b };
+}
+
+export function encodeSpi(v: SpiRange, out: Buffer): Buffer {
+  out.writeUInt32LE(v.spis[0] >>> 0, 0);
+  out.writeUInt32LE(v.spis[1] >>> 0, 4);
+  out.writeUInt8(v.invflags, 8);
+  return out;
+}
+
+export function checkSpi(v: SpiRange, what: string): void {
+  if ((v.invflags & ~SPI_INV) !== 0) {
+    throw new XtError(EINVAL, `${what}: unknown invflags 0x${v.invflags.toString(16)}`);
+  }
+}
+
+/** esp_save: nothing for [0, 0xffffffff] (so a `!` on it is not shown), else `[! ]--OPT lo[:hi]`. */
+export function formatSpi(v: SpiRange, option: string): string {
+  const [lo, hi] = v.spis;
+  if (lo === 0 && hi === 0xffffffff) return '';
+  return `${inv((v.invflags & SPI_INV) !== 0)}--${option} ${lo === hi ? lo : `${lo}:${hi}`}`;
+}
+
+/** `--OPT spi[:spi]` (XTTYPE_UINT32RC): a single value is [v, v]; absent is `absent`. */
+export function parseSpi(
+  opt: SaveOption | undefined,
+  absent: readonly [number, number],
+  what: string,
+): SpiRange {
+  if (opt === undefined) return { spis: absent, invflags: 0 };
+  const [lo = 0, hi = lo] = parseRangeRC(opt.args[0] ?? '', 0xffffffff, `${what}: --${opt.name}`);
+  return { spis: [lo, hi], invflags: opt.invert ? SPI_INV : 0 };
+}
