@@ -108,6 +108,16 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -p 51 --ahspi 2:
 -A INPUT -p ipcomp -m ipcomp --compres
 -A INPUT -p ipcomp --ipcompspi 3 --compres
+-A INPUT -m statistic --mode random --probability 0.5
+-A INPUT -m statistic --mode random ! --probability 0.000244140625 -j DROP
+-A INPUT -m statistic --mode nth ! --every 3 --packet 1
+-A INPUT -m statistic --mode nth --every 1 --packet 0
+-A INPUT -m quota --quota 1000 -m quota ! --quota 18446744073709551615
+-A INPUT -m time
+-A INPUT -m time --timestart 8:00 --timestop 17:30:05 --weekdays Mon,Sa ! --monthdays 1,,31
+-A INPUT -m time --datestart 2020-02-30T10 --datestop 2038-12-31 --utc -m time --kerneltz
+-A INPUT -m time --timestart 22:00 --timestop 1:00 --contiguous ! --weekdays 1,9 --localtz
+-A INPUT -m time --datestart 2020- --datestop 2038-01-19T03:14:07 --weekdays 33 --monthdays 123
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -438,6 +448,20 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -p esp -m esp --espspi 1:2:3', /too many components/],
     ['-A INPUT -p ah --ahspi 4294967296', /out of range/],
     ['-A INPUT -p ipcomp -m ipcomp ! --compres', /cannot be inverted/],
+    ['-A INPUT -m statistic --mode nth --every 3', /need each other/],
+    ['-A INPUT -m statistic --mode random', /--probability must be specified/],
+    ['-A INPUT -m statistic --mode often --probability 0.1', /bad mode "often"/],
+    ['-A INPUT -m statistic --mode nth --every 2 --packet 2', /0 <= p <= n-1/],
+    ['-A INPUT -m quota --quota 18446744073709551616', /out of range/],
+    ['-A INPUT -m quota --quota 1x', /"1x" is not a number/],
+    ['-A INPUT -m time --datestart 1970-01-00', /mktime/],
+    ['-A INPUT -m time --datestart 2039', /invalid date "2039"/],
+    ['-A INPUT -m time --timestart 24:00', /invalid time "24:00"/],
+    ['-A INPUT -m time --weekdays tu', /tu is not a valid day/],
+    ['-A INPUT -m time --weekdays 0', /does NOT begin with Sunday/],
+    ['-A INPUT -m time --monthdays 32', /32 is not a valid day/],
+    ['-A INPUT -m time --contiguous', /--contiguous only makes sense/],
+    ['-A INPUT -m time --utc --kerneltz', /--utc cannot be used/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -12,6 +12,9 @@ import { esp } from '../../src/translate/ext/esp.js';
 import { ipcomp } from '../../src/translate/ext/ipcomp.js';
 import { tcpmss } from '../../src/translate/ext/tcpmss.js';
 import { tos } from '../../src/translate/ext/tos.js';
+import { quota } from '../../src/translate/ext/quota.js';
+import { statistic } from '../../src/translate/ext/statistic.js';
+import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -94,6 +97,29 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
   [tcpmss, fc.record({ min: small(9), max: small(9), invert: small(2) })],
   ...[esp, ah].map((e) => [e, spiValues] as const),
   [ipcomp, spiValues.map((v) => ({ ...v, hdrres: 1 }))],
+  [
+    statistic,
+    fc.record({
+      mode: small(3),
+      flags: small(3),
+      every: small(9),
+      packet: small(9),
+      count: small(9),
+    }),
+  ],
+  [quota, fc.record({ flags: small(3), pad: small(3), quota: fc.bigInt({ min: 0n, max: 9n }) })],
+  [
+    time,
+    fc.record({
+      dateStart: small(9),
+      dateStop: small(9),
+      daytimeStart: fc.constantFrom(0, 5, 86399, 86400, 0xffffffff),
+      daytimeStop: fc.constantFrom(0, 5, 86399, 86400),
+      monthdays: small(9),
+      weekdays: small(9),
+      flags: small(5),
+    }),
+  ],
 ]);
 
 const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
@@ -117,6 +143,9 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [esp, ['-p', 'esp', '-m', 'esp', '--espspi', '1']],
   [ah, ['-p', 'ah', '-m', 'ah', '--ahspi', '1']],
   [ipcomp, ['-p', 'ipcomp', '-m', 'ipcomp', '--ipcompspi', '1']],
+  [statistic, ['-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '0']],
+  [quota, ['-m', 'quota', '--quota', '5']],
+  [time, ['-m', 'time', '--timestart', '1:00', '--timestop', '2:00']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

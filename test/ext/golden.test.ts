@@ -10,6 +10,9 @@ import { esp } from '../../src/translate/ext/esp.js';
 import { ipcomp } from '../../src/translate/ext/ipcomp.js';
 import { tcpmss } from '../../src/translate/ext/tcpmss.js';
 import { tos } from '../../src/translate/ext/tos.js';
+import { quota } from '../../src/translate/ext/quota.js';
+import { statistic } from '../../src/translate/ext/statistic.js';
+import { time, TIME_DEFAULTS } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -343,6 +346,102 @@ const CASES: readonly Case[] = [
     ext: ipcomp,
     revision: 0,
     value: { spis: [3, 0xffffffff], invflags: 1, hdrres: 0 },
+  },
+  {
+    args: ['-m', 'statistic', '--mode', 'random', '--probability', '0.5'],
+    ext: statistic,
+    revision: 0,
+    value: { mode: 0, flags: 0, every: 0x40000000, packet: 0, count: 0x40000000 },
+  },
+  {
+    args: ['-m', 'statistic', '--mode', 'random', '!', '--probability', '0.000244140625'],
+    ext: statistic,
+    revision: 0,
+    value: { mode: 0, flags: 1, every: 1 << 19, packet: 0, count: 1 << 19 },
+  },
+  {
+    args: ['-m', 'statistic', '--mode', 'nth', '!', '--every', '3', '--packet', '1'],
+    ext: statistic,
+    revision: 0,
+    value: { mode: 1, flags: 1, every: 2, packet: 1, count: 1 },
+  },
+  {
+    args: ['-m', 'quota', '--quota', '1000'],
+    ext: quota,
+    revision: 0,
+    value: { flags: 0, pad: 0, quota: 1000n },
+  },
+  {
+    args: ['-m', 'quota', '!', '--quota', '18446744073709551615'],
+    ext: quota,
+    revision: 0,
+    value: { flags: 1, pad: 0, quota: 2n ** 64n - 1n },
+  },
+  {
+    args: ['-m', 'time'],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'time',
+      '--timestart',
+      '8:00',
+      '--timestop',
+      '17:30:05',
+      '--weekdays',
+      'Mon,Sa',
+      '!',
+      '--monthdays',
+      '1,,31',
+    ],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+      daytimeStart: 28800,
+      daytimeStop: 63005,
+      weekdays: 0x42,
+      monthdays: 0x7ffffffd,
+    },
+  },
+  {
+    args: ['-m', 'time', '--datestart', '2020-02-30T10', '--datestop', '2038-12-31', '--kerneltz'],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+      dateStart: 1583056800,
+      dateStop: 2177366400,
+      flags: 1,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'time',
+      '--timestart',
+      '22:00',
+      '--timestop',
+      '1:00',
+      '--contiguous',
+      '!',
+      '--weekdays',
+      '1,9',
+    ],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+      daytimeStart: 79200,
+      daytimeStop: 3600,
+      weekdays: 0xfc,
+      flags: 2,
+    },
   },
 ];
 

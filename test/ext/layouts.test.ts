@@ -15,6 +15,9 @@ import { esp } from '../../src/translate/ext/esp.js';
 import { ipcomp } from '../../src/translate/ext/ipcomp.js';
 import { tcpmss } from '../../src/translate/ext/tcpmss.js';
 import { tos } from '../../src/translate/ext/tos.js';
+import { quota } from '../../src/translate/ext/quota.js';
+import { statistic } from '../../src/translate/ext/statistic.js';
+import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -269,6 +272,46 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { spis: [0x0102, 0xfffe], invflags: 1, hdrres: 1 },
   },
+  {
+    id: 'statistic',
+    c: 'struct xt_statistic_info',
+    fill: 's.mode = 0x0102; s.flags = 0x0304; s.u.nth.every = 0x05060708; s.u.nth.packet = 0x090a0b0c; s.u.nth.count = 0x0d0e0f10;',
+    ext: statistic,
+    revision: 0,
+    value: {
+      mode: 0x0102,
+      flags: 0x0304,
+      every: 0x05060708,
+      packet: 0x090a0b0c,
+      count: 0x0d0e0f10,
+    },
+    userSizeExpr: 'offsetof(struct xt_statistic_info, master)',
+  },
+  {
+    id: 'quota',
+    c: 'struct xt_quota_info',
+    fill: 's.flags = 0x01020304; s.pad = 0x05060708; s.quota = 0x1122334455667788ULL;',
+    ext: quota,
+    revision: 0,
+    value: { flags: 0x01020304, pad: 0x05060708, quota: 0x1122334455667788n },
+    userSizeExpr: 'offsetof(struct xt_quota_info, master)',
+  },
+  {
+    id: 'time',
+    c: 'struct xt_time_info',
+    fill: 's.date_start = 0x01020304; s.date_stop = 0x05060708; s.daytime_start = 0x090a0b0c; s.daytime_stop = 0x0d0e0f10; s.monthdays_match = 0x11121314; s.weekdays_match = 0x15; s.flags = 0x16;',
+    ext: time,
+    revision: 0,
+    value: {
+      dateStart: 0x01020304,
+      dateStop: 0x05060708,
+      daytimeStart: 0x090a0b0c,
+      daytimeStop: 0x0d0e0f10,
+      monthdays: 0x11121314,
+      weekdays: 0x15,
+      flags: 0x16,
+    },
+  },
 ];
 
 function program(): string {
@@ -301,6 +344,9 @@ function program(): string {
 #include <linux/netfilter/xt_esp.h>
 #include <linux/netfilter_ipv4/ipt_ah.h>
 #include <linux/netfilter/xt_ipcomp.h>
+#include <linux/netfilter/xt_statistic.h>
+#include <linux/netfilter/xt_quota.h>
+#include <linux/netfilter/xt_time.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

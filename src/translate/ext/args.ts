@@ -238,3 +238,32 @@ export function parseRangeRC(s: string, max: number, what: string): number[] {
     p === '' ? (i === 1 ? max : 0) : Number(parseUintBig(p, 0n, BigInt(max), what)),
   );
 }
+
+/**
+ * C's strtoul(s, &end, base) exactly, for extensions that call it directly: leading blanks, a
+ * sign ('-' negates modulo 2^64), digits in `base` (0: 0x hex, 0 octal, else decimal). With no
+ * digit the value is 0 and `end` is 0.
+ */
+export function cStrtoul(s: string, base: 0 | 10): { value: bigint; end: number } {
+  const m = /^[ \t\n\v\f\r]*([+-]?)/.exec(s);
+  const signEnd = m?.[0].length ?? 0;
+  const body = s.slice(signEnd);
+  const digits =
+    base === 10
+      ? /^[0-9]+/.exec(body)
+      : (/^0[xX][0-9a-fA-F]+/.exec(body) ?? /^0[0-7]*/.exec(body) ?? /^[1-9][0-9]*/.exec(body));
+  if (digits === null) return { value: 0n, end: 0 };
+  const d = digits[0];
+  let value =
+    base === 0 && /^0[xX]/.test(d)
+      ? BigInt(d)
+      : base === 0 && d.startsWith('0')
+        ? d.length > 1
+          ? BigInt(`0o${d.slice(1)}`)
+          : 0n
+        : BigInt(d);
+  const max = 2n ** 64n - 1n;
+  if (value > max) value = max;
+  if (m?.[1] === '-') value = (2n ** 64n - value) % 2n ** 64n;
+  return { value, end: signEnd + d.length };
+}

@@ -8,7 +8,10 @@
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
 import { comment } from './comment.js';
+import { time } from './time.js';
 import { tos } from './tos.js';
+import { statistic } from './statistic.js';
+import { quota } from './quota.js';
 import { tcpmss } from './tcpmss.js';
 import { ipcomp } from './ipcomp.js';
 import { esp } from './esp.js';
@@ -56,13 +59,16 @@ export const MATCHES: readonly AnyExtension[] = [
   esp,
   ah,
   ipcomp,
+  statistic,
+  quota,
+  time,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
 
 /**
  * Names the kernel registers with family NFPROTO_UNSPEC (xt_conntrack.c, xt_state.c, xt_mark.c,
- * xt_comment.c, xt_limit.c). Everything else we know is registered per family (NFPROTO_IPV4).
+ * xt_comment.c, xt_limit.c, xt_statistic.c, xt_quota.c, xt_time.c). Everything else we know is registered per family (NFPROTO_IPV4).
  */
 const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:conntrack',
@@ -70,6 +76,9 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:mark',
   'match:comment',
   'match:limit',
+  'match:statistic',
+  'match:quota',
+  'match:time',
 ]);
 
 export type ExtensionKind = 'match' | 'target';
