@@ -118,6 +118,18 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m time --datestart 2020-02-30T10 --datestop 2038-12-31 --utc -m time --kerneltz
 -A INPUT -m time --timestart 22:00 --timestop 1:00 --contiguous ! --weekdays 1,9 --localtz
 -A INPUT -m time --datestart 2020- --datestop 2038-01-19T03:14:07 --weekdays 33 --monthdays 123
+-A INPUT -m connmark --mark 0x10/0xff -m connmark ! --mark 5
+-A INPUT -m connbytes --connbytes 10:100 --connbytes-dir both --connbytes-mode bytes
+-A INPUT -m connbytes ! --connbytes 10: --connbytes-dir reply --connbytes-mode avgpkt
+-A INPUT -m connbytes ! --connbytes 5:5 --connbytes-mode packets --connbytes-dir original
+-A INPUT -m connbytes --connbytes :7 --connbytes-dir original --connbytes-mode packets
+-A INPUT -m helper --helper ftp -m helper ! --helper "a.b\\"c"
+-A INPUT -m helper --helper abcdefghijklmnopqrstuvwxyz0123456789
+-A INPUT -m realm --realm 5/0xff -m realm ! --realm cosmos -m realm --realm 0x10
+-A INPUT -m devgroup ! --src-group 0x10/0xf0 -m devgroup --src-group default
+-A OUTPUT -m devgroup --dst-group 3 -j ACCEPT
+-A FORWARD -m devgroup --src-group 1 ! --dst-group 2/3
+-A INPUT -m cpu ! --cpu 1 -m cpu --cpu 0
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -462,6 +474,25 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m time --monthdays 32', /32 is not a valid day/],
     ['-A INPUT -m time --contiguous', /--contiguous only makes sense/],
     ['-A INPUT -m time --utc --kerneltz', /--utc cannot be used/],
+    ['-A INPUT -m connmark --mark 1/x', /bad integer/],
+    ['-A INPUT -m connmark', /--mark is required/],
+    [
+      '-A INPUT -m connbytes --connbytes 9:3 --connbytes-dir both --connbytes-mode bytes',
+      /should be less/,
+    ],
+    ['-A INPUT -m connbytes --connbytes 1 --connbytes-dir both', /are required/],
+    [
+      '-A INPUT -m connbytes --connbytes 1 --connbytes-dir up --connbytes-mode bytes',
+      /unknown --connbytes-dir "up"/,
+    ],
+    ['-A INPUT -m helper', /--helper is required/],
+    ['-A INPUT -m realm --realm inr.ac', /could not map name "inr.ac"/],
+    ['-A INPUT -m devgroup', /--src-group or --dst-group is required/],
+    [
+      '-A INPUT -m devgroup --dst-group 1',
+      /EINVAL: match "devgroup": --dst-group used from a hook/,
+    ],
+    ['-A INPUT -m cpu ! --cpu -1', /"--cpu" takes 1 argument/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -16,6 +16,12 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { connmark } from '../../src/translate/ext/connmark.js';
+import { connbytes } from '../../src/translate/ext/connbytes.js';
+import { helper } from '../../src/translate/ext/helper.js';
+import { realm } from '../../src/translate/ext/realm.js';
+import { devgroup } from '../../src/translate/ext/devgroup.js';
+import { cpu } from '../../src/translate/ext/cpu.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
@@ -120,6 +126,29 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       flags: small(5),
     }),
   ],
+  [connmark, fc.record({ mark: small(9), mask: small(9), invert: small(3) })],
+  [
+    connbytes,
+    fc.record({
+      from: fc.bigInt({ min: 0n, max: 9n }),
+      to: fc.bigInt({ min: 0n, max: 9n }),
+      what: small(4),
+      direction: small(4),
+    }),
+  ],
+  [helper, fc.record({ invert: small(3), name: fc.constantFrom('', 'ftp', 'x'.repeat(29)) })],
+  [realm, fc.record({ id: small(9), mask: small(9), invert: small(3) })],
+  [
+    devgroup,
+    fc.record({
+      flags: small(0x1f),
+      srcGroup: small(3),
+      srcMask: small(3),
+      dstGroup: small(3),
+      dstMask: small(3),
+    }),
+  ],
+  [cpu, fc.record({ cpu: small(9), invert: small(3) })],
 ]);
 
 const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
@@ -146,6 +175,24 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [statistic, ['-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '0']],
   [quota, ['-m', 'quota', '--quota', '5']],
   [time, ['-m', 'time', '--timestart', '1:00', '--timestop', '2:00']],
+  [connmark, ['-m', 'connmark', '--mark', '1']],
+  [
+    connbytes,
+    [
+      '-m',
+      'connbytes',
+      '--connbytes',
+      '1:2',
+      '--connbytes-dir',
+      'both',
+      '--connbytes-mode',
+      'bytes',
+    ],
+  ],
+  [helper, ['-m', 'helper', '--helper', 'ftp']],
+  [realm, ['-m', 'realm', '--realm', '1']],
+  [devgroup, ['-m', 'devgroup', '--src-group', '1']],
+  [cpu, ['-m', 'cpu', '--cpu', '1']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

@@ -14,6 +14,12 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time, TIME_DEFAULTS } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { connmark } from '../../src/translate/ext/connmark.js';
+import { connbytes } from '../../src/translate/ext/connbytes.js';
+import { helper } from '../../src/translate/ext/helper.js';
+import { realm } from '../../src/translate/ext/realm.js';
+import { devgroup } from '../../src/translate/ext/devgroup.js';
+import { cpu } from '../../src/translate/ext/cpu.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
@@ -442,6 +448,107 @@ const CASES: readonly Case[] = [
       weekdays: 0xfc,
       flags: 2,
     },
+  },
+  {
+    args: ['-m', 'connmark', '--mark', '0x10/0xff'],
+    ext: connmark,
+    revision: 1,
+    value: { mark: 0x10, mask: 0xff, invert: 0 },
+  },
+  {
+    args: ['-m', 'connmark', '!', '--mark', '5'],
+    ext: connmark,
+    revision: 1,
+    value: { mark: 5, mask: 0xffffffff, invert: 1 },
+  },
+  {
+    args: [
+      '-m',
+      'connbytes',
+      '--connbytes',
+      '10:100',
+      '--connbytes-dir',
+      'both',
+      '--connbytes-mode',
+      'bytes',
+    ],
+    ext: connbytes,
+    revision: 0,
+    value: { from: 10n, to: 100n, what: 1, direction: 2 },
+  },
+  {
+    args: [
+      '-m',
+      'connbytes',
+      '!',
+      '--connbytes',
+      '10:',
+      '--connbytes-dir',
+      'reply',
+      '--connbytes-mode',
+      'avgpkt',
+    ],
+    ext: connbytes,
+    revision: 0,
+    value: { from: 2n ** 64n - 1n, to: 10n, what: 2, direction: 1 },
+  },
+  {
+    args: [
+      '-m',
+      'connbytes',
+      '--connbytes',
+      ':7',
+      '--connbytes-dir',
+      'original',
+      '--connbytes-mode',
+      'packets',
+    ],
+    ext: connbytes,
+    revision: 0,
+    value: { from: 0n, to: 7n, what: 0, direction: 0 },
+  },
+  {
+    args: ['-m', 'helper', '--helper', 'ftp'],
+    ext: helper,
+    revision: 0,
+    value: { invert: 0, name: 'ftp' },
+  },
+  {
+    args: ['-m', 'helper', '!', '--helper', 'a.b"c'],
+    ext: helper,
+    revision: 0,
+    value: { invert: 1, name: 'a.b"c' },
+  },
+  {
+    args: ['-m', 'realm', '--realm', '5/0xff'],
+    ext: realm,
+    revision: 0,
+    value: { id: 5, mask: 0xff, invert: 0 },
+  },
+  {
+    args: ['-m', 'realm', '!', '--realm', 'cosmos'],
+    ext: realm,
+    revision: 0,
+    value: { id: 0, mask: 0xffffffff, invert: 1 },
+  },
+  {
+    args: ['-m', 'devgroup', '!', '--src-group', '0x10/0xf0'],
+    ext: devgroup,
+    revision: 0,
+    value: { flags: 3, srcGroup: 0x10, srcMask: 0xf0, dstGroup: 0, dstMask: 0 },
+  },
+  {
+    args: ['-m', 'devgroup', '--src-group', 'default'],
+    ext: devgroup,
+    revision: 0,
+    value: { flags: 1, srcGroup: 0, srcMask: 0xffffffff, dstGroup: 0, dstMask: 0 },
+  },
+  { args: ['-m', 'cpu', '!', '--cpu', '1'], ext: cpu, revision: 0, value: { cpu: 1, invert: 1 } },
+  {
+    args: ['-m', 'cpu', '--cpu', '4294967295'],
+    ext: cpu,
+    revision: 0,
+    value: { cpu: 0xffffffff, invert: 0 },
   },
 ];
 

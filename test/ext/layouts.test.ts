@@ -19,6 +19,12 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { connmark } from '../../src/translate/ext/connmark.js';
+import { connbytes } from '../../src/translate/ext/connbytes.js';
+import { helper } from '../../src/translate/ext/helper.js';
+import { realm } from '../../src/translate/ext/realm.js';
+import { devgroup } from '../../src/translate/ext/devgroup.js';
+import { cpu } from '../../src/translate/ext/cpu.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
@@ -312,6 +318,60 @@ const LAYOUTS: readonly Layout[] = [
       flags: 0x16,
     },
   },
+  {
+    id: 'connmark',
+    c: 'struct xt_connmark_mtinfo1',
+    fill: 's.mark = 0x01020304; s.mask = 0x05060708; s.invert = 1;',
+    ext: connmark,
+    revision: 1,
+    value: { mark: 0x01020304, mask: 0x05060708, invert: 1 },
+  },
+  {
+    id: 'connbytes',
+    c: 'struct xt_connbytes_info',
+    fill: 's.count.from = 0x0102030405060708ULL; s.count.to = 0x1112131415161718ULL; s.what = 2; s.direction = 1;',
+    ext: connbytes,
+    revision: 0,
+    value: { from: 0x0102030405060708n, to: 0x1112131415161718n, what: 2, direction: 1 },
+  },
+  {
+    id: 'helper',
+    c: 'struct xt_helper_info',
+    fill: 's.invert = 0x01020304; strcpy(s.name, "0123456789abcdefghijklmnopqrs");',
+    ext: helper,
+    revision: 0,
+    value: { invert: 0x01020304, name: '0123456789abcdefghijklmnopqrs' },
+  },
+  {
+    id: 'realm',
+    c: 'struct xt_realm_info',
+    fill: 's.id = 0x01020304; s.mask = 0x05060708; s.invert = 1;',
+    ext: realm,
+    revision: 0,
+    value: { id: 0x01020304, mask: 0x05060708, invert: 1 },
+  },
+  {
+    id: 'devgroup',
+    c: 'struct xt_devgroup_info',
+    fill: 's.flags = 0x0f; s.src_group = 0x01020304; s.src_mask = 0x05060708; s.dst_group = 0x090a0b0c; s.dst_mask = 0x0d0e0f10;',
+    ext: devgroup,
+    revision: 0,
+    value: {
+      flags: 0x0f,
+      srcGroup: 0x01020304,
+      srcMask: 0x05060708,
+      dstGroup: 0x090a0b0c,
+      dstMask: 0x0d0e0f10,
+    },
+  },
+  {
+    id: 'cpu',
+    c: 'struct xt_cpu_info',
+    fill: 's.cpu = 0x01020304; s.invert = 1;',
+    ext: cpu,
+    revision: 0,
+    value: { cpu: 0x01020304, invert: 1 },
+  },
 ];
 
 function program(): string {
@@ -347,6 +407,12 @@ function program(): string {
 #include <linux/netfilter/xt_statistic.h>
 #include <linux/netfilter/xt_quota.h>
 #include <linux/netfilter/xt_time.h>
+#include <linux/netfilter/xt_connmark.h>
+#include <linux/netfilter/xt_connbytes.h>
+#include <linux/netfilter/xt_helper.h>
+#include <linux/netfilter/xt_realm.h>
+#include <linux/netfilter/xt_devgroup.h>
+#include <linux/netfilter/xt_cpu.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

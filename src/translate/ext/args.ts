@@ -227,16 +227,52 @@ export function parseUintBig(s: string, min: bigint, max: bigint, what: string):
 }
 
 /**
- * XTTYPE_UINT{8,16,32}RC (libxtables' xtopt_parse_mint): `a`, `a:b`, `:b` or `a:`, an empty
+ * XTTYPE_UINT{8,16,32,64}RC (libxtables' xtopt_parse_mint): `a`, `a:b`, `:b` or `a:`, an empty
  * first part meaning 0 and an empty second the type's maximum, at most two parts. Returns the
  * one or two values given (an extension then decides what a single value means).
  */
-export function parseRangeRC(s: string, max: number, what: string): number[] {
+export function parseRangeRCBig(s: string, max: bigint, what: string): bigint[] {
   const parts = s.split(':');
   if (parts.length > 2) throw new OptionError(`${what}: too many components in "${s}"`);
-  return parts.map((p, i) =>
-    p === '' ? (i === 1 ? max : 0) : Number(parseUintBig(p, 0n, BigInt(max), what)),
-  );
+  return parts.map((p, i) => (p === '' ? (i === 1 ? max : 0n) : parseUintBig(p, 0n, max, what)));
+}
+
+/** parseRangeRCBig for types up to u32. */
+export function parseRangeRC(s: string, max: number, what: string): number[] {
+  return parseRangeRCBig(s, BigInt(max), what).map(Number);
+}
+
+/**
+ * xtables_parse_val_mask: `value[/mask]` (mask ~0 by default), numbers as xtables_strtoui; text
+ * that is not such a number is looked up in `names` (iproute2's realm or group names) when the
+ * extension has a name map.
+ */
+export function parseValMask(
+  s: string,
+  what: string,
+  names?: readonly (readonly [number, string])[],
+): { value: number; mask: number } {
+  const head = strtoul(s);
+  const rest = head === undefined || head.value > 0xffffffffn ? undefined : s.slice(head.end);
+  if (head !== undefined && rest === '') return { value: Number(head.value), mask: 0xffffffff };
+  if (head !== undefined && rest !== undefined && rest.startsWith('/')) {
+    const mask = strtoul(rest.slice(1));
+    if (mask === undefined || mask.value > 0xffffffffn) {
+      throw new OptionError(`${what}: bad integer value "${s}"`);
+    }
+    if (mask.end !== rest.length - 1) throw new OptionError(`${what}: trailing garbage in "${s}"`);
+    return { value: Number(head.value), mask: Number(mask.value) };
+  }
+  if (names === undefined) {
+    throw new OptionError(
+      rest === undefined
+        ? `${what}: bad integer value "${s}"`
+        : `${what}: trailing garbage in "${s}"`,
+    );
+  }
+  const hit = names.find(([, n]) => n === s);
+  if (hit === undefined) throw new OptionError(`${what}: could not map name "${s}" to a value`);
+  return { value: hit[0], mask: 0xffffffff };
 }
 
 /**

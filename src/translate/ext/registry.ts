@@ -8,6 +8,12 @@
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
 import { comment } from './comment.js';
+import { cpu } from './cpu.js';
+import { devgroup } from './devgroup.js';
+import { realm } from './realm.js';
+import { helper } from './helper.js';
+import { connbytes } from './connbytes.js';
+import { connmark } from './connmark.js';
 import { time } from './time.js';
 import { tos } from './tos.js';
 import { statistic } from './statistic.js';
@@ -62,6 +68,12 @@ export const MATCHES: readonly AnyExtension[] = [
   statistic,
   quota,
   time,
+  connmark,
+  connbytes,
+  helper,
+  realm,
+  devgroup,
+  cpu,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
@@ -79,6 +91,11 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:statistic',
   'match:quota',
   'match:time',
+  'match:connmark',
+  'match:connbytes',
+  'match:helper',
+  'match:devgroup',
+  'match:cpu',
 ]);
 
 export type ExtensionKind = 'match' | 'target';
