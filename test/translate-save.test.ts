@@ -130,6 +130,10 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A OUTPUT -m devgroup --dst-group 3 -j ACCEPT
 -A FORWARD -m devgroup --src-group 1 ! --dst-group 2/3
 -A INPUT -m cpu ! --cpu 1 -m cpu --cpu 0
+-A INPUT -p dccp -m dccp --dport :5 ! --dccp-types request,DATA,invalid --dccp-option 5
+-A INPUT -p dccp -m dccp ! --sport 30:20 --destination-port 70000 ! --dccp-option 255
+-A INPUT -p dccp --dccp-types ,,ACK,, --source-port http: -j DROP
+-A INPUT -p 33 --dport 010
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -493,6 +497,11 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
       /EINVAL: match "devgroup": --dst-group used from a hook/,
     ],
     ['-A INPUT -m cpu ! --cpu -1', /"--cpu" takes 1 argument/],
+    ['-A INPUT -p dccp --dport 0x50', /port "0x50" does not resolve/],
+    ['-A INPUT -p dccp --dport 1:2:3', /too many components/],
+    ['-A INPUT -p dccp --dccp-types SYN', /unknown DCCP type "SYN"/],
+    ['-A INPUT -p dccp --dccp-option 0', /out of range/],
+    ['-A INPUT -m dccp --dport 5', /EINVAL: match "dccp" needs "-p 33"/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -351,6 +351,7 @@ const PROTOCOL_OF: Readonly<Record<string, number>> = {
   icmp: 1,
   tcp: 6,
   udp: 17,
+  dccp: 33,
   esp: 50,
   ah: 51,
   ipcomp: 108,

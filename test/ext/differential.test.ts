@@ -16,6 +16,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
 import { helper } from '../../src/translate/ext/helper.js';
@@ -149,6 +150,17 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
     }),
   ],
   [cpu, fc.record({ cpu: small(9), invert: small(3) })],
+  [
+    dccp,
+    fc.record({
+      dpts: fc.tuple(small(9), small(9)),
+      spts: fc.tuple(small(9), small(9)),
+      flags: small(0x1f),
+      invflags: small(0x1f),
+      typemask: small(9),
+      option: small(3),
+    }),
+  ],
 ]);
 
 const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
@@ -193,6 +205,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [realm, ['-m', 'realm', '--realm', '1']],
   [devgroup, ['-m', 'devgroup', '--src-group', '1']],
   [cpu, ['-m', 'cpu', '--cpu', '1']],
+  [dccp, ['-p', 'dccp', '-m', 'dccp', '--dport', '1']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

@@ -14,6 +14,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time, TIME_DEFAULTS } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
 import { helper } from '../../src/translate/ext/helper.js';
@@ -549,6 +550,49 @@ const CASES: readonly Case[] = [
     ext: cpu,
     revision: 0,
     value: { cpu: 0xffffffff, invert: 0 },
+  },
+  {
+    args: [
+      '-p',
+      'dccp',
+      '-m',
+      'dccp',
+      '--dport',
+      ':5',
+      '!',
+      '--dccp-types',
+      'request,DATA,invalid',
+      '--dccp-option',
+      '5',
+    ],
+    ext: dccp,
+    revision: 0,
+    value: { dpts: [0, 5], spts: [0, 0], flags: 14, invflags: 4, typemask: 0xfc05, option: 5 },
+  },
+  {
+    args: [
+      '-p',
+      'dccp',
+      '-m',
+      'dccp',
+      '!',
+      '--sport',
+      '30:20',
+      '--dport',
+      '70000',
+      '!',
+      '--dccp-option',
+      '255',
+    ],
+    ext: dccp,
+    revision: 0,
+    value: { dpts: [4464, 4464], spts: [30, 20], flags: 11, invflags: 9, typemask: 0, option: 255 },
+  },
+  {
+    args: ['-p', 'dccp', '--dccp-types', 'ACK'],
+    ext: dccp,
+    revision: 0,
+    value: { dpts: [0, 0], spts: [0, 0], flags: 4, invflags: 0, typemask: 8, option: 0 },
   },
 ];
 

@@ -19,6 +19,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
 import { helper } from '../../src/translate/ext/helper.js';
@@ -372,6 +373,21 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { cpu: 0x01020304, invert: 1 },
   },
+  {
+    id: 'dccp',
+    c: 'struct xt_dccp_info',
+    fill: 's.dpts[0] = 0x0102; s.dpts[1] = 0x0304; s.spts[0] = 0x0506; s.spts[1] = 0x0708; s.flags = 0x090a; s.invflags = 0x0b0c; s.typemask = 0x0d0e; s.option = 0x0f;',
+    ext: dccp,
+    revision: 0,
+    value: {
+      dpts: [0x0102, 0x0304],
+      spts: [0x0506, 0x0708],
+      flags: 0x090a,
+      invflags: 0x0b0c,
+      typemask: 0x0d0e,
+      option: 0x0f,
+    },
+  },
 ];
 
 function program(): string {
@@ -413,6 +429,7 @@ function program(): string {
 #include <linux/netfilter/xt_realm.h>
 #include <linux/netfilter/xt_devgroup.h>
 #include <linux/netfilter/xt_cpu.h>
+#include <linux/netfilter/xt_dccp.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -303,3 +303,30 @@ export function cStrtoul(s: string, base: 0 | 10): { value: bigint; end: number 
   if (m?.[1] === '-') value = (2n ** 64n - value) % 2n ** 64n;
   return { value, end: signEnd + d.length };
 }
+
+/**
+ * libxtables' xtables_getportbyname (getaddrinfo with only a service): a decimal number as
+ * strtoul reads it, kept to its low 16 bits the way sin_port keeps it (70000 is 4464; no hex,
+ * 010 is 10), or a service name.
+ */
+export function getPortByName(s: string, what: string): number {
+  const r = cStrtoul(s, 10);
+  if (s !== '' && r.end === s.length) return Number(r.value & 0xffffn);
+  const named = SERVICES[s];
+  if (named === undefined)
+    throw new OptionError(`${what}: port "${s}" does not resolve to anything`);
+  return named;
+}
+
+/**
+ * XTTYPE_PORTRC (xtopt_parse_mport): `a`, `a:b`, `:b` or `a:` with [0, 65535] defaults for the
+ * parts left empty, ports as getPortByName. No ordering check: "30:20" stays [30, 20].
+ */
+export function parsePortRC(s: string, what: string): [number, number] {
+  const parts = s.split(':');
+  if (parts.length > 2) throw new OptionError(`${what}: too many components in "${s}"`);
+  const [a = '', b] = parts;
+  const lo = a === '' ? 0 : getPortByName(a, what);
+  if (b === undefined) return [lo, lo];
+  return [lo, b === '' ? 0xffff : getPortByName(b, what)];
+}

@@ -8,6 +8,7 @@
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
 import { comment } from './comment.js';
+import { dccp } from './dccp.js';
 import { cpu } from './cpu.js';
 import { devgroup } from './devgroup.js';
 import { realm } from './realm.js';
@@ -74,6 +75,7 @@ export const MATCHES: readonly AnyExtension[] = [
   realm,
   devgroup,
   cpu,
+  dccp,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
