@@ -134,6 +134,10 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -p dccp -m dccp ! --sport 30:20 --destination-port 70000 ! --dccp-option 255
 -A INPUT -p dccp --dccp-types ,,ACK,, --source-port http: -j DROP
 -A INPUT -p 33 --dport 010
+-A INPUT -m string --algo bm --string "GET /" -j DROP
+-A INPUT -m string --algo kmp ! --string "a\\"b\\\\c" --from 10 --to 100 --icase
+-A INPUT -m string --algo bm --hex-string "a\\\\|b|0d 0a|c" -m string --algo bm --hex-string "|41||42|"
+-A INPUT -m string --algo bm --string "ab\\\\"
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -502,6 +506,22 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -p dccp --dccp-types SYN', /unknown DCCP type "SYN"/],
     ['-A INPUT -p dccp --dccp-option 0', /out of range/],
     ['-A INPUT -m dccp --dport 5', /EINVAL: match "dccp" needs "-p 33"/],
+    ['-A INPUT -m string --string x', /--algo is required/],
+    [
+      '-A INPUT -m string --algo 0123456789abcdefghij --string x',
+      /no textsearch algorithm "0123456789abcde"/,
+    ],
+    ['-A INPUT -m string --algo bm', /--string or --hex-string is required/],
+    ['-A INPUT -m string --algo bm --hex-string "|4|"', /invalid hex block/],
+    ['-A INPUT -m string --algo bm --string x --hex-string "|41|"', /cannot be used together/],
+    [
+      '-A INPUT -m string --algo xyz --string x',
+      /ENOENT: match "string": no textsearch algorithm "xyz"/,
+    ],
+    [
+      '-A INPUT -m string --algo bm --string x --from 9 --to 3',
+      /EINVAL: match "string": --from 9 > --to 3/,
+    ],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

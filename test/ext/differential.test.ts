@@ -16,6 +16,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { string } from '../../src/translate/ext/string.js';
 import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
@@ -161,6 +162,18 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       option: small(3),
     }),
   ],
+  [
+    string,
+    fc.record({
+      from: small(3),
+      to: small(3),
+      algo: fc.constantFrom('bm', 'kmp', 'fsm', 'BM', '', 'x'.repeat(16)),
+      pattern: fc.constantFrom('', 'abc', '\x00\x00\x00A', '\x00\x00\x04A\x01'),
+      patlen: fc.constantFrom(0, 1, 3, 4, 8, 128, 129),
+      flags: small(4),
+      pad: small(1),
+    }),
+  ],
 ]);
 
 const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
@@ -206,6 +219,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [devgroup, ['-m', 'devgroup', '--src-group', '1']],
   [cpu, ['-m', 'cpu', '--cpu', '1']],
   [dccp, ['-p', 'dccp', '-m', 'dccp', '--dport', '1']],
+  [string, ['-m', 'string', '--algo', 'bm', '--string', 'x']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

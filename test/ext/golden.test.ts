@@ -14,6 +14,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time, TIME_DEFAULTS } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { string } from '../../src/translate/ext/string.js';
 import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
@@ -51,6 +52,8 @@ const NO_PORT = { lo: 0, hi: 0 };
 const ip = (a: number, b: number, c: number, d: number): number =>
   ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
+
+const STR = { from: 0, to: 0xffff, algo: 'bm', flags: 0, pad: 0 };
 
 const CASES: readonly Case[] = [
   {
@@ -593,6 +596,51 @@ const CASES: readonly Case[] = [
     ext: dccp,
     revision: 0,
     value: { dpts: [0, 0], spts: [0, 0], flags: 4, invflags: 0, typemask: 8, option: 0 },
+  },
+  {
+    args: ['-m', 'string', '--algo', 'bm', '--string', 'GET /'],
+    ext: string,
+    revision: 1,
+    value: { ...STR, pattern: 'GET /', patlen: 5 },
+  },
+  {
+    args: [
+      '-m',
+      'string',
+      '--algo',
+      'kmp',
+      '!',
+      '--string',
+      'a"b\\c',
+      '--from',
+      '10',
+      '--to',
+      '100',
+      '--icase',
+    ],
+    ext: string,
+    revision: 1,
+    value: {
+      ...STR,
+      algo: 'kmp',
+      pattern: 'a"b\\c',
+      patlen: 5,
+      flags: 3,
+      from: 10,
+      to: 100,
+    },
+  },
+  {
+    args: ['-m', 'string', '--algo', 'bm', '--hex-string', 'a\\|b|0d 0a|c'],
+    ext: string,
+    revision: 1,
+    value: { ...STR, pattern: 'a|b\r\nc', patlen: 6 },
+  },
+  {
+    args: ['-m', 'string', '--algo', 'bm', '--string', 'ab\\'],
+    ext: string,
+    revision: 1,
+    value: { ...STR, pattern: 'ab\\', patlen: 3 },
   },
 ];
 

@@ -19,6 +19,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { string } from '../../src/translate/ext/string.js';
 import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
@@ -388,6 +389,23 @@ const LAYOUTS: readonly Layout[] = [
       option: 0x0f,
     },
   },
+  {
+    id: 'string',
+    c: 'struct xt_string_info',
+    fill: 's.from_offset = 0x0102; s.to_offset = 0x0304; strcpy(s.algo, "0123456789abcde"); memset(s.pattern, 0x61, 128); s.patlen = 128; s.u.v1.flags = 3;',
+    ext: string,
+    revision: 1,
+    value: {
+      from: 0x0102,
+      to: 0x0304,
+      algo: '0123456789abcde',
+      pattern: 'a'.repeat(128),
+      patlen: 128,
+      flags: 3,
+      pad: 0,
+    },
+    userSizeExpr: 'offsetof(struct xt_string_info, config)',
+  },
 ];
 
 function program(): string {
@@ -430,6 +448,7 @@ function program(): string {
 #include <linux/netfilter/xt_devgroup.h>
 #include <linux/netfilter/xt_cpu.h>
 #include <linux/netfilter/xt_dccp.h>
+#include <linux/netfilter/xt_string.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -36,6 +36,7 @@ import { mark } from './mark.js';
 import { multiport } from './multiport.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
+import { string } from './string.js';
 import { standard } from './standard.js';
 import { tcp } from './tcp.js';
 import { ttl } from './ttl.js';
@@ -76,6 +77,7 @@ export const MATCHES: readonly AnyExtension[] = [
   devgroup,
   cpu,
   dccp,
+  string,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
@@ -98,6 +100,7 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:helper',
   'match:devgroup',
   'match:cpu',
+  'match:string',
 ]);
 
 export type ExtensionKind = 'match' | 'target';
