@@ -138,6 +138,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m string --algo kmp ! --string "a\\"b\\\\c" --from 10 --to 100 --icase
 -A INPUT -m string --algo bm --hex-string "a\\\\|b|0d 0a|c" -m string --algo bm --hex-string "|41||42|"
 -A INPUT -m string --algo bm --string "ab\\\\"
+-A INPUT -m u32 --u32 "0>>22&0x3C@12>>26&0x3C@0=0x45" -j DROP
+-A INPUT -m u32 ! --u32 " 6 & 0xFF = 1 , 17:0x20 && 0x0=0:0xffffffff"
+-A INPUT -m u32 --u32 "1=1&&2=2&&3=3&&4=4&&5=5&&6=6&&7=7&&8=8&&9=9&&10=10" -m u32 --u32 "1&1&1&1&1&1&1&1&1&1=1,2,3,4,5,6,7,8,9,10"
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -522,6 +525,14 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
       '-A INPUT -m string --algo bm --string x --from 9 --to 3',
       /EINVAL: match "string": --from 9 > --to 3/,
     ],
+    [
+      '-A INPUT -m u32 --u32 "1=1&&2=2&&3=3&&4=4&&5=5&&6=6&&7=7&&8=8&&9=9&&10=10&&11=11"',
+      /too many "&&"s/,
+    ],
+    ['-A INPUT -m u32 --u32 "1&1&1&1&1&1&1&1&1&1&1=1"', /too many operators/],
+    ['-A INPUT -m u32 --u32 "1=1,2,3,4,5,6,7,8,9,10,11"', /too many ","s/],
+    ['-A INPUT -m u32 --u32 "1<2=3"', /a second '<' was expected/],
+    ['-A INPUT -m u32 --u32 1', /abrupt end of input/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -16,6 +16,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { u32 } from '../../src/translate/ext/u32.js';
 import { string } from '../../src/translate/ext/string.js';
 import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
@@ -174,6 +175,22 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       pad: small(1),
     }),
   ],
+  [
+    u32,
+    fc.record({
+      tests: fc.array(
+        fc.record({
+          location: fc.constant([{ number: 1, nextop: 5 }]),
+          value: fc.constant([{ min: 2, max: 1 }]),
+          nnums: fc.constantFrom(0, 1, 11, 12, 255),
+          nvalues: fc.constantFrom(0, 1, 11, 12),
+        }),
+        { maxLength: 12 },
+      ),
+      ntests: fc.constantFrom(0, 1, 2, 10, 11, 12, 255),
+      invert: small(2),
+    }),
+  ],
 ]);
 
 const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
@@ -220,6 +237,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [cpu, ['-m', 'cpu', '--cpu', '1']],
   [dccp, ['-p', 'dccp', '-m', 'dccp', '--dport', '1']],
   [string, ['-m', 'string', '--algo', 'bm', '--string', 'x']],
+  [u32, ['-m', 'u32', '--u32', '0=0']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

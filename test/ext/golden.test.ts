@@ -14,6 +14,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time, TIME_DEFAULTS } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { u32 } from '../../src/translate/ext/u32.js';
 import { string } from '../../src/translate/ext/string.js';
 import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
@@ -641,6 +642,43 @@ const CASES: readonly Case[] = [
     ext: string,
     revision: 1,
     value: { ...STR, pattern: 'ab\\', patlen: 3 },
+  },
+  {
+    args: ['-m', 'u32', '!', '--u32', '0>>22&0x3C@12>>26&0x3C@0=0x45,6:017&&4<<1=0'],
+    ext: u32,
+    revision: 0,
+    value: {
+      tests: [
+        {
+          location: [
+            { number: 0, nextop: 0 },
+            { number: 22, nextop: 2 },
+            { number: 0x3c, nextop: 0 },
+            { number: 12, nextop: 3 },
+            { number: 26, nextop: 2 },
+            { number: 0x3c, nextop: 0 },
+            { number: 0, nextop: 3 },
+          ],
+          value: [
+            { min: 0x45, max: 0x45 },
+            { min: 6, max: 15 },
+          ],
+          nnums: 7,
+          nvalues: 2,
+        },
+        {
+          location: [
+            { number: 4, nextop: 0 },
+            { number: 1, nextop: 1 },
+          ],
+          value: [],
+          nnums: 2,
+          nvalues: 1,
+        },
+      ],
+      ntests: 2,
+      invert: 1,
+    },
   },
 ];
 

@@ -19,6 +19,7 @@ import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { u32 } from '../../src/translate/ext/u32.js';
 import { string } from '../../src/translate/ext/string.js';
 import { dccp } from '../../src/translate/ext/dccp.js';
 import { connmark } from '../../src/translate/ext/connmark.js';
@@ -406,6 +407,32 @@ const LAYOUTS: readonly Layout[] = [
     },
     userSizeExpr: 'offsetof(struct xt_string_info, config)',
   },
+  {
+    id: 'u32',
+    c: 'struct xt_u32',
+    fill: 's.tests[10].location[10].number = 0x01020304; s.tests[10].location[10].nextop = 3; s.tests[10].value[10].min = 0x05060708; s.tests[10].value[10].max = 0x090a0b0c; s.tests[10].nnums = 11; s.tests[10].nvalues = 12; s.ntests = 13; s.invert = 1;',
+    ext: u32,
+    revision: 0,
+    value: {
+      tests: [
+        ...Array.from({ length: 10 }, () => ({ location: [], value: [], nnums: 0, nvalues: 0 })),
+        {
+          location: [
+            ...Array.from({ length: 10 }, () => ({ number: 0, nextop: 0 })),
+            { number: 0x01020304, nextop: 3 },
+          ],
+          value: [
+            ...Array.from({ length: 10 }, () => ({ min: 0, max: 0 })),
+            { min: 0x05060708, max: 0x090a0b0c },
+          ],
+          nnums: 11,
+          nvalues: 12,
+        },
+      ],
+      ntests: 13,
+      invert: 1,
+    },
+  },
 ];
 
 function program(): string {
@@ -449,6 +476,7 @@ function program(): string {
 #include <linux/netfilter/xt_cpu.h>
 #include <linux/netfilter/xt_dccp.h>
 #include <linux/netfilter/xt_string.h>
+#include <linux/netfilter/xt_u32.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

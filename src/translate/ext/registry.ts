@@ -41,6 +41,7 @@ import { standard } from './standard.js';
 import { tcp } from './tcp.js';
 import { ttl } from './ttl.js';
 import type { Extension } from './types.js';
+import { u32 } from './u32.js';
 import { udp } from './udp.js';
 
 // The registry holds extensions of every value type; callers get Extension<unknown> back.
@@ -78,6 +79,7 @@ export const MATCHES: readonly AnyExtension[] = [
   cpu,
   dccp,
   string,
+  u32,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
@@ -101,6 +103,7 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:devgroup',
   'match:cpu',
   'match:string',
+  'match:u32',
 ]);
 
 export type ExtensionKind = 'match' | 'target';
