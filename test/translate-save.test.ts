@@ -333,6 +333,67 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         fc.integer({ min: 1, max: 10000 }),
       )
       .map(([r, u, b]) => `-m limit --limit ${r}${u} --limit-burst ${b}`),
+    fc
+      .tuple(
+        neg,
+        fc.oneof(
+          fc.integer({ min: 0, max: 255 }).map(String),
+          fc.constantFrom('Minimize-Delay', 'normal-service', '0x10/0x3f'),
+        ),
+      )
+      .map(([n, t]) => `-m tos ${n}--tos ${t}`),
+    fc
+      .tuple(
+        neg,
+        fc.oneof(
+          fc.integer({ min: 0, max: 63 }).map((d) => `--dscp ${d}`),
+          fc.constantFrom('--dscp-class EF', '--dscp-class af21'),
+        ),
+      )
+      .map(([n, d]) => `-m dscp ${n}${d}`),
+    fc.tuple(neg, fc.integer({ min: 0, max: 3 })).map(([n, e]) => `-m ecn ${n}--ecn-ip-ect ${e}`),
+    fc
+      .tuple(
+        neg,
+        fc.integer({ min: 0, max: 0xffffffff }),
+        opt(fc.integer({ min: 0, max: 0xffffffff }).map((k) => `/0x${k.toString(16)}`)),
+      )
+      .map(([n, m, k]) => `-m connmark ${n}--mark ${m}${k}`),
+    fc.tuple(neg, fc.integer({ min: 0, max: 1023 })).map(([n, c]) => `-m cpu ${n}--cpu ${c}`),
+    fc
+      .tuple(neg, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
+      .map(([n, q]) => `-m quota ${n}--quota ${q}`),
+    fc
+      .tuple(neg, fc.integer({ min: 1, max: 100 }), fc.integer({ min: 0, max: 99 }))
+      .map(([n, e, p]) => `-m statistic --mode nth ${n}--every ${e} --packet ${p % e}`),
+    fc
+      .tuple(neg, fc.integer({ min: 0, max: 1000000 }))
+      .map(([n, p]) => `-m statistic --mode random ${n}--probability ${(p / 1000000).toFixed(6)}`),
+    fc
+      .tuple(
+        fc.integer({ min: 0, max: 86399 }),
+        fc.integer({ min: 0, max: 86399 }),
+        fc.subarray(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], { minLength: 1 }),
+      )
+      .map(
+        ([a, b, d]) =>
+          `-m time --timestart ${Math.floor(a / 3600)}:${Math.floor(a / 60) % 60}:${a % 60} --timestop ${Math.floor(b / 3600)}:${Math.floor(b / 60) % 60} --weekdays ${d.join(',')}`,
+      ),
+    fc
+      .tuple(
+        neg,
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 0xffffffff })),
+          { minLength: 1, maxLength: 3 },
+        ),
+      )
+      .map(
+        ([n, t]) =>
+          `-m u32 ${n}--u32 "${t.map(([at, v]) => `${at}&0xff=${v & 0xff}:0xff`).join('&&')}"`,
+      ),
+    fc
+      .tuple(neg, fc.stringMatching(/^[a-z][a-z0-9-]{0,19}$/))
+      .map(([n, h]) => `-m helper ${n}--helper ${h}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
