@@ -2,34 +2,24 @@
 // one the kernel has), family UNSPEC. connmark_mt_check only takes a conntrack reference, so no
 // value is refused. Matches ((ct->mark & mask) == mark) ^ invert; no conntrack entry: no match.
 import { OptionError, parseValMask, readOptions } from './args.js';
+import { mark, type MarkMatch } from './mark.js';
 import type { Extension, SaveOption } from './types.js';
-import { formatValMask, inv, payload, zeroed } from './util.js';
+import { formatValMask, inv } from './util.js';
 
-export interface ConnmarkMatch {
-  readonly mark: number;
-  readonly mask: number;
-  readonly invert: number;
-}
-
-/** Two u32 and a u8: 9 bytes padded to 12. */
-const SIZE = 12;
+/** The same layout as xt_mark_mtinfo1: mark, mask, invert. */
+export type ConnmarkMatch = MarkMatch;
 
 export const connmark: Extension<ConnmarkMatch> = {
   kind: 'match',
   name: 'connmark',
   revisions: [1],
-  dataSize: () => SIZE,
-  userSize: () => SIZE,
+  dataSize: () => mark.dataSize(1),
+  userSize: () => mark.userSize(1),
   decode(data: Buffer): ConnmarkMatch {
-    const b = payload(data, SIZE);
-    return { mark: b.readUInt32LE(0), mask: b.readUInt32LE(4), invert: b[8] ?? 0 };
+    return mark.decode(data, 1);
   },
   encode(v: ConnmarkMatch): Buffer {
-    const b = zeroed(SIZE);
-    b.writeUInt32LE(v.mark >>> 0, 0);
-    b.writeUInt32LE(v.mask >>> 0, 4);
-    b.writeUInt8(v.invert, 8);
-    return b;
+    return mark.encode(v, 1);
   },
   check(): void {},
   format(v: ConnmarkMatch): string {

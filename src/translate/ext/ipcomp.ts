@@ -4,7 +4,15 @@
 // tested by the kernel. libxt_ipcomp has no init, so without --ipcompspi the range is [0, 0]
 // (which iptables-save then prints as "--ipcompspi 0").
 import { readOptions } from './args.js';
-import { checkSpi, decodeSpi, encodeSpi, formatSpi, parseSpi, type SpiRange } from './spi.js';
+import {
+  checkSpi,
+  decodeSpi,
+  encodeSpi,
+  formatSpi,
+  parseSpi,
+  SPI_SIZE as SIZE,
+  type SpiRange,
+} from './spi.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { requireProto, zeroed } from './util.js';
 
@@ -14,9 +22,6 @@ export const IPPROTO_COMP = 108;
 export interface IpcompMatch extends SpiRange {
   readonly hdrres: number;
 }
-
-/** u32 spis[2], u8 invflags, u8 hdrres: 10 bytes padded to 12. */
-const SIZE = 12;
 
 export const ipcomp: Extension<IpcompMatch> = {
   kind: 'match',

@@ -1,9 +1,9 @@
 // What esp, ah and ipcomp share: a `u32 spis[2]; u8 invflags;` prefix (host order), a check
 // that refuses unknown invflags with EINVAL, and libxt_esp's --espspi syntax and save format.
 import { EINVAL, XtError } from '../errno.js';
-import { parseRangeRC } from './args.js';
-import type { SaveOption } from './types.js';
-import { inv, payload } from './util.js';
+import { parseRangeRC, readOptions } from './args.js';
+import type { CheckContext, Extension, SaveOption } from './types.js';
+import { inv, payload, requireProto, zeroed } from './util.js';
 
 /** The only invflags bit of all three (XT_ESP_INV_SPI, IPT_AH_INV_SPI, XT_IPCOMP_INV_SPI). */
 export const SPI_INV = 0x01;
@@ -48,4 +48,41 @@ export function parseSpi(
   if (opt === undefined) return { spis: absent, invflags: 0 };
   const [lo = 0, hi = lo] = parseRangeRC(opt.args[0] ?? '', 0xffffffff, `${what}: --${opt.name}`);
   return { spis: [lo, hi], invflags: opt.invert ? SPI_INV : 0 };
+}
+
+/** u32 spis[2], u8 invflags (+ ipcomp's u8 hdrres): 9 or 10 bytes padded to 12. */
+export const SPI_SIZE = 12;
+
+/**
+ * esp and ah, which differ only in name, protocol and option name: `.proto` set, the range
+ * [0, 0xffffffff] when the option is absent (their libxt init).
+ */
+export function spiMatch(name: string, proto: number, option: string): Extension<SpiRange> {
+  const what = `match "${name}"`;
+  const ext: Extension<SpiRange> = {
+    kind: 'match',
+    name,
+    revisions: [0],
+    dataSize: () => SPI_SIZE,
+    userSize: () => SPI_SIZE,
+    decode(data: Buffer): SpiRange {
+      const { spis, invflags } = decodeSpi(data, SPI_SIZE);
+      return { spis, invflags };
+    },
+    encode(v: SpiRange): Buffer {
+      return encodeSpi(v, zeroed(SPI_SIZE));
+    },
+    check(v: SpiRange, _revision: number, ctx: CheckContext): void {
+      requireProto(ctx, proto, what);
+      checkSpi(v, what);
+    },
+    format(v: SpiRange): string {
+      return formatSpi(v, option);
+    },
+    parse(options: readonly SaveOption[]) {
+      const o = readOptions(what, options, { spi: { names: [option], invert: true } });
+      return { extension: ext, revision: 0, value: parseSpi(o.spi, [0, 0xffffffff], what) };
+    },
+  };
+  return ext;
 }
