@@ -825,6 +825,53 @@ describe('refusals agree with the kernel’s errno', () => {
     expect(refusedCount).toBeLessThan(rates.length * bursts.length);
   });
 
+  it('realm and devgroup hook rules: accept/EINVAL agree with the kernel per chain', () => {
+    const HOOK: Readonly<Record<string, number>> = {
+      PREROUTING: 0,
+      FORWARD: 2,
+      OUTPUT: 3,
+      POSTROUTING: 4,
+    };
+    const realm1 = { id: 1, mask: 0xffffffff, invert: 0 };
+    const group = (flags: number) => ({
+      flags,
+      srcGroup: 1,
+      srcMask: ~0 >>> 0,
+      dstGroup: 2,
+      dstMask: ~0 >>> 0,
+    });
+    const cases: readonly (readonly [string, string, Extension<unknown>, unknown])[] = [
+      ['PREROUTING', '-m realm --realm 1', realm, realm1],
+      ['POSTROUTING', '-m realm --realm 1', realm, realm1],
+      ['POSTROUTING', '-m devgroup --src-group 1', devgroup, group(1)],
+      ['PREROUTING', '-m devgroup --src-group 1', devgroup, group(1)],
+      ['PREROUTING', '-m devgroup --dst-group 2', devgroup, group(4)],
+      ['OUTPUT', '-m devgroup --dst-group 2', devgroup, group(4)],
+      ['FORWARD', '-m devgroup --src-group 1 --dst-group 2', devgroup, group(5)],
+    ];
+    let refusedCount = 0;
+    for (const [chain, args, ext, value] of cases) {
+      kernel.iptables(['-t', 'mangle', '-F']);
+      const r = kernel.iptables(['-t', 'mangle', '-A', chain, ...args.split(' ')]);
+      const kernelSays = r.status === 0 ? 0 : r.stderr.includes('Invalid argument') ? EINVAL : -1;
+      let ours = 0;
+      try {
+        ext.check(value, 0, {
+          table: 'mangle',
+          hookMask: 1 << (HOOK[chain] ?? 0),
+          proto: 0,
+          invProto: false,
+        });
+      } catch (e) {
+        ours = (e as { errno: number }).errno;
+      }
+      expect({ chain, args, errno: ours }).toEqual({ chain, args, errno: kernelSays });
+      if (kernelSays !== 0) refusedCount++;
+    }
+    kernel.iptables(['-t', 'mangle', '-F']);
+    expect(refusedCount).toBe(3);
+  });
+
   it('limit with a u32-overflowing avg*burst: ERANGE from both', () => {
     // 1/day is avg 864000000; a burst of 5 wraps the u32 product.
     refused(['-m', 'limit', '--limit', '1/day', '--limit-burst', '5'], 'out of range');
