@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EINVAL } from '../../src/translate/errno.js';
 import { connbytes } from '../../src/translate/ext/connbytes.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
-import { ctx, expectErrno, hex, roundTrip, u8 } from './helpers.js';
+import { ctx, expectErrno, hex, pad, roundTrip, u8 } from './helpers.js';
 
 const P = { proto: 0, invProto: false };
 const MAX = 2n ** 64n - 1n;
@@ -27,7 +27,7 @@ describe('connbytes match (rev 0)', () => {
   });
 
   const u64 = fc.bigInt({ min: 0n, max: MAX });
-  roundTrip(connbytes, fc.record({ from: u64, to: u64, what: u8(), direction: u8() }));
+  roundTrip(connbytes, fc.record({ from: u64, to: u64, what: u8(), direction: u8(), pad: pad(6) }));
 
   it('refuses an unknown mode or direction (EINVAL)', () => {
     const v = { from: 0n, to: 0n, what: 2, direction: 2 };

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { connmark } from '../../src/translate/ext/connmark.js';
-import { ctx, hex, roundTrip, u32, u8 } from './helpers.js';
+import { ctx, hex, pad, roundTrip, u32, u8 } from './helpers.js';
 
 const P = { proto: 0, invProto: false };
 const parse = (arg: string, invert = false) =>
@@ -15,7 +15,7 @@ describe('connmark match (rev 1)', () => {
     expect(connmark.revisions).toEqual([1]);
   });
 
-  roundTrip(connmark, fc.record({ mark: u32(), mask: u32(), invert: u8() }), 1);
+  roundTrip(connmark, fc.record({ mark: u32(), mask: u32(), invert: u8(), pad: pad(3) }), 1);
 
   it('accepts any value', () => {
     expect(() => connmark.check({ mark: 1, mask: 0, invert: 9 }, 1, ctx())).not.toThrow();

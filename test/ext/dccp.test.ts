@@ -4,7 +4,7 @@ import { EINVAL } from '../../src/translate/errno.js';
 import { getPortByName, parsePortRC } from '../../src/translate/ext/args.js';
 import { dccp, type DccpMatch } from '../../src/translate/ext/dccp.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
-import { ctx, expectErrno, hex, roundTrip, u16, u8 } from './helpers.js';
+import { ctx, expectErrno, hex, pad, roundTrip, u16, u8 } from './helpers.js';
 
 const P = { proto: 33, invProto: false };
 const o = (name: string, arg: string, invert = false): SaveOption => ({
@@ -38,6 +38,7 @@ describe('dccp match (rev 0)', () => {
       invflags: u16(),
       typemask: u16(),
       option: u8(),
+      pad: pad(1),
     }),
   );
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { helper } from '../../src/translate/ext/helper.js';
-import { ctx, roundTrip, u32 } from './helpers.js';
+import { ctx, pad, roundTrip, u32 } from './helpers.js';
 
 const P = { proto: 0, invProto: false };
 
@@ -27,6 +27,7 @@ describe('helper match (rev 0)', () => {
           unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)),
         })
         .map((s) => s.replace(/\0+$/, '')),
+      pad: pad(2),
     }),
   );
 

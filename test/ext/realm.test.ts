@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EINVAL } from '../../src/translate/errno.js';
 import { realm } from '../../src/translate/ext/realm.js';
-import { ctx, expectErrno, hex, roundTrip, u32, u8 } from './helpers.js';
+import { ctx, expectErrno, hex, pad, roundTrip, u32, u8 } from './helpers.js';
 
 const P = { proto: 0, invProto: false };
 const parse = (arg: string) => realm.parse?.([{ name: 'realm', invert: false, args: [arg] }], P);
@@ -14,7 +14,7 @@ describe('realm match (rev 0)', () => {
     expect(realm.encode({ id: 5, mask: 0xff, invert: 1 }, 0)).toEqual(b);
   });
 
-  roundTrip(realm, fc.record({ id: u32(), mask: u32(), invert: u8() }));
+  roundTrip(realm, fc.record({ id: u32(), mask: u32(), invert: u8(), pad: pad(3) }));
 
   it('is refused from PREROUTING (.hooks), EINVAL', () => {
     const v = { id: 1, mask: 1, invert: 0 };

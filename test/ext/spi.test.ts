@@ -5,9 +5,9 @@ import { EINVAL } from '../../src/translate/errno.js';
 import { ah } from '../../src/translate/ext/ah.js';
 import { esp } from '../../src/translate/ext/esp.js';
 import { ipcomp } from '../../src/translate/ext/ipcomp.js';
-import { ctx, expectErrno, hex, roundTrip, u32, u8 } from './helpers.js';
+import { ctx, expectErrno, hex, pad, roundTrip, u32, u8 } from './helpers.js';
 
-const spiArb = fc.record({ spis: fc.tuple(u32(), u32()), invflags: u8() });
+const spiArb = fc.record({ spis: fc.tuple(u32(), u32()), invflags: u8(), pad: pad(3) });
 
 describe('esp and ah matches (rev 0)', () => {
   for (const [ext, proto, opt] of [
@@ -50,7 +50,10 @@ describe('esp and ah matches (rev 0)', () => {
 });
 
 describe('ipcomp match (rev 0)', () => {
-  roundTrip(ipcomp, fc.record({ spis: fc.tuple(u32(), u32()), invflags: u8(), hdrres: u8() }));
+  roundTrip(
+    ipcomp,
+    fc.record({ spis: fc.tuple(u32(), u32()), invflags: u8(), hdrres: u8(), pad: pad(2) }),
+  );
 
   it('keeps hdrres at byte 9 and defaults the range to [0, 0] (no init in libxt_ipcomp)', () => {
     const b = hex('00000000 00000000 00 01 0000 00000000');

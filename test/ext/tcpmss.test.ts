@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EINVAL } from '../../src/translate/errno.js';
 import { tcpmss } from '../../src/translate/ext/tcpmss.js';
-import { ctx, expectErrno, hex, roundTrip, u16, u8 } from './helpers.js';
+import { ctx, expectErrno, hex, pad, roundTrip, u16, u8 } from './helpers.js';
 
 const P = { proto: 6, invProto: false };
 const mss = (arg: string, invert = false) =>
@@ -15,7 +15,7 @@ describe('tcpmss match (rev 0)', () => {
     expect(tcpmss.encode({ min: 100, max: 500, invert: 1 }, 0)).toEqual(b);
   });
 
-  roundTrip(tcpmss, fc.record({ min: u16(), max: u16(), invert: u8() }));
+  roundTrip(tcpmss, fc.record({ min: u16(), max: u16(), invert: u8(), pad: pad(1) }));
 
   it('needs -p tcp without ! (.proto), and nothing else', () => {
     const v = { min: 9, max: 1, invert: 3 };

@@ -10,7 +10,7 @@ import {
   TIME_DEFAULTS,
 } from '../../src/translate/ext/time.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
-import { ctx, expectErrno, hex, roundTrip, u32, u8 } from './helpers.js';
+import { ctx, expectErrno, hex, pad, roundTrip, u32, u8 } from './helpers.js';
 
 const P = { proto: 0, invProto: false };
 const o = (name: string, arg?: string, invert = false): SaveOption => ({
@@ -37,6 +37,7 @@ describe('time match (rev 0)', () => {
       monthdays: u32(),
       weekdays: u8(),
       flags: u8(),
+      pad: pad(2),
     }),
   );
 

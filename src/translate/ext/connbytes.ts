@@ -6,7 +6,7 @@
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseRangeRCBig, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
-import { payload, zeroed } from './util.js';
+import { payload, readPad, writePad, zeroed } from './util.js';
 
 export const XT_CONNBYTES_PKTS = 0;
 export const XT_CONNBYTES_BYTES = 1;
@@ -21,6 +21,8 @@ export interface ConnbytesMatch {
   /** XT_CONNBYTES_PKTS, _BYTES or _AVGPKT. */
   readonly what: number;
   readonly direction: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
 const SIZE = 24;
@@ -41,6 +43,7 @@ export const connbytes: Extension<ConnbytesMatch> = {
       to: b.readBigUInt64LE(8),
       what: b[16] ?? 0,
       direction: b[17] ?? 0,
+      ...readPad(b, 18, 6),
     };
   },
   encode(v: ConnbytesMatch): Buffer {
@@ -49,6 +52,7 @@ export const connbytes: Extension<ConnbytesMatch> = {
     b.writeBigUInt64LE(v.to, 8);
     b.writeUInt8(v.what, 16);
     b.writeUInt8(v.direction, 17);
+    writePad(b, 18, 6, v.pad);
     return b;
   },
   check(v: ConnbytesMatch): void {

@@ -2,24 +2,42 @@
 // one the kernel has), family UNSPEC. connmark_mt_check only takes a conntrack reference, so no
 // value is refused. Matches ((ct->mark & mask) == mark) ^ invert; no conntrack entry: no match.
 import { OptionError, parseValMask, readOptions } from './args.js';
-import { mark, type MarkMatch } from './mark.js';
 import type { Extension, SaveOption } from './types.js';
-import { formatValMask, inv } from './util.js';
+import { formatValMask, inv, payload, readPad, writePad, zeroed } from './util.js';
 
-/** The same layout as xt_mark_mtinfo1: mark, mask, invert. */
-export type ConnmarkMatch = MarkMatch;
+export interface ConnmarkMatch {
+  readonly mark: number;
+  readonly mask: number;
+  readonly invert: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
+}
+
+/** Two u32 and a u8: 9 bytes padded to 12. */
+const SIZE = 12;
 
 export const connmark: Extension<ConnmarkMatch> = {
   kind: 'match',
   name: 'connmark',
   revisions: [1],
-  dataSize: () => mark.dataSize(1),
-  userSize: () => mark.userSize(1),
+  dataSize: () => SIZE,
+  userSize: () => SIZE,
   decode(data: Buffer): ConnmarkMatch {
-    return mark.decode(data, 1);
+    const b = payload(data, SIZE);
+    return {
+      mark: b.readUInt32LE(0),
+      mask: b.readUInt32LE(4),
+      invert: b[8] ?? 0,
+      ...readPad(b, 9, 3),
+    };
   },
   encode(v: ConnmarkMatch): Buffer {
-    return mark.encode(v, 1);
+    const b = zeroed(SIZE);
+    b.writeUInt32LE(v.mark >>> 0, 0);
+    b.writeUInt32LE(v.mask >>> 0, 4);
+    b.writeUInt8(v.invert, 8);
+    writePad(b, 9, 3, v.pad);
+    return b;
   },
   check(): void {},
   format(v: ConnmarkMatch): string {

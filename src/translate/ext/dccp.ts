@@ -5,7 +5,16 @@
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parsePortRC, parseUint, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
-import { IPPROTO_DCCP, inv, payload, portRange, requireProto, zeroed } from './util.js';
+import {
+  IPPROTO_DCCP,
+  inv,
+  payload,
+  portRange,
+  readPad,
+  requireProto,
+  writePad,
+  zeroed,
+} from './util.js';
 
 export const XT_DCCP_SRC_PORTS = 0x01;
 export const XT_DCCP_DEST_PORTS = 0x02;
@@ -38,6 +47,8 @@ export interface DccpMatch {
   readonly invflags: number;
   readonly typemask: number;
   readonly option: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
 /** Six u16 and a u8: 15 bytes padded to 16. */
@@ -58,6 +69,7 @@ export const dccp: Extension<DccpMatch> = {
       invflags: b.readUInt16LE(10),
       typemask: b.readUInt16LE(12),
       option: b[14] ?? 0,
+      ...readPad(b, 15, 1),
     };
   },
   encode(v: DccpMatch): Buffer {
@@ -66,6 +78,7 @@ export const dccp: Extension<DccpMatch> = {
       b.writeUInt16LE(x, 2 * i),
     );
     b.writeUInt8(v.option, 14);
+    writePad(b, 15, 1, v.pad);
     return b;
   },
   check(v: DccpMatch, _revision: number, ctx: CheckContext): void {

@@ -5,13 +5,25 @@
 // strlen(helper->name), so "ftp-2" matches helper "ftp"); an empty name matches any helper.
 import { OptionError, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
-import { inv, payload, rawChars, saveString, writeChars, zeroed, cString } from './util.js';
+import {
+  cString,
+  inv,
+  payload,
+  rawChars,
+  readPad,
+  saveString,
+  writeChars,
+  writePad,
+  zeroed,
+} from './util.js';
 
 export interface HelperMatch {
   /** int invert: any non-zero inverts. */
   readonly invert: number;
   /** name[0..28] as latin1, trailing NULs dropped. */
   readonly name: string;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
 /** int + char[30]: 34 bytes padded to 36. */
@@ -27,12 +39,17 @@ export const helper: Extension<HelperMatch> = {
   userSize: () => SIZE,
   decode(data: Buffer): HelperMatch {
     const b = payload(data, SIZE);
-    return { invert: b.readUInt32LE(0), name: rawChars(b.subarray(NAME, NAME + NAME_KEPT)) };
+    return {
+      invert: b.readUInt32LE(0),
+      name: rawChars(b.subarray(NAME, NAME + NAME_KEPT)),
+      ...readPad(b, 34, 2),
+    };
   },
   encode(v: HelperMatch): Buffer {
     const b = zeroed(SIZE);
     b.writeUInt32LE(v.invert >>> 0, 0);
     writeChars(b, NAME, v.name, NAME_KEPT);
+    writePad(b, 34, 2, v.pad);
     return b;
   },
   check(): void {},

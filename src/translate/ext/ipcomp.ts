@@ -14,7 +14,7 @@ import {
   type SpiRange,
 } from './spi.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
-import { requireProto, zeroed } from './util.js';
+import { requireProto } from './util.js';
 
 export const XT_IPCOMP_INV_SPI = 0x01;
 export const IPPROTO_COMP = 108;
@@ -30,11 +30,11 @@ export const ipcomp: Extension<IpcompMatch> = {
   dataSize: () => SIZE,
   userSize: () => SIZE,
   decode(data: Buffer): IpcompMatch {
-    const { spis, invflags, rest } = decodeSpi(data, SIZE);
-    return { spis, invflags, hdrres: rest[9] ?? 0 };
+    const { rest, ...spi } = decodeSpi(data, 10);
+    return { ...spi, hdrres: rest[9] ?? 0 };
   },
   encode(v: IpcompMatch): Buffer {
-    const b = encodeSpi(v, zeroed(SIZE));
+    const b = encodeSpi(v, 10);
     b.writeUInt8(v.hdrres, 9);
     return b;
   },

@@ -3,12 +3,14 @@
 // routing), no checkentry. Matches (id == (dst->tclassid & mask)) ^ invert.
 import { OptionError, parseValMask, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
-import { formatValMask, inv, payload, requireHooks, zeroed } from './util.js';
+import { formatValMask, inv, payload, readPad, requireHooks, writePad, zeroed } from './util.js';
 
 export interface RealmMatch {
   readonly id: number;
   readonly mask: number;
   readonly invert: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
 /** (1 << NF_INET_LOCAL_IN) | FORWARD | LOCAL_OUT | POST_ROUTING. */
@@ -27,13 +29,19 @@ export const realm: Extension<RealmMatch> = {
   userSize: () => SIZE,
   decode(data: Buffer): RealmMatch {
     const b = payload(data, SIZE);
-    return { id: b.readUInt32LE(0), mask: b.readUInt32LE(4), invert: b[8] ?? 0 };
+    return {
+      id: b.readUInt32LE(0),
+      mask: b.readUInt32LE(4),
+      invert: b[8] ?? 0,
+      ...readPad(b, 9, 3),
+    };
   },
   encode(v: RealmMatch): Buffer {
     const b = zeroed(SIZE);
     b.writeUInt32LE(v.id >>> 0, 0);
     b.writeUInt32LE(v.mask >>> 0, 4);
     b.writeUInt8(v.invert, 8);
+    writePad(b, 9, 3, v.pad);
     return b;
   },
   check(_v: RealmMatch, _revision: number, ctx: CheckContext): void {

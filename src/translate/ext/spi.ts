@@ -3,26 +3,39 @@
 import { EINVAL, XtError } from '../errno.js';
 import { parseRangeRC, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
-import { inv, payload, requireProto, zeroed } from './util.js';
+import { inv, payload, readPad, requireProto, writePad, zeroed } from './util.js';
 
 /** The only invflags bit of all three (XT_ESP_INV_SPI, IPT_AH_INV_SPI, XT_IPCOMP_INV_SPI). */
 export const SPI_INV = 0x01;
+
+/** u32 spis[2], u8 invflags (+ ipcomp's u8 hdrres): 9 or 10 bytes padded to 12. */
+export const SPI_SIZE = 12;
 
 export interface SpiRange {
   /** Inclusive [lo, hi] of the header's SPI (ipcomp: its 16-bit CPI). */
   readonly spis: readonly [number, number];
   readonly invflags: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
-export function decodeSpi(data: Buffer, size: number): SpiRange & { readonly rest: Buffer } {
-  const b = payload(data, size);
-  return { spis: [b.readUInt32LE(0), b.readUInt32LE(4)], invflags: b[8] ?? 0, rest: b };
+/** The range and invflags, and the padding that follows at [padAt, 12). */
+export function decodeSpi(data: Buffer, padAt: number): SpiRange & { readonly rest: Buffer } {
+  const b = payload(data, SPI_SIZE);
+  return {
+    spis: [b.readUInt32LE(0), b.readUInt32LE(4)],
+    invflags: b[8] ?? 0,
+    ...readPad(b, padAt, SPI_SIZE - padAt),
+    rest: b,
+  };
 }
 
-export function encodeSpi(v: SpiRange, out: Buffer): Buffer {
+export function encodeSpi(v: SpiRange, padAt: number): Buffer {
+  const out = zeroed(SPI_SIZE);
   out.writeUInt32LE(v.spis[0] >>> 0, 0);
   out.writeUInt32LE(v.spis[1] >>> 0, 4);
   out.writeUInt8(v.invflags, 8);
+  writePad(out, padAt, SPI_SIZE - padAt, v.pad);
   return out;
 }
 
@@ -50,9 +63,6 @@ export function parseSpi(
   return { spis: [lo, hi], invflags: opt.invert ? SPI_INV : 0 };
 }
 
-/** u32 spis[2], u8 invflags (+ ipcomp's u8 hdrres): 9 or 10 bytes padded to 12. */
-export const SPI_SIZE = 12;
-
 /**
  * esp and ah, which differ only in name, protocol and option name: `.proto` set, the range
  * [0, 0xffffffff] when the option is absent (their libxt init).
@@ -66,11 +76,11 @@ export function spiMatch(name: string, proto: number, option: string): Extension
     dataSize: () => SPI_SIZE,
     userSize: () => SPI_SIZE,
     decode(data: Buffer): SpiRange {
-      const { spis, invflags } = decodeSpi(data, SPI_SIZE);
-      return { spis, invflags };
+      const { rest: _, ...v } = decodeSpi(data, 9);
+      return v;
     },
     encode(v: SpiRange): Buffer {
-      return encodeSpi(v, zeroed(SPI_SIZE));
+      return encodeSpi(v, 9);
     },
     check(v: SpiRange, _revision: number, ctx: CheckContext): void {
       requireProto(ctx, proto, what);

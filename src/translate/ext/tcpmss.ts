@@ -4,12 +4,23 @@
 // a packet without the option matches only when inverted.
 import { OptionError, parseRangeRC, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
-import { inv, IPPROTO_TCP, payload, portRange, requireProto, zeroed } from './util.js';
+import {
+  inv,
+  IPPROTO_TCP,
+  payload,
+  portRange,
+  readPad,
+  requireProto,
+  writePad,
+  zeroed,
+} from './util.js';
 
 export interface TcpmssMatch {
   readonly min: number;
   readonly max: number;
   readonly invert: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
 /** Two u16 and a u8: 5 bytes padded to 6. */
@@ -23,13 +34,19 @@ export const tcpmss: Extension<TcpmssMatch> = {
   userSize: () => SIZE,
   decode(data: Buffer): TcpmssMatch {
     const b = payload(data, SIZE);
-    return { min: b.readUInt16LE(0), max: b.readUInt16LE(2), invert: b[4] ?? 0 };
+    return {
+      min: b.readUInt16LE(0),
+      max: b.readUInt16LE(2),
+      invert: b[4] ?? 0,
+      ...readPad(b, 5, 1),
+    };
   },
   encode(v: TcpmssMatch): Buffer {
     const b = zeroed(SIZE);
     b.writeUInt16LE(v.min, 0);
     b.writeUInt16LE(v.max, 2);
     b.writeUInt8(v.invert, 4);
+    writePad(b, 5, 1, v.pad);
     return b;
   },
   check(_v: TcpmssMatch, _revision: number, ctx: CheckContext): void {

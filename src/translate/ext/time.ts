@@ -5,7 +5,7 @@
 import { EDOM, EINVAL, XtError } from '../errno.js';
 import { cStrtoul, OptionError, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
-import { payload, zeroed } from './util.js';
+import { payload, readPad, writePad, zeroed } from './util.js';
 
 export const XT_TIME_LOCAL_TZ = 1 << 0;
 export const XT_TIME_CONTIGUOUS = 1 << 1;
@@ -22,6 +22,8 @@ export interface TimeMatch {
   readonly monthdays: number;
   readonly weekdays: number;
   readonly flags: number;
+  /** Struct padding, when not zero (see readPad). */
+  readonly pad?: number;
 }
 
 /** libxt_time's time_init: every day, all day, no date bounds (date_stop = INT_MAX). */
@@ -55,6 +57,7 @@ export const time: Extension<TimeMatch> = {
       monthdays: b.readUInt32LE(16),
       weekdays: b[20] ?? 0,
       flags: b[21] ?? 0,
+      ...readPad(b, 22, 2),
     };
   },
   encode(v: TimeMatch): Buffer {
@@ -66,6 +69,7 @@ export const time: Extension<TimeMatch> = {
     b.writeUInt32LE(v.monthdays >>> 0, 16);
     b.writeUInt8(v.weekdays, 20);
     b.writeUInt8(v.flags, 21);
+    writePad(b, 22, 2, v.pad);
     return b;
   },
   check(v: TimeMatch): void {

@@ -123,3 +123,17 @@ export function saveString(raw: string): string {
   if (/^[A-Za-z0-9_-]+$/.test(raw)) return text;
   return `"${text.replace(/["\\']/g, (c) => `\\${c}`)}"`;
 }
+
+/**
+ * Struct padding inside the user data (up to 6 bytes at `offset`): iptables writes zeros, but
+ * the kernel keeps whatever it was given and GET_ENTRIES returns it, so a value carries it as
+ * `pad` when it is not zero.
+ */
+export function readPad(b: Buffer, offset: number, length: number): { readonly pad?: number } {
+  const pad = b.readUIntLE(offset, length);
+  return pad === 0 ? {} : { pad };
+}
+
+export function writePad(b: Buffer, offset: number, length: number, pad: number | undefined): void {
+  if (pad !== undefined) b.writeUIntLE(pad % 2 ** (8 * length), offset, length);
+}
