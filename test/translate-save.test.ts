@@ -93,6 +93,54 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m limit --limit 7/sec --limit-burst 10000 -j ACCEPT
 -A INPUT -m limit --limit 5 -j ACCEPT
 -A INPUT -m limit --limit 3/hour -j ACCEPT
+-A INPUT -m tos --tos 0x10 -j ACCEPT
+-A INPUT -m tos ! --tos minimize-cost
+-A INPUT -m tos --tos 8/0x0c -m tos --tos Normal-Service
+-A INPUT -m dscp --dscp 0x0a
+-A INPUT -m dscp ! --dscp-class EF -m dscp --dscp-class cs3
+-A INPUT -m ecn --ecn-ip-ect 2
+-A INPUT -p tcp -m ecn ! --ecn-tcp-ece --ecn-tcp-cwr -j DROP
+-A INPUT -p tcp -m tcpmss ! --mss 100: -m tcpmss --mss :1460 -m tcpmss --mss 536
+-A INPUT -p esp -m esp ! --espspi 5:7
+-A INPUT -p esp --espspi 9 -j DROP
+-A INPUT -p esp -m esp
+-A INPUT -p ah -m ah --ahspi 1
+-A INPUT -p 51 --ahspi 2:
+-A INPUT -p ipcomp -m ipcomp --compres
+-A INPUT -p ipcomp --ipcompspi 3 --compres
+-A INPUT -m statistic --mode random --probability 0.5
+-A INPUT -m statistic --mode random ! --probability 0.000244140625 -j DROP
+-A INPUT -m statistic --mode nth ! --every 3 --packet 1
+-A INPUT -m statistic --mode nth --every 1 --packet 0
+-A INPUT -m quota --quota 1000 -m quota ! --quota 18446744073709551615
+-A INPUT -m time
+-A INPUT -m time --timestart 8:00 --timestop 17:30:05 --weekdays Mon,Sa ! --monthdays 1,,31
+-A INPUT -m time --datestart 2020-02-30T10 --datestop 2038-12-31 --utc -m time --kerneltz
+-A INPUT -m time --timestart 22:00 --timestop 1:00 --contiguous ! --weekdays 1,9 --localtz
+-A INPUT -m time --datestart 2020- --datestop 2038-01-19T03:14:07 --weekdays 33 --monthdays 123
+-A INPUT -m connmark --mark 0x10/0xff -m connmark ! --mark 5
+-A INPUT -m connbytes --connbytes 10:100 --connbytes-dir both --connbytes-mode bytes
+-A INPUT -m connbytes ! --connbytes 10: --connbytes-dir reply --connbytes-mode avgpkt
+-A INPUT -m connbytes ! --connbytes 5:5 --connbytes-mode packets --connbytes-dir original
+-A INPUT -m connbytes --connbytes :7 --connbytes-dir original --connbytes-mode packets
+-A INPUT -m helper --helper ftp -m helper ! --helper "a.b\\"c"
+-A INPUT -m helper --helper abcdefghijklmnopqrstuvwxyz0123456789
+-A INPUT -m realm --realm 5/0xff -m realm ! --realm cosmos -m realm --realm 0x10
+-A INPUT -m devgroup ! --src-group 0x10/0xf0 -m devgroup --src-group default
+-A OUTPUT -m devgroup --dst-group 3 -j ACCEPT
+-A FORWARD -m devgroup --src-group 1 ! --dst-group 2/3
+-A INPUT -m cpu ! --cpu 1 -m cpu --cpu 0
+-A INPUT -p dccp -m dccp --dport :5 ! --dccp-types request,DATA,invalid --dccp-option 5
+-A INPUT -p dccp -m dccp ! --sport 30:20 --destination-port 70000 ! --dccp-option 255
+-A INPUT -p dccp --dccp-types ,,ACK,, --source-port http: -j DROP
+-A INPUT -p 33 --dport 010
+-A INPUT -m string --algo bm --string "GET /" -j DROP
+-A INPUT -m string --algo kmp ! --string "a\\"b\\\\c" --from 10 --to 100 --icase
+-A INPUT -m string --algo bm --hex-string "a\\\\|b|0d 0a|c" -m string --algo bm --hex-string "|41||42|"
+-A INPUT -m string --algo bm --string "ab\\\\"
+-A INPUT -m u32 --u32 "0>>22&0x3C@12>>26&0x3C@0=0x45" -j DROP
+-A INPUT -m u32 ! --u32 " 6 & 0xFF = 1 , 17:0x20 && 0x0=0:0xffffffff"
+-A INPUT -m u32 --u32 "1=1&&2=2&&3=3&&4=4&&5=5&&6=6&&7=7&&8=8&&9=9&&10=10" -m u32 --u32 "1&1&1&1&1&1&1&1&1&1=1,2,3,4,5,6,7,8,9,10"
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -285,6 +333,67 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         fc.integer({ min: 1, max: 10000 }),
       )
       .map(([r, u, b]) => `-m limit --limit ${r}${u} --limit-burst ${b}`),
+    fc
+      .tuple(
+        neg,
+        fc.oneof(
+          fc.integer({ min: 0, max: 255 }).map(String),
+          fc.constantFrom('Minimize-Delay', 'normal-service', '0x10/0x3f'),
+        ),
+      )
+      .map(([n, t]) => `-m tos ${n}--tos ${t}`),
+    fc
+      .tuple(
+        neg,
+        fc.oneof(
+          fc.integer({ min: 0, max: 63 }).map((d) => `--dscp ${d}`),
+          fc.constantFrom('--dscp-class EF', '--dscp-class af21'),
+        ),
+      )
+      .map(([n, d]) => `-m dscp ${n}${d}`),
+    fc.tuple(neg, fc.integer({ min: 0, max: 3 })).map(([n, e]) => `-m ecn ${n}--ecn-ip-ect ${e}`),
+    fc
+      .tuple(
+        neg,
+        fc.integer({ min: 0, max: 0xffffffff }),
+        opt(fc.integer({ min: 0, max: 0xffffffff }).map((k) => `/0x${k.toString(16)}`)),
+      )
+      .map(([n, m, k]) => `-m connmark ${n}--mark ${m}${k}`),
+    fc.tuple(neg, fc.integer({ min: 0, max: 1023 })).map(([n, c]) => `-m cpu ${n}--cpu ${c}`),
+    fc
+      .tuple(neg, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
+      .map(([n, q]) => `-m quota ${n}--quota ${q}`),
+    fc
+      .tuple(neg, fc.integer({ min: 1, max: 100 }), fc.integer({ min: 0, max: 99 }))
+      .map(([n, e, p]) => `-m statistic --mode nth ${n}--every ${e} --packet ${p % e}`),
+    fc
+      .tuple(neg, fc.integer({ min: 0, max: 1000000 }))
+      .map(([n, p]) => `-m statistic --mode random ${n}--probability ${(p / 1000000).toFixed(6)}`),
+    fc
+      .tuple(
+        fc.integer({ min: 0, max: 86399 }),
+        fc.integer({ min: 0, max: 86399 }),
+        fc.subarray(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], { minLength: 1 }),
+      )
+      .map(
+        ([a, b, d]) =>
+          `-m time --timestart ${Math.floor(a / 3600)}:${Math.floor(a / 60) % 60}:${a % 60} --timestop ${Math.floor(b / 3600)}:${Math.floor(b / 60) % 60} --weekdays ${d.join(',')}`,
+      ),
+    fc
+      .tuple(
+        neg,
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 0xffffffff })),
+          { minLength: 1, maxLength: 3 },
+        ),
+      )
+      .map(
+        ([n, t]) =>
+          `-m u32 ${n}--u32 "${t.map(([at, v]) => `${at}&0xff=${v & 0xff}:0xff`).join('&&')}"`,
+      ),
+    fc
+      .tuple(neg, fc.stringMatching(/^[a-z][a-z0-9-]{0,19}$/))
+      .map(([n, h]) => `-m helper ${n}--helper ${h}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -410,6 +519,81 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -j REJECT --reject-with tcp-reset', /tcp-reset needs -p tcp/],
     ['-A INPUT -j REJECT --reject-with icmp-echo-reply', /echo-reply is no longer supported/],
     ['-A INPUT -j REJECT --reject-with bogus', /unknown --reject-with "bogus"/],
+    ['-A INPUT -m tos --tos 300', /symbolic name "300" is unknown/],
+    ['-A INPUT -m tos --tos 5/0x100', /illegal value "5\/0x100"/],
+    ['-A INPUT -m dscp --dscp 64', /64 is out of range 0-63/],
+    ['-A INPUT -m dscp --dscp 1 --dscp-class EF', /cannot be used together/],
+    ['-A INPUT -m dscp --dscp-class AF5', /invalid DSCP class "AF5"/],
+    ['-A INPUT -m ecn', /some option is required/],
+    ['-A INPUT -m ecn --ecn-tcp-cwr', /EINVAL: match "ecn": TCP bits need/],
+    ['-A INPUT -p tcp -m tcpmss --mss 5:4', /invalid range/],
+    ['-A INPUT -p tcp -m tcpmss', /--mss is required/],
+    ['-A INPUT -m tcpmss --mss 5', /EINVAL: match "tcpmss" needs "-p 6"/],
+    ['-A INPUT -p esp -m esp --espspi 1:2:3', /too many components/],
+    ['-A INPUT -p ah --ahspi 4294967296', /out of range/],
+    ['-A INPUT -p ipcomp -m ipcomp ! --compres', /cannot be inverted/],
+    ['-A INPUT -m statistic --mode nth --every 3', /need each other/],
+    ['-A INPUT -m statistic --mode random', /--probability must be specified/],
+    ['-A INPUT -m statistic --mode often --probability 0.1', /bad mode "often"/],
+    ['-A INPUT -m statistic --mode nth --every 2 --packet 2', /0 <= p <= n-1/],
+    ['-A INPUT -m quota --quota 18446744073709551616', /out of range/],
+    ['-A INPUT -m quota --quota 1x', /"1x" is not a number/],
+    ['-A INPUT -m time --datestart 1970-01-00', /mktime/],
+    ['-A INPUT -m time --datestart 2039', /invalid date "2039"/],
+    ['-A INPUT -m time --timestart 24:00', /invalid time "24:00"/],
+    ['-A INPUT -m time --weekdays tu', /tu is not a valid day/],
+    ['-A INPUT -m time --weekdays 0', /does NOT begin with Sunday/],
+    ['-A INPUT -m time --monthdays 32', /32 is not a valid day/],
+    ['-A INPUT -m time --contiguous', /--contiguous only makes sense/],
+    ['-A INPUT -m time --utc --kerneltz', /--utc cannot be used/],
+    ['-A INPUT -m connmark --mark 1/x', /bad integer/],
+    ['-A INPUT -m connmark', /--mark is required/],
+    [
+      '-A INPUT -m connbytes --connbytes 9:3 --connbytes-dir both --connbytes-mode bytes',
+      /should be less/,
+    ],
+    ['-A INPUT -m connbytes --connbytes 1 --connbytes-dir both', /are required/],
+    [
+      '-A INPUT -m connbytes --connbytes 1 --connbytes-dir up --connbytes-mode bytes',
+      /unknown --connbytes-dir "up"/,
+    ],
+    ['-A INPUT -m helper', /--helper is required/],
+    ['-A INPUT -m realm --realm inr.ac', /could not map name "inr.ac"/],
+    ['-A INPUT -m devgroup', /--src-group or --dst-group is required/],
+    [
+      '-A INPUT -m devgroup --dst-group 1',
+      /EINVAL: match "devgroup": --dst-group used from a hook/,
+    ],
+    ['-A INPUT -m cpu ! --cpu -1', /"--cpu" takes 1 argument/],
+    ['-A INPUT -p dccp --dport 0x50', /port "0x50" does not resolve/],
+    ['-A INPUT -p dccp --dport 1:2:3', /too many components/],
+    ['-A INPUT -p dccp --dccp-types SYN', /unknown DCCP type "SYN"/],
+    ['-A INPUT -p dccp --dccp-option 0', /out of range/],
+    ['-A INPUT -m dccp --dport 5', /EINVAL: match "dccp" needs "-p 33"/],
+    ['-A INPUT -m string --string x', /--algo is required/],
+    [
+      '-A INPUT -m string --algo 0123456789abcdefghij --string x',
+      /no textsearch algorithm "0123456789abcde"/,
+    ],
+    ['-A INPUT -m string --algo bm', /--string or --hex-string is required/],
+    ['-A INPUT -m string --algo bm --hex-string "|4|"', /invalid hex block/],
+    ['-A INPUT -m string --algo bm --string x --hex-string "|41|"', /cannot be used together/],
+    [
+      '-A INPUT -m string --algo xyz --string x',
+      /ENOENT: match "string": no textsearch algorithm "xyz"/,
+    ],
+    [
+      '-A INPUT -m string --algo bm --string x --from 9 --to 3',
+      /EINVAL: match "string": --from 9 > --to 3/,
+    ],
+    [
+      '-A INPUT -m u32 --u32 "1=1&&2=2&&3=3&&4=4&&5=5&&6=6&&7=7&&8=8&&9=9&&10=10&&11=11"',
+      /too many "&&"s/,
+    ],
+    ['-A INPUT -m u32 --u32 "1&1&1&1&1&1&1&1&1&1&1=1"', /too many operators/],
+    ['-A INPUT -m u32 --u32 "1=1,2,3,4,5,6,7,8,9,10,11"', /too many ","s/],
+    ['-A INPUT -m u32 --u32 "1<2=3"', /a second '<' was expected/],
+    ['-A INPUT -m u32 --u32 1', /abrupt end of input/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

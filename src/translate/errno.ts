@@ -16,6 +16,7 @@ export const EEXIST = 17;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
+export const EDOM = 33;
 export const ERANGE = 34;
 export const ELOOP = 40;
 export const ENOPROTOOPT = 92;
@@ -40,6 +41,7 @@ const NAMES: Readonly<Record<number, string>> = {
   [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
   [ENOSPC]: 'ENOSPC',
+  [EDOM]: 'EDOM',
   [ERANGE]: 'ERANGE',
   [ELOOP]: 'ELOOP',
   [ENOPROTOOPT]: 'ENOPROTOOPT',

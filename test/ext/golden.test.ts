@@ -3,7 +3,26 @@
 // bytes exactly — including the private bytes GET_ENTRIES zeroes (limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EINVAL, ERANGE } from '../../src/translate/errno.js';
+import { ah } from '../../src/translate/ext/ah.js';
+import { dscp } from '../../src/translate/ext/dscp.js';
+import { ecn } from '../../src/translate/ext/ecn.js';
+import { esp } from '../../src/translate/ext/esp.js';
+import { ipcomp } from '../../src/translate/ext/ipcomp.js';
+import { tcpmss } from '../../src/translate/ext/tcpmss.js';
+import { tos } from '../../src/translate/ext/tos.js';
+import { quota } from '../../src/translate/ext/quota.js';
+import { statistic } from '../../src/translate/ext/statistic.js';
+import { time, TIME_DEFAULTS } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { u32 } from '../../src/translate/ext/u32.js';
+import { string } from '../../src/translate/ext/string.js';
+import { dccp } from '../../src/translate/ext/dccp.js';
+import { connmark } from '../../src/translate/ext/connmark.js';
+import { connbytes } from '../../src/translate/ext/connbytes.js';
+import { helper } from '../../src/translate/ext/helper.js';
+import { realm } from '../../src/translate/ext/realm.js';
+import { devgroup } from '../../src/translate/ext/devgroup.js';
+import { cpu } from '../../src/translate/ext/cpu.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
@@ -34,6 +53,8 @@ const NO_PORT = { lo: 0, hi: 0 };
 const ip = (a: number, b: number, c: number, d: number): number =>
   ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
+
+const STR = { from: 0, to: 0xffff, algo: 'bm', flags: 0, pad: 0 };
 
 const CASES: readonly Case[] = [
   {
@@ -235,6 +256,430 @@ const CASES: readonly Case[] = [
     value: { with: 7 },
   },
   { args: ['-j', 'REJECT'], ext: REJECT, revision: 0, value: { with: 3 } },
+  {
+    args: ['-m', 'tos', '--tos', '0x10'],
+    ext: tos,
+    revision: 1,
+    value: { mask: 0xff, value: 0x10, invert: 0 },
+  },
+  {
+    args: ['-m', 'tos', '!', '--tos', 'Minimize-Cost'],
+    ext: tos,
+    revision: 1,
+    value: { mask: 0x3f, value: 0x02, invert: 1 },
+  },
+  {
+    args: ['-m', 'tos', '--tos', '0x08/0x0c'],
+    ext: tos,
+    revision: 1,
+    value: { mask: 0x0c, value: 0x08, invert: 0 },
+  },
+  { args: ['-m', 'dscp', '--dscp', '10'], ext: dscp, revision: 0, value: { dscp: 10, invert: 0 } },
+  {
+    args: ['-m', 'dscp', '!', '--dscp-class', 'af41'],
+    ext: dscp,
+    revision: 0,
+    value: { dscp: 0x22, invert: 1 },
+  },
+  {
+    args: ['-m', 'ecn', '--ecn-ip-ect', '3'],
+    ext: ecn,
+    revision: 0,
+    value: { operation: 1, invert: 0, ipEct: 3, tcpEct: 0 },
+  },
+  {
+    args: [
+      '-p',
+      'tcp',
+      '-m',
+      'ecn',
+      '!',
+      '--ecn-tcp-ece',
+      '--ecn-tcp-cwr',
+      '!',
+      '--ecn-ip-ect',
+      '1',
+    ],
+    ext: ecn,
+    revision: 0,
+    value: { operation: 0x31, invert: 0x11, ipEct: 1, tcpEct: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'ecn', '!', '--ecn-tcp-cwr'],
+    ext: ecn,
+    revision: 0,
+    value: { operation: 0x20, invert: 0x20, ipEct: 0, tcpEct: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'tcpmss', '--mss', '100:'],
+    ext: tcpmss,
+    revision: 0,
+    value: { min: 100, max: 65535, invert: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'tcpmss', '!', '--mss', '1460'],
+    ext: tcpmss,
+    revision: 0,
+    value: { min: 1460, max: 1460, invert: 1 },
+  },
+  {
+    args: ['-p', 'esp', '-m', 'esp', '--espspi', '5'],
+    ext: esp,
+    revision: 0,
+    value: { spis: [5, 5], invflags: 0 },
+  },
+  {
+    args: ['-p', 'esp', '-m', 'esp', '!', '--espspi', '5:0xffff'],
+    ext: esp,
+    revision: 0,
+    value: { spis: [5, 0xffff], invflags: 1 },
+  },
+  {
+    args: ['-p', 'ah', '-m', 'ah', '!', '--ahspi', ':9'],
+    ext: ah,
+    revision: 0,
+    value: { spis: [0, 9], invflags: 1 },
+  },
+  {
+    args: ['-p', 'ah', '-m', 'ah', '--ahspi', '77'],
+    ext: ah,
+    revision: 0,
+    value: { spis: [77, 77], invflags: 0 },
+  },
+  {
+    args: ['-p', 'ipcomp', '-m', 'ipcomp', '--compres'],
+    ext: ipcomp,
+    revision: 0,
+    value: { spis: [0, 0], invflags: 0, hdrres: 1 },
+  },
+  {
+    args: ['-p', 'ipcomp', '-m', 'ipcomp', '!', '--ipcompspi', '3:'],
+    ext: ipcomp,
+    revision: 0,
+    value: { spis: [3, 0xffffffff], invflags: 1, hdrres: 0 },
+  },
+  {
+    args: ['-m', 'statistic', '--mode', 'random', '--probability', '0.5'],
+    ext: statistic,
+    revision: 0,
+    value: { mode: 0, flags: 0, every: 0x40000000, packet: 0, count: 0x40000000 },
+  },
+  {
+    args: ['-m', 'statistic', '--mode', 'random', '!', '--probability', '0.000244140625'],
+    ext: statistic,
+    revision: 0,
+    value: { mode: 0, flags: 1, every: 1 << 19, packet: 0, count: 1 << 19 },
+  },
+  {
+    args: ['-m', 'statistic', '--mode', 'nth', '!', '--every', '3', '--packet', '1'],
+    ext: statistic,
+    revision: 0,
+    value: { mode: 1, flags: 1, every: 2, packet: 1, count: 1 },
+  },
+  {
+    args: ['-m', 'quota', '--quota', '1000'],
+    ext: quota,
+    revision: 0,
+    value: { flags: 0, pad: 0, quota: 1000n },
+  },
+  {
+    args: ['-m', 'quota', '!', '--quota', '18446744073709551615'],
+    ext: quota,
+    revision: 0,
+    value: { flags: 1, pad: 0, quota: 2n ** 64n - 1n },
+  },
+  {
+    args: ['-m', 'time'],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'time',
+      '--timestart',
+      '8:00',
+      '--timestop',
+      '17:30:05',
+      '--weekdays',
+      'Mon,Sa',
+      '!',
+      '--monthdays',
+      '1,,31',
+    ],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+      daytimeStart: 28800,
+      daytimeStop: 63005,
+      weekdays: 0x42,
+      monthdays: 0x7ffffffd,
+    },
+  },
+  {
+    args: ['-m', 'time', '--datestart', '2020-02-30T10', '--datestop', '2038-12-31', '--kerneltz'],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+      dateStart: 1583056800,
+      dateStop: 2177366400,
+      flags: 1,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'time',
+      '--timestart',
+      '22:00',
+      '--timestop',
+      '1:00',
+      '--contiguous',
+      '!',
+      '--weekdays',
+      '1,9',
+    ],
+    ext: time,
+    revision: 0,
+    value: {
+      ...TIME_DEFAULTS,
+      daytimeStart: 79200,
+      daytimeStop: 3600,
+      weekdays: 0xfc,
+      flags: 2,
+    },
+  },
+  {
+    args: ['-m', 'connmark', '--mark', '0x10/0xff'],
+    ext: connmark,
+    revision: 1,
+    value: { mark: 0x10, mask: 0xff, invert: 0 },
+  },
+  {
+    args: ['-m', 'connmark', '!', '--mark', '5'],
+    ext: connmark,
+    revision: 1,
+    value: { mark: 5, mask: 0xffffffff, invert: 1 },
+  },
+  {
+    args: [
+      '-m',
+      'connbytes',
+      '--connbytes',
+      '10:100',
+      '--connbytes-dir',
+      'both',
+      '--connbytes-mode',
+      'bytes',
+    ],
+    ext: connbytes,
+    revision: 0,
+    value: { from: 10n, to: 100n, what: 1, direction: 2 },
+  },
+  {
+    args: [
+      '-m',
+      'connbytes',
+      '!',
+      '--connbytes',
+      '10:',
+      '--connbytes-dir',
+      'reply',
+      '--connbytes-mode',
+      'avgpkt',
+    ],
+    ext: connbytes,
+    revision: 0,
+    value: { from: 2n ** 64n - 1n, to: 10n, what: 2, direction: 1 },
+  },
+  {
+    args: [
+      '-m',
+      'connbytes',
+      '--connbytes',
+      ':7',
+      '--connbytes-dir',
+      'original',
+      '--connbytes-mode',
+      'packets',
+    ],
+    ext: connbytes,
+    revision: 0,
+    value: { from: 0n, to: 7n, what: 0, direction: 0 },
+  },
+  {
+    args: ['-m', 'helper', '--helper', 'ftp'],
+    ext: helper,
+    revision: 0,
+    value: { invert: 0, name: 'ftp' },
+  },
+  {
+    args: ['-m', 'helper', '!', '--helper', 'a.b"c'],
+    ext: helper,
+    revision: 0,
+    value: { invert: 1, name: 'a.b"c' },
+  },
+  {
+    args: ['-m', 'realm', '--realm', '5/0xff'],
+    ext: realm,
+    revision: 0,
+    value: { id: 5, mask: 0xff, invert: 0 },
+  },
+  {
+    args: ['-m', 'realm', '!', '--realm', 'cosmos'],
+    ext: realm,
+    revision: 0,
+    value: { id: 0, mask: 0xffffffff, invert: 1 },
+  },
+  {
+    args: ['-m', 'devgroup', '!', '--src-group', '0x10/0xf0'],
+    ext: devgroup,
+    revision: 0,
+    value: { flags: 3, srcGroup: 0x10, srcMask: 0xf0, dstGroup: 0, dstMask: 0 },
+  },
+  {
+    args: ['-m', 'devgroup', '--src-group', 'default'],
+    ext: devgroup,
+    revision: 0,
+    value: { flags: 1, srcGroup: 0, srcMask: 0xffffffff, dstGroup: 0, dstMask: 0 },
+  },
+  { args: ['-m', 'cpu', '!', '--cpu', '1'], ext: cpu, revision: 0, value: { cpu: 1, invert: 1 } },
+  {
+    args: ['-m', 'cpu', '--cpu', '4294967295'],
+    ext: cpu,
+    revision: 0,
+    value: { cpu: 0xffffffff, invert: 0 },
+  },
+  {
+    args: [
+      '-p',
+      'dccp',
+      '-m',
+      'dccp',
+      '--dport',
+      ':5',
+      '!',
+      '--dccp-types',
+      'request,DATA,invalid',
+      '--dccp-option',
+      '5',
+    ],
+    ext: dccp,
+    revision: 0,
+    value: { dpts: [0, 5], spts: [0, 0], flags: 14, invflags: 4, typemask: 0xfc05, option: 5 },
+  },
+  {
+    args: [
+      '-p',
+      'dccp',
+      '-m',
+      'dccp',
+      '!',
+      '--sport',
+      '30:20',
+      '--dport',
+      '70000',
+      '!',
+      '--dccp-option',
+      '255',
+    ],
+    ext: dccp,
+    revision: 0,
+    value: { dpts: [4464, 4464], spts: [30, 20], flags: 11, invflags: 9, typemask: 0, option: 255 },
+  },
+  {
+    args: ['-p', 'dccp', '--dccp-types', 'ACK'],
+    ext: dccp,
+    revision: 0,
+    value: { dpts: [0, 0], spts: [0, 0], flags: 4, invflags: 0, typemask: 8, option: 0 },
+  },
+  {
+    args: ['-m', 'string', '--algo', 'bm', '--string', 'GET /'],
+    ext: string,
+    revision: 1,
+    value: { ...STR, pattern: 'GET /', patlen: 5 },
+  },
+  {
+    args: [
+      '-m',
+      'string',
+      '--algo',
+      'kmp',
+      '!',
+      '--string',
+      'a"b\\c',
+      '--from',
+      '10',
+      '--to',
+      '100',
+      '--icase',
+    ],
+    ext: string,
+    revision: 1,
+    value: {
+      ...STR,
+      algo: 'kmp',
+      pattern: 'a"b\\c',
+      patlen: 5,
+      flags: 3,
+      from: 10,
+      to: 100,
+    },
+  },
+  {
+    args: ['-m', 'string', '--algo', 'bm', '--hex-string', 'a\\|b|0d 0a|c'],
+    ext: string,
+    revision: 1,
+    value: { ...STR, pattern: 'a|b\r\nc', patlen: 6 },
+  },
+  {
+    args: ['-m', 'string', '--algo', 'bm', '--string', 'ab\\'],
+    ext: string,
+    revision: 1,
+    value: { ...STR, pattern: 'ab\\', patlen: 3 },
+  },
+  {
+    args: ['-m', 'u32', '!', '--u32', '0>>22&0x3C@12>>26&0x3C@0=0x45,6:017&&4<<1=0'],
+    ext: u32,
+    revision: 0,
+    value: {
+      tests: [
+        {
+          location: [
+            { number: 0, nextop: 0 },
+            { number: 22, nextop: 2 },
+            { number: 0x3c, nextop: 0 },
+            { number: 12, nextop: 3 },
+            { number: 26, nextop: 2 },
+            { number: 0x3c, nextop: 0 },
+            { number: 0, nextop: 3 },
+          ],
+          value: [
+            { min: 0x45, max: 0x45 },
+            { min: 6, max: 15 },
+          ],
+          nnums: 7,
+          nvalues: 2,
+        },
+        {
+          location: [
+            { number: 4, nextop: 0 },
+            { number: 1, nextop: 1 },
+          ],
+          value: [],
+          nnums: 2,
+          nvalues: 1,
+        },
+      ],
+      ntests: 2,
+      invert: 1,
+    },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {
@@ -378,6 +823,53 @@ describe('refusals agree with the kernel’s errno', () => {
     // Both outcomes occur, so the comparison is not vacuous.
     expect(refusedCount).toBeGreaterThan(rates.length);
     expect(refusedCount).toBeLessThan(rates.length * bursts.length);
+  });
+
+  it('realm and devgroup hook rules: accept/EINVAL agree with the kernel per chain', () => {
+    const HOOK: Readonly<Record<string, number>> = {
+      PREROUTING: 0,
+      FORWARD: 2,
+      OUTPUT: 3,
+      POSTROUTING: 4,
+    };
+    const realm1 = { id: 1, mask: 0xffffffff, invert: 0 };
+    const group = (flags: number) => ({
+      flags,
+      srcGroup: 1,
+      srcMask: ~0 >>> 0,
+      dstGroup: 2,
+      dstMask: ~0 >>> 0,
+    });
+    const cases: readonly (readonly [string, string, Extension<unknown>, unknown])[] = [
+      ['PREROUTING', '-m realm --realm 1', realm, realm1],
+      ['POSTROUTING', '-m realm --realm 1', realm, realm1],
+      ['POSTROUTING', '-m devgroup --src-group 1', devgroup, group(1)],
+      ['PREROUTING', '-m devgroup --src-group 1', devgroup, group(1)],
+      ['PREROUTING', '-m devgroup --dst-group 2', devgroup, group(4)],
+      ['OUTPUT', '-m devgroup --dst-group 2', devgroup, group(4)],
+      ['FORWARD', '-m devgroup --src-group 1 --dst-group 2', devgroup, group(5)],
+    ];
+    let refusedCount = 0;
+    for (const [chain, args, ext, value] of cases) {
+      kernel.iptables(['-t', 'mangle', '-F']);
+      const r = kernel.iptables(['-t', 'mangle', '-A', chain, ...args.split(' ')]);
+      const kernelSays = r.status === 0 ? 0 : r.stderr.includes('Invalid argument') ? EINVAL : -1;
+      let ours = 0;
+      try {
+        ext.check(value, 0, {
+          table: 'mangle',
+          hookMask: 1 << (HOOK[chain] ?? 0),
+          proto: 0,
+          invProto: false,
+        });
+      } catch (e) {
+        ours = (e as { errno: number }).errno;
+      }
+      expect({ chain, args, errno: ours }).toEqual({ chain, args, errno: kernelSays });
+      if (kernelSays !== 0) refusedCount++;
+    }
+    kernel.iptables(['-t', 'mangle', '-F']);
+    expect(refusedCount).toBe(3);
   });
 
   it('limit with a u32-overflowing avg*burst: ERANGE from both', () => {

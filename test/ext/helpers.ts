@@ -63,3 +63,7 @@ export function roundTrip<T>(ext: Extension<T>, arb: fc.Arbitrary<T>, revision =
 export function hex(s: string): Buffer {
   return Buffer.from(s.replace(/\s+/g, ''), 'hex');
 }
+
+/** An extension value's optional struct padding of `bytes` bytes: absent, or not zero. */
+export const pad = (bytes: number): fc.Arbitrary<number | undefined> =>
+  fc.option(fc.integer({ min: 1, max: 2 ** (8 * bytes) - 1 }), { nil: undefined });

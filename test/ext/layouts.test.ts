@@ -8,7 +8,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
+import { ah } from '../../src/translate/ext/ah.js';
+import { dscp } from '../../src/translate/ext/dscp.js';
+import { ecn } from '../../src/translate/ext/ecn.js';
+import { esp } from '../../src/translate/ext/esp.js';
+import { ipcomp } from '../../src/translate/ext/ipcomp.js';
+import { tcpmss } from '../../src/translate/ext/tcpmss.js';
+import { tos } from '../../src/translate/ext/tos.js';
+import { quota } from '../../src/translate/ext/quota.js';
+import { statistic } from '../../src/translate/ext/statistic.js';
+import { time } from '../../src/translate/ext/time.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { u32 } from '../../src/translate/ext/u32.js';
+import { string } from '../../src/translate/ext/string.js';
+import { dccp } from '../../src/translate/ext/dccp.js';
+import { connmark } from '../../src/translate/ext/connmark.js';
+import { connbytes } from '../../src/translate/ext/connbytes.js';
+import { helper } from '../../src/translate/ext/helper.js';
+import { realm } from '../../src/translate/ext/realm.js';
+import { devgroup } from '../../src/translate/ext/devgroup.js';
+import { cpu } from '../../src/translate/ext/cpu.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
@@ -206,6 +225,214 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { with: 8 },
   },
+  {
+    id: 'tos',
+    c: 'struct xt_tos_match_info',
+    fill: 's.tos_mask = 0x3f; s.tos_value = 0x12; s.invert = 1;',
+    ext: tos,
+    revision: 1,
+    value: { mask: 0x3f, value: 0x12, invert: 1 },
+  },
+  {
+    id: 'dscp',
+    c: 'struct xt_dscp_info',
+    fill: 's.dscp = 0x2e; s.invert = 1;',
+    ext: dscp,
+    revision: 0,
+    value: { dscp: 0x2e, invert: 1 },
+  },
+  {
+    id: 'ecn',
+    c: 'struct xt_ecn_info',
+    fill: 's.operation = 0x31; s.invert = 0x21; s.ip_ect = 3; s.proto.tcp.ect = 2;',
+    ext: ecn,
+    revision: 0,
+    value: { operation: 0x31, invert: 0x21, ipEct: 3, tcpEct: 2 },
+  },
+  {
+    id: 'tcpmss',
+    c: 'struct xt_tcpmss_match_info',
+    fill: 's.mss_min = 0x0102; s.mss_max = 0x0304; s.invert = 1;',
+    ext: tcpmss,
+    revision: 0,
+    value: { min: 0x0102, max: 0x0304, invert: 1 },
+  },
+  {
+    id: 'esp',
+    c: 'struct xt_esp',
+    fill: 's.spis[0] = 0x01020304; s.spis[1] = 0xa0b0c0d0; s.invflags = 1;',
+    ext: esp,
+    revision: 0,
+    value: { spis: [0x01020304, 0xa0b0c0d0], invflags: 1 },
+  },
+  {
+    id: 'ah',
+    c: 'struct ipt_ah',
+    fill: 's.spis[0] = 0x01020304; s.spis[1] = 0xa0b0c0d0; s.invflags = 1;',
+    ext: ah,
+    revision: 0,
+    value: { spis: [0x01020304, 0xa0b0c0d0], invflags: 1 },
+  },
+  {
+    id: 'ipcomp',
+    c: 'struct xt_ipcomp',
+    fill: 's.spis[0] = 0x0102; s.spis[1] = 0xfffe; s.invflags = 1; s.hdrres = 1;',
+    ext: ipcomp,
+    revision: 0,
+    value: { spis: [0x0102, 0xfffe], invflags: 1, hdrres: 1 },
+  },
+  {
+    id: 'statistic',
+    c: 'struct xt_statistic_info',
+    fill: 's.mode = 0x0102; s.flags = 0x0304; s.u.nth.every = 0x05060708; s.u.nth.packet = 0x090a0b0c; s.u.nth.count = 0x0d0e0f10;',
+    ext: statistic,
+    revision: 0,
+    value: {
+      mode: 0x0102,
+      flags: 0x0304,
+      every: 0x05060708,
+      packet: 0x090a0b0c,
+      count: 0x0d0e0f10,
+    },
+    userSizeExpr: 'offsetof(struct xt_statistic_info, master)',
+  },
+  {
+    id: 'quota',
+    c: 'struct xt_quota_info',
+    fill: 's.flags = 0x01020304; s.pad = 0x05060708; s.quota = 0x1122334455667788ULL;',
+    ext: quota,
+    revision: 0,
+    value: { flags: 0x01020304, pad: 0x05060708, quota: 0x1122334455667788n },
+    userSizeExpr: 'offsetof(struct xt_quota_info, master)',
+  },
+  {
+    id: 'time',
+    c: 'struct xt_time_info',
+    fill: 's.date_start = 0x01020304; s.date_stop = 0x05060708; s.daytime_start = 0x090a0b0c; s.daytime_stop = 0x0d0e0f10; s.monthdays_match = 0x11121314; s.weekdays_match = 0x15; s.flags = 0x16;',
+    ext: time,
+    revision: 0,
+    value: {
+      dateStart: 0x01020304,
+      dateStop: 0x05060708,
+      daytimeStart: 0x090a0b0c,
+      daytimeStop: 0x0d0e0f10,
+      monthdays: 0x11121314,
+      weekdays: 0x15,
+      flags: 0x16,
+    },
+  },
+  {
+    id: 'connmark',
+    c: 'struct xt_connmark_mtinfo1',
+    fill: 's.mark = 0x01020304; s.mask = 0x05060708; s.invert = 1;',
+    ext: connmark,
+    revision: 1,
+    value: { mark: 0x01020304, mask: 0x05060708, invert: 1 },
+  },
+  {
+    id: 'connbytes',
+    c: 'struct xt_connbytes_info',
+    fill: 's.count.from = 0x0102030405060708ULL; s.count.to = 0x1112131415161718ULL; s.what = 2; s.direction = 1;',
+    ext: connbytes,
+    revision: 0,
+    value: { from: 0x0102030405060708n, to: 0x1112131415161718n, what: 2, direction: 1 },
+  },
+  {
+    id: 'helper',
+    c: 'struct xt_helper_info',
+    fill: 's.invert = 0x01020304; strcpy(s.name, "0123456789abcdefghijklmnopqrs");',
+    ext: helper,
+    revision: 0,
+    value: { invert: 0x01020304, name: '0123456789abcdefghijklmnopqrs' },
+  },
+  {
+    id: 'realm',
+    c: 'struct xt_realm_info',
+    fill: 's.id = 0x01020304; s.mask = 0x05060708; s.invert = 1;',
+    ext: realm,
+    revision: 0,
+    value: { id: 0x01020304, mask: 0x05060708, invert: 1 },
+  },
+  {
+    id: 'devgroup',
+    c: 'struct xt_devgroup_info',
+    fill: 's.flags = 0x0f; s.src_group = 0x01020304; s.src_mask = 0x05060708; s.dst_group = 0x090a0b0c; s.dst_mask = 0x0d0e0f10;',
+    ext: devgroup,
+    revision: 0,
+    value: {
+      flags: 0x0f,
+      srcGroup: 0x01020304,
+      srcMask: 0x05060708,
+      dstGroup: 0x090a0b0c,
+      dstMask: 0x0d0e0f10,
+    },
+  },
+  {
+    id: 'cpu',
+    c: 'struct xt_cpu_info',
+    fill: 's.cpu = 0x01020304; s.invert = 1;',
+    ext: cpu,
+    revision: 0,
+    value: { cpu: 0x01020304, invert: 1 },
+  },
+  {
+    id: 'dccp',
+    c: 'struct xt_dccp_info',
+    fill: 's.dpts[0] = 0x0102; s.dpts[1] = 0x0304; s.spts[0] = 0x0506; s.spts[1] = 0x0708; s.flags = 0x090a; s.invflags = 0x0b0c; s.typemask = 0x0d0e; s.option = 0x0f;',
+    ext: dccp,
+    revision: 0,
+    value: {
+      dpts: [0x0102, 0x0304],
+      spts: [0x0506, 0x0708],
+      flags: 0x090a,
+      invflags: 0x0b0c,
+      typemask: 0x0d0e,
+      option: 0x0f,
+    },
+  },
+  {
+    id: 'string',
+    c: 'struct xt_string_info',
+    fill: 's.from_offset = 0x0102; s.to_offset = 0x0304; strcpy(s.algo, "0123456789abcde"); memset(s.pattern, 0x61, 128); s.patlen = 128; s.u.v1.flags = 3;',
+    ext: string,
+    revision: 1,
+    value: {
+      from: 0x0102,
+      to: 0x0304,
+      algo: '0123456789abcde',
+      pattern: 'a'.repeat(128),
+      patlen: 128,
+      flags: 3,
+      pad: 0,
+    },
+    userSizeExpr: 'offsetof(struct xt_string_info, config)',
+  },
+  {
+    id: 'u32',
+    c: 'struct xt_u32',
+    fill: 's.tests[10].location[10].number = 0x01020304; s.tests[10].location[10].nextop = 3; s.tests[10].value[10].min = 0x05060708; s.tests[10].value[10].max = 0x090a0b0c; s.tests[10].nnums = 11; s.tests[10].nvalues = 12; s.ntests = 13; s.invert = 1;',
+    ext: u32,
+    revision: 0,
+    value: {
+      tests: [
+        ...Array.from({ length: 10 }, () => ({ location: [], value: [], nnums: 0, nvalues: 0 })),
+        {
+          location: [
+            ...Array.from({ length: 10 }, () => ({ number: 0, nextop: 0 })),
+            { number: 0x01020304, nextop: 3 },
+          ],
+          value: [
+            ...Array.from({ length: 10 }, () => ({ min: 0, max: 0 })),
+            { min: 0x05060708, max: 0x090a0b0c },
+          ],
+          nnums: 11,
+          nvalues: 12,
+        },
+      ],
+      ntests: 13,
+      invert: 1,
+    },
+  },
 ];
 
 function program(): string {
@@ -232,6 +459,24 @@ function program(): string {
 #include <linux/netfilter/xt_limit.h>
 #include <linux/netfilter/xt_LOG.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include <linux/netfilter/xt_dscp.h>
+#include <linux/netfilter/xt_ecn.h>
+#include <linux/netfilter/xt_tcpmss.h>
+#include <linux/netfilter/xt_esp.h>
+#include <linux/netfilter_ipv4/ipt_ah.h>
+#include <linux/netfilter/xt_ipcomp.h>
+#include <linux/netfilter/xt_statistic.h>
+#include <linux/netfilter/xt_quota.h>
+#include <linux/netfilter/xt_time.h>
+#include <linux/netfilter/xt_connmark.h>
+#include <linux/netfilter/xt_connbytes.h>
+#include <linux/netfilter/xt_helper.h>
+#include <linux/netfilter/xt_realm.h>
+#include <linux/netfilter/xt_devgroup.h>
+#include <linux/netfilter/xt_cpu.h>
+#include <linux/netfilter/xt_dccp.h>
+#include <linux/netfilter/xt_string.h>
+#include <linux/netfilter/xt_u32.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

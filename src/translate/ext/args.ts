@@ -171,6 +171,7 @@ const PROTOCOLS: Readonly<Record<string, number>> = {
   icmpv6: 58,
   ospf: 89,
   sctp: 132,
+  ipcomp: 108,
   mh: 135,
   udplite: 136,
 };
@@ -196,4 +197,136 @@ export function parseFlagList(
     bits |= hit[0];
   }
   return bits;
+}
+
+/**
+ * C's strtoumax(s, &end, 0) as xtables_strtoul sees it: optional leading blanks and '+', then
+ * decimal, 0x hex or 0 octal digits, as many as parse. Undefined when no digit parses or the
+ * first non-blank is '-' (xtables_strtoul refuses negatives); `end` is the index after the digits.
+ */
+export function strtoul(s: string): { value: bigint; end: number } | undefined {
+  const m = /^[ \t\n\v\f\r]*\+?(?:(0[xX])([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))/.exec(s);
+  if (m === null) return undefined;
+  const [whole, , hexDigits, octal, decimal] = m;
+  let value: bigint;
+  if (hexDigits !== undefined) value = BigInt(`0x${hexDigits}`);
+  else if (octal !== undefined) value = octal.length > 1 ? BigInt(`0o${octal.slice(1)}`) : 0n;
+  else value = BigInt(decimal ?? '0');
+  return { value, end: whole.length };
+}
+
+/** xtables_strtoul over the whole string with bounds, as a bigint (for u64 options). */
+export function parseUintBig(s: string, min: bigint, max: bigint, what: string): bigint {
+  const r = strtoul(s);
+  if (r === undefined || r.end !== s.length)
+    throw new OptionError(`${what}: "${s}" is not a number`);
+  if (r.value < min || r.value > max) {
+    throw new OptionError(`${what}: ${s} is out of range ${min}-${max}`);
+  }
+  return r.value;
+}
+
+/**
+ * XTTYPE_UINT{8,16,32,64}RC (libxtables' xtopt_parse_mint): `a`, `a:b`, `:b` or `a:`, an empty
+ * first part meaning 0 and an empty second the type's maximum, at most two parts. Returns the
+ * one or two values given (an extension then decides what a single value means).
+ */
+export function parseRangeRCBig(s: string, max: bigint, what: string): bigint[] {
+  const parts = s.split(':');
+  if (parts.length > 2) throw new OptionError(`${what}: too many components in "${s}"`);
+  return parts.map((p, i) => (p === '' ? (i === 1 ? max : 0n) : parseUintBig(p, 0n, max, what)));
+}
+
+/** parseRangeRCBig for types up to u32. */
+export function parseRangeRC(s: string, max: number, what: string): number[] {
+  return parseRangeRCBig(s, BigInt(max), what).map(Number);
+}
+
+/**
+ * xtables_parse_val_mask: `value[/mask]` (mask ~0 by default), numbers as xtables_strtoui; text
+ * that is not such a number is looked up in `names` (iproute2's realm or group names) when the
+ * extension has a name map.
+ */
+export function parseValMask(
+  s: string,
+  what: string,
+  names?: readonly (readonly [number, string])[],
+): { value: number; mask: number } {
+  const head = strtoul(s);
+  const rest = head === undefined || head.value > 0xffffffffn ? undefined : s.slice(head.end);
+  if (head !== undefined && rest === '') return { value: Number(head.value), mask: 0xffffffff };
+  if (head !== undefined && rest !== undefined && rest.startsWith('/')) {
+    const mask = strtoul(rest.slice(1));
+    if (mask === undefined || mask.value > 0xffffffffn) {
+      throw new OptionError(`${what}: bad integer value "${s}"`);
+    }
+    if (mask.end !== rest.length - 1) throw new OptionError(`${what}: trailing garbage in "${s}"`);
+    return { value: Number(head.value), mask: Number(mask.value) };
+  }
+  if (names === undefined) {
+    throw new OptionError(
+      rest === undefined
+        ? `${what}: bad integer value "${s}"`
+        : `${what}: trailing garbage in "${s}"`,
+    );
+  }
+  const hit = names.find(([, n]) => n === s);
+  if (hit === undefined) throw new OptionError(`${what}: could not map name "${s}" to a value`);
+  return { value: hit[0], mask: 0xffffffff };
+}
+
+/**
+ * C's strtoul(s, &end, base) exactly, for extensions that call it directly: leading blanks, a
+ * sign ('-' negates modulo 2^64), digits in `base` (0: 0x hex, 0 octal, else decimal). With no
+ * digit the value is 0 and `end` is 0.
+ */
+export function cStrtoul(s: string, base: 0 | 10): { value: bigint; end: number } {
+  const m = /^[ \t\n\v\f\r]*([+-]?)/.exec(s);
+  const signEnd = m?.[0].length ?? 0;
+  const body = s.slice(signEnd);
+  const digits =
+    base === 10
+      ? /^[0-9]+/.exec(body)
+      : (/^0[xX][0-9a-fA-F]+/.exec(body) ?? /^0[0-7]*/.exec(body) ?? /^[1-9][0-9]*/.exec(body));
+  if (digits === null) return { value: 0n, end: 0 };
+  const d = digits[0];
+  let value =
+    base === 0 && /^0[xX]/.test(d)
+      ? BigInt(d)
+      : base === 0 && d.startsWith('0')
+        ? d.length > 1
+          ? BigInt(`0o${d.slice(1)}`)
+          : 0n
+        : BigInt(d);
+  const max = 2n ** 64n - 1n;
+  if (value > max) value = max;
+  if (m?.[1] === '-') value = (2n ** 64n - value) % 2n ** 64n;
+  return { value, end: signEnd + d.length };
+}
+
+/**
+ * libxtables' xtables_getportbyname (getaddrinfo with only a service): a decimal number as
+ * strtoul reads it, kept to its low 16 bits the way sin_port keeps it (70000 is 4464; no hex,
+ * 010 is 10), or a service name.
+ */
+export function getPortByName(s: string, what: string): number {
+  const r = cStrtoul(s, 10);
+  if (s !== '' && r.end === s.length) return Number(r.value & 0xffffn);
+  const named = SERVICES[s];
+  if (named === undefined)
+    throw new OptionError(`${what}: port "${s}" does not resolve to anything`);
+  return named;
+}
+
+/**
+ * XTTYPE_PORTRC (xtopt_parse_mport): `a`, `a:b`, `:b` or `a:` with [0, 65535] defaults for the
+ * parts left empty, ports as getPortByName. No ordering check: "30:20" stays [30, 20].
+ */
+export function parsePortRC(s: string, what: string): [number, number] {
+  const parts = s.split(':');
+  if (parts.length > 2) throw new OptionError(`${what}: too many components in "${s}"`);
+  const [a = '', b] = parts;
+  const lo = a === '' ? 0 : getPortByName(a, what);
+  if (b === undefined) return [lo, lo];
+  return [lo, b === '' ? 0xffff : getPortByName(b, what)];
 }

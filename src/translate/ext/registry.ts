@@ -8,6 +8,23 @@
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
 import { comment } from './comment.js';
+import { dccp } from './dccp.js';
+import { cpu } from './cpu.js';
+import { devgroup } from './devgroup.js';
+import { realm } from './realm.js';
+import { helper } from './helper.js';
+import { connbytes } from './connbytes.js';
+import { connmark } from './connmark.js';
+import { time } from './time.js';
+import { tos } from './tos.js';
+import { statistic } from './statistic.js';
+import { quota } from './quota.js';
+import { tcpmss } from './tcpmss.js';
+import { ipcomp } from './ipcomp.js';
+import { esp } from './esp.js';
+import { ecn } from './ecn.js';
+import { dscp } from './dscp.js';
+import { ah } from './ah.js';
 import { conntrack } from './conntrack.js';
 import { error } from './error.js';
 import { icmp } from './icmp.js';
@@ -19,10 +36,12 @@ import { mark } from './mark.js';
 import { multiport } from './multiport.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
+import { string } from './string.js';
 import { standard } from './standard.js';
 import { tcp } from './tcp.js';
 import { ttl } from './ttl.js';
 import type { Extension } from './types.js';
+import { u32 } from './u32.js';
 import { udp } from './udp.js';
 
 // The registry holds extensions of every value type; callers get Extension<unknown> back.
@@ -42,13 +61,32 @@ export const MATCHES: readonly AnyExtension[] = [
   length,
   ttl,
   limit,
+  tos,
+  dscp,
+  ecn,
+  tcpmss,
+  esp,
+  ah,
+  ipcomp,
+  statistic,
+  quota,
+  time,
+  connmark,
+  connbytes,
+  helper,
+  realm,
+  devgroup,
+  cpu,
+  dccp,
+  string,
+  u32,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
 
 /**
  * Names the kernel registers with family NFPROTO_UNSPEC (xt_conntrack.c, xt_state.c, xt_mark.c,
- * xt_comment.c, xt_limit.c). Everything else we know is registered per family (NFPROTO_IPV4).
+ * xt_comment.c, xt_limit.c, xt_statistic.c, xt_quota.c, xt_time.c). Everything else we know is registered per family (NFPROTO_IPV4).
  */
 const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:conntrack',
@@ -56,6 +94,16 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:mark',
   'match:comment',
   'match:limit',
+  'match:statistic',
+  'match:quota',
+  'match:time',
+  'match:connmark',
+  'match:connbytes',
+  'match:helper',
+  'match:devgroup',
+  'match:cpu',
+  'match:string',
+  'match:u32',
 ]);
 
 export type ExtensionKind = 'match' | 'target';

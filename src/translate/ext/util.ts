@@ -97,3 +97,43 @@ export function inv(inverted: boolean): string {
 export function portRange(lo: number, hi: number): string {
   return lo === hi ? String(lo) : `${lo}:${hi}`;
 }
+
+/** printf("0x%02x"). */
+export function hex2(n: number): string {
+  return `0x${n.toString(16).padStart(2, '0')}`;
+}
+
+/** xtables_print_val_mask: ` 0x%x/0x%x`, or for a full mask the name from `names` or `0x%x`. */
+export function formatValMask(
+  value: number,
+  mask: number,
+  names?: readonly (readonly [number, string])[],
+): string {
+  const v = value >>> 0;
+  if (mask >>> 0 !== 0xffffffff) return `0x${v.toString(16)}/0x${(mask >>> 0).toString(16)}`;
+  return names?.find(([id]) => id === v)?.[1] ?? `0x${v.toString(16)}`;
+}
+
+/**
+ * xtables_save_string: bare when made only of [A-Za-z0-9_-] (and not empty), else in double
+ * quotes with `"`, `\` and `'` escaped by a backslash. `raw` is latin1, printed as UTF-8 bytes.
+ */
+export function saveString(raw: string): string {
+  const text = Buffer.from(raw, 'latin1').toString('utf8');
+  if (/^[A-Za-z0-9_-]+$/.test(raw)) return text;
+  return `"${text.replace(/["\\']/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Struct padding inside the user data (up to 6 bytes at `offset`): iptables writes zeros, but
+ * the kernel keeps whatever it was given and GET_ENTRIES returns it, so a value carries it as
+ * `pad` when it is not zero.
+ */
+export function readPad(b: Buffer, offset: number, length: number): { readonly pad?: number } {
+  const pad = b.readUIntLE(offset, length);
+  return pad === 0 ? {} : { pad };
+}
+
+export function writePad(b: Buffer, offset: number, length: number, pad: number | undefined): void {
+  if (pad !== undefined) b.writeUIntLE(pad % 2 ** (8 * length), offset, length);
+}
