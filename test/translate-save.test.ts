@@ -93,6 +93,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m limit --limit 7/sec --limit-burst 10000 -j ACCEPT
 -A INPUT -m limit --limit 5 -j ACCEPT
 -A INPUT -m limit --limit 3/hour -j ACCEPT
+-A INPUT -m addrtype --src-type LOCAL,b ! --dst-type uni,Multi --limit-iface-in -j ACCEPT
+-A INPUT -m addrtype ! --src-type UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE
+-A OUTPUT -m addrtype --dst-type x,bl,u --limit-iface-out -j ACCEPT
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -234,6 +237,11 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         `-m multiport ${n}${o} ${items.map((i) => (Array.isArray(i) ? i.join(':') : i)).join(',')}`,
     );
   const stateNames = ['INVALID', 'ESTABLISHED', 'NEW', 'RELATED', 'UNTRACKED'];
+  const addrTypes = fc
+    .subarray(['UNSPEC', 'unicast', 'LOCAL', 'b', 'Any', 'MULTICAST', 'BLACK', 'XRESOLVE'], {
+      minLength: 1,
+    })
+    .map((t) => t.join(','));
   const generic = [
     fc
       .tuple(neg, fc.subarray(stateNames, { minLength: 1 }))
@@ -285,6 +293,13 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         fc.integer({ min: 1, max: 10000 }),
       )
       .map(([r, u, b]) => `-m limit --limit ${r}${u} --limit-burst ${b}`),
+    fc
+      .tuple(
+        opt(fc.tuple(neg, addrTypes).map(([n, t]) => `${n}--src-type ${t}`)),
+        opt(fc.tuple(neg, addrTypes).map(([n, t]) => `${n}--dst-type ${t}`)),
+        fc.constantFrom('', '', '--limit-iface-in', '--limit-iface-out'),
+      )
+      .map((p) => `-m addrtype ${p.join(' ')}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -410,6 +425,15 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -j REJECT --reject-with tcp-reset', /tcp-reset needs -p tcp/],
     ['-A INPUT -j REJECT --reject-with icmp-echo-reply', /echo-reply is no longer supported/],
     ['-A INPUT -j REJECT --reject-with bogus', /unknown --reject-with "bogus"/],
+    ['-A INPUT -m addrtype --limit-iface-in', /--src-type or --dst-type is required/],
+    ['-A INPUT -m addrtype --src-type LOCALX', /bad type "LOCALX"/],
+    ['-A INPUT -m addrtype --src-type LOCAL,', /bad type ""/],
+    ['-A INPUT -m addrtype ! --limit-iface-in --src-type LOCAL', /cannot be inverted/],
+    [
+      '-A FORWARD -m addrtype --src-type LOCAL --limit-iface-in --limit-iface-out',
+      /exclude each other/,
+    ],
+    ['-A INPUT -m addrtype --src-type LOCAL --limit-iface-out', /kernel's checks: EINVAL/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

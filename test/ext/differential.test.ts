@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
 import { XtError } from '../../src/translate/errno.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -69,9 +70,20 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
     }),
   ],
   [icmp, fc.record({ type: small(255), codeMin: small(3), codeMax: small(3), invflags: small(3) })],
+  [
+    addrtype,
+    fc.record({
+      source: small(0xffff),
+      dest: small(0xffff),
+      flags: small(15),
+      invertSource: fc.constant(0),
+      invertDest: fc.constant(0),
+    }),
+  ],
 ]);
 
-const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
+/** Each rule goes to INPUT unless a third element names another built-in chain. */
+const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [tcp, ['-p', 'tcp', '--dport', '22']],
   [udp, ['-p', 'udp', '--dport', '53']],
   [icmp, ['-p', 'icmp', '--icmp-type', '8']],
@@ -85,11 +97,14 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [limit, ['-m', 'limit', '--limit', '5/sec']],
   [LOG, ['-j', 'LOG', '--log-prefix', 'p']],
   [REJECT, ['-p', 'tcp', '-j', 'REJECT']],
+  [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL']],
+  [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL', '--limit-iface-in'], 'FORWARD'],
+  [addrtype, ['-m', 'addrtype', '--dst-type', 'LOCAL'], 'OUTPUT'],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */
-const PROTO = 80;
-const INVFLAGS = 83;
+const IP_PROTO = 80;
+const IP_INVFLAGS = 83;
 const INV_PROTO = 0x40;
 const RUNS = 60;
 
@@ -107,17 +122,20 @@ afterAll(() => {
   );
 });
 
+const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
+
 function oursErrno(
   ext: AnyExt,
   data: Buffer,
   revision: number,
   proto: number,
   inv: boolean,
+  chain: string,
 ): number {
   try {
     ext.check(ext.decode(data, revision), revision, {
       table: 'filter',
-      hookMask: 1 << 1,
+      hookMask: 1 << (HOOK_OF[chain] ?? 1),
       proto,
       invProto: inv,
     });
@@ -129,16 +147,18 @@ function oursErrno(
 }
 
 describe(`check() agrees with the kernel's SET_REPLACE errno (${RUNS} mutations per extension)`, () => {
-  for (const [ext, args] of RULES) {
-    it(`${ext.kind} ${ext.name}: ${args.join(' ')}`, () => {
-      kernel.rule(args);
+  for (const [ext, args, chain = 'INPUT'] of RULES) {
+    it(`${ext.kind} ${ext.name}: ${chain} ${args.join(' ')}`, () => {
+      const entry = kernel.rule(args, chain);
       const { info, blob } = kernel.snapshot('filter');
-      const entry = kernel.entries('filter')[0]!.entry;
-      // Payload position of our extension inside the first entry (which starts at offset 0).
-      let at = entry.targetOffset;
+      const pos = kernel.ruleOffset(chain);
+      const protoAt = pos + IP_PROTO;
+      const invAt = pos + IP_INVFLAGS;
+      // Payload position of our extension inside the rule's entry.
+      let at = pos + entry.targetOffset;
       let revision = entry.target.revision;
       if (ext.kind === 'match') {
-        at = 112;
+        at = pos + 112;
         for (const m of entry.matches) {
           if (nameOf(m.name) === ext.name) {
             revision = m.revision;
@@ -169,18 +189,19 @@ describe(`check() agrees with the kernel's SET_REPLACE errno (${RUNS} mutations 
           (pokes, whole, proto, flipInv) => {
             const b = Buffer.from(blob);
             if (whole !== null && whole !== undefined) ext.encode(whole, revision).copy(b, start);
-            for (const [pos, val] of pokes) b[start + pos] = val;
-            if (proto !== null) b.writeUInt16LE(proto, PROTO);
+            for (const [i, val] of pokes) b[start + i] = val;
+            if (proto !== null) b.writeUInt16LE(proto, protoAt);
             if (flipInv && (proto !== null || pokes.length === 0))
-              b[INVFLAGS] = (b[INVFLAGS] ?? 0) ^ INV_PROTO;
+              b[invAt] = (b[invAt] ?? 0) ^ INV_PROTO;
             const kernelErrno = kernel.replace(info, b);
             const data = b.subarray(start, start + xtAlign(size));
             const ours = oursErrno(
               ext,
               data,
               revision,
-              b.readUInt16LE(PROTO),
-              ((b[INVFLAGS] ?? 0) & INV_PROTO) !== 0,
+              b.readUInt16LE(protoAt),
+              ((b[invAt] ?? 0) & INV_PROTO) !== 0,
+              chain,
             );
             seen.set(kernelErrno, (seen.get(kernelErrno) ?? 0) + 1);
             if (ours !== kernelErrno) total.disagreements++;

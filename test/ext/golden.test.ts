@@ -3,6 +3,7 @@
 // bytes exactly — including the private bytes GET_ENTRIES zeroes (limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EINVAL, ERANGE } from '../../src/translate/errno.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -22,6 +23,8 @@ import { KernelTable, nameOf } from './kernel.js';
 
 interface Case {
   readonly args: readonly string[];
+  /** The built-in chain the rule goes to (INPUT unless given). */
+  readonly chain?: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly ext: Extension<any>;
   readonly revision: number;
@@ -29,6 +32,7 @@ interface Case {
 }
 
 const ANY: readonly [number, number] = [0, 0xffff];
+const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
 const ZERO_ADDR = { addr: 0, mask: 0 };
 const NO_PORT = { lo: 0, hi: 0 };
 const ip = (a: number, b: number, c: number, d: number): number =>
@@ -235,6 +239,31 @@ const CASES: readonly Case[] = [
     value: { with: 7 },
   },
   { args: ['-j', 'REJECT'], ext: REJECT, revision: 0, value: { with: 3 } },
+  {
+    args: [
+      '-m',
+      'addrtype',
+      '--src-type',
+      'UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE',
+    ],
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0x0fff, dest: 0, flags: 0, invertSource: 0, invertDest: 0 },
+  },
+  {
+    args: ['-m', 'addrtype', '!', '--src-type', 'LOCAL', '--dst-type', 'b,m', '--limit-iface-in'],
+    chain: 'FORWARD',
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0x4, dest: 0x28, flags: 0x5, invertSource: 0, invertDest: 0 },
+  },
+  {
+    args: ['-m', 'addrtype', '!', '--dst-type', 'blackhole,unreachable', '--limit-iface-out'],
+    chain: 'OUTPUT',
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0, dest: 0xc0, flags: 0xa, invertSource: 0, invertDest: 0 },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {
@@ -270,8 +299,9 @@ afterAll(() => {
 
 describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
   for (const c of CASES) {
-    it(`${c.args.join(' ')}`, () => {
-      const entry = kernel.rule(c.args);
+    it(`${c.chain ?? 'INPUT'} ${c.args.join(' ')}`, () => {
+      const chain = c.chain ?? 'INPUT';
+      const entry = kernel.rule(c.args, chain);
       const items = c.ext.kind === 'match' ? entry.matches : [entry.target];
       const found = items.filter((m) => nameOf(m.name) === c.ext.name);
       expect(found).toHaveLength(1);
@@ -283,13 +313,13 @@ describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
       expect(c.ext.encode(value, c.revision).toString('hex')).toBe(m.data.toString('hex'));
       const context: CheckContext = {
         table: 'filter',
-        hookMask: 1 << 1,
+        hookMask: 1 << (HOOK_OF[chain] ?? 1),
         proto: entry.ip.proto,
         invProto: (entry.ip.invflags & 0x40) !== 0,
       };
       expect(() => c.ext.check(value, c.revision, context)).not.toThrow();
       // format() spells the value as iptables-legacy -S prints the kernel's rule.
-      const shown = kernel.list('INPUT')[0] ?? '';
+      const shown = kernel.list(chain)[0] ?? '';
       const text = c.ext.format(value, c.revision);
       expect(shown).toContain(
         c.ext.kind === 'match'

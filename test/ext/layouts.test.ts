@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -206,6 +207,28 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { with: 8 },
   },
+  {
+    id: 'addrtype rev 0',
+    c: 'struct xt_addrtype_info',
+    fill: 's.source = XT_ADDRTYPE_LOCAL | XT_ADDRTYPE_XRESOLVE; s.dest = 0x8001; s.invert_source = 0x01020304; s.invert_dest = 0x05060708;',
+    ext: addrtype,
+    revision: 0,
+    value: {
+      source: 0x0804,
+      dest: 0x8001,
+      flags: 0,
+      invertSource: 0x01020304,
+      invertDest: 0x05060708,
+    },
+  },
+  {
+    id: 'addrtype rev 1',
+    c: 'struct xt_addrtype_info_v1',
+    fill: 's.source = XT_ADDRTYPE_BROADCAST; s.dest = 0x4321; s.flags = XT_ADDRTYPE_INVERT_DEST | XT_ADDRTYPE_LIMIT_IFACE_OUT | 0x01000000;',
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0x8, dest: 0x4321, flags: 0x0100000a, invertSource: 0, invertDest: 0 },
+  },
 ];
 
 function program(): string {
@@ -232,6 +255,7 @@ function program(): string {
 #include <linux/netfilter/xt_limit.h>
 #include <linux/netfilter/xt_LOG.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include <linux/netfilter/xt_addrtype.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -1,10 +1,11 @@
-// Revisions iptables-legacy 1.8 never sends (conntrack 1 and 2, state 0) still reach the kernel
-// here: a real rule's match area is rewritten with our encodings of them (same total size, so
+// Revisions iptables-legacy 1.8 never sends (conntrack 1 and 2, state 0, addrtype 0) still reach
+// the kernel here: a real rule's match area is rewritten with our encodings of them (same total size, so
 // every offset stays valid), handed to SET_REPLACE, and read back with GET_ENTRIES. The kernel
 // accepting them proves dataSize (it refuses any other size with EINVAL), and the bytes it
 // returns must be exactly the ones we encoded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { conntrack, type ConntrackMatch } from '../../src/translate/ext/conntrack.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { state } from '../../src/translate/ext/state.js';
@@ -42,8 +43,26 @@ const CT: ConntrackMatch = {
   statusMask: 0x04,
 };
 
-/** Each layout has the 280 bytes of `-m conntrack -m ttl -m ttl` (200 + 40 + 40). */
-const LAYOUTS: readonly (readonly [string, readonly Item[]])[] = [
+const CT_TTL_TTL = [
+  '-m',
+  'conntrack',
+  '--ctstate',
+  'NEW',
+  '-m',
+  'ttl',
+  '--ttl-eq',
+  '1',
+  '-m',
+  'ttl',
+  '--ttl-eq',
+  '2',
+];
+
+/**
+ * Each layout replaces the match area of a rule with as many bytes: by default the 280 of
+ * `-m conntrack -m ttl -m ttl` (200 + 40 + 40), else those of the rule given third.
+ */
+const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?])[] = [
   [
     'conntrack rev 1 + mark + mark',
     [
@@ -68,6 +87,17 @@ const LAYOUTS: readonly (readonly [string, readonly Item[]])[] = [
       [state, 0, { statemask: 0x41 }],
     ],
   ],
+  [
+    'addrtype rev 0 (48 bytes, as -m mark)',
+    [
+      [
+        addrtype,
+        0,
+        { source: 0x4, dest: 0x820, flags: 0, invertSource: 1, invertDest: 0xdeadbeef },
+      ],
+    ],
+    ['-m', 'mark', '--mark', '1'],
+  ],
 ];
 
 let kernel: KernelTable;
@@ -81,25 +111,12 @@ afterAll(() => {
 });
 
 describe('revisions iptables 1.8 does not send, through the kernel', () => {
-  for (const [title, items] of LAYOUTS) {
+  for (const [title, items, base = CT_TTL_TTL] of LAYOUTS) {
     it(title, () => {
-      kernel.rule([
-        '-m',
-        'conntrack',
-        '--ctstate',
-        'NEW',
-        '-m',
-        'ttl',
-        '--ttl-eq',
-        '1',
-        '-m',
-        'ttl',
-        '--ttl-eq',
-        '2',
-      ]);
+      const entry = kernel.rule(base);
       const { info, blob } = kernel.snapshot('filter');
       const area = Buffer.concat(items.map(matchBytes));
-      expect(area.length).toBe(280);
+      expect(area.length).toBe(entry.targetOffset - 112);
       const b = Buffer.from(blob);
       area.copy(b, 112);
       expect(kernel.replace(info, b)).toBe(0);

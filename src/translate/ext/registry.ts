@@ -7,6 +7,7 @@
 // one answers EPROTOTYPE.
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
+import { addrtype } from './addrtype.js';
 import { comment } from './comment.js';
 import { conntrack } from './conntrack.js';
 import { error } from './error.js';
@@ -42,6 +43,7 @@ export const MATCHES: readonly AnyExtension[] = [
   length,
   ttl,
   limit,
+  addrtype,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
