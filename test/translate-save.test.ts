@@ -96,6 +96,11 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m addrtype --src-type LOCAL,b ! --dst-type uni,Multi --limit-iface-in -j ACCEPT
 -A INPUT -m addrtype ! --src-type UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE
 -A OUTPUT -m addrtype --dst-type x,bl,u --limit-iface-out -j ACCEPT
+-A INPUT -p tcp --dport 22 -m recent --set --name ssh --rsource
+-A INPUT -p tcp --dport 22 -m recent ! --update --seconds 60 --hitcount 4 --rttl --name ssh --rdest -j DROP
+-A INPUT -m recent --rcheck --seconds 0x10 --reap --mask 255.255.255.0 --rdest --rsource
+-A INPUT -m recent --remove --name "${'é'.repeat(120)}"
+-A INPUT -m recent ! --rcheck --name "a b" -m recent --set --name DEFAULT
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -300,6 +305,18 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         fc.constantFrom('', '', '--limit-iface-in', '--limit-iface-out'),
       )
       .map((p) => `-m addrtype ${p.join(' ')}`),
+    fc
+      .tuple(
+        neg,
+        fc.constantFrom('--set', '--rcheck', '--update', '--remove'),
+        opt(fc.integer({ min: 1, max: 3600 }).map((n) => `--seconds ${n} --reap`)),
+        opt(fc.integer({ min: 0, max: 70000 }).map((n) => `--hitcount ${n}`)),
+        opt(fc.constant('--rttl')),
+        opt(fc.constantFrom('--name a', '--name DEFAULT', '--name ssh-list')),
+        opt(fc.constantFrom('--mask 255.255.255.0', '--mask 0.0.0.0')),
+        opt(fc.constantFrom('--rsource', '--rdest', '--rdest --rsource')),
+      )
+      .map(([n, c, ...p]) => `-m recent ${n}${c} ${p.join(' ')}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -434,6 +451,15 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
       /exclude each other/,
     ],
     ['-A INPUT -m addrtype --src-type LOCAL --limit-iface-out', /kernel's checks: EINVAL/],
+    ['-A INPUT -m recent --name x', /exactly one of --set/],
+    ['-A INPUT -m recent --set --update', /exactly one of --set/],
+    ['-A INPUT -m recent --remove --rttl', /--rttl cannot be used/],
+    ['-A INPUT -m recent --rcheck --reap', /--reap needs --seconds/],
+    ['-A INPUT -m recent --rcheck --seconds 0', /0 is out of range/],
+    ['-A INPUT -m recent --rcheck ! --rttl', /cannot be inverted/],
+    ['-A INPUT -m recent --set --hitcount 2', /EINVAL: match "recent"/],
+    ['-A INPUT -m recent --rcheck --hitcount 65536', /EINVAL: match "recent"/],
+    ['-A INPUT -m recent --rcheck --name ..', /EINVAL: match "recent"/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

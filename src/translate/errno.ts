@@ -17,6 +17,7 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ERANGE = 34;
+export const ENAMETOOLONG = 36;
 export const ELOOP = 40;
 export const ENOPROTOOPT = 92;
 export const EPROTOTYPE = 91;
@@ -41,6 +42,7 @@ const NAMES: Readonly<Record<number, string>> = {
   [EINVAL]: 'EINVAL',
   [ENOSPC]: 'ENOSPC',
   [ERANGE]: 'ERANGE',
+  [ENAMETOOLONG]: 'ENAMETOOLONG',
   [ELOOP]: 'ELOOP',
   [ENOPROTOOPT]: 'ENOPROTOOPT',
   [EPROTOTYPE]: 'EPROTOTYPE',

@@ -15,6 +15,7 @@ import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
@@ -80,6 +81,27 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       invertDest: fc.constant(0),
     }),
   ],
+  [
+    recent,
+    fc.record({
+      seconds: fc.constantFrom(0, 0, 1, 0xffffffff),
+      hitCount: fc.constantFrom(0, 0, 1, 65535, 65536, 0xffffffff),
+      checkSet: small(0x7f),
+      invert: small(2),
+      name: fc.constantFrom(
+        'DEFAULT',
+        '',
+        '.',
+        '..',
+        '...',
+        'a/b',
+        'x'.repeat(199),
+        'y'.repeat(200),
+      ),
+      side: small(2),
+      mask: fc.tuple(fc.constant(0xffffff00), fc.constant(0), fc.constant(0), fc.constant(0)),
+    }),
+  ],
 ]);
 
 /** Each rule goes to INPUT unless a third element names another built-in chain. */
@@ -100,6 +122,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL']],
   [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL', '--limit-iface-in'], 'FORWARD'],
   [addrtype, ['-m', 'addrtype', '--dst-type', 'LOCAL'], 'OUTPUT'],
+  [recent, ['-m', 'recent', '--rcheck', '--seconds', '5', '--reap']],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

@@ -2,7 +2,7 @@
 // read back with GET_ENTRIES) gives the expected typed value, and encode reproduces the kernel's
 // bytes exactly — including the private bytes GET_ENTRIES zeroes (limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EINVAL, ERANGE } from '../../src/translate/errno.js';
+import { EINVAL, ENAMETOOLONG, ERANGE } from '../../src/translate/errno.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
@@ -13,6 +13,7 @@ import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
@@ -33,6 +34,16 @@ interface Case {
 
 const ANY: readonly [number, number] = [0, 0xffff];
 const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
+/** What libxt_recent starts from: list DEFAULT, source address, all-ones mask. */
+const RECENT: RecentMatch = {
+  seconds: 0,
+  hitCount: 0,
+  checkSet: 0,
+  invert: 0,
+  name: 'DEFAULT',
+  side: 0,
+  mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+};
 const ZERO_ADDR = { addr: 0, mask: 0 };
 const NO_PORT = { lo: 0, hi: 0 };
 const ip = (a: number, b: number, c: number, d: number): number =>
@@ -264,6 +275,55 @@ const CASES: readonly Case[] = [
     revision: 1,
     value: { source: 0, dest: 0xc0, flags: 0xa, invertSource: 0, invertDest: 0 },
   },
+  {
+    args: ['-m', 'recent', '--set'],
+    ext: recent,
+    revision: 1,
+    value: { ...RECENT, checkSet: 0x2 },
+  },
+  {
+    args: [
+      '-m',
+      'recent',
+      '!',
+      '--rcheck',
+      '--seconds',
+      '60',
+      '--reap',
+      '--hitcount',
+      '65535',
+      '--rttl',
+      '--name',
+      'ssh-brute',
+      '--mask',
+      '255.255.255.0',
+      '--rdest',
+    ],
+    ext: recent,
+    revision: 1,
+    value: {
+      ...RECENT,
+      seconds: 60,
+      hitCount: 65535,
+      checkSet: 0x1 | 0x10 | 0x20,
+      invert: 1,
+      name: 'ssh-brute',
+      side: 1,
+      mask: [0xffffff00, 0, 0, 0],
+    },
+  },
+  {
+    args: ['-m', 'recent', '--update', '--seconds', '4294967295', '--rdest', '--rsource'],
+    ext: recent,
+    revision: 1,
+    value: { ...RECENT, seconds: 0xffffffff, checkSet: 0x4 },
+  },
+  {
+    args: ['-m', 'recent', '!', '--remove', '--name', 'n'.repeat(250)],
+    ext: recent,
+    revision: 1,
+    value: { ...RECENT, checkSet: 0x8, invert: 1, name: 'n'.repeat(199) },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {
@@ -408,6 +468,33 @@ describe('refusals agree with the kernel’s errno', () => {
     // Both outcomes occur, so the comparison is not vacuous.
     expect(refusedCount).toBeGreaterThan(rates.length);
     expect(refusedCount).toBeLessThan(rates.length * bursts.length);
+  });
+
+  it('recent: what the kernel refuses, check refuses with EINVAL', () => {
+    const cases: readonly (readonly [string[], Partial<RecentMatch>])[] = [
+      [['--update', '--hitcount', '65536'], { checkSet: 0x4, hitCount: 65536 }],
+      [['--set', '--seconds', '5'], { checkSet: 0x2, seconds: 5 }],
+      [['--remove', '--reap', '--seconds', '5'], { checkSet: 0x28, seconds: 5 }],
+      [['--rcheck', '--name', '..'], { checkSet: 0x1, name: '..' }],
+      [['--rcheck', '--name', 'a/b'], { checkSet: 0x1, name: 'a/b' }],
+      [['--rcheck', '--name', ''], { checkSet: 0x1, name: '' }],
+    ];
+    for (const [args, over] of cases) {
+      refused(['-m', 'recent', ...args], 'Invalid argument');
+      expectErrno(() => recent.check({ ...RECENT, ...over }, 1, {} as CheckContext), EINVAL);
+    }
+  });
+
+  it('recent: a list name without a NUL in its 200 bytes is ENAMETOOLONG from both', () => {
+    const entry = kernel.rule(['-m', 'recent', '--rcheck']);
+    const { info, blob } = kernel.snapshot('filter');
+    const v = { ...recent.decode(entry.matches[0]!.data, 1), name: 'z'.repeat(200) };
+    const b = Buffer.from(blob);
+    recent.encode(v, 1).copy(b, 112 + 32);
+    expect(kernel.replace(info, b)).toBe(ENAMETOOLONG);
+    expectErrno(() => recent.check(v, 1, {} as CheckContext), ENAMETOOLONG);
+    recent.encode({ ...v, name: 'z'.repeat(199) }, 1).copy(b, 112 + 32);
+    expect(kernel.replace(info, b)).toBe(0);
   });
 
   it('limit with a u32-overflowing avg*burst: ERANGE from both', () => {

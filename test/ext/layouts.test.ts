@@ -17,6 +17,7 @@ import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
 import { mark } from '../../src/translate/ext/mark.js';
+import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { state } from '../../src/translate/ext/state.js';
@@ -229,6 +230,22 @@ const LAYOUTS: readonly Layout[] = [
     revision: 1,
     value: { source: 0x8, dest: 0x4321, flags: 0x0100000a, invertSource: 0, invertDest: 0 },
   },
+  ...[0, 1].map((rev): Layout => ({
+    id: `recent rev ${rev}`,
+    c: rev === 0 ? 'struct xt_recent_mtinfo' : 'struct xt_recent_mtinfo_v1',
+    fill: `s.seconds = 0x01020304; s.hit_count = 0x05060708; s.check_set = XT_RECENT_UPDATE | XT_RECENT_REAP; s.invert = 0x99; memset(s.name, 0x6e, 199); s.side = XT_RECENT_DEST;${rev === 1 ? ' s.mask.ip6[0] = htonl(0xffffff00); s.mask.ip6[1] = htonl(1); s.mask.ip6[2] = htonl(2); s.mask.ip6[3] = htonl(3);' : ''}`,
+    ext: recent,
+    revision: rev,
+    value: {
+      seconds: 0x01020304,
+      hitCount: 0x05060708,
+      checkSet: 0x24,
+      invert: 0x99,
+      name: 'n'.repeat(199),
+      side: 1,
+      mask: rev === 1 ? [0xffffff00, 1, 2, 3] : [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+    },
+  })),
 ];
 
 function program(): string {
@@ -256,6 +273,7 @@ function program(): string {
 #include <linux/netfilter/xt_LOG.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
 #include <linux/netfilter/xt_addrtype.h>
+#include <linux/netfilter/xt_recent.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -1,4 +1,4 @@
-// Revisions iptables-legacy 1.8 never sends (conntrack 1 and 2, state 0, addrtype 0) still reach
+// Revisions iptables-legacy 1.8 never sends (conntrack 1 and 2, state 0, addrtype 0, recent 0) still reach
 // the kernel here: a real rule's match area is rewritten with our encodings of them (same total size, so
 // every offset stays valid), handed to SET_REPLACE, and read back with GET_ENTRIES. The kernel
 // accepting them proves dataSize (it refuses any other size with EINVAL), and the bytes it
@@ -8,6 +8,7 @@ import { xtAlign } from '../../src/translate/abi.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { conntrack, type ConntrackMatch } from '../../src/translate/ext/conntrack.js';
 import { mark } from '../../src/translate/ext/mark.js';
+import { recent } from '../../src/translate/ext/recent.js';
 import { state } from '../../src/translate/ext/state.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { Extension } from '../../src/translate/ext/types.js';
@@ -97,6 +98,25 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
       ],
     ],
     ['-m', 'mark', '--mark', '1'],
+  ],
+  [
+    'recent rev 0 (248 bytes, as -m conntrack -m mark)',
+    [
+      [
+        recent,
+        0,
+        {
+          seconds: 30,
+          hitCount: 2,
+          checkSet: 0x14,
+          invert: 1,
+          name: 'rev0-list',
+          side: 1,
+          mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+        },
+      ],
+    ],
+    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
   ],
 ];
 

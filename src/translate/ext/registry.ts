@@ -18,6 +18,7 @@ import { limit } from './limit.js';
 import { LOG } from './LOG.js';
 import { mark } from './mark.js';
 import { multiport } from './multiport.js';
+import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
 import { standard } from './standard.js';
@@ -44,6 +45,7 @@ export const MATCHES: readonly AnyExtension[] = [
   ttl,
   limit,
   addrtype,
+  recent,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];

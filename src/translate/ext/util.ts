@@ -2,7 +2,7 @@
 // xt_check_match / xt_check_target (net/netfilter/x_tables.c) apply before an extension's own
 // checkentry — table, hook mask, then protocol, each refused with EINVAL.
 import { xtAlign } from '../abi.js';
-import { EINVAL, XtError } from '../errno.js';
+import { EINVAL, ENAMETOOLONG, XtError } from '../errno.js';
 import type { CheckContext } from './types.js';
 
 export const IPPROTO_ICMP = 1;
@@ -96,4 +96,16 @@ export function inv(inverted: boolean): string {
 
 export function portRange(lo: number, hi: number): string {
   return lo === hi ? String(lo) : `${lo}:${hi}`;
+}
+
+/** xt_check_proc_name over a `size`-byte name field: a name /proc can hold. */
+export function checkProcName(raw: string, size: number, what: string): void {
+  const name = cString(raw);
+  if (name === '') throw new XtError(EINVAL, `${what}: empty name`);
+  if (name.length >= size) {
+    throw new XtError(ENAMETOOLONG, `${what}: name has no NUL within ${size} bytes`);
+  }
+  if (name === '.' || name === '..' || name.includes('/')) {
+    throw new XtError(EINVAL, `${what}: name "${name}" cannot be a /proc entry`);
+  }
 }
