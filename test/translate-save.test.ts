@@ -101,6 +101,8 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m recent --rcheck --seconds 0x10 --reap --mask 255.255.255.0 --rdest --rsource
 -A INPUT -m recent --remove --name "${'é'.repeat(120)}"
 -A INPUT -m recent ! --rcheck --name "a b" -m recent --set --name DEFAULT
+-A INPUT -m mac --mac-source 00:1B:2c:3d:4e:5F -j ACCEPT
+-A FORWARD -m mac ! --mac-source a:b::d:e:f -j DROP
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -317,6 +319,9 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         opt(fc.constantFrom('--rsource', '--rdest', '--rdest --rsource')),
       )
       .map(([n, c, ...p]) => `-m recent ${n}${c} ${p.join(' ')}`),
+    fc
+      .tuple(neg, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }))
+      .map(([n, b]) => `-m mac ${n}--mac-source ${b.map((x) => x.toString(16)).join(':')}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -460,6 +465,10 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m recent --set --hitcount 2', /EINVAL: match "recent"/],
     ['-A INPUT -m recent --rcheck --hitcount 65536', /EINVAL: match "recent"/],
     ['-A INPUT -m recent --rcheck --name ..', /EINVAL: match "recent"/],
+    ['-A INPUT -m mac', /--mac-source is required/],
+    ['-A INPUT -m mac --mac-source 0x:1:2:3:4:5', /invalid MAC address/],
+    ['-A INPUT -m mac --mac-source 0:1:2:3:4:5:6', /invalid MAC address/],
+    ['-A OUTPUT -m mac --mac-source 0:1:2:3:4:5', /kernel's checks: EINVAL/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

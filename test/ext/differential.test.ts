@@ -13,6 +13,7 @@ import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
+import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { recent } from '../../src/translate/ext/recent.js';
@@ -123,6 +124,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL', '--limit-iface-in'], 'FORWARD'],
   [addrtype, ['-m', 'addrtype', '--dst-type', 'LOCAL'], 'OUTPUT'],
   [recent, ['-m', 'recent', '--rcheck', '--seconds', '5', '--reap']],
+  [mac, ['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'FORWARD'],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

@@ -11,6 +11,7 @@ import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
+import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
@@ -324,6 +325,19 @@ const CASES: readonly Case[] = [
     revision: 1,
     value: { ...RECENT, checkSet: 0x8, invert: 1, name: 'n'.repeat(199) },
   },
+  {
+    args: ['-m', 'mac', '--mac-source', '00:1B:2c:3d:4e:5F'],
+    ext: mac,
+    revision: 0,
+    value: { srcaddr: [0x00, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f], invert: 0 },
+  },
+  {
+    args: ['-m', 'mac', '!', '--mac-source', '-1:+a::0:1:B'],
+    chain: 'FORWARD',
+    ext: mac,
+    revision: 0,
+    value: { srcaddr: [0xff, 0x0a, 0, 0, 1, 0x0b], invert: 1 },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {
@@ -346,6 +360,8 @@ function ct(over: Record<string, unknown>): Record<string, unknown> {
     ...over,
   };
 }
+
+const INPUT_CTX: CheckContext = { table: 'filter', hookMask: 2, proto: 0, invProto: false };
 
 let kernel: KernelTable;
 
@@ -404,9 +420,14 @@ describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
 });
 
 describe('refusals agree with the kernel’s errno', () => {
-  const refused = (args: readonly string[], errnoText: string, table = 'filter'): void => {
+  const refused = (
+    args: readonly string[],
+    errnoText: string,
+    table = 'filter',
+    chain = 'INPUT',
+  ): void => {
     kernel.iptables(['-t', table, '-F']);
-    const r = kernel.iptables(['-t', table, '-A', 'INPUT', ...args]);
+    const r = kernel.iptables(['-t', table, '-A', chain, ...args]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(errnoText);
   };
@@ -483,6 +504,14 @@ describe('refusals agree with the kernel’s errno', () => {
       refused(['-m', 'recent', ...args], 'Invalid argument');
       expectErrno(() => recent.check({ ...RECENT, ...over }, 1, {} as CheckContext), EINVAL);
     }
+  });
+
+  it('mac in OUTPUT: EINVAL from both (.hooks)', () => {
+    refused(['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'Invalid argument', 'filter', 'OUTPUT');
+    expectErrno(
+      () => mac.check({ srcaddr: [0, 1, 2, 3, 4, 5], invert: 0 }, 0, { ...INPUT_CTX, hookMask: 8 }),
+      EINVAL,
+    );
   });
 
   it('recent: a list name without a NUL in its 200 bytes is ENAMETOOLONG from both', () => {

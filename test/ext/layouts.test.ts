@@ -16,6 +16,7 @@ import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
+import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
@@ -246,6 +247,14 @@ const LAYOUTS: readonly Layout[] = [
       mask: rev === 1 ? [0xffffff00, 1, 2, 3] : [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
     },
   })),
+  {
+    id: 'mac',
+    c: 'struct xt_mac_info',
+    fill: 'for (int i = 0; i < ETH_ALEN; i++) s.srcaddr[i] = 0xa0 + i; s.invert = -2;',
+    ext: mac,
+    revision: 0,
+    value: { srcaddr: [0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5], invert: 0xfffffffe },
+  },
 ];
 
 function program(): string {
@@ -274,6 +283,7 @@ function program(): string {
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
 #include <linux/netfilter/xt_addrtype.h>
 #include <linux/netfilter/xt_recent.h>
+#include <linux/netfilter/xt_mac.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

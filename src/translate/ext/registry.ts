@@ -16,6 +16,7 @@ import { iprange } from './iprange.js';
 import { length } from './length.js';
 import { limit } from './limit.js';
 import { LOG } from './LOG.js';
+import { mac } from './mac.js';
 import { mark } from './mark.js';
 import { multiport } from './multiport.js';
 import { recent } from './recent.js';
@@ -46,6 +47,7 @@ export const MATCHES: readonly AnyExtension[] = [
   limit,
   addrtype,
   recent,
+  mac,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
