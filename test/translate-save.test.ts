@@ -103,6 +103,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m recent ! --rcheck --name "a b" -m recent --set --name DEFAULT
 -A INPUT -m mac --mac-source 00:1B:2c:3d:4e:5F -j ACCEPT
 -A FORWARD -m mac ! --mac-source a:b::d:e:f -j DROP
+-A OUTPUT -m owner --uid-owner 0 -j ACCEPT
+-A OUTPUT -m owner ! --uid-owner 1000-1999 --gid-owner 0x10:020 --suppl-groups ! --socket-exists -j DROP
+-A OUTPUT -m owner --socket-exists -m owner ! --gid-owner 4294967294
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -322,6 +325,16 @@ describe('save text → blob, against iptables-legacy-restore', () => {
     fc
       .tuple(neg, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }))
       .map(([n, b]) => `-m mac ${n}--mac-source ${b.map((x) => x.toString(16)).join(':')}`),
+    fc
+      .tuple(
+        opt(fc.tuple(neg, range).map(([n, r]) => `${n}--uid-owner ${r.replace(/^:|:$/, '')}`)),
+        opt(fc.tuple(neg, range).map(([n, r]) => `${n}--gid-owner ${r.replace(/^:|:$/, '')}`)),
+        opt(neg.map((n) => `${n}--socket-exists`)),
+      )
+      .map(
+        ([u, g, s]) =>
+          `-m owner ${[u, g, g !== '' && u === '' ? '--suppl-groups' : '', s].join(' ')}`,
+      ),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -469,6 +482,12 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m mac --mac-source 0x:1:2:3:4:5', /invalid MAC address/],
     ['-A INPUT -m mac --mac-source 0:1:2:3:4:5:6', /invalid MAC address/],
     ['-A OUTPUT -m mac --mac-source 0:1:2:3:4:5', /kernel's checks: EINVAL/],
+    ['-A OUTPUT -m owner', /--uid-owner, --gid-owner or --socket-exists is required/],
+    ['-A OUTPUT -m owner --suppl-groups --gid-owner 1', /--gid-owner first/],
+    ['-A OUTPUT -m owner --uid-owner 4294967295', /bad value "4294967295"/],
+    ['-A OUTPUT -m owner --uid-owner 5-', /bad value "5-"/],
+    ['-A OUTPUT -m owner --uid-owner 9-3', /EINVAL: match "owner"/],
+    ['-A INPUT -m owner --socket-exists', /kernel's checks: EINVAL/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

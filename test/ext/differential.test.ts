@@ -16,6 +16,7 @@ import { LOG } from '../../src/translate/ext/LOG.js';
 import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { owner } from '../../src/translate/ext/owner.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
@@ -83,6 +84,17 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
     }),
   ],
   [
+    owner,
+    fc.record({
+      uidMin: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      uidMax: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      gidMin: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      gidMax: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      match: small(0x1f),
+      invert: small(0x1f),
+    }),
+  ],
+  [
     recent,
     fc.record({
       seconds: fc.constantFrom(0, 0, 1, 0xffffffff),
@@ -125,6 +137,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [addrtype, ['-m', 'addrtype', '--dst-type', 'LOCAL'], 'OUTPUT'],
   [recent, ['-m', 'recent', '--rcheck', '--seconds', '5', '--reap']],
   [mac, ['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'FORWARD'],
+  [owner, ['-m', 'owner', '--uid-owner', '0-10'], 'OUTPUT'],
 ];
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */

@@ -14,6 +14,7 @@ import { LOG } from '../../src/translate/ext/LOG.js';
 import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { owner } from '../../src/translate/ext/owner.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
@@ -338,6 +339,38 @@ const CASES: readonly Case[] = [
     revision: 0,
     value: { srcaddr: [0xff, 0x0a, 0, 0, 1, 0x0b], invert: 1 },
   },
+  {
+    args: ['-m', 'owner', '--uid-owner', '1000-1999', '!', '--gid-owner', '0x10:020'],
+    chain: 'OUTPUT',
+    ext: owner,
+    revision: 1,
+    value: { uidMin: 1000, uidMax: 1999, gidMin: 16, gidMax: 16, match: 0x3, invert: 0x2 },
+  },
+  {
+    args: [
+      '-m',
+      'owner',
+      '!',
+      '--socket-exists',
+      '!',
+      '--uid-owner',
+      '4294967294',
+      '--gid-owner',
+      '0-4294967294',
+      '--suppl-groups',
+    ],
+    chain: 'OUTPUT',
+    ext: owner,
+    revision: 1,
+    value: {
+      uidMin: 4294967294,
+      uidMax: 4294967294,
+      gidMin: 0,
+      gidMax: 4294967294,
+      match: 0xf,
+      invert: 0x5,
+    },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {
@@ -512,6 +545,15 @@ describe('refusals agree with the kernel’s errno', () => {
       () => mac.check({ srcaddr: [0, 1, 2, 3, 4, 5], invert: 0 }, 0, { ...INPUT_CTX, hookMask: 8 }),
       EINVAL,
     );
+  });
+
+  it('owner: outside OUTPUT/POSTROUTING or with a reversed range, EINVAL from both', () => {
+    const none = { uidMin: 0, uidMax: 0, gidMin: 0, gidMax: 0, match: 0, invert: 0 };
+    refused(['-m', 'owner', '--socket-exists'], 'Invalid argument', 'filter', 'INPUT');
+    expectErrno(() => owner.check({ ...none, match: 4 }, 1, INPUT_CTX), EINVAL);
+    refused(['-m', 'owner', '--uid-owner', '9-3'], 'Invalid argument', 'filter', 'OUTPUT');
+    const out = { ...INPUT_CTX, hookMask: 1 << 3 };
+    expectErrno(() => owner.check({ ...none, match: 1, uidMin: 9, uidMax: 3 }, 1, out), EINVAL);
   });
 
   it('recent: a list name without a NUL in its 200 bytes is ENAMETOOLONG from both', () => {

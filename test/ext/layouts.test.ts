@@ -20,6 +20,7 @@ import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { owner } from '../../src/translate/ext/owner.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { state } from '../../src/translate/ext/state.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
@@ -255,6 +256,21 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { srcaddr: [0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5], invert: 0xfffffffe },
   },
+  {
+    id: 'owner',
+    c: 'struct xt_owner_match_info',
+    fill: 's.uid_min = 0x01020304; s.uid_max = 0x05060708; s.gid_min = 0x090a0b0c; s.gid_max = 0x0d0e0f10; s.match = XT_OWNER_MASK; s.invert = XT_OWNER_SOCKET | 0x80;',
+    ext: owner,
+    revision: 1,
+    value: {
+      uidMin: 0x01020304,
+      uidMax: 0x05060708,
+      gidMin: 0x090a0b0c,
+      gidMax: 0x0d0e0f10,
+      match: 0x0f,
+      invert: 0x84,
+    },
+  },
 ];
 
 function program(): string {
@@ -284,6 +300,7 @@ function program(): string {
 #include <linux/netfilter/xt_addrtype.h>
 #include <linux/netfilter/xt_recent.h>
 #include <linux/netfilter/xt_mac.h>
+#include <linux/netfilter/xt_owner.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -83,6 +83,29 @@ export function parseUint(s: string, min: number, max: number, what: string): nu
   return v;
 }
 
+/**
+ * strtoumax(s, &end, 0) as xtables_strtoui(s, &end, ...) uses it: the longest number at the start
+ * of `s` (leading blanks and `+` allowed, `-` refused, 0x hex, 0 octal) and the text after it,
+ * or undefined when there is no number or it lies outside [min, max].
+ */
+export function parseUintPrefix(
+  s: string,
+  min: number,
+  max: number,
+): { value: number; rest: string } | undefined {
+  const m = /^\s*\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))/.exec(s);
+  if (m === null) return undefined;
+  const [whole, hexDigits, octal, decimal] = m;
+  const value =
+    hexDigits !== undefined
+      ? parseInt(hexDigits, 16)
+      : octal !== undefined
+        ? parseInt(octal, 8)
+        : Number(decimal);
+  if (value < min || value > max) return undefined;
+  return { value, rest: s.slice(whole.length) };
+}
+
 /** Well-known service names iptables users write (iptables itself asks /etc/services). */
 const SERVICES: Readonly<Record<string, number>> = {
   ftp: 21,

@@ -19,6 +19,7 @@ import { LOG } from './LOG.js';
 import { mac } from './mac.js';
 import { mark } from './mark.js';
 import { multiport } from './multiport.js';
+import { owner } from './owner.js';
 import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
@@ -48,6 +49,7 @@ export const MATCHES: readonly AnyExtension[] = [
   addrtype,
   recent,
   mac,
+  owner,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
