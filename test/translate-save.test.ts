@@ -106,6 +106,16 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A OUTPUT -m owner --uid-owner 0 -j ACCEPT
 -A OUTPUT -m owner ! --uid-owner 1000-1999 --gid-owner 0x10:020 --suppl-groups ! --socket-exists -j DROP
 -A OUTPUT -m owner --socket-exists -m owner ! --gid-owner 4294967294
+-A INPUT -p tcp --dport 22 -m hashlimit --hashlimit-upto 5/sec --hashlimit-name a1 -j ACCEPT
+-A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
+-A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
+-A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
+-A INPUT -m hashlimit --hashlimit-above 100b/s --hashlimit-burst 1000 --hashlimit-name a5 --hashlimit-htable-expire 1
+-A INPUT -m hashlimit --hashlimit 3/h --hashlimit-name a6 --hashlimit-rate-match --hashlimit-htable-size 2000000 --hashlimit-htable-max 0x100001
+-A INPUT -m hashlimit --hashlimit-upto 7/day --hashlimit-name a7 --hashlimit-rate-match --hashlimit-rate-interval 4294967297
+-A INPUT -m hashlimit --hashlimit-upto 5kb/s --hashlimit-name a8 --hashlimit-rate-match --hashlimit-burst 1000k
+-A INPUT -m hashlimit --hashlimit-upto 1000000/s --hashlimit-name a9 --hashlimit-burst 1000000 --hashlimit-mode ,
+-A INPUT -m hashlimit --hashlimit-upto 5abc/s --hashlimit-name "${'x'.repeat(300)}" --hashlimit-burst 2xyz --hashlimit-srcmask 0 --hashlimit-dstmask 0.0.0.0
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -335,6 +345,49 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         ([u, g, s]) =>
           `-m owner ${[u, g, g !== '' && u === '' ? '--suppl-groups' : '', s].join(' ')}`,
       ),
+    fc
+      .tuple(
+        neg,
+        fc.constantFrom('upto', 'above'),
+        fc.oneof(
+          fc
+            .tuple(
+              fc.integer({ min: 1, max: 2000 }),
+              fc.constantFrom('/sec', '/minute', '/h', '/day', ''),
+            )
+            .map(([r, u]) => `${r}${u}`),
+          fc
+            .tuple(fc.integer({ min: 1, max: 5000 }), fc.constantFrom('b/s', 'kb/s', 'mb/s'))
+            .map(([r, u]) => `${r}${u}`),
+        ),
+        opt(
+          fc.constantFrom('1', '20', '1000000', '100k', '3m').map((b) => `--hashlimit-burst ${b}`),
+        ),
+        opt(
+          fc
+            .subarray(['srcip', 'srcport', 'dstip', 'dstport'], { minLength: 1 })
+            .map((m) => `--hashlimit-mode ${m.join(',')}`),
+        ),
+        opt(fc.integer({ min: 0, max: 33 }).map((m) => `--hashlimit-srcmask ${m}`)),
+        opt(fc.constantFrom(0, 1, 100, 2000000).map((n) => `--hashlimit-htable-size ${n}`)),
+        opt(fc.constantFrom(0, 1, 60000).map((n) => `--hashlimit-htable-expire ${n}`)),
+        fc.boolean(),
+        opt(fc.integer({ min: 1, max: 100 }).map((n) => `--hashlimit-rate-interval ${n}`)),
+      )
+      // A table's name and its rate-match setting go together: the kernel refuses a rule that
+      // names an existing table (even one of the ruleset being replaced) with the other setting.
+      .map(([n, dir, rate, burst, mode, mask, size, expire, rm, interval]) =>
+        [
+          `-m hashlimit ${n}--hashlimit-${dir} ${rate} --hashlimit-name ${rm ? 'rm' : 'pl'}`,
+          burst,
+          mode,
+          mask,
+          size,
+          expire,
+          rm ? '--hashlimit-rate-match' : '',
+          interval,
+        ].join(' '),
+      ),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -488,6 +541,51 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A OUTPUT -m owner --uid-owner 5-', /bad value "5-"/],
     ['-A OUTPUT -m owner --uid-owner 9-3', /EINVAL: match "owner"/],
     ['-A INPUT -m owner --socket-exists', /kernel's checks: EINVAL/],
+    [
+      '-A INPUT -m hashlimit --hashlimit-name x',
+      /--hashlimit-upto or --hashlimit-above is required/,
+    ],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/s', /--hashlimit-name is required/],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name ""', /--hashlimit-name is empty/],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-above 5/s --hashlimit-name x',
+      /exclude each other/,
+    ],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/fortnight --hashlimit-name x', /bad rate/],
+    ['-A INPUT -m hashlimit --hashlimit-upto 2000000/s --hashlimit-name x', /too fast/],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-mode ip', /mode/],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-burst 0',
+      /bad value/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-burst 2000k',
+      /above 1000000/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 1kb/s --hashlimit-name x --hashlimit-burst 5',
+      /burst cannot be smaller/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-rate-interval 0',
+      /rate-interval/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-htable-gcinterval 0',
+      /EINVAL: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-srcmask 33',
+      /EINVAL: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 1/day --hashlimit-burst 100 --hashlimit-name x',
+      /ERANGE: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name a/b',
+      /EINVAL: match "hashlimit"/,
+    ],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

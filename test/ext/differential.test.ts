@@ -8,6 +8,7 @@ import { XtError } from '../../src/translate/errno.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
@@ -84,6 +85,22 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
     }),
   ],
   [
+    hashlimit,
+    fc.record({
+      name: fc.constantFrom('d', 'd', '', '..', 'a/b', 'n'.repeat(254), 'n'.repeat(255)),
+      mode: fc.constantFrom(0, 0x10, 0x20, 0x40, 0x60, 0x80, 0x7f),
+      avg: fc.constantFrom(0n, 1n, 2n, 200000n, 86400000000n, 0xffffffffn, 1n << 32n, 1n << 63n),
+      burst: fc.constantFrom(0n, 1n, 5n, 100n, 1000000n, 1n << 32n),
+      size: fc.constantFrom(0, 1048577),
+      max: fc.constantFrom(0, 1048576),
+      gcInterval: fc.constantFrom(0, 1000, 1000),
+      expire: fc.constantFrom(0, 1000, 1000),
+      interval: fc.constantFrom(0, 1),
+      srcmask: fc.constantFrom(0, 32, 32, 33),
+      dstmask: fc.constantFrom(0, 32, 32, 255),
+    }),
+  ],
+  [
     owner,
     fc.record({
       uidMin: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
@@ -138,7 +155,14 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [recent, ['-m', 'recent', '--rcheck', '--seconds', '5', '--reap']],
   [mac, ['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'FORWARD'],
   [owner, ['-m', 'owner', '--uid-owner', '0-10'], 'OUTPUT'],
+  [hashlimit, ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'd']],
 ];
+
+/**
+ * Extensions whose kernel state outlives a replace and can refuse a later one (a hashlimit table
+ * keeps its rate-match setting): each case starts from an empty table, so only the blob decides.
+ */
+const FRESH: ReadonlySet<AnyExt> = new Set([hashlimit]);
 
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */
 const IP_PROTO = 80;
@@ -231,6 +255,7 @@ describe(`check() agrees with the kernel's SET_REPLACE errno (${RUNS} mutations 
             if (proto !== null) b.writeUInt16LE(proto, protoAt);
             if (flipInv && (proto !== null || pokes.length === 0))
               b[invAt] = (b[invAt] ?? 0) ^ INV_PROTO;
+            if (FRESH.has(ext)) kernel.iptables(['-F']);
             const kernelErrno = kernel.replace(info, b);
             const data = b.subarray(start, start + xtAlign(size));
             const ours = oursErrno(

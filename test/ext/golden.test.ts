@@ -6,6 +6,7 @@ import { EINVAL, ENAMETOOLONG, ERANGE } from '../../src/translate/errno.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { hashlimit, type HashlimitMatch } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
@@ -36,6 +37,20 @@ interface Case {
 
 const ANY: readonly [number, number] = [0, 0xffff];
 const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
+/** What libxt_hashlimit starts from (revision 3, IPv4), named "h". */
+const HASHLIMIT: HashlimitMatch = {
+  name: 'h',
+  mode: 0,
+  avg: 200000n,
+  burst: 5n,
+  size: 0,
+  max: 0,
+  gcInterval: 1000,
+  expire: 1000,
+  interval: 0,
+  srcmask: 32,
+  dstmask: 32,
+};
 /** What libxt_recent starts from: list DEFAULT, source address, all-ones mask. */
 const RECENT: RecentMatch = {
   seconds: 0,
@@ -347,6 +362,132 @@ const CASES: readonly Case[] = [
     value: { uidMin: 1000, uidMax: 1999, gidMin: 16, gidMax: 16, match: 0x3, invert: 0x2 },
   },
   {
+    args: ['-m', 'hashlimit', '--hashlimit-upto', '5/sec', '--hashlimit-name', 'h'],
+    ext: hashlimit,
+    revision: 3,
+    value: HASHLIMIT,
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '!',
+      '--hashlimit-upto',
+      '10/minute',
+      '--hashlimit-burst',
+      '20',
+      '--hashlimit-mode',
+      'srcip,dstport',
+      '--hashlimit-name',
+      'h2',
+      '--hashlimit-htable-size',
+      '100',
+      '--hashlimit-htable-max',
+      '200',
+      '--hashlimit-htable-gcinterval',
+      '500',
+      '--hashlimit-htable-expire',
+      '7000',
+      '--hashlimit-srcmask',
+      '24',
+      '--hashlimit-dstmask',
+      '255.255.0.0',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    value: {
+      ...HASHLIMIT,
+      name: 'h2',
+      mode: 0x16,
+      avg: 6000000n,
+      burst: 20n,
+      size: 100,
+      max: 200,
+      gcInterval: 500,
+      expire: 7000,
+      srcmask: 24,
+      dstmask: 16,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '!',
+      '--hashlimit-above',
+      '2mb/s',
+      '--hashlimit-burst',
+      '10m',
+      '--hashlimit-name',
+      'h3',
+      '--hashlimit-mode',
+      'dstip|srcport',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    value: { ...HASHLIMIT, name: 'h3', mode: 0x29, avg: 32767n, burst: 5n, expire: 60000 },
+  },
+  {
+    args: ['-m', 'hashlimit', '--hashlimit-above', '1kb/s', '--hashlimit-name', 'h4'],
+    ext: hashlimit,
+    revision: 3,
+    value: { ...HASHLIMIT, name: 'h4', mode: 0x30, avg: 66076419n, burst: 0n, expire: 15000 },
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '--hashlimit',
+      '3/h',
+      '--hashlimit-name',
+      'h5',
+      '--hashlimit-rate-match',
+      '--hashlimit-htable-size',
+      '2000000',
+      '--hashlimit-htable-max',
+      '1048577',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    // checkentry clamps size and max in the copy GET_ENTRIES returns.
+    value: {
+      ...HASHLIMIT,
+      name: 'h5',
+      mode: 0x40,
+      avg: 333333n,
+      expire: 3600000,
+      interval: 3600,
+      size: 1048576,
+      max: 1048576,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '--hashlimit-upto',
+      '5kb/s',
+      '--hashlimit-name',
+      'h6',
+      '--hashlimit-rate-match',
+      '--hashlimit-burst',
+      '1000k',
+      '--hashlimit-rate-interval',
+      '9',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    value: {
+      ...HASHLIMIT,
+      name: 'h6',
+      mode: 0x60,
+      avg: 13379960n,
+      burst: 200n,
+      expire: 60000,
+      interval: 9,
+    },
+  },
+  {
     args: [
       '-m',
       'owner',
@@ -554,6 +695,30 @@ describe('refusals agree with the kernel’s errno', () => {
     refused(['-m', 'owner', '--uid-owner', '9-3'], 'Invalid argument', 'filter', 'OUTPUT');
     const out = { ...INPUT_CTX, hookMask: 1 << 3 };
     expectErrno(() => owner.check({ ...none, match: 1, uidMin: 9, uidMax: 3 }, 1, out), EINVAL);
+  });
+
+  it('hashlimit: what the kernel refuses, check refuses with the same errno', () => {
+    const n = ['--hashlimit-name', 'r'];
+    const cases: readonly (readonly [string[], Partial<HashlimitMatch>, number, string])[] = [
+      [['--hashlimit-htable-gcinterval', '0'], { gcInterval: 0 }, EINVAL, 'Invalid argument'],
+      [['--hashlimit-htable-expire', '0'], { expire: 0 }, EINVAL, 'Invalid argument'],
+      [['--hashlimit-srcmask', '33'], { srcmask: 0xff }, EINVAL, 'Invalid argument'],
+      [
+        ['--hashlimit-upto', '1/day', '--hashlimit-burst', '100'],
+        { avg: 86400000000n, burst: 100n, expire: 86400000 },
+        ERANGE,
+        'out of range',
+      ],
+    ];
+    for (const [args, over, errno, text] of cases) {
+      const rate = args.includes('--hashlimit-upto') ? [] : ['--hashlimit-upto', '5/s'];
+      refused(['-m', 'hashlimit', ...rate, ...n, ...args], text);
+      expectErrno(() => hashlimit.check({ ...HASHLIMIT, ...over }, 3, INPUT_CTX), errno);
+    }
+    refused(
+      ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'a/b'],
+      'Invalid argument',
+    );
   });
 
   it('recent: a list name without a NUL in its 200 bytes is ENAMETOOLONG from both', () => {

@@ -11,6 +11,7 @@ import { xtAlign } from '../../src/translate/abi.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
@@ -271,6 +272,27 @@ const LAYOUTS: readonly Layout[] = [
       invert: 0x84,
     },
   },
+  ...[1, 2, 3].map((rev): Layout => ({
+    id: `hashlimit rev ${rev}`,
+    c: `struct xt_hashlimit_mtinfo${rev}`,
+    fill: `memset(s.name, 0x68, ${rev === 1 ? 15 : 254}); s.cfg.mode = 0x7f; s.cfg.avg = ${rev === 1 ? '0x01020304' : '0x0102030405060708ULL'}; s.cfg.burst = ${rev === 1 ? '0x0a0b0c0d' : '0x1112131415161718ULL'}; s.cfg.size = 0x11111111; s.cfg.max = 0x22222222; s.cfg.gc_interval = 0x33333333; s.cfg.expire = 0x44444444; s.cfg.srcmask = 24; s.cfg.dstmask = 16;${rev === 3 ? ' s.cfg.interval = 0x55555555;' : ''}`,
+    ext: hashlimit,
+    revision: rev,
+    value: {
+      name: 'h'.repeat(rev === 1 ? 15 : 254),
+      mode: 0x7f,
+      avg: rev === 1 ? 0x01020304n : 0x0102030405060708n,
+      burst: rev === 1 ? 0x0a0b0c0dn : 0x1112131415161718n,
+      size: 0x11111111,
+      max: 0x22222222,
+      gcInterval: 0x33333333,
+      expire: 0x44444444,
+      interval: rev === 3 ? 0x55555555 : 0,
+      srcmask: 24,
+      dstmask: 16,
+    },
+    userSizeExpr: `offsetof(struct xt_hashlimit_mtinfo${rev}, hinfo)`,
+  })),
 ];
 
 function program(): string {
@@ -301,6 +323,7 @@ function program(): string {
 #include <linux/netfilter/xt_recent.h>
 #include <linux/netfilter/xt_mac.h>
 #include <linux/netfilter/xt_owner.h>
+#include <linux/netfilter/xt_hashlimit.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

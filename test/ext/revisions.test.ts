@@ -1,4 +1,4 @@
-// Revisions iptables-legacy 1.8 never sends (conntrack 1 and 2, state 0, addrtype 0, recent 0) still reach
+// Revisions iptables-legacy 1.8 never sends (conntrack 1 and 2, state 0, addrtype 0, recent 0, hashlimit 1 and 2) still reach
 // the kernel here: a real rule's match area is rewritten with our encodings of them (same total size, so
 // every offset stays valid), handed to SET_REPLACE, and read back with GET_ENTRIES. The kernel
 // accepting them proves dataSize (it refuses any other size with EINVAL), and the bytes it
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { conntrack, type ConntrackMatch } from '../../src/translate/ext/conntrack.js';
+import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { state } from '../../src/translate/ext/state.js';
@@ -57,6 +58,12 @@ const CT_TTL_TTL = [
   'ttl',
   '--ttl-eq',
   '2',
+];
+
+const MARK_TTL = ['-m', 'mark', '--mark', '1', '-m', 'ttl', '--ttl-eq', '1'];
+const CT_MARK_MARK_TTL = [
+  ...['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+  ...['-m', 'mark', '--mark', '2', '-m', 'ttl', '--ttl-eq', '1'],
 ];
 
 /**
@@ -117,6 +124,52 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
       ],
     ],
     ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+  ],
+  [
+    'hashlimit rev 1 (88 bytes, as -m mark -m ttl)',
+    [
+      [
+        hashlimit,
+        1,
+        {
+          name: 'v',
+          mode: 0x15,
+          avg: 2000n,
+          burst: 10n,
+          size: 64,
+          max: 128,
+          gcInterval: 500,
+          expire: 10000,
+          interval: 0,
+          srcmask: 24,
+          dstmask: 32,
+        },
+      ],
+    ],
+    MARK_TTL,
+  ],
+  [
+    'hashlimit rev 2 (336 bytes, as -m conntrack -m mark -m mark -m ttl)',
+    [
+      [
+        hashlimit,
+        2,
+        {
+          name: 'v',
+          mode: 0x15,
+          avg: 200000n,
+          burst: 10n,
+          size: 64,
+          max: 128,
+          gcInterval: 500,
+          expire: 10000,
+          interval: 0,
+          srcmask: 24,
+          dstmask: 32,
+        },
+      ],
+    ],
+    CT_MARK_MARK_TTL,
   ],
 ];
 
@@ -179,5 +232,109 @@ describe('revisions iptables 1.8 does not send, through the kernel', () => {
     const b = Buffer.from(blob);
     area.copy(b, 112);
     expect(kernel.replace(info, b)).toBe(22);
+  });
+});
+
+/** One match of a revision iptables does not send, in place of `base`'s match area. */
+type Probe = readonly [string, Item, readonly string[]];
+
+const HL1 = {
+  name: 'v',
+  mode: 0,
+  avg: 2000n,
+  burst: 5n,
+  size: 0,
+  max: 0,
+  gcInterval: 1000,
+  expire: 1000,
+  interval: 0,
+  srcmask: 32,
+  dstmask: 32,
+};
+const HL2 = { ...HL1, avg: 200000n };
+const RECENT0 = {
+  seconds: 0,
+  hitCount: 0,
+  checkSet: 0x1,
+  invert: 0,
+  name: 'r0',
+  side: 0,
+  mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+};
+
+const PROBES: readonly Probe[] = [
+  ['hashlimit 1 accepted', [hashlimit, 1, HL1], MARK_TTL],
+  ['hashlimit 1 name of 16 bytes', [hashlimit, 1, { ...HL1, name: 'n'.repeat(16) }], MARK_TTL],
+  ['hashlimit 1 gc interval 0', [hashlimit, 1, { ...HL1, gcInterval: 0 }], MARK_TTL],
+  [
+    'hashlimit 1 avg·burst·3 wraps',
+    [hashlimit, 1, { ...HL1, avg: 0xffffffffn, burst: 0x55555556n }],
+    MARK_TTL,
+  ],
+  [
+    'hashlimit 1 u32 max avg and burst',
+    [hashlimit, 1, { ...HL1, avg: 0xffffffffn, burst: 0xffffffffn }],
+    MARK_TTL,
+  ],
+  ['hashlimit 1 byte cost 1', [hashlimit, 1, { ...HL1, mode: 0x20, avg: 1n }], MARK_TTL],
+  [
+    'hashlimit 1 rate-match bit, burst 0',
+    [hashlimit, 1, { ...HL1, mode: 0x40, burst: 0n }],
+    MARK_TTL,
+  ],
+  ['hashlimit 2 accepted', [hashlimit, 2, HL2], CT_MARK_MARK_TTL],
+  [
+    'hashlimit 2 avg·burst wraps u64',
+    [hashlimit, 2, { ...HL2, avg: 1n << 63n, burst: 2n }],
+    CT_MARK_MARK_TTL,
+  ],
+  [
+    'hashlimit 2 rate-match bit, avg 0',
+    [hashlimit, 2, { ...HL2, mode: 0x40, avg: 0n }],
+    CT_MARK_MARK_TTL,
+  ],
+  [
+    'hashlimit 2 size above 2^20 (clamped on a copy)',
+    [hashlimit, 2, { ...HL2, size: 2000000 }],
+    CT_MARK_MARK_TTL,
+  ],
+  [
+    'recent 0 accepted',
+    [recent, 0, RECENT0],
+    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+  ],
+  [
+    'recent 0 two commands',
+    [recent, 0, { ...RECENT0, checkSet: 0x3 }],
+    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+  ],
+  [
+    'recent 0 name "."',
+    [recent, 0, { ...RECENT0, name: '.' }],
+    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+  ],
+  [
+    'addrtype 0 with any flags (no checkentry)',
+    [addrtype, 0, { source: 4, dest: 0, flags: 0, invertSource: 0xc, invertDest: 7 }],
+    ['-m', 'mark', '--mark', '1'],
+  ],
+];
+
+describe('check() of revisions iptables does not send agrees with the kernel', () => {
+  it.each(PROBES)('%s', (_title, item, base) => {
+    const entry = kernel.rule(base);
+    const { info, blob } = kernel.snapshot('filter');
+    const area = matchBytes(item);
+    expect(area.length).toBe(entry.targetOffset - 112);
+    const b = Buffer.from(blob);
+    area.copy(b, 112);
+    const [ext, revision, value] = item;
+    let ours = 0;
+    try {
+      ext.check(value, revision, { table: 'filter', hookMask: 1 << 1, proto: 0, invProto: false });
+    } catch (e) {
+      ours = (e as { errno: number }).errno;
+    }
+    expect(ours).toBe(kernel.replace(info, b));
   });
 });

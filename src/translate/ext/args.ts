@@ -93,15 +93,25 @@ export function parseUintPrefix(
   min: number,
   max: number,
 ): { value: number; rest: string } | undefined {
+  const r = parseBigUintPrefix(s, BigInt(min), BigInt(max));
+  return r === undefined ? undefined : { value: Number(r.value), rest: r.rest };
+}
+
+/** parseUintPrefix for values up to 2^64 - 1. */
+export function parseBigUintPrefix(
+  s: string,
+  min: bigint,
+  max: bigint,
+): { value: bigint; rest: string } | undefined {
   const m = /^\s*\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))/.exec(s);
   if (m === null) return undefined;
   const [whole, hexDigits, octal, decimal] = m;
   const value =
     hexDigits !== undefined
-      ? parseInt(hexDigits, 16)
+      ? BigInt(`0x${hexDigits}`)
       : octal !== undefined
-        ? parseInt(octal, 8)
-        : Number(decimal);
+        ? BigInt(`0o${octal === '0' ? '0' : octal.slice(1)}`)
+        : BigInt(decimal ?? '0');
   if (value < min || value > max) return undefined;
   return { value, rest: s.slice(whole.length) };
 }

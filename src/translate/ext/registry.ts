@@ -11,6 +11,7 @@ import { addrtype } from './addrtype.js';
 import { comment } from './comment.js';
 import { conntrack } from './conntrack.js';
 import { error } from './error.js';
+import { hashlimit } from './hashlimit.js';
 import { icmp } from './icmp.js';
 import { iprange } from './iprange.js';
 import { length } from './length.js';
@@ -50,6 +51,7 @@ export const MATCHES: readonly AnyExtension[] = [
   recent,
   mac,
   owner,
+  hashlimit,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
