@@ -107,6 +107,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A OUTPUT -m owner ! --uid-owner 1000-1999 --gid-owner 0x10:020 --suppl-groups ! --socket-exists -j DROP
 -A OUTPUT -m owner --socket-exists -m owner ! --gid-owner 4294967294
 -A INPUT -p tcp --dport 22 -m hashlimit --hashlimit-upto 5/sec --hashlimit-name a1 -j ACCEPT
+-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 20 --connlimit-mask 24 -j REJECT --reject-with tcp-reset
+-A INPUT -m connlimit ! --connlimit-upto 0x10 --connlimit-daddr --connlimit-mask 255.0.255.0
+-A INPUT -m connlimit ! --connlimit-above 4294967295 --connlimit-saddr --connlimit-mask 0
 -A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
 -A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
 -A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
@@ -388,6 +391,19 @@ describe('save text → blob, against iptables-legacy-restore', () => {
           interval,
         ].join(' '),
       ),
+    fc
+      .tuple(
+        fc.constantFrom(
+          '--connlimit-upto',
+          '--connlimit-above',
+          '! --connlimit-upto',
+          '! --connlimit-above',
+        ),
+        fc.integer({ min: 0, max: 100 }),
+        opt(fc.integer({ min: 0, max: 33 }).map((m) => `--connlimit-mask ${m}`)),
+        fc.constantFrom('', '--connlimit-saddr', '--connlimit-daddr'),
+      )
+      .map(([o, n, m, s]) => `-m connlimit ${o} ${n} ${m} ${s}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -586,6 +602,13 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
       '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name a/b',
       /EINVAL: match "hashlimit"/,
     ],
+    [
+      '-A INPUT -m connlimit --connlimit-mask 8',
+      /--connlimit-above or --connlimit-upto is required/,
+    ],
+    ['-A INPUT -m connlimit --connlimit-above 1 --connlimit-upto 2', /exclude each other/],
+    ['-A INPUT -m connlimit --connlimit-above 1 --connlimit-saddr --connlimit-daddr', /exclude/],
+    ['-A INPUT -m connlimit --connlimit-above 4294967296', /out of range/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

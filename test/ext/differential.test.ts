@@ -7,6 +7,7 @@ import { xtAlign } from '../../src/translate/abi.js';
 import { XtError } from '../../src/translate/errno.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { connlimit } from '../../src/translate/ext/connlimit.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -156,6 +157,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [mac, ['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'FORWARD'],
   [owner, ['-m', 'owner', '--uid-owner', '0-10'], 'OUTPUT'],
   [hashlimit, ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'd']],
+  [connlimit, ['-m', 'connlimit', '--connlimit-above', '2']],
 ];
 
 /**

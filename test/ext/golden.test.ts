@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EINVAL, ENAMETOOLONG, ERANGE } from '../../src/translate/errno.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { connlimit } from '../../src/translate/ext/connlimit.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { hashlimit, type HashlimitMatch } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -68,6 +69,33 @@ const ip = (a: number, b: number, c: number, d: number): number =>
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
 
 const CASES: readonly Case[] = [
+  {
+    args: ['-p', 'tcp', '-m', 'connlimit', '--connlimit-above', '2', '--connlimit-mask', '24'],
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffff00, 0, 0, 0], limit: 2, flags: 0 },
+  },
+  {
+    args: ['-m', 'connlimit', '--connlimit-upto', '5', '--connlimit-daddr'],
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], limit: 5, flags: 3 },
+  },
+  {
+    args: [
+      '-m',
+      'connlimit',
+      '!',
+      '--connlimit-above',
+      '4294967295',
+      '--connlimit-mask',
+      '255.0.255.0',
+      '--connlimit-saddr',
+    ],
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], limit: 4294967295, flags: 1 },
+  },
   {
     args: ['-p', 'tcp', '--sport', '1000:2000', '--dport', '22', '--tcp-flags', 'SYN,ACK', 'SYN'],
     ext: tcp,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xtAlign } from '../../src/translate/abi.js';
 import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
+import { connlimit } from '../../src/translate/ext/connlimit.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
 import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
@@ -293,6 +294,15 @@ const LAYOUTS: readonly Layout[] = [
     },
     userSizeExpr: `offsetof(struct xt_hashlimit_mtinfo${rev}, hinfo)`,
   })),
+  {
+    id: 'connlimit',
+    c: 'struct xt_connlimit_info',
+    fill: 's.v6_mask[0] = htonl(0xffffff00); s.v6_mask[1] = htonl(1); s.v6_mask[2] = htonl(2); s.v6_mask[3] = htonl(3); s.limit = 0x01020304; s.flags = XT_CONNLIMIT_INVERT | XT_CONNLIMIT_DADDR | 0x100;',
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffff00, 1, 2, 3], limit: 0x01020304, flags: 0x103 },
+    userSizeExpr: 'offsetof(struct xt_connlimit_info, data)',
+  },
 ];
 
 function program(): string {
@@ -324,6 +334,7 @@ function program(): string {
 #include <linux/netfilter/xt_mac.h>
 #include <linux/netfilter/xt_owner.h>
 #include <linux/netfilter/xt_hashlimit.h>
+#include <linux/netfilter/xt_connlimit.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -216,6 +216,25 @@ export function parseProtocol(s: string, what: string): number {
   throw new OptionError(`${what}: unknown protocol "${s}"`);
 }
 
+/**
+ * xtopt_parse_plen for IPv4: a prefix length 0-32, else what getaddrinfo(AI_NUMERICHOST) makes
+ * of it as an address (a dotted quad or a plain number) taken as a mask: its prefix length, or
+ * 255 when it is not contiguous (xtables_ipmask_to_cidr's -1 in a u8).
+ */
+export function parsePrefixLength(s: string, what: string): number {
+  try {
+    return parseUint(s, 0, 32, what);
+  } catch {
+    // Not a length: getaddrinfo(AI_NUMERICHOST) reads it as an address, a plain number included.
+    const n = parseBigUintPrefix(s, 0n, 0xffffffffn);
+    const mask = n !== undefined && n.rest === '' ? Number(n.value) : parseIpv4(s, what);
+    for (let len = 32; len >= 0; len--) {
+      if ((len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0) === mask) return len;
+    }
+    return 0xff;
+  }
+}
+
 /** Comma list of names → OR of their bits, names case-insensitive. */
 export function parseFlagList(
   s: string,

@@ -15,7 +15,13 @@
 // needs the tables other rules created): a rule naming an existing table whose rate-match
 // setting differs is EINVAL, even when that table belongs to the ruleset being replaced.
 import { EINVAL, ERANGE, XtError } from '../errno.js';
-import { OptionError, parseBigUintPrefix, parseIpv4, parseUint, readOptions } from './args.js';
+import {
+  OptionError,
+  parseBigUintPrefix,
+  parsePrefixLength,
+  parseUint,
+  readOptions,
+} from './args.js';
 import { HZ } from './limit.js';
 import type { Extension, SaveOption } from './types.js';
 import { checkProcName, cString, payload, rawChars, writeChars, zeroed } from './util.js';
@@ -404,21 +410,6 @@ function parseBurst(s: string, what: string): bigint {
   return (n.value * factor) & U64;
 }
 
-/** xtopt_parse_plen: a prefix length 0-32, or a dotted mask (255 when not contiguous). */
-function parsePlen(s: string, what: string): number {
-  try {
-    return parseUint(s, 0, 32, what);
-  } catch {
-    // Not a length: getaddrinfo(AI_NUMERICHOST) reads it as an address, a plain number included.
-    const n = parseBigUintPrefix(s, 0n, U32);
-    const mask = n !== undefined && n.rest === '' ? Number(n.value) : parseIpv4(s, what);
-    for (let len = 32; len >= 0; len--) {
-      if ((len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0) === mask) return len;
-    }
-    return 0xff;
-  }
-}
-
 /** libxt_hashlimit's revision 3 parse and final check. */
 function parseV3(options: readonly SaveOption[]): HashlimitMatch {
   const what = 'match "hashlimit"';
@@ -507,8 +498,12 @@ function parseV3(options: readonly SaveOption[]): HashlimitMatch {
     expire,
     interval,
     srcmask:
-      o.srcmask === undefined ? 32 : parsePlen(arg(o.srcmask), `${what}: --hashlimit-srcmask`),
+      o.srcmask === undefined
+        ? 32
+        : parsePrefixLength(arg(o.srcmask), `${what}: --hashlimit-srcmask`),
     dstmask:
-      o.dstmask === undefined ? 32 : parsePlen(arg(o.dstmask), `${what}: --hashlimit-dstmask`),
+      o.dstmask === undefined
+        ? 32
+        : parsePrefixLength(arg(o.dstmask), `${what}: --hashlimit-dstmask`),
   };
 }

@@ -9,7 +9,16 @@
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseIpv4, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
-import { checkProcName, cString, ipv4, payload, rawChars, writeChars, zeroed } from './util.js';
+import {
+  checkProcName,
+  cString,
+  type InetAddr,
+  ipv4,
+  payload,
+  rawChars,
+  writeChars,
+  zeroed,
+} from './util.js';
 
 export const XT_RECENT_CHECK = 1 << 0;
 export const XT_RECENT_SET = 1 << 1;
@@ -30,9 +39,6 @@ export const XT_RECENT_MAX_NSTAMPS = 65536;
 
 const COMMANDS = XT_RECENT_SET | XT_RECENT_REMOVE | XT_RECENT_CHECK | XT_RECENT_UPDATE;
 const MODIFIERS = XT_RECENT_TTL | XT_RECENT_REAP;
-
-/** union nf_inet_addr as four network-order u32 words; IPv4 uses the first. */
-export type InetAddr = readonly [number, number, number, number];
 
 export interface RecentMatch {
   /** Only entries seen within this many seconds match (0 = any age). */

@@ -9,6 +9,7 @@ import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
 import { addrtype } from './addrtype.js';
 import { comment } from './comment.js';
+import { connlimit } from './connlimit.js';
 import { conntrack } from './conntrack.js';
 import { error } from './error.js';
 import { hashlimit } from './hashlimit.js';
@@ -52,6 +53,7 @@ export const MATCHES: readonly AnyExtension[] = [
   mac,
   owner,
   hashlimit,
+  connlimit,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];

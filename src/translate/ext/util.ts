@@ -77,6 +77,9 @@ export function writeChars(out: Buffer, offset: number, raw: string, max: number
   out.write(raw.slice(0, max), offset, max, 'latin1');
 }
 
+/** union nf_inet_addr as four network-order u32 words; IPv4 uses the first. */
+export type InetAddr = readonly [number, number, number, number];
+
 /** A network-order u32 (1.2.3.4 → 0x01020304) in dotted form. */
 export function ipv4(addr: number): string {
   return [24, 16, 8, 0].map((s) => (addr >>> s) & 0xff).join('.');
