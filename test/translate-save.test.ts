@@ -110,6 +110,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 20 --connlimit-mask 24 -j REJECT --reject-with tcp-reset
 -A INPUT -m connlimit ! --connlimit-upto 0x10 --connlimit-daddr --connlimit-mask 255.0.255.0
 -A INPUT -m connlimit ! --connlimit-above 4294967295 --connlimit-saddr --connlimit-mask 0
+-A INPUT -m pkttype --pkt-type broadcast -j DROP
+-A INPUT -m pkttype ! --pkt-type UNICAST -m pkttype --pkt-type mcast -j DROP
+-A FORWARD -m pkttype --pkt-type otherhost
 -A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
 -A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
 -A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
@@ -404,6 +407,9 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         fc.constantFrom('', '--connlimit-saddr', '--connlimit-daddr'),
       )
       .map(([o, n, m, s]) => `-m connlimit ${o} ${n} ${m} ${s}`),
+    fc
+      .tuple(neg, fc.constantFrom('unicast', 'BROADCAST', 'mcast', 'otherhost', 'host'))
+      .map(([n, t]) => `-m pkttype ${n}--pkt-type ${t}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -609,6 +615,8 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m connlimit --connlimit-above 1 --connlimit-upto 2', /exclude each other/],
     ['-A INPUT -m connlimit --connlimit-above 1 --connlimit-saddr --connlimit-daddr', /exclude/],
     ['-A INPUT -m connlimit --connlimit-above 4294967296', /out of range/],
+    ['-A INPUT -m pkttype', /--pkt-type is required/],
+    ['-A INPUT -m pkttype --pkt-type loopback', /bad packet type "loopback"/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

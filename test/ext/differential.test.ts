@@ -19,6 +19,7 @@ import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
+import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
@@ -158,6 +159,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [owner, ['-m', 'owner', '--uid-owner', '0-10'], 'OUTPUT'],
   [hashlimit, ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'd']],
   [connlimit, ['-m', 'connlimit', '--connlimit-above', '2']],
+  [pkttype, ['-m', 'pkttype', '--pkt-type', 'multicast']],
 ];
 
 /**

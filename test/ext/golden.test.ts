@@ -17,6 +17,7 @@ import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
+import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
@@ -69,6 +70,25 @@ const ip = (a: number, b: number, c: number, d: number): number =>
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
 
 const CASES: readonly Case[] = [
+  {
+    args: ['-m', 'pkttype', '--pkt-type', 'Bcast'],
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 1, invert: 0 },
+  },
+  {
+    args: ['-m', 'pkttype', '!', '--pkt-type', 'otherhost'],
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 3, invert: 1 },
+  },
+  {
+    args: ['-m', 'pkttype', '--pkt-type', 'host'],
+    chain: 'OUTPUT',
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 0, invert: 0 },
+  },
   {
     args: ['-p', 'tcp', '-m', 'connlimit', '--connlimit-above', '2', '--connlimit-mask', '24'],
     ext: connlimit,

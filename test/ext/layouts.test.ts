@@ -20,6 +20,7 @@ import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
 import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
+import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
@@ -303,6 +304,14 @@ const LAYOUTS: readonly Layout[] = [
     value: { mask: [0xffffff00, 1, 2, 3], limit: 0x01020304, flags: 0x103 },
     userSizeExpr: 'offsetof(struct xt_connlimit_info, data)',
   },
+  {
+    id: 'pkttype',
+    c: 'struct xt_pkttype_info',
+    fill: 's.pkttype = 3; s.invert = -5;',
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 3, invert: -5 },
+  },
 ];
 
 function program(): string {
@@ -335,6 +344,7 @@ function program(): string {
 #include <linux/netfilter/xt_owner.h>
 #include <linux/netfilter/xt_hashlimit.h>
 #include <linux/netfilter/xt_connlimit.h>
+#include <linux/netfilter/xt_pkttype.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -22,6 +22,7 @@ import { mac } from './mac.js';
 import { mark } from './mark.js';
 import { multiport } from './multiport.js';
 import { owner } from './owner.js';
+import { pkttype } from './pkttype.js';
 import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
@@ -54,13 +55,15 @@ export const MATCHES: readonly AnyExtension[] = [
   owner,
   hashlimit,
   connlimit,
+  pkttype,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
 
 /**
  * Names the kernel registers with family NFPROTO_UNSPEC (xt_conntrack.c, xt_state.c, xt_mark.c,
- * xt_comment.c, xt_limit.c). Everything else we know is registered per family (NFPROTO_IPV4).
+ * xt_comment.c, xt_limit.c, xt_pkttype.c). Everything else we know is registered per family
+ * (NFPROTO_IPV4).
  */
 const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:conntrack',
@@ -68,6 +71,7 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:mark',
   'match:comment',
   'match:limit',
+  'match:pkttype',
 ]);
 
 export type ExtensionKind = 'match' | 'target';
