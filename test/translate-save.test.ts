@@ -113,6 +113,9 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m pkttype --pkt-type broadcast -j DROP
 -A INPUT -m pkttype ! --pkt-type UNICAST -m pkttype --pkt-type mcast -j DROP
 -A FORWARD -m pkttype --pkt-type otherhost
+-A FORWARD -m physdev --physdev-in eth+ ! --physdev-out veth0 --physdev-is-in ! --physdev-is-out --physdev-is-bridged -j ACCEPT
+-A INPUT -m physdev --physdev-in "" -m physdev ! --physdev-is-bridged
+-A OUTPUT -m physdev --physdev-out br0 --physdev-is-bridged
 -A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
 -A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
 -A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
@@ -410,6 +413,15 @@ describe('save text → blob, against iptables-legacy-restore', () => {
     fc
       .tuple(neg, fc.constantFrom('unicast', 'BROADCAST', 'mcast', 'otherhost', 'host'))
       .map(([n, t]) => `-m pkttype ${n}--pkt-type ${t}`),
+    fc
+      .tuple(
+        opt(fc.tuple(neg, iface).map(([n, i]) => `${n}--physdev-in ${i}`)),
+        opt(fc.tuple(neg, iface).map(([n, i]) => `${n}--physdev-out ${i}`)),
+        opt(neg.map((n) => `${n}--physdev-is-in`)),
+        opt(neg.map((n) => `${n}--physdev-is-out`)),
+        opt(neg.map((n) => `${n}--physdev-is-bridged`)),
+      )
+      .map((p) => `-m physdev ${p.join(' ')}`),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -617,6 +629,9 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m connlimit --connlimit-above 4294967296', /out of range/],
     ['-A INPUT -m pkttype', /--pkt-type is required/],
     ['-A INPUT -m pkttype --pkt-type loopback', /bad packet type "loopback"/],
+    ['-A INPUT -m physdev', /no physdev option/],
+    ['-A INPUT -m physdev --physdev-in 0123456789abcdef', /shorter than 16/],
+    ['-A OUTPUT -m physdev --physdev-out br0', /kernel's checks: EINVAL/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -19,6 +19,7 @@ import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
+import { physdev } from '../../src/translate/ext/physdev.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
@@ -84,6 +85,17 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       flags: small(15),
       invertSource: fc.constant(0),
       invertDest: fc.constant(0),
+    }),
+  ],
+  [
+    physdev,
+    fc.record({
+      physindev: fc.constantFrom('', 'eth0'),
+      inMask: fc.constant(Array<number>(16).fill(0)),
+      physoutdev: fc.constantFrom('', 'br+'),
+      outMask: fc.constant(Array<number>(16).fill(0)),
+      invert: small(0x3f),
+      bitmask: small(0x3f),
     }),
   ],
   [
@@ -160,6 +172,8 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [hashlimit, ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'd']],
   [connlimit, ['-m', 'connlimit', '--connlimit-above', '2']],
   [pkttype, ['-m', 'pkttype', '--pkt-type', 'multicast']],
+  [physdev, ['-m', 'physdev', '--physdev-in', 'eth0']],
+  [physdev, ['-m', 'physdev', '--physdev-is-out', '--physdev-is-bridged'], 'OUTPUT'],
 ];
 
 /**

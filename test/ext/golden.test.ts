@@ -17,6 +17,7 @@ import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
+import { physdev } from '../../src/translate/ext/physdev.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
@@ -70,6 +71,46 @@ const ip = (a: number, b: number, c: number, d: number): number =>
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
 
 const CASES: readonly Case[] = [
+  {
+    args: [
+      '-m',
+      'physdev',
+      '--physdev-in',
+      'eth+',
+      '!',
+      '--physdev-out',
+      'veth0',
+      '--physdev-is-in',
+      '!',
+      '--physdev-is-out',
+      '--physdev-is-bridged',
+    ],
+    chain: 'FORWARD',
+    ext: physdev,
+    revision: 0,
+    value: {
+      physindev: 'eth+',
+      inMask: [...Array<number>(3).fill(0xff), ...Array<number>(13).fill(0)],
+      physoutdev: 'veth0',
+      outMask: [...Array<number>(6).fill(0xff), ...Array<number>(10).fill(0)],
+      invert: 0x12,
+      bitmask: 0x1f,
+    },
+  },
+  {
+    args: ['-m', 'physdev', '--physdev-out', 'br0', '--physdev-is-bridged'],
+    chain: 'OUTPUT',
+    ext: physdev,
+    revision: 0,
+    value: {
+      physindev: '',
+      inMask: Array<number>(16).fill(0),
+      physoutdev: 'br0',
+      outMask: [...Array<number>(4).fill(0xff), ...Array<number>(12).fill(0)],
+      invert: 0,
+      bitmask: 0x06,
+    },
+  },
   {
     args: ['-m', 'pkttype', '--pkt-type', 'Bcast'],
     ext: pkttype,
@@ -766,6 +807,15 @@ describe('refusals agree with the kernel’s errno', () => {
     refused(
       ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'a/b'],
       'Invalid argument',
+    );
+  });
+
+  it('physdev --physdev-out in OUTPUT without --physdev-is-bridged: EINVAL from both', () => {
+    refused(['-m', 'physdev', '--physdev-out', 'br0'], 'Invalid argument', 'filter', 'OUTPUT');
+    const v = physdev.decode(Buffer.alloc(72), 0);
+    expectErrno(
+      () => physdev.check({ ...v, bitmask: 2 }, 0, { ...INPUT_CTX, hookMask: 8 }),
+      EINVAL,
     );
   });
 

@@ -20,6 +20,7 @@ import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
 import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
+import { physdev } from '../../src/translate/ext/physdev.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
@@ -312,6 +313,21 @@ const LAYOUTS: readonly Layout[] = [
     revision: 0,
     value: { pkttype: 3, invert: -5 },
   },
+  {
+    id: 'physdev',
+    c: 'struct xt_physdev_info',
+    fill: 'strcpy(s.physindev, "in0123456789abc"); for (int i = 0; i < IFNAMSIZ; i++) { s.in_mask[i] = i; s.out_mask[i] = 0xf0 + i; } strcpy(s.physoutdev, "o"); s.invert = 0x15; s.bitmask = 0x1f;',
+    ext: physdev,
+    revision: 0,
+    value: {
+      physindev: 'in0123456789abc',
+      inMask: Array.from({ length: 16 }, (_, i) => i),
+      physoutdev: 'o',
+      outMask: Array.from({ length: 16 }, (_, i) => 0xf0 + i),
+      invert: 0x15,
+      bitmask: 0x1f,
+    },
+  },
 ];
 
 function program(): string {
@@ -345,6 +361,7 @@ function program(): string {
 #include <linux/netfilter/xt_hashlimit.h>
 #include <linux/netfilter/xt_connlimit.h>
 #include <linux/netfilter/xt_pkttype.h>
+#include <linux/netfilter/xt_physdev.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -2,6 +2,7 @@
 // syntax of libxtables (xtables_strtoui, xtables_parse_port, xtables_parse_protocol, ...), and
 // the per-option rules iptables applies before an extension sees a value (known name, argument
 // count, `!` only where allowed, each option once).
+import { IFNAMSIZ } from '../abi.js';
 import type { SaveOption } from './types.js';
 
 /** A rule the translator cannot build from its text; the save parser adds the line. */
@@ -233,6 +234,20 @@ export function parsePrefixLength(s: string, what: string): number {
     }
     return 0xff;
   }
+}
+
+/**
+ * xtables_parse_interface: at most 15 characters; "eth+" keeps the + in the name but masks only
+ * "eth", an exact name is masked with its NUL, "" masks nothing (any interface).
+ */
+export function parseInterface(name: string, what: string): { name: string; mask: Uint8Array } {
+  if (name.length + 1 > IFNAMSIZ) {
+    throw new OptionError(`${what} "${name}": interface names are shorter than ${IFNAMSIZ}`);
+  }
+  const mask = new Uint8Array(IFNAMSIZ);
+  if (name.endsWith('+')) mask.fill(0xff, 0, name.length - 1);
+  else if (name !== '') mask.fill(0xff, 0, name.length + 1);
+  return { name, mask };
 }
 
 /** Comma list of names → OR of their bits, names case-insensitive. */

@@ -22,6 +22,7 @@ import { mac } from './mac.js';
 import { mark } from './mark.js';
 import { multiport } from './multiport.js';
 import { owner } from './owner.js';
+import { physdev } from './physdev.js';
 import { pkttype } from './pkttype.js';
 import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
@@ -56,6 +57,7 @@ export const MATCHES: readonly AnyExtension[] = [
   hashlimit,
   connlimit,
   pkttype,
+  physdev,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
