@@ -116,6 +116,12 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A FORWARD -m physdev --physdev-in eth+ ! --physdev-out veth0 --physdev-is-in ! --physdev-is-out --physdev-is-bridged -j ACCEPT
 -A INPUT -m physdev --physdev-in "" -m physdev ! --physdev-is-bridged
 -A OUTPUT -m physdev --physdev-out br0 --physdev-is-bridged
+-A INPUT -p sctp --dport 80 -j ACCEPT
+-A INPUT -p sctp -m sctp ! --sport 1:2 --chunk-types any DATA:Be-,INIT,I_DATA:I,ABORT:t
+-A INPUT -p sctp --chunk-types only all -m comment --comment x ! --destination-port :99
+-A INPUT -p sctp ! --chunk-types ALL none
+-A INPUT -p sctp ! --dport 22 -m sctp --chunk-types All data:iubeIUBE,,shutdown_complete:T,Asconf,pad,re_config,i_forward_tsn,forward_tsn,asconf_ack
+-A INPUT -p 132 --chunk-types any DATA:I,INIT,ABORT:T,SHUTDOWN_COMPLETE:t,DATA:u
 -A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
 -A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
 -A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
@@ -208,7 +214,7 @@ describe('save text → blob, against iptables-legacy-restore', () => {
   const iface = fc
     .tuple(fc.constantFrom('eth', 'veth', 'lo', 'br-x'), fc.constantFrom('', '0', '+', '12'))
     .map(([a, b]) => a + b);
-  const protoPart = fc.constantFrom('tcp', 'udp', 'icmp', '', '! tcp', '47', 'all');
+  const protoPart = fc.constantFrom('tcp', 'udp', 'icmp', 'sctp', '', '! tcp', '47', 'all');
   const flagNames = fc
     .subarray(['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'], { minLength: 1 })
     .map((f) => f.join(','));
@@ -246,6 +252,30 @@ describe('save text → blob, against iptables-legacy-restore', () => {
       ),
     )
     .map(([n, t]) => `${n}--icmp-type ${t}`);
+  const sctpChunk = fc
+    .tuple(
+      fc.constantFrom('DATA', 'init', 'ABORT', 'SHUTDOWN_COMPLETE', 'I_DATA', 'asconf', 'PAD'),
+      fc.constantFrom('', '', ':T', ':t', ':IuBe', ':-'),
+    )
+    .map(([c, f]) => (f === '' || /DATA|ABORT|SHUTDOWN_COMPLETE/i.test(c) ? c + f : c));
+  const sctpOpts = fc
+    .tuple(
+      opt(fc.tuple(neg, range).map(([n, r]) => `${n}--sport ${r}`)),
+      opt(fc.tuple(neg, range).map(([n, r]) => `${n}--dport ${r}`)),
+      opt(
+        fc
+          .tuple(
+            neg,
+            fc.constantFrom('any', 'ALL', 'only'),
+            fc.oneof(
+              fc.constantFrom('ALL', 'none'),
+              fc.array(sctpChunk, { minLength: 1, maxLength: 5 }).map((c) => c.join(',')),
+            ),
+          )
+          .map(([n, t, c]) => `${n}--chunk-types ${t} ${c}`),
+      ),
+    )
+    .map((p) => p.join(' '));
   const multiportOpts = fc
     .tuple(
       neg,
@@ -477,7 +507,9 @@ describe('save text → blob, against iptables-legacy-restore', () => {
               ? opt(fc.oneof(protoMatch('udp', udpOpts), multiportOpts))
               : proto === 'icmp'
                 ? opt(protoMatch('icmp', icmpOpts))
-                : fc.constant(''),
+                : proto === 'sctp'
+                  ? opt(fc.oneof(protoMatch('sctp', sctpOpts), multiportOpts))
+                  : fc.constant(''),
           fc.array(fc.oneof(...generic), { maxLength: 2 }),
           fc.boolean(),
           target(proto, users),
@@ -632,6 +664,14 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m physdev', /no physdev option/],
     ['-A INPUT -m physdev --physdev-in 0123456789abcdef', /shorter than 16/],
     ['-A OUTPUT -m physdev --physdev-out br0', /kernel's checks: EINVAL/],
+    ['-A INPUT -p sctp --dport 5:4', /min > max/],
+    ['-A INPUT -p sctp --chunk-types some DATA', /ALL, ANY or ONLY/],
+    ['-A INPUT -p sctp --chunk-types any', /takes 2 arguments/],
+    ['-A INPUT -p sctp --chunk-types any DATA:X', /invalid flag "X"/],
+    ['-A INPUT -p sctp --chunk-types any BOGUS', /unknown chunk "BOGUS"/],
+    ['-A INPUT -m sctp --dport 80', /EINVAL: match "sctp" needs "-p 132"/],
+    ['-A INPUT -p sctp --chunk-types any DATA,NONE', /unknown chunk "NONE"/],
+    ['-A INPUT ! -p sctp -m sctp --dport 80', /EINVAL: match "sctp" needs "-p 132"/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -351,7 +351,7 @@ const GENERIC: Readonly<Record<string, string>> = {
 };
 
 /** Matches named after the protocol they are implicitly loaded for. */
-const PROTOCOL_OF: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17 };
+const PROTOCOL_OF: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17, sctp: 132 };
 
 /** IPT_INV_* bit of each invertible generic option. */
 const INV_BIT: Readonly<Record<string, number>> = {

@@ -23,6 +23,7 @@ import { physdev } from '../../src/translate/ext/physdev.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { sctp } from '../../src/translate/ext/sctp.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { Extension } from '../../src/translate/ext/types.js';
@@ -85,6 +86,19 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       flags: small(15),
       invertSource: fc.constant(0),
       invertDest: fc.constant(0),
+    }),
+  ],
+  [
+    sctp,
+    fc.record({
+      dpts: fc.tuple(small(9), small(9)),
+      spts: fc.tuple(small(9), small(9)),
+      chunkmap: fc.constant(Array<number>(64).fill(0)),
+      chunkMatchType: fc.constantFrom(0, 1, 2, 4, 8, 0xffffffff),
+      flagInfo: fc.constant(Array(4).fill({ chunktype: 0xff, flag: 0, flagMask: 0 })),
+      flagCount: fc.constantFrom(0, 4, 5, -1),
+      flags: small(15),
+      invflags: small(15),
     }),
   ],
   [
@@ -173,6 +187,7 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [connlimit, ['-m', 'connlimit', '--connlimit-above', '2']],
   [pkttype, ['-m', 'pkttype', '--pkt-type', 'multicast']],
   [physdev, ['-m', 'physdev', '--physdev-in', 'eth0']],
+  [sctp, ['-p', 'sctp', '--chunk-types', 'any', 'INIT']],
   [physdev, ['-m', 'physdev', '--physdev-is-out', '--physdev-is-bridged'], 'OUTPUT'],
 ];
 

@@ -21,6 +21,7 @@ import { physdev } from '../../src/translate/ext/physdev.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { sctp, type SctpMatch } from '../../src/translate/ext/sctp.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { CheckContext, Extension } from '../../src/translate/ext/types.js';
@@ -40,6 +41,23 @@ interface Case {
 
 const ANY: readonly [number, number] = [0, 0xffff];
 const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
+const NO_SLOT = { chunktype: 0xff, flag: 0, flagMask: 0 };
+/** What libxt_sctp starts from (sctp_init marks the four flag slots unused). */
+const SCTP: SctpMatch = {
+  dpts: [0, 0],
+  spts: [0, 0],
+  chunkmap: Array<number>(64).fill(0),
+  chunkMatchType: 0,
+  flagInfo: [NO_SLOT, NO_SLOT, NO_SLOT, NO_SLOT],
+  flagCount: 0,
+  flags: 0,
+  invflags: 0,
+};
+const chunks = (...types: number[]): number[] => {
+  const m = Array<number>(64).fill(0);
+  for (const t of types) m[t >> 5] = ((m[t >> 5] ?? 0) | (1 << (t & 31))) >>> 0;
+  return m;
+};
 /** What libxt_hashlimit starts from (revision 3, IPv4), named "h". */
 const HASHLIMIT: HashlimitMatch = {
   name: 'h',
@@ -71,6 +89,76 @@ const ip = (a: number, b: number, c: number, d: number): number =>
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
 
 const CASES: readonly Case[] = [
+  {
+    args: ['-p', 'sctp', '--dport', '80', '!', '--sport', ':1023'],
+    ext: sctp,
+    revision: 0,
+    value: { ...SCTP, dpts: [80, 80], spts: [0, 1023], flags: 3, invflags: 1 },
+  },
+  {
+    args: [
+      '-p',
+      'sctp',
+      '-m',
+      'sctp',
+      '!',
+      '--chunk-types',
+      'any',
+      'DATA:Be-,INIT,I_DATA:I,ABORT:t',
+    ],
+    ext: sctp,
+    revision: 0,
+    value: {
+      ...SCTP,
+      chunkmap: chunks(0, 1, 6, 64),
+      chunkMatchType: 1,
+      flagInfo: [
+        { chunktype: 0, flag: 0x02, flagMask: 0x83 },
+        { chunktype: 15, flag: 0x08, flagMask: 0x08 },
+        { chunktype: 6, flag: 0, flagMask: 0x01 },
+        NO_SLOT,
+      ],
+      flagCount: 3,
+      flags: 4,
+      invflags: 4,
+    },
+  },
+  {
+    args: ['-p', 'sctp', '--chunk-types', 'only', 'all', '--dport', '5:'],
+    ext: sctp,
+    revision: 0,
+    value: {
+      ...SCTP,
+      dpts: [5, 65535],
+      chunkmap: Array<number>(64).fill(0xffffffff),
+      chunkMatchType: 4,
+      flags: 6,
+    },
+  },
+  {
+    args: [
+      '-p',
+      'sctp',
+      '--chunk-types',
+      'All',
+      'data:iubeIUBE,,shutdown_complete:T,Asconf,pad,re_config,i_forward_tsn,forward_tsn,asconf_ack',
+    ],
+    ext: sctp,
+    revision: 0,
+    value: {
+      ...SCTP,
+      chunkmap: chunks(0, 14, 193, 132, 130, 194, 192, 128),
+      chunkMatchType: 2,
+      flagInfo: [
+        { chunktype: 0, flag: 0x0f, flagMask: 0x0f },
+        { chunktype: 14, flag: 0x01, flagMask: 0x01 },
+        NO_SLOT,
+        NO_SLOT,
+      ],
+      flagCount: 2,
+      flags: 4,
+    },
+  },
   {
     args: [
       '-m',

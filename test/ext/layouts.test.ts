@@ -26,6 +26,7 @@ import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { sctp } from '../../src/translate/ext/sctp.js';
 import { state } from '../../src/translate/ext/state.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
@@ -328,6 +329,23 @@ const LAYOUTS: readonly Layout[] = [
       bitmask: 0x1f,
     },
   },
+  {
+    id: 'sctp',
+    c: 'struct xt_sctp_info',
+    fill: 's.dpts[0] = 1; s.dpts[1] = 2; s.spts[0] = 3; s.spts[1] = 0xfffe; for (int i = 0; i < 64; i++) s.chunkmap[i] = 0x01010101u * i; s.chunk_match_type = SCTP_CHUNK_MATCH_ONLY; for (int i = 0; i < XT_NUM_SCTP_FLAGS; i++) { s.flag_info[i].chunktype = 10 + i; s.flag_info[i].flag = 20 + i; s.flag_info[i].flag_mask = 30 + i; } s.flag_count = -3; s.flags = XT_SCTP_VALID_FLAGS; s.invflags = XT_SCTP_CHUNK_TYPES;',
+    ext: sctp,
+    revision: 0,
+    value: {
+      dpts: [1, 2],
+      spts: [3, 0xfffe],
+      chunkmap: Array.from({ length: 64 }, (_, i) => 0x01010101 * i),
+      chunkMatchType: 4,
+      flagInfo: [0, 1, 2, 3].map((i) => ({ chunktype: 10 + i, flag: 20 + i, flagMask: 30 + i })),
+      flagCount: -3,
+      flags: 7,
+      invflags: 4,
+    },
+  },
 ];
 
 function program(): string {
@@ -362,6 +380,7 @@ function program(): string {
 #include <linux/netfilter/xt_connlimit.h>
 #include <linux/netfilter/xt_pkttype.h>
 #include <linux/netfilter/xt_physdev.h>
+#include <linux/netfilter/xt_sctp.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -27,6 +27,7 @@ import { pkttype } from './pkttype.js';
 import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
+import { sctp } from './sctp.js';
 import { standard } from './standard.js';
 import { tcp } from './tcp.js';
 import { ttl } from './ttl.js';
@@ -58,6 +59,7 @@ export const MATCHES: readonly AnyExtension[] = [
   connlimit,
   pkttype,
   physdev,
+  sctp,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
