@@ -122,6 +122,10 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -p sctp ! --chunk-types ALL none
 -A INPUT -p sctp ! --dport 22 -m sctp --chunk-types All data:iubeIUBE,,shutdown_complete:T,Asconf,pad,re_config,i_forward_tsn,forward_tsn,asconf_ack
 -A INPUT -p 132 --chunk-types any DATA:I,INIT,ABORT:T,SHUTDOWN_COMPLETE:t,DATA:u
+-A INPUT -m policy --dir in --pol ipsec -j ACCEPT
+-A INPUT -m policy --pol none --dir in --reqid 7
+-A OUTPUT -m policy --dir out --pol ipsec --strict --reqid 5 ! --spi 0x1234 --proto esp --mode tunnel --tunnel-src 10.0.0.1 ! --tunnel-dst 10.1.0.0/16 --next ! --proto ah --next --mode transport --next ! --mode transport --tunnel-src 1.2.3.4/255.0.255.0
+-A FORWARD -m policy --dir in --proto ipcomp ! --reqid 0 --tunnel-dst 5.5.5.5/32 --mode tunnel -m policy --dir out --pol none
 -A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
 -A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
 -A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
@@ -452,6 +456,39 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         opt(neg.map((n) => `${n}--physdev-is-bridged`)),
       )
       .map((p) => `-m physdev ${p.join(' ')}`),
+    fc
+      .tuple(
+        fc.constantFrom('--dir in', '--dir out'),
+        fc.constantFrom('', '--pol ipsec', '--pol none'),
+        fc.array(
+          fc
+            .tuple(
+              opt(
+                fc.tuple(neg, fc.integer({ min: 0, max: 9 })).map(([n, r]) => `${n}--reqid ${r}`),
+              ),
+              opt(
+                fc
+                  .tuple(neg, fc.constantFrom('esp', 'ah', 'ipcomp'))
+                  .map(([n, p]) => `${n}--proto ${p}`),
+              ),
+              opt(
+                fc
+                  .tuple(
+                    neg,
+                    fc.constantFrom('tunnel', 'transport'),
+                    opt(addr.map((a) => `--tunnel-dst ${a}`)),
+                  )
+                  .map(([n, m, t]) => `${n}--mode ${m} ${t}`),
+              ),
+            )
+            .map((p) => p.join(' ')),
+          { minLength: 1, maxLength: 3 },
+        ),
+      )
+      .map(
+        ([d, p, elems]) =>
+          `-m policy ${d} ${p} ${elems.length > 1 ? '--strict ' : ''}${elems.join(' --next ')}`,
+      ),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -672,6 +709,20 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m sctp --dport 80', /EINVAL: match "sctp" needs "-p 132"/],
     ['-A INPUT -p sctp --chunk-types any DATA,NONE', /unknown chunk "NONE"/],
     ['-A INPUT ! -p sctp -m sctp --dport 80', /EINVAL: match "sctp" needs "-p 132"/],
+    ['-A INPUT -m policy --pol ipsec', /neither --dir in nor --dir out/],
+    ['-A INPUT -m policy --dir up', /invalid value "up"/],
+    ['-A INPUT -m policy --dir in --pol none --strict', /--pol none with --strict/],
+    ['-A INPUT -m policy --dir in --reqid 1 --next --reqid 2', /--next needs --strict/],
+    ['-A INPUT -m policy --dir in --reqid 1 --reqid 2', /double --reqid/],
+    ['-A INPUT -m policy --dir in --strict', /element 0 is empty/],
+    ['-A INPUT -m policy --dir in --proto udp', /ah, esp or ipcomp/],
+    ['-A INPUT -m policy --dir in --tunnel-src 1.2.3.4', /need --mode tunnel/],
+    [
+      '-A INPUT -m policy --dir in --strict --spi 1 --next --spi 2 --next --spi 3 --next --spi 4 --next',
+      /maximum policy depth/,
+    ],
+    ['-A INPUT -m policy --dir out', /kernel's checks: EINVAL/],
+    ['-A OUTPUT -m policy --dir in', /kernel's checks: EINVAL/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

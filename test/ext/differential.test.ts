@@ -20,6 +20,7 @@ import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
 import { physdev } from '../../src/translate/ext/physdev.js';
+import { policy } from '../../src/translate/ext/policy.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
@@ -86,6 +87,14 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       flags: small(15),
       invertSource: fc.constant(0),
       invertDest: fc.constant(0),
+    }),
+  ],
+  [
+    policy,
+    fc.record({
+      pol: fc.constant(policy.decode(Buffer.alloc(312), 0).pol),
+      flags: small(15),
+      len: fc.constantFrom(0, 1, 4, 5, 0xffff),
     }),
   ],
   [
@@ -187,6 +196,9 @@ const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [connlimit, ['-m', 'connlimit', '--connlimit-above', '2']],
   [pkttype, ['-m', 'pkttype', '--pkt-type', 'multicast']],
   [physdev, ['-m', 'physdev', '--physdev-in', 'eth0']],
+  [policy, ['-m', 'policy', '--dir', 'in', '--pol', 'none']],
+  [policy, ['-m', 'policy', '--dir', 'out', '--proto', 'esp'], 'OUTPUT'],
+  [policy, ['-m', 'policy', '--dir', 'in', '--reqid', '1'], 'FORWARD'],
   [sctp, ['-p', 'sctp', '--chunk-types', 'any', 'INIT']],
   [physdev, ['-m', 'physdev', '--physdev-is-out', '--physdev-is-bridged'], 'OUTPUT'],
 ];

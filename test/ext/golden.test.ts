@@ -18,6 +18,7 @@ import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
 import { physdev } from '../../src/translate/ext/physdev.js';
+import { policy, type PolicyElem } from '../../src/translate/ext/policy.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
@@ -41,6 +42,19 @@ interface Case {
 
 const ANY: readonly [number, number] = [0, 0xffff];
 const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
+const ONES4 = [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
+const NO_ELEM: PolicyElem = {
+  saddr: [0, 0, 0, 0],
+  smask: [0, 0, 0, 0],
+  daddr: [0, 0, 0, 0],
+  dmask: [0, 0, 0, 0],
+  spi: 0,
+  reqid: 0,
+  proto: 0,
+  mode: 0,
+  match: 0,
+  invert: 0,
+};
 const NO_SLOT = { chunktype: 0xff, flag: 0, flagMask: 0 };
 /** What libxt_sctp starts from (sctp_init marks the four flag slots unused). */
 const SCTP: SctpMatch = {
@@ -89,6 +103,72 @@ const ip = (a: number, b: number, c: number, d: number): number =>
 const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.length).fill(0)];
 
 const CASES: readonly Case[] = [
+  {
+    args: ['-m', 'policy', '--dir', 'in', '--pol', 'none'],
+    ext: policy,
+    revision: 0,
+    value: { pol: [NO_ELEM, NO_ELEM, NO_ELEM, NO_ELEM], flags: 5, len: 0 },
+  },
+  {
+    args: [
+      ...['-m', 'policy', '--dir', 'out', '--pol', 'ipsec', '--strict', '--reqid', '5'],
+      ...['!', '--spi', '0x1234', '--proto', 'esp', '--mode', 'tunnel', '--tunnel-src', '10.0.0.1'],
+      ...['!', '--tunnel-dst', '10.1.0.0/16', '--next', '!', '--proto', 'ah', '--next'],
+      ...['--mode', 'transport', '--next', '!', '--mode', 'transport'],
+      ...['--tunnel-src', '1.2.3.4/255.0.255.0'],
+    ],
+    chain: 'OUTPUT',
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [
+        {
+          saddr: [0x0a000001, 0, 0, 0],
+          smask: ONES4,
+          daddr: [0x0a010000, 0, 0, 0],
+          dmask: [0xffff0000, 0, 0, 0],
+          spi: 0x1234,
+          reqid: 5,
+          proto: 50,
+          mode: 1,
+          match: 0x3f,
+          invert: 0x12,
+        },
+        { ...NO_ELEM, proto: 51, match: 0x04, invert: 0x04 },
+        { ...NO_ELEM, match: 0x08 },
+        { ...NO_ELEM, saddr: [0x01020304, 0, 0, 0], smask: ONES4, match: 0x09, invert: 0x08 },
+      ],
+      flags: 0xa,
+      len: 4,
+    },
+  },
+  {
+    args: [
+      ...['-m', 'policy', '--dir', 'in', '--proto', 'ipcomp', '!', '--reqid', '0'],
+      ...['--tunnel-dst', '5.5.5.5/32', '--mode', 'tunnel'],
+    ],
+    chain: 'FORWARD',
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [
+        {
+          ...NO_ELEM,
+          daddr: [0x05050505, 0, 0, 0],
+          dmask: [0xffffffff, 0, 0, 0],
+          proto: 108,
+          mode: 1,
+          match: 0x2e,
+          invert: 0x20,
+        },
+        NO_ELEM,
+        NO_ELEM,
+        NO_ELEM,
+      ],
+      flags: 1,
+      len: 1,
+    },
+  },
   {
     args: ['-p', 'sctp', '--dport', '80', '!', '--sport', ':1023'],
     ext: sctp,
@@ -903,6 +983,17 @@ describe('refusals agree with the kernel’s errno', () => {
     const v = physdev.decode(Buffer.alloc(72), 0);
     expectErrno(
       () => physdev.check({ ...v, bitmask: 2 }, 0, { ...INPUT_CTX, hookMask: 8 }),
+      EINVAL,
+    );
+  });
+
+  it('policy --dir out in INPUT, --dir in in OUTPUT: EINVAL from both', () => {
+    const v = policy.decode(Buffer.alloc(312), 0);
+    refused(['-m', 'policy', '--dir', 'out'], 'Invalid argument', 'filter', 'INPUT');
+    expectErrno(() => policy.check({ ...v, flags: 2, len: 1 }, 0, INPUT_CTX), EINVAL);
+    refused(['-m', 'policy', '--dir', 'in'], 'Invalid argument', 'filter', 'OUTPUT');
+    expectErrno(
+      () => policy.check({ ...v, flags: 1, len: 1 }, 0, { ...INPUT_CTX, hookMask: 8 }),
       EINVAL,
     );
   });

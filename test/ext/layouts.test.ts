@@ -21,6 +21,7 @@ import { LOG } from '../../src/translate/ext/LOG.js';
 import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { physdev } from '../../src/translate/ext/physdev.js';
+import { policy } from '../../src/translate/ext/policy.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
@@ -346,6 +347,29 @@ const LAYOUTS: readonly Layout[] = [
       invflags: 4,
     },
   },
+  {
+    id: 'policy',
+    c: 'struct xt_policy_info',
+    fill: 'for (int i = 0; i < XT_POLICY_MAX_ELEM; i++) { struct xt_policy_elem *e = &s.pol[i]; e->saddr.a6.s6_addr32[0] = htonl(0x0a000000 + i); e->smask.a6.s6_addr32[1] = htonl(1); e->daddr.a6.s6_addr32[2] = htonl(2); e->dmask.a6.s6_addr32[3] = htonl(3); e->spi = 0x11111111 * i; e->reqid = 0x100 + i; e->proto = 50 + i; e->mode = i; e->match.saddr = 1; e->match.reqid = i & 1; e->invert.spi = 1; e->invert.mode = 1; } s.flags = XT_POLICY_MATCH_OUT | XT_POLICY_MATCH_STRICT; s.len = 4;',
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [0, 1, 2, 3].map((i) => ({
+        saddr: [0x0a000000 + i, 0, 0, 0],
+        smask: [0, 1, 0, 0],
+        daddr: [0, 0, 2, 0],
+        dmask: [0, 0, 0, 3],
+        spi: 0x11111111 * i,
+        reqid: 0x100 + i,
+        proto: 50 + i,
+        mode: i,
+        match: 0x01 | (i & 1 ? 0x20 : 0),
+        invert: 0x18,
+      })),
+      flags: 0xa,
+      len: 4,
+    },
+  },
 ];
 
 function program(): string {
@@ -381,6 +405,7 @@ function program(): string {
 #include <linux/netfilter/xt_pkttype.h>
 #include <linux/netfilter/xt_physdev.h>
 #include <linux/netfilter/xt_sctp.h>
+#include <linux/netfilter/xt_policy.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

@@ -4,6 +4,7 @@
 // count, `!` only where allowed, each option once).
 import { IFNAMSIZ } from '../abi.js';
 import type { SaveOption } from './types.js';
+import type { InetAddr } from './util.js';
 
 /** A rule the translator cannot build from its text; the save parser adds the line. */
 export class OptionError extends Error {
@@ -204,6 +205,7 @@ const PROTOCOLS: Readonly<Record<string, number>> = {
   ah: 51,
   icmpv6: 58,
   ospf: 89,
+  ipcomp: 108,
   sctp: 132,
   mh: 135,
   udplite: 136,
@@ -248,6 +250,16 @@ export function parseInterface(name: string, what: string): { name: string; mask
   if (name.endsWith('+')) mask.fill(0xff, 0, name.length - 1);
   else if (name !== '') mask.fill(0xff, 0, name.length + 1);
   return { name, mask };
+}
+
+/**
+ * xtopt_parse_plenmask for IPv4: the length's mask in the first word, the rest zeroed; a length
+ * above 128 (a non-contiguous mask's 255) leaves all 16 bytes ones.
+ */
+export function prefixMask(len: number): InetAddr {
+  if (len > 128) return [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
+  const first = len === 0 ? 0 : len >= 32 ? 0xffffffff : (0xffffffff << (32 - len)) >>> 0;
+  return [first, 0, 0, 0];
 }
 
 /** Comma list of names → OR of their bits, names case-insensitive. */

@@ -3,7 +3,7 @@
 // data; the last 8 bytes are the kernel's nf_conncount pointer. connlimit_mt_check refuses no
 // value: it takes a conntrack reference for the netns (so conntrack runs there from then on) and
 // allocates the per-rule connection counts.
-import { OptionError, parsePrefixLength, parseUint, readOptions } from './args.js';
+import { OptionError, parsePrefixLength, parseUint, prefixMask, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { type InetAddr, payload, zeroed } from './util.js';
 
@@ -78,23 +78,13 @@ export const connlimit: Extension<ConnlimitMatch> = {
       mask:
         o.mask === undefined
           ? ALL_ONES
-          : plenMask(parsePrefixLength(o.mask.args[0] ?? '', `${what}: --connlimit-mask`)),
+          : prefixMask(parsePrefixLength(o.mask.args[0] ?? '', `${what}: --connlimit-mask`)),
       limit: parseUint(limitOpt.args[0] ?? '', 0, 0xffffffff, `${what}: --${limitOpt.name}`),
       flags,
     };
     return { extension: connlimit, revision: 1, value };
   },
 };
-
-/**
- * xtopt_parse_plenmask for IPv4: the length's mask in the first word, the rest zeroed; a length
- * above 128 (a non-contiguous mask's 255) leaves all 16 bytes ones.
- */
-function plenMask(len: number): InetAddr {
-  if (len > 128) return ALL_ONES;
-  const first = len === 0 ? 0 : len >= 32 ? 0xffffffff : (0xffffffff << (32 - len)) >>> 0;
-  return [first, 0, 0, 0];
-}
 
 /** libxt_connlimit's count_bits4: 32 minus the significant bits of the mask's complement. */
 export function maskBits(mask: number): number {

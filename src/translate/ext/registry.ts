@@ -23,6 +23,7 @@ import { mark } from './mark.js';
 import { multiport } from './multiport.js';
 import { owner } from './owner.js';
 import { physdev } from './physdev.js';
+import { policy } from './policy.js';
 import { pkttype } from './pkttype.js';
 import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
@@ -60,6 +61,7 @@ export const MATCHES: readonly AnyExtension[] = [
   pkttype,
   physdev,
   sctp,
+  policy,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
