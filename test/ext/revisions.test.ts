@@ -60,9 +60,10 @@ const CT_TTL_TTL = [
   '2',
 ];
 
+const CT_MARK = ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'];
 const MARK_TTL = ['-m', 'mark', '--mark', '1', '-m', 'ttl', '--ttl-eq', '1'];
 const CT_MARK_MARK_TTL = [
-  ...['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+  ...CT_MARK,
   ...['-m', 'mark', '--mark', '2', '-m', 'ttl', '--ttl-eq', '1'],
 ];
 
@@ -123,7 +124,7 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
         },
       ],
     ],
-    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
+    CT_MARK,
   ],
   [
     'hashlimit rev 1 (88 bytes, as -m mark -m ttl)',
@@ -207,20 +208,7 @@ describe('revisions iptables 1.8 does not send, through the kernel', () => {
   }
 
   it('the kernel refuses a conntrack rev 1 payload sized as rev 2 (EINVAL), as dataSize implies', () => {
-    kernel.rule([
-      '-m',
-      'conntrack',
-      '--ctstate',
-      'NEW',
-      '-m',
-      'ttl',
-      '--ttl-eq',
-      '1',
-      '-m',
-      'ttl',
-      '--ttl-eq',
-      '2',
-    ]);
+    kernel.rule(CT_TTL_TTL);
     const { info, blob } = kernel.snapshot('filter');
     const wrong = matchBytes([conntrack, 2, CT]);
     wrong[31] = 1; // rev 1 header on a 160-byte payload
@@ -298,21 +286,9 @@ const PROBES: readonly Probe[] = [
     [hashlimit, 2, { ...HL2, size: 2000000 }],
     CT_MARK_MARK_TTL,
   ],
-  [
-    'recent 0 accepted',
-    [recent, 0, RECENT0],
-    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
-  ],
-  [
-    'recent 0 two commands',
-    [recent, 0, { ...RECENT0, checkSet: 0x3 }],
-    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
-  ],
-  [
-    'recent 0 name "."',
-    [recent, 0, { ...RECENT0, name: '.' }],
-    ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'mark', '--mark', '1'],
-  ],
+  ['recent 0 accepted', [recent, 0, RECENT0], CT_MARK],
+  ['recent 0 two commands', [recent, 0, { ...RECENT0, checkSet: 0x3 }], CT_MARK],
+  ['recent 0 name "."', [recent, 0, { ...RECENT0, name: '.' }], CT_MARK],
   [
     'addrtype 0 with any flags (no checkentry)',
     [addrtype, 0, { source: 4, dest: 0, flags: 0, invertSource: 0xc, invertDest: 7 }],

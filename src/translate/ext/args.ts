@@ -69,6 +69,23 @@ export function readOptions<K extends string>(
   return out;
 }
 
+/**
+ * The bits of the options given, and of those given with "!": the (match, invert) pair of
+ * extensions with one bit per option.
+ */
+export function optionBits(pairs: readonly (readonly [SaveOption | undefined, number])[]): {
+  bits: number;
+  inverted: number;
+} {
+  let [bits, inverted] = [0, 0];
+  for (const [opt, bit] of pairs) {
+    if (opt === undefined) continue;
+    bits |= bit;
+    if (opt.invert) inverted |= bit;
+  }
+  return { bits, inverted };
+}
+
 /** The option's only argument (readOptions checked the count). */
 export function arg(o: SaveOption, i = 0): string {
   return o.args[i] ?? '';

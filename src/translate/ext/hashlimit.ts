@@ -78,6 +78,19 @@ interface Layout {
   readonly srcmask: number;
 }
 
+/** Revision 2's layout; revision 3 inserts `interval` before the masks. */
+const LAYOUT_V2: Layout = {
+  size: 304,
+  user: 296,
+  nameLen: 255,
+  wide: true,
+  avg: 256,
+  burst: 264,
+  mode: 272,
+  htSize: 276,
+  srcmask: 292,
+};
+
 const LAYOUTS: Readonly<Record<number, Layout>> = {
   1: {
     size: 56,
@@ -90,29 +103,8 @@ const LAYOUTS: Readonly<Record<number, Layout>> = {
     htSize: 28,
     srcmask: 44,
   },
-  2: {
-    size: 304,
-    user: 296,
-    nameLen: 255,
-    wide: true,
-    avg: 256,
-    burst: 264,
-    mode: 272,
-    htSize: 276,
-    srcmask: 292,
-  },
-  3: {
-    size: 312,
-    user: 304,
-    nameLen: 255,
-    wide: true,
-    avg: 256,
-    burst: 264,
-    mode: 272,
-    htSize: 276,
-    interval: 292,
-    srcmask: 296,
-  },
+  2: LAYOUT_V2,
+  3: { ...LAYOUT_V2, size: 312, user: 304, interval: 292, srcmask: 296 },
 };
 
 function layoutOf(revision: number): Layout {

@@ -7,7 +7,7 @@
 // writes from the initial namespace, where that never happens.
 import { NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING } from '../abi.js';
 import { EINVAL, XtError } from '../errno.js';
-import { OptionError, parseUintPrefix, readOptions } from './args.js';
+import { OptionError, optionBits, parseUintPrefix, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { payload, requireHooks, zeroed } from './util.js';
 
@@ -103,15 +103,13 @@ export const owner: Extension<OwnerMatch> = {
     if (options.length === 0) {
       throw new OptionError(`${what}: --uid-owner, --gid-owner or --socket-exists is required`);
     }
-    let [match, invert] = [0, 0];
-    const use = (opt: SaveOption | undefined, flag: number): void => {
-      if (opt === undefined) return;
-      match |= flag;
-      if (opt.invert) invert |= flag;
-    };
-    use(o.uid, XT_OWNER_UID);
-    use(o.gid, XT_OWNER_GID);
-    use(o.socket, XT_OWNER_SOCKET);
+    const given = optionBits([
+      [o.uid, XT_OWNER_UID],
+      [o.gid, XT_OWNER_GID],
+      [o.socket, XT_OWNER_SOCKET],
+    ]);
+    let match = given.bits;
+    const invert = given.inverted;
     if (o.suppl !== undefined) {
       // libxt_owner takes options in order: --gid-owner must already have been seen.
       if (o.gid === undefined || options.indexOf(o.gid) > options.indexOf(o.suppl)) {

@@ -5,7 +5,7 @@
 // packets only learn their bridge port after the hook. It also loads br_netfilter once.
 import { NF_INET_LOCAL_OUT } from '../abi.js';
 import { EINVAL, XtError } from '../errno.js';
-import { OptionError, parseInterface, readOptions } from './args.js';
+import { OptionError, optionBits, parseInterface, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
 
@@ -104,17 +104,13 @@ export const physdev: Extension<PhysdevMatch> = {
       bridged: { names: ['physdev-is-bridged'], ...flag },
     });
     if (options.length === 0) throw new OptionError(`${what}: no physdev option given`);
-    let [invert, bitmask] = [0, 0];
-    const use = (opt: SaveOption | undefined, bit: number): void => {
-      if (opt === undefined) return;
-      bitmask |= bit;
-      if (opt.invert) invert |= bit;
-    };
-    use(o.in, XT_PHYSDEV_OP_IN);
-    use(o.out, XT_PHYSDEV_OP_OUT);
-    use(o.isIn, XT_PHYSDEV_OP_ISIN);
-    use(o.isOut, XT_PHYSDEV_OP_ISOUT);
-    use(o.bridged, XT_PHYSDEV_OP_BRIDGED);
+    const { bits: bitmask, inverted: invert } = optionBits([
+      [o.in, XT_PHYSDEV_OP_IN],
+      [o.out, XT_PHYSDEV_OP_OUT],
+      [o.isIn, XT_PHYSDEV_OP_ISIN],
+      [o.isOut, XT_PHYSDEV_OP_ISOUT],
+      [o.bridged, XT_PHYSDEV_OP_BRIDGED],
+    ]);
     const port = (opt: SaveOption | undefined): { name: string; mask: number[] } => {
       if (opt === undefined) return { name: '', mask: Array<number>(IFNAMSIZ).fill(0) };
       const p = parseInterface(opt.args[0] ?? '', `${what}: --${opt.name}`);
