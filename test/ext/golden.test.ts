@@ -18,15 +18,24 @@ import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
 import { owner } from '../../src/translate/ext/owner.js';
 import { physdev } from '../../src/translate/ext/physdev.js';
-import { policy, type PolicyElem } from '../../src/translate/ext/policy.js';
+import { policy } from '../../src/translate/ext/policy.js';
 import { pkttype } from '../../src/translate/ext/pkttype.js';
 import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
-import { sctp, type SctpMatch } from '../../src/translate/ext/sctp.js';
+import { sctp } from '../../src/translate/ext/sctp.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { CheckContext, Extension } from '../../src/translate/ext/types.js';
 import { udp } from '../../src/translate/ext/udp.js';
+import {
+  ALL_ONES,
+  chunkMap,
+  HASHLIMIT,
+  NO_POLICY_ELEM,
+  NO_SCTP_SLOT,
+  RECENT,
+  SCTP,
+} from './fixtures.js';
 import { expectErrno } from './helpers.js';
 import { KernelTable, nameOf } from './kernel.js';
 
@@ -42,60 +51,6 @@ interface Case {
 
 const ANY: readonly [number, number] = [0, 0xffff];
 const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
-const ONES4 = [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
-const NO_ELEM: PolicyElem = {
-  saddr: [0, 0, 0, 0],
-  smask: [0, 0, 0, 0],
-  daddr: [0, 0, 0, 0],
-  dmask: [0, 0, 0, 0],
-  spi: 0,
-  reqid: 0,
-  proto: 0,
-  mode: 0,
-  match: 0,
-  invert: 0,
-};
-const NO_SLOT = { chunktype: 0xff, flag: 0, flagMask: 0 };
-/** What libxt_sctp starts from (sctp_init marks the four flag slots unused). */
-const SCTP: SctpMatch = {
-  dpts: [0, 0],
-  spts: [0, 0],
-  chunkmap: Array<number>(64).fill(0),
-  chunkMatchType: 0,
-  flagInfo: [NO_SLOT, NO_SLOT, NO_SLOT, NO_SLOT],
-  flagCount: 0,
-  flags: 0,
-  invflags: 0,
-};
-const chunks = (...types: number[]): number[] => {
-  const m = Array<number>(64).fill(0);
-  for (const t of types) m[t >> 5] = ((m[t >> 5] ?? 0) | (1 << (t & 31))) >>> 0;
-  return m;
-};
-/** What libxt_hashlimit starts from (revision 3, IPv4), named "h". */
-const HASHLIMIT: HashlimitMatch = {
-  name: 'h',
-  mode: 0,
-  avg: 200000n,
-  burst: 5n,
-  size: 0,
-  max: 0,
-  gcInterval: 1000,
-  expire: 1000,
-  interval: 0,
-  srcmask: 32,
-  dstmask: 32,
-};
-/** What libxt_recent starts from: list DEFAULT, source address, all-ones mask. */
-const RECENT: RecentMatch = {
-  seconds: 0,
-  hitCount: 0,
-  checkSet: 0,
-  invert: 0,
-  name: 'DEFAULT',
-  side: 0,
-  mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
-};
 const ZERO_ADDR = { addr: 0, mask: 0 };
 const NO_PORT = { lo: 0, hi: 0 };
 const ip = (a: number, b: number, c: number, d: number): number =>
@@ -107,7 +62,11 @@ const CASES: readonly Case[] = [
     args: ['-m', 'policy', '--dir', 'in', '--pol', 'none'],
     ext: policy,
     revision: 0,
-    value: { pol: [NO_ELEM, NO_ELEM, NO_ELEM, NO_ELEM], flags: 5, len: 0 },
+    value: {
+      pol: [NO_POLICY_ELEM, NO_POLICY_ELEM, NO_POLICY_ELEM, NO_POLICY_ELEM],
+      flags: 5,
+      len: 0,
+    },
   },
   {
     args: [
@@ -124,7 +83,7 @@ const CASES: readonly Case[] = [
       pol: [
         {
           saddr: [0x0a000001, 0, 0, 0],
-          smask: ONES4,
+          smask: ALL_ONES,
           daddr: [0x0a010000, 0, 0, 0],
           dmask: [0xffff0000, 0, 0, 0],
           spi: 0x1234,
@@ -134,9 +93,15 @@ const CASES: readonly Case[] = [
           match: 0x3f,
           invert: 0x12,
         },
-        { ...NO_ELEM, proto: 51, match: 0x04, invert: 0x04 },
-        { ...NO_ELEM, match: 0x08 },
-        { ...NO_ELEM, saddr: [0x01020304, 0, 0, 0], smask: ONES4, match: 0x09, invert: 0x08 },
+        { ...NO_POLICY_ELEM, proto: 51, match: 0x04, invert: 0x04 },
+        { ...NO_POLICY_ELEM, match: 0x08 },
+        {
+          ...NO_POLICY_ELEM,
+          saddr: [0x01020304, 0, 0, 0],
+          smask: ALL_ONES,
+          match: 0x09,
+          invert: 0x08,
+        },
       ],
       flags: 0xa,
       len: 4,
@@ -153,7 +118,7 @@ const CASES: readonly Case[] = [
     value: {
       pol: [
         {
-          ...NO_ELEM,
+          ...NO_POLICY_ELEM,
           daddr: [0x05050505, 0, 0, 0],
           dmask: [0xffffffff, 0, 0, 0],
           proto: 108,
@@ -161,9 +126,9 @@ const CASES: readonly Case[] = [
           match: 0x2e,
           invert: 0x20,
         },
-        NO_ELEM,
-        NO_ELEM,
-        NO_ELEM,
+        NO_POLICY_ELEM,
+        NO_POLICY_ELEM,
+        NO_POLICY_ELEM,
       ],
       flags: 1,
       len: 1,
@@ -190,13 +155,13 @@ const CASES: readonly Case[] = [
     revision: 0,
     value: {
       ...SCTP,
-      chunkmap: chunks(0, 1, 6, 64),
+      chunkmap: chunkMap(0, 1, 6, 64),
       chunkMatchType: 1,
       flagInfo: [
         { chunktype: 0, flag: 0x02, flagMask: 0x83 },
         { chunktype: 15, flag: 0x08, flagMask: 0x08 },
         { chunktype: 6, flag: 0, flagMask: 0x01 },
-        NO_SLOT,
+        NO_SCTP_SLOT,
       ],
       flagCount: 3,
       flags: 4,
@@ -227,13 +192,13 @@ const CASES: readonly Case[] = [
     revision: 0,
     value: {
       ...SCTP,
-      chunkmap: chunks(0, 14, 193, 132, 130, 194, 192, 128),
+      chunkmap: chunkMap(0, 14, 193, 132, 130, 194, 192, 128),
       chunkMatchType: 2,
       flagInfo: [
         { chunktype: 0, flag: 0x0f, flagMask: 0x0f },
         { chunktype: 14, flag: 0x01, flagMask: 0x01 },
-        NO_SLOT,
-        NO_SLOT,
+        NO_SCTP_SLOT,
+        NO_SCTP_SLOT,
       ],
       flagCount: 2,
       flags: 4,

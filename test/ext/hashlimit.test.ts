@@ -9,21 +9,10 @@ import {
   type HashlimitMatch,
 } from '../../src/translate/ext/hashlimit.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
+import { HASHLIMIT } from './fixtures.js';
 import { ctx, expectErrno, roundTrip, u32, u8 } from './helpers.js';
 
-const base: HashlimitMatch = {
-  name: 'h',
-  mode: 0,
-  avg: 200000n,
-  burst: 5n,
-  size: 0,
-  max: 0,
-  gcInterval: 1000,
-  expire: 1000,
-  interval: 0,
-  srcmask: 32,
-  dstmask: 32,
-};
+const base = HASHLIMIT;
 const opt = (name: string, args: string[] = [], invert = false): SaveOption => ({
   name,
   invert,

@@ -4,22 +4,11 @@ import { EINVAL } from '../../src/translate/errno.js';
 import { OptionError } from '../../src/translate/ext/args.js';
 import { policy, type PolicyElem, type PolicyMatch } from '../../src/translate/ext/policy.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
+import { ALL_ONES, NO_POLICY_ELEM } from './fixtures.js';
 import { ctx, expectErrno, roundTrip, u16, u32, u8 } from './helpers.js';
 
-const Z = [0, 0, 0, 0] as const;
-const ONES = [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff] as const;
-const E: PolicyElem = {
-  saddr: Z,
-  smask: Z,
-  daddr: Z,
-  dmask: Z,
-  spi: 0,
-  reqid: 0,
-  proto: 0,
-  mode: 0,
-  match: 0,
-  invert: 0,
-};
+const ONES = ALL_ONES;
+const E = NO_POLICY_ELEM;
 const none: PolicyMatch = { pol: [E, E, E, E], flags: 0, len: 0 };
 const opt = (name: string, args: string[] = [], invert = false): SaveOption => ({
   name,

@@ -13,6 +13,7 @@ import { recent } from '../../src/translate/ext/recent.js';
 import { state } from '../../src/translate/ext/state.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { Extension } from '../../src/translate/ext/types.js';
+import { HASHLIMIT, RECENT } from './fixtures.js';
 import { KernelTable, nameOf } from './kernel.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -133,6 +134,7 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
         hashlimit,
         1,
         {
+          ...HASHLIMIT,
           name: 'v',
           mode: 0x15,
           avg: 2000n,
@@ -141,9 +143,7 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
           max: 128,
           gcInterval: 500,
           expire: 10000,
-          interval: 0,
           srcmask: 24,
-          dstmask: 32,
         },
       ],
     ],
@@ -156,6 +156,7 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
         hashlimit,
         2,
         {
+          ...HASHLIMIT,
           name: 'v',
           mode: 0x15,
           avg: 200000n,
@@ -164,9 +165,7 @@ const LAYOUTS: readonly (readonly [string, readonly Item[], (readonly string[])?
           max: 128,
           gcInterval: 500,
           expire: 10000,
-          interval: 0,
           srcmask: 24,
-          dstmask: 32,
         },
       ],
     ],
@@ -226,29 +225,9 @@ describe('revisions iptables 1.8 does not send, through the kernel', () => {
 /** One match of a revision iptables does not send, in place of `base`'s match area. */
 type Probe = readonly [string, Item, readonly string[]];
 
-const HL1 = {
-  name: 'v',
-  mode: 0,
-  avg: 2000n,
-  burst: 5n,
-  size: 0,
-  max: 0,
-  gcInterval: 1000,
-  expire: 1000,
-  interval: 0,
-  srcmask: 32,
-  dstmask: 32,
-};
+const HL1 = { ...HASHLIMIT, name: 'v', avg: 2000n };
 const HL2 = { ...HL1, avg: 200000n };
-const RECENT0 = {
-  seconds: 0,
-  hitCount: 0,
-  checkSet: 0x1,
-  invert: 0,
-  name: 'r0',
-  side: 0,
-  mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
-};
+const RECENT0 = { ...RECENT, checkSet: 0x1, name: 'r0' };
 
 const PROBES: readonly Probe[] = [
   ['hashlimit 1 accepted', [hashlimit, 1, HL1], MARK_TTL],

@@ -4,20 +4,12 @@ import { EINVAL } from '../../src/translate/errno.js';
 import { OptionError } from '../../src/translate/ext/args.js';
 import { chunkSet, sctp, type SctpMatch } from '../../src/translate/ext/sctp.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
+import { chunkMap, NO_SCTP_SLOT, SCTP } from './fixtures.js';
 import { ctx, expectErrno, roundTrip, u16, u32, u8 } from './helpers.js';
 
-const SCTP = ctx({ proto: 132 });
-const EMPTY_SLOT = { chunktype: 0xff, flag: 0, flagMask: 0 };
-const base: SctpMatch = {
-  dpts: [0, 0],
-  spts: [0, 0],
-  chunkmap: Array<number>(64).fill(0),
-  chunkMatchType: 0,
-  flagInfo: [EMPTY_SLOT, EMPTY_SLOT, EMPTY_SLOT, EMPTY_SLOT],
-  flagCount: 0,
-  flags: 0,
-  invflags: 0,
-};
+const SCTP_RULE = ctx({ proto: 132 });
+const EMPTY_SLOT = NO_SCTP_SLOT;
+const base = SCTP;
 const opt = (name: string, args: string[] = [], invert = false): SaveOption => ({
   name,
   invert,
@@ -25,11 +17,7 @@ const opt = (name: string, args: string[] = [], invert = false): SaveOption => (
 });
 const parse = (...options: SaveOption[]): SctpMatch =>
   sctp.parse!(options, { proto: 132, invProto: false }).value as SctpMatch;
-const map = (...types: number[]): number[] => {
-  const m = Array<number>(64).fill(0);
-  for (const t of types) m[t >> 5] = ((m[t >> 5] ?? 0) | (1 << (t & 31))) >>> 0;
-  return m;
-};
+const map = chunkMap;
 
 describe('sctp match', () => {
   it('layout: dpts before spts, 64-word chunk map, flag slots, count, flags (292 bytes)', () => {
@@ -75,8 +63,8 @@ describe('sctp match', () => {
 
   it('check: -p sctp without "!", then sctp_mt_check (EINVAL)', () => {
     const ok = (v: Partial<SctpMatch>): void =>
-      expect(() => sctp.check({ ...base, ...v }, 0, SCTP)).not.toThrow();
-    const bad = (v: Partial<SctpMatch>, c = SCTP): void =>
+      expect(() => sctp.check({ ...base, ...v }, 0, SCTP_RULE)).not.toThrow();
+    const bad = (v: Partial<SctpMatch>, c = SCTP_RULE): void =>
       expectErrno(() => sctp.check({ ...base, ...v }, 0, c), EINVAL);
     bad({}, ctx());
     bad({}, ctx({ proto: 132, invProto: true }));
