@@ -141,6 +141,48 @@ const EVERY_OPTION = `${HEAD}# comment line
 -A INPUT -m u32 --u32 "0>>22&0x3C@12>>26&0x3C@0=0x45" -j DROP
 -A INPUT -m u32 ! --u32 " 6 & 0xFF = 1 , 17:0x20 && 0x0=0:0xffffffff"
 -A INPUT -m u32 --u32 "1=1&&2=2&&3=3&&4=4&&5=5&&6=6&&7=7&&8=8&&9=9&&10=10" -m u32 --u32 "1&1&1&1&1&1&1&1&1&1=1,2,3,4,5,6,7,8,9,10"
+-A INPUT -m addrtype --src-type LOCAL,b ! --dst-type uni,Multi --limit-iface-in -j ACCEPT
+-A INPUT -m addrtype ! --src-type UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE
+-A OUTPUT -m addrtype --dst-type x,bl,u --limit-iface-out -j ACCEPT
+-A INPUT -p tcp --dport 22 -m recent --set --name ssh --rsource
+-A INPUT -p tcp --dport 22 -m recent ! --update --seconds 60 --hitcount 4 --rttl --name ssh --rdest -j DROP
+-A INPUT -m recent --rcheck --seconds 0x10 --reap --mask 255.255.255.0 --rdest --rsource
+-A INPUT -m recent --remove --name "${'é'.repeat(120)}"
+-A INPUT -m recent ! --rcheck --name "a b" -m recent --set --name DEFAULT
+-A INPUT -m mac --mac-source 00:1B:2c:3d:4e:5F -j ACCEPT
+-A FORWARD -m mac ! --mac-source a:b::d:e:f -j DROP
+-A OUTPUT -m owner --uid-owner 0 -j ACCEPT
+-A OUTPUT -m owner ! --uid-owner 1000-1999 --gid-owner 0x10:020 --suppl-groups ! --socket-exists -j DROP
+-A OUTPUT -m owner --socket-exists -m owner ! --gid-owner 4294967294
+-A INPUT -p tcp --dport 22 -m hashlimit --hashlimit-upto 5/sec --hashlimit-name a1 -j ACCEPT
+-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 20 --connlimit-mask 24 -j REJECT --reject-with tcp-reset
+-A INPUT -m connlimit ! --connlimit-upto 0x10 --connlimit-daddr --connlimit-mask 255.0.255.0
+-A INPUT -m connlimit ! --connlimit-above 4294967295 --connlimit-saddr --connlimit-mask 0
+-A INPUT -m pkttype --pkt-type broadcast -j DROP
+-A INPUT -m pkttype ! --pkt-type UNICAST -m pkttype --pkt-type mcast -j DROP
+-A FORWARD -m pkttype --pkt-type otherhost
+-A FORWARD -m physdev --physdev-in eth+ ! --physdev-out veth0 --physdev-is-in ! --physdev-is-out --physdev-is-bridged -j ACCEPT
+-A INPUT -m physdev --physdev-in "" -m physdev ! --physdev-is-bridged
+-A OUTPUT -m physdev --physdev-out br0 --physdev-is-bridged
+-A INPUT -p sctp --dport 80 -j ACCEPT
+-A INPUT -p sctp -m sctp ! --sport 1:2 --chunk-types any DATA:Be-,INIT,I_DATA:I,ABORT:t
+-A INPUT -p sctp --chunk-types only all -m comment --comment x ! --destination-port :99
+-A INPUT -p sctp ! --chunk-types ALL none
+-A INPUT -p sctp ! --dport 22 -m sctp --chunk-types All data:iubeIUBE,,shutdown_complete:T,Asconf,pad,re_config,i_forward_tsn,forward_tsn,asconf_ack
+-A INPUT -p 132 --chunk-types any DATA:I,INIT,ABORT:T,SHUTDOWN_COMPLETE:t,DATA:u
+-A INPUT -m policy --dir in --pol ipsec -j ACCEPT
+-A INPUT -m policy --pol none --dir in --reqid 7
+-A OUTPUT -m policy --dir out --pol ipsec --strict --reqid 5 ! --spi 0x1234 --proto esp --mode tunnel --tunnel-src 10.0.0.1 ! --tunnel-dst 10.1.0.0/16 --next ! --proto ah --next --mode transport --next ! --mode transport --tunnel-src 1.2.3.4/255.0.255.0
+-A FORWARD -m policy --dir in --proto ipcomp ! --reqid 0 --tunnel-dst 5.5.5.5/32 --mode tunnel -m policy --dir out --pol none
+-A INPUT -m hashlimit ! --hashlimit-upto 10/minute --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name a2 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 7000 --hashlimit-srcmask 24 --hashlimit-dstmask 255.255.0.0
+-A INPUT -m hashlimit --hashlimit-above 1kb/s --hashlimit-name a3 -j DROP
+-A INPUT -m hashlimit ! --hashlimit-above 2mb/s --hashlimit-burst 10m --hashlimit-name a4 --hashlimit-mode dstip|srcport
+-A INPUT -m hashlimit --hashlimit-above 100b/s --hashlimit-burst 1000 --hashlimit-name a5 --hashlimit-htable-expire 1
+-A INPUT -m hashlimit --hashlimit 3/h --hashlimit-name a6 --hashlimit-rate-match --hashlimit-htable-size 2000000 --hashlimit-htable-max 0x100001
+-A INPUT -m hashlimit --hashlimit-upto 7/day --hashlimit-name a7 --hashlimit-rate-match --hashlimit-rate-interval 4294967297
+-A INPUT -m hashlimit --hashlimit-upto 5kb/s --hashlimit-name a8 --hashlimit-rate-match --hashlimit-burst 1000k
+-A INPUT -m hashlimit --hashlimit-upto 1000000/s --hashlimit-name a9 --hashlimit-burst 1000000 --hashlimit-mode ,
+-A INPUT -m hashlimit --hashlimit-upto 5abc/s --hashlimit-name "${'x'.repeat(300)}" --hashlimit-burst 2xyz --hashlimit-srcmask 0 --hashlimit-dstmask 0.0.0.0
 -A INPUT -f -j DROP
 -A INPUT ! -f -p 47 -j DROP
 -A INPUT -j LOG --log-prefix "in: " --log-level 6 --log-uid --log-tcp-options
@@ -224,7 +266,7 @@ describe('save text → blob, against iptables-legacy-restore', () => {
   const iface = fc
     .tuple(fc.constantFrom('eth', 'veth', 'lo', 'br-x'), fc.constantFrom('', '0', '+', '12'))
     .map(([a, b]) => a + b);
-  const protoPart = fc.constantFrom('tcp', 'udp', 'icmp', '', '! tcp', '47', 'all');
+  const protoPart = fc.constantFrom('tcp', 'udp', 'icmp', 'sctp', '', '! tcp', '47', 'all');
   const flagNames = fc
     .subarray(['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'], { minLength: 1 })
     .map((f) => f.join(','));
@@ -262,6 +304,30 @@ describe('save text → blob, against iptables-legacy-restore', () => {
       ),
     )
     .map(([n, t]) => `${n}--icmp-type ${t}`);
+  const sctpChunk = fc
+    .tuple(
+      fc.constantFrom('DATA', 'init', 'ABORT', 'SHUTDOWN_COMPLETE', 'I_DATA', 'asconf', 'PAD'),
+      fc.constantFrom('', '', ':T', ':t', ':IuBe', ':-'),
+    )
+    .map(([c, f]) => (f === '' || /DATA|ABORT|SHUTDOWN_COMPLETE/i.test(c) ? c + f : c));
+  const sctpOpts = fc
+    .tuple(
+      opt(fc.tuple(neg, range).map(([n, r]) => `${n}--sport ${r}`)),
+      opt(fc.tuple(neg, range).map(([n, r]) => `${n}--dport ${r}`)),
+      opt(
+        fc
+          .tuple(
+            neg,
+            fc.constantFrom('any', 'ALL', 'only'),
+            fc.oneof(
+              fc.constantFrom('ALL', 'none'),
+              fc.array(sctpChunk, { minLength: 1, maxLength: 5 }).map((c) => c.join(',')),
+            ),
+          )
+          .map(([n, t, c]) => `${n}--chunk-types ${t} ${c}`),
+      ),
+    )
+    .map((p) => p.join(' '));
   const multiportOpts = fc
     .tuple(
       neg,
@@ -282,6 +348,11 @@ describe('save text → blob, against iptables-legacy-restore', () => {
         `-m multiport ${n}${o} ${items.map((i) => (Array.isArray(i) ? i.join(':') : i)).join(',')}`,
     );
   const stateNames = ['INVALID', 'ESTABLISHED', 'NEW', 'RELATED', 'UNTRACKED'];
+  const addrTypes = fc
+    .subarray(['UNSPEC', 'unicast', 'LOCAL', 'b', 'Any', 'MULTICAST', 'BLACK', 'XRESOLVE'], {
+      minLength: 1,
+    })
+    .map((t) => t.join(','));
   const generic = [
     fc
       .tuple(neg, fc.subarray(stateNames, { minLength: 1 }))
@@ -394,6 +465,139 @@ describe('save text → blob, against iptables-legacy-restore', () => {
     fc
       .tuple(neg, fc.stringMatching(/^[a-z][a-z0-9-]{0,19}$/))
       .map(([n, h]) => `-m helper ${n}--helper ${h}`),
+    fc
+      .tuple(
+        opt(fc.tuple(neg, addrTypes).map(([n, t]) => `${n}--src-type ${t}`)),
+        opt(fc.tuple(neg, addrTypes).map(([n, t]) => `${n}--dst-type ${t}`)),
+        fc.constantFrom('', '', '--limit-iface-in', '--limit-iface-out'),
+      )
+      .map((p) => `-m addrtype ${p.join(' ')}`),
+    fc
+      .tuple(
+        neg,
+        fc.constantFrom('--set', '--rcheck', '--update', '--remove'),
+        opt(fc.integer({ min: 1, max: 3600 }).map((n) => `--seconds ${n} --reap`)),
+        opt(fc.integer({ min: 0, max: 70000 }).map((n) => `--hitcount ${n}`)),
+        opt(fc.constant('--rttl')),
+        opt(fc.constantFrom('--name a', '--name DEFAULT', '--name ssh-list')),
+        opt(fc.constantFrom('--mask 255.255.255.0', '--mask 0.0.0.0')),
+        opt(fc.constantFrom('--rsource', '--rdest', '--rdest --rsource')),
+      )
+      .map(([n, c, ...p]) => `-m recent ${n}${c} ${p.join(' ')}`),
+    fc
+      .tuple(neg, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }))
+      .map(([n, b]) => `-m mac ${n}--mac-source ${b.map((x) => x.toString(16)).join(':')}`),
+    fc
+      .tuple(
+        opt(fc.tuple(neg, range).map(([n, r]) => `${n}--uid-owner ${r.replace(/^:|:$/, '')}`)),
+        opt(fc.tuple(neg, range).map(([n, r]) => `${n}--gid-owner ${r.replace(/^:|:$/, '')}`)),
+        opt(neg.map((n) => `${n}--socket-exists`)),
+      )
+      .map(
+        ([u, g, s]) =>
+          `-m owner ${[u, g, g !== '' && u === '' ? '--suppl-groups' : '', s].join(' ')}`,
+      ),
+    fc
+      .tuple(
+        neg,
+        fc.constantFrom('upto', 'above'),
+        fc.oneof(
+          fc
+            .tuple(
+              fc.integer({ min: 1, max: 2000 }),
+              fc.constantFrom('/sec', '/minute', '/h', '/day', ''),
+            )
+            .map(([r, u]) => `${r}${u}`),
+          fc
+            .tuple(fc.integer({ min: 1, max: 5000 }), fc.constantFrom('b/s', 'kb/s', 'mb/s'))
+            .map(([r, u]) => `${r}${u}`),
+        ),
+        opt(
+          fc.constantFrom('1', '20', '1000000', '100k', '3m').map((b) => `--hashlimit-burst ${b}`),
+        ),
+        opt(
+          fc
+            .subarray(['srcip', 'srcport', 'dstip', 'dstport'], { minLength: 1 })
+            .map((m) => `--hashlimit-mode ${m.join(',')}`),
+        ),
+        opt(fc.integer({ min: 0, max: 33 }).map((m) => `--hashlimit-srcmask ${m}`)),
+        opt(fc.constantFrom(0, 1, 100, 2000000).map((n) => `--hashlimit-htable-size ${n}`)),
+        opt(fc.constantFrom(0, 1, 60000).map((n) => `--hashlimit-htable-expire ${n}`)),
+        fc.boolean(),
+        opt(fc.integer({ min: 1, max: 100 }).map((n) => `--hashlimit-rate-interval ${n}`)),
+      )
+      // A table's name and its rate-match setting go together: the kernel refuses a rule that
+      // names an existing table (even one of the ruleset being replaced) with the other setting.
+      .map(([n, dir, rate, burst, mode, mask, size, expire, rm, interval]) =>
+        [
+          `-m hashlimit ${n}--hashlimit-${dir} ${rate} --hashlimit-name ${rm ? 'rm' : 'pl'}`,
+          burst,
+          mode,
+          mask,
+          size,
+          expire,
+          rm ? '--hashlimit-rate-match' : '',
+          interval,
+        ].join(' '),
+      ),
+    fc
+      .tuple(
+        fc.constantFrom(
+          '--connlimit-upto',
+          '--connlimit-above',
+          '! --connlimit-upto',
+          '! --connlimit-above',
+        ),
+        fc.integer({ min: 0, max: 100 }),
+        opt(fc.integer({ min: 0, max: 33 }).map((m) => `--connlimit-mask ${m}`)),
+        fc.constantFrom('', '--connlimit-saddr', '--connlimit-daddr'),
+      )
+      .map(([o, n, m, s]) => `-m connlimit ${o} ${n} ${m} ${s}`),
+    fc
+      .tuple(neg, fc.constantFrom('unicast', 'BROADCAST', 'mcast', 'otherhost', 'host'))
+      .map(([n, t]) => `-m pkttype ${n}--pkt-type ${t}`),
+    fc
+      .tuple(
+        opt(fc.tuple(neg, iface).map(([n, i]) => `${n}--physdev-in ${i}`)),
+        opt(fc.tuple(neg, iface).map(([n, i]) => `${n}--physdev-out ${i}`)),
+        opt(neg.map((n) => `${n}--physdev-is-in`)),
+        opt(neg.map((n) => `${n}--physdev-is-out`)),
+        opt(neg.map((n) => `${n}--physdev-is-bridged`)),
+      )
+      .map((p) => `-m physdev ${p.join(' ')}`),
+    fc
+      .tuple(
+        fc.constantFrom('--dir in', '--dir out'),
+        fc.constantFrom('', '--pol ipsec', '--pol none'),
+        fc.array(
+          fc
+            .tuple(
+              opt(
+                fc.tuple(neg, fc.integer({ min: 0, max: 9 })).map(([n, r]) => `${n}--reqid ${r}`),
+              ),
+              opt(
+                fc
+                  .tuple(neg, fc.constantFrom('esp', 'ah', 'ipcomp'))
+                  .map(([n, p]) => `${n}--proto ${p}`),
+              ),
+              opt(
+                fc
+                  .tuple(
+                    neg,
+                    fc.constantFrom('tunnel', 'transport'),
+                    opt(addr.map((a) => `--tunnel-dst ${a}`)),
+                  )
+                  .map(([n, m, t]) => `${n}--mode ${m} ${t}`),
+              ),
+            )
+            .map((p) => p.join(' ')),
+          { minLength: 1, maxLength: 3 },
+        ),
+      )
+      .map(
+        ([d, p, elems]) =>
+          `-m policy ${d} ${p} ${elems.length > 1 ? '--strict ' : ''}${elems.join(' --next ')}`,
+      ),
   ];
   const target = (proto: string, users: readonly string[]): fc.Arbitrary<string> =>
     fc.oneof(
@@ -449,7 +653,9 @@ describe('save text → blob, against iptables-legacy-restore', () => {
               ? opt(fc.oneof(protoMatch('udp', udpOpts), multiportOpts))
               : proto === 'icmp'
                 ? opt(protoMatch('icmp', icmpOpts))
-                : fc.constant(''),
+                : proto === 'sctp'
+                  ? opt(fc.oneof(protoMatch('sctp', sctpOpts), multiportOpts))
+                  : fc.constant(''),
           fc.array(fc.oneof(...generic), { maxLength: 2 }),
           fc.boolean(),
           target(proto, users),
@@ -594,6 +800,113 @@ describe('refusals, as iptables-legacy-restore refuses', () => {
     ['-A INPUT -m u32 --u32 "1=1,2,3,4,5,6,7,8,9,10,11"', /too many ","s/],
     ['-A INPUT -m u32 --u32 "1<2=3"', /a second '<' was expected/],
     ['-A INPUT -m u32 --u32 1', /abrupt end of input/],
+    ['-A INPUT -m addrtype --limit-iface-in', /--src-type or --dst-type is required/],
+    ['-A INPUT -m addrtype --src-type LOCALX', /bad type "LOCALX"/],
+    ['-A INPUT -m addrtype --src-type LOCAL,', /bad type ""/],
+    ['-A INPUT -m addrtype ! --limit-iface-in --src-type LOCAL', /cannot be inverted/],
+    [
+      '-A FORWARD -m addrtype --src-type LOCAL --limit-iface-in --limit-iface-out',
+      /exclude each other/,
+    ],
+    ['-A INPUT -m addrtype --src-type LOCAL --limit-iface-out', /kernel's checks: EINVAL/],
+    ['-A INPUT -m recent --name x', /exactly one of --set/],
+    ['-A INPUT -m recent --set --update', /exactly one of --set/],
+    ['-A INPUT -m recent --remove --rttl', /--rttl cannot be used/],
+    ['-A INPUT -m recent --rcheck --reap', /--reap needs --seconds/],
+    ['-A INPUT -m recent --rcheck --seconds 0', /0 is out of range/],
+    ['-A INPUT -m recent --rcheck ! --rttl', /cannot be inverted/],
+    ['-A INPUT -m recent --set --hitcount 2', /EINVAL: match "recent"/],
+    ['-A INPUT -m recent --rcheck --hitcount 65536', /EINVAL: match "recent"/],
+    ['-A INPUT -m recent --rcheck --name ..', /EINVAL: match "recent"/],
+    ['-A INPUT -m mac', /--mac-source is required/],
+    ['-A INPUT -m mac --mac-source 0x:1:2:3:4:5', /invalid MAC address/],
+    ['-A INPUT -m mac --mac-source 0:1:2:3:4:5:6', /invalid MAC address/],
+    ['-A OUTPUT -m mac --mac-source 0:1:2:3:4:5', /kernel's checks: EINVAL/],
+    ['-A OUTPUT -m owner', /--uid-owner, --gid-owner or --socket-exists is required/],
+    ['-A OUTPUT -m owner --suppl-groups --gid-owner 1', /--gid-owner first/],
+    ['-A OUTPUT -m owner --uid-owner 4294967295', /bad value "4294967295"/],
+    ['-A OUTPUT -m owner --uid-owner 5-', /bad value "5-"/],
+    ['-A OUTPUT -m owner --uid-owner 9-3', /EINVAL: match "owner"/],
+    ['-A INPUT -m owner --socket-exists', /kernel's checks: EINVAL/],
+    [
+      '-A INPUT -m hashlimit --hashlimit-name x',
+      /--hashlimit-upto or --hashlimit-above is required/,
+    ],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/s', /--hashlimit-name is required/],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name ""', /--hashlimit-name is empty/],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-above 5/s --hashlimit-name x',
+      /exclude each other/,
+    ],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/fortnight --hashlimit-name x', /bad rate/],
+    ['-A INPUT -m hashlimit --hashlimit-upto 2000000/s --hashlimit-name x', /too fast/],
+    ['-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-mode ip', /mode/],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-burst 0',
+      /bad value/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-burst 2000k',
+      /above 1000000/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 1kb/s --hashlimit-name x --hashlimit-burst 5',
+      /burst cannot be smaller/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-rate-interval 0',
+      /rate-interval/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-htable-gcinterval 0',
+      /EINVAL: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name x --hashlimit-srcmask 33',
+      /EINVAL: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 1/day --hashlimit-burst 100 --hashlimit-name x',
+      /ERANGE: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name a/b',
+      /EINVAL: match "hashlimit"/,
+    ],
+    [
+      '-A INPUT -m connlimit --connlimit-mask 8',
+      /--connlimit-above or --connlimit-upto is required/,
+    ],
+    ['-A INPUT -m connlimit --connlimit-above 1 --connlimit-upto 2', /exclude each other/],
+    ['-A INPUT -m connlimit --connlimit-above 1 --connlimit-saddr --connlimit-daddr', /exclude/],
+    ['-A INPUT -m connlimit --connlimit-above 4294967296', /out of range/],
+    ['-A INPUT -m pkttype', /--pkt-type is required/],
+    ['-A INPUT -m pkttype --pkt-type loopback', /bad packet type "loopback"/],
+    ['-A INPUT -m physdev', /no physdev option/],
+    ['-A INPUT -m physdev --physdev-in 0123456789abcdef', /shorter than 16/],
+    ['-A OUTPUT -m physdev --physdev-out br0', /kernel's checks: EINVAL/],
+    ['-A INPUT -p sctp --dport 5:4', /min > max/],
+    ['-A INPUT -p sctp --chunk-types some DATA', /ALL, ANY or ONLY/],
+    ['-A INPUT -p sctp --chunk-types any', /takes 2 arguments/],
+    ['-A INPUT -p sctp --chunk-types any DATA:X', /invalid flag "X"/],
+    ['-A INPUT -p sctp --chunk-types any BOGUS', /unknown chunk "BOGUS"/],
+    ['-A INPUT -m sctp --dport 80', /EINVAL: match "sctp" needs "-p 132"/],
+    ['-A INPUT -p sctp --chunk-types any DATA,NONE', /unknown chunk "NONE"/],
+    ['-A INPUT ! -p sctp -m sctp --dport 80', /EINVAL: match "sctp" needs "-p 132"/],
+    ['-A INPUT -m policy --pol ipsec', /neither --dir in nor --dir out/],
+    ['-A INPUT -m policy --dir up', /invalid value "up"/],
+    ['-A INPUT -m policy --dir in --pol none --strict', /--pol none with --strict/],
+    ['-A INPUT -m policy --dir in --reqid 1 --next --reqid 2', /--next needs --strict/],
+    ['-A INPUT -m policy --dir in --reqid 1 --reqid 2', /double --reqid/],
+    ['-A INPUT -m policy --dir in --strict', /element 0 is empty/],
+    ['-A INPUT -m policy --dir in --proto udp', /ah, esp or ipcomp/],
+    ['-A INPUT -m policy --dir in --tunnel-src 1.2.3.4', /need --mode tunnel/],
+    [
+      '-A INPUT -m policy --dir in --strict --spi 1 --next --spi 2 --next --spi 3 --next --spi 4 --next',
+      /maximum policy depth/,
+    ],
+    ['-A INPUT -m policy --dir out', /kernel's checks: EINVAL/],
+    ['-A OUTPUT -m policy --dir in', /kernel's checks: EINVAL/],
     ['-A INPUT -m bogus -j ACCEPT', /unknown match "bogus"/],
     ['-A INPUT -j nochain', /-j nochain: no such target or user chain/],
     ['-A INPUT -o eth0 -j ACCEPT', /can't use -o with INPUT/],

@@ -18,6 +18,7 @@ export const EINVAL = 22;
 export const ENOSPC = 28;
 export const EDOM = 33;
 export const ERANGE = 34;
+export const ENAMETOOLONG = 36;
 export const ELOOP = 40;
 export const ENOPROTOOPT = 92;
 export const EPROTOTYPE = 91;
@@ -43,6 +44,7 @@ const NAMES: Readonly<Record<number, string>> = {
   [ENOSPC]: 'ENOSPC',
   [EDOM]: 'EDOM',
   [ERANGE]: 'ERANGE',
+  [ENAMETOOLONG]: 'ENAMETOOLONG',
   [ELOOP]: 'ELOOP',
   [ENOPROTOOPT]: 'ENOPROTOOPT',
   [EPROTOTYPE]: 'EPROTOTYPE',

@@ -5,21 +5,25 @@
 // text the kernel would refuse is refused here too.
 import {
   FILTER_VALID_HOOKS,
-  IFNAMSIZ,
   IPT_F_FRAG,
   IPT_F_GOTO,
   IPT_INV_PROTO,
   SIZEOF_IPT_REPLACE,
 } from './abi.js';
 import { XtError } from './errno.js';
-import { OptionError, parseAddrMask, parseProtocol, UnknownOption } from './ext/args.js';
+import {
+  OptionError,
+  parseAddrMask,
+  parseInterface,
+  parseProtocol,
+  UnknownOption,
+} from './ext/args.js';
 import { MATCHES, TARGETS } from './ext/registry.js';
 import type { Extension, SaveOption } from './ext/types.js';
 import {
   type BuiltinChain,
   type Chain,
   type ExtensionUse,
-  type IfaceMatch,
   type JumpTarget,
   type Policy,
   type Rule,
@@ -355,6 +359,7 @@ const PROTOCOL_OF: Readonly<Record<string, number>> = {
   esp: 50,
   ah: 51,
   ipcomp: 108,
+  sctp: 132,
 };
 
 /** IPT_INV_* bit of each invertible generic option. */
@@ -554,18 +559,6 @@ function ruleTarget(
   return { kind: isGoto ? 'goto' : 'jump', chain: name, index: 0 };
 }
 
-function iface(name: string, opt: string): IfaceMatch {
-  if (name.length + 1 > IFNAMSIZ) {
-    throw new OptionError(`${opt} "${name}": interface names are shorter than ${IFNAMSIZ}`);
-  }
-  // xtables_parse_interface: "eth+" keeps the + in the name but masks only "eth"; an exact
-  // name is masked with its NUL.
-  const mask = new Uint8Array(IFNAMSIZ);
-  if (name.endsWith('+')) mask.fill(0xff, 0, name.length - 1);
-  else if (name !== '') mask.fill(0xff, 0, name.length + 1);
-  return { name, mask };
-}
-
 /** ipt_ip without the addresses (addrList gives those). */
 function ruleIp(seen: ReadonlyMap<string, { value: string; invert: boolean }>): RuleIp {
   let invflags = 0;
@@ -580,8 +573,8 @@ function ruleIp(seen: ReadonlyMap<string, { value: string; invert: boolean }>): 
     srcMask: 0,
     dst: 0,
     dstMask: 0,
-    inIface: iface(seen.get('i')?.value ?? '', '-i'),
-    outIface: iface(seen.get('o')?.value ?? '', '-o'),
+    inIface: parseInterface(seen.get('i')?.value ?? '', '-i'),
+    outIface: parseInterface(seen.get('o')?.value ?? '', '-o'),
     proto,
     flags: seen.has('f') ? IPT_F_FRAG : 0,
     invflags,

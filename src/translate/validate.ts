@@ -266,7 +266,8 @@ export function checkEntry(blob: Buffer, pos: number): void {
 
 /**
  * xt_check_match / xt_check_target: the payload must be exactly XT_ALIGN(size) bytes (EINVAL),
- * then the extension's own table/hook/proto rules and checkentry.
+ * then the extension's own table/hook/proto rules and checkentry, whose writes into the payload
+ * (the kernel's working copy) are applied to `data`.
  */
 export function xtCheckExtension(
   ext: Extension<unknown>,
@@ -279,6 +280,7 @@ export function xtCheckExtension(
     fail(EINVAL, `${ext.kind} "${ext.name}" rev ${revision}: size ${data.length} != ${want}`);
   }
   ext.check(ext.decode(data, revision), revision, ctx);
+  ext.writeBack?.(data, revision);
 }
 
 /** find_check_match / the target half of find_check_entry for the header at `at`. */

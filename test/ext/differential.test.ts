@@ -15,6 +15,7 @@ import { tos } from '../../src/translate/ext/tos.js';
 import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { u32 } from '../../src/translate/ext/u32.js';
 import { string } from '../../src/translate/ext/string.js';
@@ -25,15 +26,24 @@ import { helper } from '../../src/translate/ext/helper.js';
 import { realm } from '../../src/translate/ext/realm.js';
 import { devgroup } from '../../src/translate/ext/devgroup.js';
 import { cpu } from '../../src/translate/ext/cpu.js';
+import { connlimit } from '../../src/translate/ext/connlimit.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
+import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { owner } from '../../src/translate/ext/owner.js';
+import { physdev } from '../../src/translate/ext/physdev.js';
+import { policy } from '../../src/translate/ext/policy.js';
+import { pkttype } from '../../src/translate/ext/pkttype.js';
+import { recent } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { sctp } from '../../src/translate/ext/sctp.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { Extension } from '../../src/translate/ext/types.js';
@@ -191,9 +201,100 @@ const VALUES = new Map<AnyExt, fc.Arbitrary<unknown>>([
       invert: small(2),
     }),
   ],
+  [
+    addrtype,
+    fc.record({
+      source: small(0xffff),
+      dest: small(0xffff),
+      flags: small(15),
+      invertSource: fc.constant(0),
+      invertDest: fc.constant(0),
+    }),
+  ],
+  [
+    policy,
+    fc.record({
+      pol: fc.constant(policy.decode(Buffer.alloc(312), 0).pol),
+      flags: small(15),
+      len: fc.constantFrom(0, 1, 4, 5, 0xffff),
+    }),
+  ],
+  [
+    sctp,
+    fc.record({
+      dpts: fc.tuple(small(9), small(9)),
+      spts: fc.tuple(small(9), small(9)),
+      chunkmap: fc.constant(Array<number>(64).fill(0)),
+      chunkMatchType: fc.constantFrom(0, 1, 2, 4, 8, 0xffffffff),
+      flagInfo: fc.constant(Array(4).fill({ chunktype: 0xff, flag: 0, flagMask: 0 })),
+      flagCount: fc.constantFrom(0, 4, 5, -1),
+      flags: small(15),
+      invflags: small(15),
+    }),
+  ],
+  [
+    physdev,
+    fc.record({
+      physindev: fc.constantFrom('', 'eth0'),
+      inMask: fc.constant(Array<number>(16).fill(0)),
+      physoutdev: fc.constantFrom('', 'br+'),
+      outMask: fc.constant(Array<number>(16).fill(0)),
+      invert: small(0x3f),
+      bitmask: small(0x3f),
+    }),
+  ],
+  [
+    hashlimit,
+    fc.record({
+      name: fc.constantFrom('d', 'd', '', '..', 'a/b', 'n'.repeat(254), 'n'.repeat(255)),
+      mode: fc.constantFrom(0, 0x10, 0x20, 0x40, 0x60, 0x80, 0x7f),
+      avg: fc.constantFrom(0n, 1n, 2n, 200000n, 86400000000n, 0xffffffffn, 1n << 32n, 1n << 63n),
+      burst: fc.constantFrom(0n, 1n, 5n, 100n, 1000000n, 1n << 32n),
+      size: fc.constantFrom(0, 1048577),
+      max: fc.constantFrom(0, 1048576),
+      gcInterval: fc.constantFrom(0, 1000, 1000),
+      expire: fc.constantFrom(0, 1000, 1000),
+      interval: fc.constantFrom(0, 1),
+      srcmask: fc.constantFrom(0, 32, 32, 33),
+      dstmask: fc.constantFrom(0, 32, 32, 255),
+    }),
+  ],
+  [
+    owner,
+    fc.record({
+      uidMin: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      uidMax: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      gidMin: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      gidMax: fc.constantFrom(0, 1, 5, 0xfffffffe, 0xffffffff),
+      match: small(0x1f),
+      invert: small(0x1f),
+    }),
+  ],
+  [
+    recent,
+    fc.record({
+      seconds: fc.constantFrom(0, 0, 1, 0xffffffff),
+      hitCount: fc.constantFrom(0, 0, 1, 65535, 65536, 0xffffffff),
+      checkSet: small(0x7f),
+      invert: small(2),
+      name: fc.constantFrom(
+        'DEFAULT',
+        '',
+        '.',
+        '..',
+        '...',
+        'a/b',
+        'x'.repeat(199),
+        'y'.repeat(200),
+      ),
+      side: small(2),
+      mask: fc.tuple(fc.constant(0xffffff00), fc.constant(0), fc.constant(0), fc.constant(0)),
+    }),
+  ],
 ]);
 
-const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
+/** Each rule goes to INPUT unless a third element names another built-in chain. */
+const RULES: readonly (readonly [AnyExt, readonly string[], string?])[] = [
   [tcp, ['-p', 'tcp', '--dport', '22']],
   [udp, ['-p', 'udp', '--dport', '53']],
   [icmp, ['-p', 'icmp', '--icmp-type', '8']],
@@ -238,6 +339,21 @@ const RULES: readonly (readonly [AnyExt, readonly string[]])[] = [
   [dccp, ['-p', 'dccp', '-m', 'dccp', '--dport', '1']],
   [string, ['-m', 'string', '--algo', 'bm', '--string', 'x']],
   [u32, ['-m', 'u32', '--u32', '0=0']],
+  [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL']],
+  [addrtype, ['-m', 'addrtype', '--src-type', 'LOCAL', '--limit-iface-in'], 'FORWARD'],
+  [addrtype, ['-m', 'addrtype', '--dst-type', 'LOCAL'], 'OUTPUT'],
+  [recent, ['-m', 'recent', '--rcheck', '--seconds', '5', '--reap']],
+  [mac, ['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'FORWARD'],
+  [owner, ['-m', 'owner', '--uid-owner', '0-10'], 'OUTPUT'],
+  [hashlimit, ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'd']],
+  [connlimit, ['-m', 'connlimit', '--connlimit-above', '2']],
+  [pkttype, ['-m', 'pkttype', '--pkt-type', 'multicast']],
+  [physdev, ['-m', 'physdev', '--physdev-in', 'eth0']],
+  [policy, ['-m', 'policy', '--dir', 'in', '--pol', 'none']],
+  [policy, ['-m', 'policy', '--dir', 'out', '--proto', 'esp'], 'OUTPUT'],
+  [policy, ['-m', 'policy', '--dir', 'in', '--reqid', '1'], 'FORWARD'],
+  [sctp, ['-p', 'sctp', '--chunk-types', 'any', 'INIT']],
+  [physdev, ['-m', 'physdev', '--physdev-is-out', '--physdev-is-bridged'], 'OUTPUT'],
 ];
 
 /**
@@ -266,9 +382,15 @@ const EXACT: ReadonlySet<AnyExt> = new Set([
   u32,
 ]);
 
+/**
+ * Extensions whose kernel state outlives a replace and can refuse a later one (a hashlimit table
+ * keeps its rate-match setting): each case starts from an empty table, so only the blob decides.
+ */
+const FRESH: ReadonlySet<AnyExt> = new Set([hashlimit]);
+
 /** ipt_entry.ip.proto (u16) and ip.invflags (u8) offsets; IPT_INV_PROTO. */
-const PROTO = 80;
-const INVFLAGS = 83;
+const IP_PROTO = 80;
+const IP_INVFLAGS = 83;
 const INV_PROTO = 0x40;
 const RUNS = 60;
 
@@ -286,17 +408,20 @@ afterAll(() => {
   );
 });
 
+const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
+
 function oursErrno(
   ext: AnyExt,
   data: Buffer,
   revision: number,
   proto: number,
   inv: boolean,
+  chain: string,
 ): number {
   try {
     ext.check(ext.decode(data, revision), revision, {
       table: 'filter',
-      hookMask: 1 << 1,
+      hookMask: 1 << (HOOK_OF[chain] ?? 1),
       proto,
       invProto: inv,
     });
@@ -308,16 +433,18 @@ function oursErrno(
 }
 
 describe(`check() agrees with the kernel's SET_REPLACE errno (${RUNS} mutations per extension)`, () => {
-  for (const [ext, args] of RULES) {
-    it(`${ext.kind} ${ext.name}: ${args.join(' ')}`, () => {
-      kernel.rule(args);
+  for (const [ext, args, chain = 'INPUT'] of RULES) {
+    it(`${ext.kind} ${ext.name}: ${chain} ${args.join(' ')}`, () => {
+      const entry = kernel.rule(args, chain);
       const { info, blob } = kernel.snapshot('filter');
-      const entry = kernel.entries('filter')[0]!.entry;
-      // Payload position of our extension inside the first entry (which starts at offset 0).
-      let at = entry.targetOffset;
+      const pos = kernel.ruleOffset(chain);
+      const protoAt = pos + IP_PROTO;
+      const invAt = pos + IP_INVFLAGS;
+      // Payload position of our extension inside the rule's entry.
+      let at = pos + entry.targetOffset;
       let revision = entry.target.revision;
       if (ext.kind === 'match') {
-        at = 112;
+        at = pos + 112;
         for (const m of entry.matches) {
           if (nameOf(m.name) === ext.name) {
             revision = m.revision;
@@ -348,18 +475,20 @@ describe(`check() agrees with the kernel's SET_REPLACE errno (${RUNS} mutations 
           (pokes, whole, proto, flipInv) => {
             const b = Buffer.from(blob);
             if (whole !== null && whole !== undefined) ext.encode(whole, revision).copy(b, start);
-            for (const [pos, val] of pokes) b[start + pos] = val;
-            if (proto !== null) b.writeUInt16LE(proto, PROTO);
+            for (const [i, val] of pokes) b[start + i] = val;
+            if (proto !== null) b.writeUInt16LE(proto, protoAt);
             if (flipInv && (proto !== null || pokes.length === 0))
-              b[INVFLAGS] = (b[INVFLAGS] ?? 0) ^ INV_PROTO;
+              b[invAt] = (b[invAt] ?? 0) ^ INV_PROTO;
+            if (FRESH.has(ext)) kernel.iptables(['-F']);
             const kernelErrno = kernel.replace(info, b);
             const data = b.subarray(start, start + xtAlign(size));
             const ours = oursErrno(
               ext,
               data,
               revision,
-              b.readUInt16LE(PROTO),
-              ((b[INVFLAGS] ?? 0) & INV_PROTO) !== 0,
+              b.readUInt16LE(protoAt),
+              ((b[invAt] ?? 0) & INV_PROTO) !== 0,
+              chain,
             );
             seen.set(kernelErrno, (seen.get(kernelErrno) ?? 0) + 1);
             if (ours !== kernelErrno) total.disagreements++;

@@ -2,7 +2,8 @@
 // read back with GET_ENTRIES) gives the expected typed value, and encode reproduces the kernel's
 // bytes exactly — including the private bytes GET_ENTRIES zeroes (limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EINVAL, ERANGE } from '../../src/translate/errno.js';
+import { EINVAL, ENAMETOOLONG, ERANGE } from '../../src/translate/errno.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { ah } from '../../src/translate/ext/ah.js';
 import { dscp } from '../../src/translate/ext/dscp.js';
 import { ecn } from '../../src/translate/ext/ecn.js';
@@ -23,24 +24,44 @@ import { helper } from '../../src/translate/ext/helper.js';
 import { realm } from '../../src/translate/ext/realm.js';
 import { devgroup } from '../../src/translate/ext/devgroup.js';
 import { cpu } from '../../src/translate/ext/cpu.js';
+import { connlimit } from '../../src/translate/ext/connlimit.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { hashlimit, type HashlimitMatch } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
+import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { owner } from '../../src/translate/ext/owner.js';
+import { physdev } from '../../src/translate/ext/physdev.js';
+import { policy } from '../../src/translate/ext/policy.js';
+import { pkttype } from '../../src/translate/ext/pkttype.js';
+import { recent, type RecentMatch } from '../../src/translate/ext/recent.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { sctp } from '../../src/translate/ext/sctp.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
 import type { CheckContext, Extension } from '../../src/translate/ext/types.js';
 import { udp } from '../../src/translate/ext/udp.js';
+import {
+  ALL_ONES,
+  chunkMap,
+  HASHLIMIT,
+  NO_POLICY_ELEM,
+  NO_SCTP_SLOT,
+  RECENT,
+  SCTP,
+} from './fixtures.js';
 import { expectErrno } from './helpers.js';
 import { KernelTable, nameOf } from './kernel.js';
 
 interface Case {
   readonly args: readonly string[];
+  /** The built-in chain the rule goes to (INPUT unless given). */
+  readonly chain?: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly ext: Extension<any>;
   readonly revision: number;
@@ -48,6 +69,7 @@ interface Case {
 }
 
 const ANY: readonly [number, number] = [0, 0xffff];
+const HOOK_OF: Readonly<Record<string, number>> = { INPUT: 1, FORWARD: 2, OUTPUT: 3 };
 const ZERO_ADDR = { addr: 0, mask: 0 };
 const NO_PORT = { lo: 0, hi: 0 };
 const ip = (a: number, b: number, c: number, d: number): number =>
@@ -57,6 +79,238 @@ const ports15 = (...p: number[]): number[] => [...p, ...Array<number>(15 - p.len
 const STR = { from: 0, to: 0xffff, algo: 'bm', flags: 0, pad: 0 };
 
 const CASES: readonly Case[] = [
+  {
+    args: ['-m', 'policy', '--dir', 'in', '--pol', 'none'],
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [NO_POLICY_ELEM, NO_POLICY_ELEM, NO_POLICY_ELEM, NO_POLICY_ELEM],
+      flags: 5,
+      len: 0,
+    },
+  },
+  {
+    args: [
+      ...['-m', 'policy', '--dir', 'out', '--pol', 'ipsec', '--strict', '--reqid', '5'],
+      ...['!', '--spi', '0x1234', '--proto', 'esp', '--mode', 'tunnel', '--tunnel-src', '10.0.0.1'],
+      ...['!', '--tunnel-dst', '10.1.0.0/16', '--next', '!', '--proto', 'ah', '--next'],
+      ...['--mode', 'transport', '--next', '!', '--mode', 'transport'],
+      ...['--tunnel-src', '1.2.3.4/255.0.255.0'],
+    ],
+    chain: 'OUTPUT',
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [
+        {
+          saddr: [0x0a000001, 0, 0, 0],
+          smask: ALL_ONES,
+          daddr: [0x0a010000, 0, 0, 0],
+          dmask: [0xffff0000, 0, 0, 0],
+          spi: 0x1234,
+          reqid: 5,
+          proto: 50,
+          mode: 1,
+          match: 0x3f,
+          invert: 0x12,
+        },
+        { ...NO_POLICY_ELEM, proto: 51, match: 0x04, invert: 0x04 },
+        { ...NO_POLICY_ELEM, match: 0x08 },
+        {
+          ...NO_POLICY_ELEM,
+          saddr: [0x01020304, 0, 0, 0],
+          smask: ALL_ONES,
+          match: 0x09,
+          invert: 0x08,
+        },
+      ],
+      flags: 0xa,
+      len: 4,
+    },
+  },
+  {
+    args: [
+      ...['-m', 'policy', '--dir', 'in', '--proto', 'ipcomp', '!', '--reqid', '0'],
+      ...['--tunnel-dst', '5.5.5.5/32', '--mode', 'tunnel'],
+    ],
+    chain: 'FORWARD',
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [
+        {
+          ...NO_POLICY_ELEM,
+          daddr: [0x05050505, 0, 0, 0],
+          dmask: [0xffffffff, 0, 0, 0],
+          proto: 108,
+          mode: 1,
+          match: 0x2e,
+          invert: 0x20,
+        },
+        NO_POLICY_ELEM,
+        NO_POLICY_ELEM,
+        NO_POLICY_ELEM,
+      ],
+      flags: 1,
+      len: 1,
+    },
+  },
+  {
+    args: ['-p', 'sctp', '--dport', '80', '!', '--sport', ':1023'],
+    ext: sctp,
+    revision: 0,
+    value: { ...SCTP, dpts: [80, 80], spts: [0, 1023], flags: 3, invflags: 1 },
+  },
+  {
+    args: [
+      '-p',
+      'sctp',
+      '-m',
+      'sctp',
+      '!',
+      '--chunk-types',
+      'any',
+      'DATA:Be-,INIT,I_DATA:I,ABORT:t',
+    ],
+    ext: sctp,
+    revision: 0,
+    value: {
+      ...SCTP,
+      chunkmap: chunkMap(0, 1, 6, 64),
+      chunkMatchType: 1,
+      flagInfo: [
+        { chunktype: 0, flag: 0x02, flagMask: 0x83 },
+        { chunktype: 15, flag: 0x08, flagMask: 0x08 },
+        { chunktype: 6, flag: 0, flagMask: 0x01 },
+        NO_SCTP_SLOT,
+      ],
+      flagCount: 3,
+      flags: 4,
+      invflags: 4,
+    },
+  },
+  {
+    args: ['-p', 'sctp', '--chunk-types', 'only', 'all', '--dport', '5:'],
+    ext: sctp,
+    revision: 0,
+    value: {
+      ...SCTP,
+      dpts: [5, 65535],
+      chunkmap: Array<number>(64).fill(0xffffffff),
+      chunkMatchType: 4,
+      flags: 6,
+    },
+  },
+  {
+    args: [
+      '-p',
+      'sctp',
+      '--chunk-types',
+      'All',
+      'data:iubeIUBE,,shutdown_complete:T,Asconf,pad,re_config,i_forward_tsn,forward_tsn,asconf_ack',
+    ],
+    ext: sctp,
+    revision: 0,
+    value: {
+      ...SCTP,
+      chunkmap: chunkMap(0, 14, 193, 132, 130, 194, 192, 128),
+      chunkMatchType: 2,
+      flagInfo: [
+        { chunktype: 0, flag: 0x0f, flagMask: 0x0f },
+        { chunktype: 14, flag: 0x01, flagMask: 0x01 },
+        NO_SCTP_SLOT,
+        NO_SCTP_SLOT,
+      ],
+      flagCount: 2,
+      flags: 4,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'physdev',
+      '--physdev-in',
+      'eth+',
+      '!',
+      '--physdev-out',
+      'veth0',
+      '--physdev-is-in',
+      '!',
+      '--physdev-is-out',
+      '--physdev-is-bridged',
+    ],
+    chain: 'FORWARD',
+    ext: physdev,
+    revision: 0,
+    value: {
+      physindev: 'eth+',
+      inMask: [...Array<number>(3).fill(0xff), ...Array<number>(13).fill(0)],
+      physoutdev: 'veth0',
+      outMask: [...Array<number>(6).fill(0xff), ...Array<number>(10).fill(0)],
+      invert: 0x12,
+      bitmask: 0x1f,
+    },
+  },
+  {
+    args: ['-m', 'physdev', '--physdev-out', 'br0', '--physdev-is-bridged'],
+    chain: 'OUTPUT',
+    ext: physdev,
+    revision: 0,
+    value: {
+      physindev: '',
+      inMask: Array<number>(16).fill(0),
+      physoutdev: 'br0',
+      outMask: [...Array<number>(4).fill(0xff), ...Array<number>(12).fill(0)],
+      invert: 0,
+      bitmask: 0x06,
+    },
+  },
+  {
+    args: ['-m', 'pkttype', '--pkt-type', 'Bcast'],
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 1, invert: 0 },
+  },
+  {
+    args: ['-m', 'pkttype', '!', '--pkt-type', 'otherhost'],
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 3, invert: 1 },
+  },
+  {
+    args: ['-m', 'pkttype', '--pkt-type', 'host'],
+    chain: 'OUTPUT',
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 0, invert: 0 },
+  },
+  {
+    args: ['-p', 'tcp', '-m', 'connlimit', '--connlimit-above', '2', '--connlimit-mask', '24'],
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffff00, 0, 0, 0], limit: 2, flags: 0 },
+  },
+  {
+    args: ['-m', 'connlimit', '--connlimit-upto', '5', '--connlimit-daddr'],
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], limit: 5, flags: 3 },
+  },
+  {
+    args: [
+      '-m',
+      'connlimit',
+      '!',
+      '--connlimit-above',
+      '4294967295',
+      '--connlimit-mask',
+      '255.0.255.0',
+      '--connlimit-saddr',
+    ],
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], limit: 4294967295, flags: 1 },
+  },
   {
     args: ['-p', 'tcp', '--sport', '1000:2000', '--dport', '22', '--tcp-flags', 'SYN,ACK', 'SYN'],
     ext: tcp,
@@ -680,6 +934,251 @@ const CASES: readonly Case[] = [
       invert: 1,
     },
   },
+  {
+    args: [
+      '-m',
+      'addrtype',
+      '--src-type',
+      'UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE',
+    ],
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0x0fff, dest: 0, flags: 0, invertSource: 0, invertDest: 0 },
+  },
+  {
+    args: ['-m', 'addrtype', '!', '--src-type', 'LOCAL', '--dst-type', 'b,m', '--limit-iface-in'],
+    chain: 'FORWARD',
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0x4, dest: 0x28, flags: 0x5, invertSource: 0, invertDest: 0 },
+  },
+  {
+    args: ['-m', 'addrtype', '!', '--dst-type', 'blackhole,unreachable', '--limit-iface-out'],
+    chain: 'OUTPUT',
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0, dest: 0xc0, flags: 0xa, invertSource: 0, invertDest: 0 },
+  },
+  {
+    args: ['-m', 'recent', '--set'],
+    ext: recent,
+    revision: 1,
+    value: { ...RECENT, checkSet: 0x2 },
+  },
+  {
+    args: [
+      '-m',
+      'recent',
+      '!',
+      '--rcheck',
+      '--seconds',
+      '60',
+      '--reap',
+      '--hitcount',
+      '65535',
+      '--rttl',
+      '--name',
+      'ssh-brute',
+      '--mask',
+      '255.255.255.0',
+      '--rdest',
+    ],
+    ext: recent,
+    revision: 1,
+    value: {
+      ...RECENT,
+      seconds: 60,
+      hitCount: 65535,
+      checkSet: 0x1 | 0x10 | 0x20,
+      invert: 1,
+      name: 'ssh-brute',
+      side: 1,
+      mask: [0xffffff00, 0, 0, 0],
+    },
+  },
+  {
+    args: ['-m', 'recent', '--update', '--seconds', '4294967295', '--rdest', '--rsource'],
+    ext: recent,
+    revision: 1,
+    value: { ...RECENT, seconds: 0xffffffff, checkSet: 0x4 },
+  },
+  {
+    args: ['-m', 'recent', '!', '--remove', '--name', 'n'.repeat(250)],
+    ext: recent,
+    revision: 1,
+    value: { ...RECENT, checkSet: 0x8, invert: 1, name: 'n'.repeat(199) },
+  },
+  {
+    args: ['-m', 'mac', '--mac-source', '00:1B:2c:3d:4e:5F'],
+    ext: mac,
+    revision: 0,
+    value: { srcaddr: [0x00, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f], invert: 0 },
+  },
+  {
+    args: ['-m', 'mac', '!', '--mac-source', '-1:+a::0:1:B'],
+    chain: 'FORWARD',
+    ext: mac,
+    revision: 0,
+    value: { srcaddr: [0xff, 0x0a, 0, 0, 1, 0x0b], invert: 1 },
+  },
+  {
+    args: ['-m', 'owner', '--uid-owner', '1000-1999', '!', '--gid-owner', '0x10:020'],
+    chain: 'OUTPUT',
+    ext: owner,
+    revision: 1,
+    value: { uidMin: 1000, uidMax: 1999, gidMin: 16, gidMax: 16, match: 0x3, invert: 0x2 },
+  },
+  {
+    args: ['-m', 'hashlimit', '--hashlimit-upto', '5/sec', '--hashlimit-name', 'h'],
+    ext: hashlimit,
+    revision: 3,
+    value: HASHLIMIT,
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '!',
+      '--hashlimit-upto',
+      '10/minute',
+      '--hashlimit-burst',
+      '20',
+      '--hashlimit-mode',
+      'srcip,dstport',
+      '--hashlimit-name',
+      'h2',
+      '--hashlimit-htable-size',
+      '100',
+      '--hashlimit-htable-max',
+      '200',
+      '--hashlimit-htable-gcinterval',
+      '500',
+      '--hashlimit-htable-expire',
+      '7000',
+      '--hashlimit-srcmask',
+      '24',
+      '--hashlimit-dstmask',
+      '255.255.0.0',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    value: {
+      ...HASHLIMIT,
+      name: 'h2',
+      mode: 0x16,
+      avg: 6000000n,
+      burst: 20n,
+      size: 100,
+      max: 200,
+      gcInterval: 500,
+      expire: 7000,
+      srcmask: 24,
+      dstmask: 16,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '!',
+      '--hashlimit-above',
+      '2mb/s',
+      '--hashlimit-burst',
+      '10m',
+      '--hashlimit-name',
+      'h3',
+      '--hashlimit-mode',
+      'dstip|srcport',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    value: { ...HASHLIMIT, name: 'h3', mode: 0x29, avg: 32767n, burst: 5n, expire: 60000 },
+  },
+  {
+    args: ['-m', 'hashlimit', '--hashlimit-above', '1kb/s', '--hashlimit-name', 'h4'],
+    ext: hashlimit,
+    revision: 3,
+    value: { ...HASHLIMIT, name: 'h4', mode: 0x30, avg: 66076419n, burst: 0n, expire: 15000 },
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '--hashlimit',
+      '3/h',
+      '--hashlimit-name',
+      'h5',
+      '--hashlimit-rate-match',
+      '--hashlimit-htable-size',
+      '2000000',
+      '--hashlimit-htable-max',
+      '1048577',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    // checkentry clamps size and max in the copy GET_ENTRIES returns.
+    value: {
+      ...HASHLIMIT,
+      name: 'h5',
+      mode: 0x40,
+      avg: 333333n,
+      expire: 3600000,
+      interval: 3600,
+      size: 1048576,
+      max: 1048576,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'hashlimit',
+      '--hashlimit-upto',
+      '5kb/s',
+      '--hashlimit-name',
+      'h6',
+      '--hashlimit-rate-match',
+      '--hashlimit-burst',
+      '1000k',
+      '--hashlimit-rate-interval',
+      '9',
+    ],
+    ext: hashlimit,
+    revision: 3,
+    value: {
+      ...HASHLIMIT,
+      name: 'h6',
+      mode: 0x60,
+      avg: 13379960n,
+      burst: 200n,
+      expire: 60000,
+      interval: 9,
+    },
+  },
+  {
+    args: [
+      '-m',
+      'owner',
+      '!',
+      '--socket-exists',
+      '!',
+      '--uid-owner',
+      '4294967294',
+      '--gid-owner',
+      '0-4294967294',
+      '--suppl-groups',
+    ],
+    chain: 'OUTPUT',
+    ext: owner,
+    revision: 1,
+    value: {
+      uidMin: 4294967294,
+      uidMax: 4294967294,
+      gidMin: 0,
+      gidMax: 4294967294,
+      match: 0xf,
+      invert: 0x5,
+    },
+  },
 ];
 
 function ct(over: Record<string, unknown>): Record<string, unknown> {
@@ -703,6 +1202,8 @@ function ct(over: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
+const INPUT_CTX: CheckContext = { table: 'filter', hookMask: 2, proto: 0, invProto: false };
+
 let kernel: KernelTable;
 
 beforeAll(() => {
@@ -715,8 +1216,9 @@ afterAll(() => {
 
 describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
   for (const c of CASES) {
-    it(`${c.args.join(' ')}`, () => {
-      const entry = kernel.rule(c.args);
+    it(`${c.chain ?? 'INPUT'} ${c.args.join(' ')}`, () => {
+      const chain = c.chain ?? 'INPUT';
+      const entry = kernel.rule(c.args, chain);
       const items = c.ext.kind === 'match' ? entry.matches : [entry.target];
       const found = items.filter((m) => nameOf(m.name) === c.ext.name);
       expect(found).toHaveLength(1);
@@ -728,13 +1230,13 @@ describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
       expect(c.ext.encode(value, c.revision).toString('hex')).toBe(m.data.toString('hex'));
       const context: CheckContext = {
         table: 'filter',
-        hookMask: 1 << 1,
+        hookMask: 1 << (HOOK_OF[chain] ?? 1),
         proto: entry.ip.proto,
         invProto: (entry.ip.invflags & 0x40) !== 0,
       };
       expect(() => c.ext.check(value, c.revision, context)).not.toThrow();
       // format() spells the value as iptables-legacy -S prints the kernel's rule.
-      const shown = kernel.list('INPUT')[0] ?? '';
+      const shown = kernel.list(chain)[0] ?? '';
       const text = c.ext.format(value, c.revision);
       expect(shown).toContain(
         c.ext.kind === 'match'
@@ -759,9 +1261,14 @@ describe('extension payloads equal the kernel’s GET_ENTRIES bytes', () => {
 });
 
 describe('refusals agree with the kernel’s errno', () => {
-  const refused = (args: readonly string[], errnoText: string, table = 'filter'): void => {
+  const refused = (
+    args: readonly string[],
+    errnoText: string,
+    table = 'filter',
+    chain = 'INPUT',
+  ): void => {
     kernel.iptables(['-t', table, '-F']);
-    const r = kernel.iptables(['-t', table, '-A', 'INPUT', ...args]);
+    const r = kernel.iptables(['-t', table, '-A', chain, ...args]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(errnoText);
   };
@@ -870,6 +1377,94 @@ describe('refusals agree with the kernel’s errno', () => {
     }
     kernel.iptables(['-t', 'mangle', '-F']);
     expect(refusedCount).toBe(3);
+  });
+
+  it('recent: what the kernel refuses, check refuses with EINVAL', () => {
+    const cases: readonly (readonly [string[], Partial<RecentMatch>])[] = [
+      [['--update', '--hitcount', '65536'], { checkSet: 0x4, hitCount: 65536 }],
+      [['--set', '--seconds', '5'], { checkSet: 0x2, seconds: 5 }],
+      [['--remove', '--reap', '--seconds', '5'], { checkSet: 0x28, seconds: 5 }],
+      [['--rcheck', '--name', '..'], { checkSet: 0x1, name: '..' }],
+      [['--rcheck', '--name', 'a/b'], { checkSet: 0x1, name: 'a/b' }],
+      [['--rcheck', '--name', ''], { checkSet: 0x1, name: '' }],
+    ];
+    for (const [args, over] of cases) {
+      refused(['-m', 'recent', ...args], 'Invalid argument');
+      expectErrno(() => recent.check({ ...RECENT, ...over }, 1, {} as CheckContext), EINVAL);
+    }
+  });
+
+  it('mac in OUTPUT: EINVAL from both (.hooks)', () => {
+    refused(['-m', 'mac', '--mac-source', '0:1:2:3:4:5'], 'Invalid argument', 'filter', 'OUTPUT');
+    expectErrno(
+      () => mac.check({ srcaddr: [0, 1, 2, 3, 4, 5], invert: 0 }, 0, { ...INPUT_CTX, hookMask: 8 }),
+      EINVAL,
+    );
+  });
+
+  it('owner: outside OUTPUT/POSTROUTING or with a reversed range, EINVAL from both', () => {
+    const none = { uidMin: 0, uidMax: 0, gidMin: 0, gidMax: 0, match: 0, invert: 0 };
+    refused(['-m', 'owner', '--socket-exists'], 'Invalid argument', 'filter', 'INPUT');
+    expectErrno(() => owner.check({ ...none, match: 4 }, 1, INPUT_CTX), EINVAL);
+    refused(['-m', 'owner', '--uid-owner', '9-3'], 'Invalid argument', 'filter', 'OUTPUT');
+    const out = { ...INPUT_CTX, hookMask: 1 << 3 };
+    expectErrno(() => owner.check({ ...none, match: 1, uidMin: 9, uidMax: 3 }, 1, out), EINVAL);
+  });
+
+  it('hashlimit: what the kernel refuses, check refuses with the same errno', () => {
+    const n = ['--hashlimit-name', 'r'];
+    const cases: readonly (readonly [string[], Partial<HashlimitMatch>, number, string])[] = [
+      [['--hashlimit-htable-gcinterval', '0'], { gcInterval: 0 }, EINVAL, 'Invalid argument'],
+      [['--hashlimit-htable-expire', '0'], { expire: 0 }, EINVAL, 'Invalid argument'],
+      [['--hashlimit-srcmask', '33'], { srcmask: 0xff }, EINVAL, 'Invalid argument'],
+      [
+        ['--hashlimit-upto', '1/day', '--hashlimit-burst', '100'],
+        { avg: 86400000000n, burst: 100n, expire: 86400000 },
+        ERANGE,
+        'out of range',
+      ],
+    ];
+    for (const [args, over, errno, text] of cases) {
+      const rate = args.includes('--hashlimit-upto') ? [] : ['--hashlimit-upto', '5/s'];
+      refused(['-m', 'hashlimit', ...rate, ...n, ...args], text);
+      expectErrno(() => hashlimit.check({ ...HASHLIMIT, ...over }, 3, INPUT_CTX), errno);
+    }
+    refused(
+      ['-m', 'hashlimit', '--hashlimit-upto', '5/s', '--hashlimit-name', 'a/b'],
+      'Invalid argument',
+    );
+  });
+
+  it('physdev --physdev-out in OUTPUT without --physdev-is-bridged: EINVAL from both', () => {
+    refused(['-m', 'physdev', '--physdev-out', 'br0'], 'Invalid argument', 'filter', 'OUTPUT');
+    const v = physdev.decode(Buffer.alloc(72), 0);
+    expectErrno(
+      () => physdev.check({ ...v, bitmask: 2 }, 0, { ...INPUT_CTX, hookMask: 8 }),
+      EINVAL,
+    );
+  });
+
+  it('policy --dir out in INPUT, --dir in in OUTPUT: EINVAL from both', () => {
+    const v = policy.decode(Buffer.alloc(312), 0);
+    refused(['-m', 'policy', '--dir', 'out'], 'Invalid argument', 'filter', 'INPUT');
+    expectErrno(() => policy.check({ ...v, flags: 2, len: 1 }, 0, INPUT_CTX), EINVAL);
+    refused(['-m', 'policy', '--dir', 'in'], 'Invalid argument', 'filter', 'OUTPUT');
+    expectErrno(
+      () => policy.check({ ...v, flags: 1, len: 1 }, 0, { ...INPUT_CTX, hookMask: 8 }),
+      EINVAL,
+    );
+  });
+
+  it('recent: a list name without a NUL in its 200 bytes is ENAMETOOLONG from both', () => {
+    const entry = kernel.rule(['-m', 'recent', '--rcheck']);
+    const { info, blob } = kernel.snapshot('filter');
+    const v = { ...recent.decode(entry.matches[0]!.data, 1), name: 'z'.repeat(200) };
+    const b = Buffer.from(blob);
+    recent.encode(v, 1).copy(b, 112 + 32);
+    expect(kernel.replace(info, b)).toBe(ENAMETOOLONG);
+    expectErrno(() => recent.check(v, 1, {} as CheckContext), ENAMETOOLONG);
+    recent.encode({ ...v, name: 'z'.repeat(199) }, 1).copy(b, 112 + 32);
+    expect(kernel.replace(info, b)).toBe(0);
   });
 
   it('limit with a u32-overflowing avg*burst: ERANGE from both', () => {

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { parseEntries } from '../../src/translate/parser.js';
 import type { IptEntry } from '../../src/translate/wire.js';
 
+const HOOKS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+
 export class KernelTable {
   private readonly dir = mkdtempSync(join(tmpdir(), 'ext-golden-'));
   private readonly dump = join(this.dir, 'dump');
@@ -53,9 +55,17 @@ export class KernelTable {
   rule(args: readonly string[], chain = 'INPUT', table = 'filter'): IptEntry {
     this.must(['-t', table, '-F']);
     this.must(['-t', table, '-A', chain, ...args]);
-    const first = this.entries(table)[0];
-    if (first === undefined) throw new Error('empty table');
-    return first.entry;
+    const at = this.ruleOffset(chain, table);
+    const found = this.entries(table).find((e) => e.offset === at);
+    if (found === undefined) throw new Error(`no entry at ${at}`);
+    return found.entry;
+  }
+
+  /** Byte offset of built-in `chain`'s first entry (its hook_entry in GET_INFO). */
+  ruleOffset(chain: string, table = 'filter'): number {
+    const hook = HOOKS.indexOf(chain);
+    if (hook === -1) throw new Error(`${chain} is not a built-in chain`);
+    return this.snapshot(table).info.readUInt32LE(36 + 4 * hook);
   }
 
   /** iptables-legacy -S `chain` of the filter table: its -A lines. */

@@ -18,6 +18,7 @@ import { tos } from '../../src/translate/ext/tos.js';
 import { quota } from '../../src/translate/ext/quota.js';
 import { statistic } from '../../src/translate/ext/statistic.js';
 import { time } from '../../src/translate/ext/time.js';
+import { addrtype } from '../../src/translate/ext/addrtype.js';
 import { comment } from '../../src/translate/ext/comment.js';
 import { u32 } from '../../src/translate/ext/u32.js';
 import { string } from '../../src/translate/ext/string.js';
@@ -28,15 +29,24 @@ import { helper } from '../../src/translate/ext/helper.js';
 import { realm } from '../../src/translate/ext/realm.js';
 import { devgroup } from '../../src/translate/ext/devgroup.js';
 import { cpu } from '../../src/translate/ext/cpu.js';
+import { connlimit } from '../../src/translate/ext/connlimit.js';
 import { conntrack } from '../../src/translate/ext/conntrack.js';
+import { hashlimit } from '../../src/translate/ext/hashlimit.js';
 import { icmp } from '../../src/translate/ext/icmp.js';
 import { iprange } from '../../src/translate/ext/iprange.js';
 import { length } from '../../src/translate/ext/length.js';
 import { limit } from '../../src/translate/ext/limit.js';
 import { LOG } from '../../src/translate/ext/LOG.js';
+import { mac } from '../../src/translate/ext/mac.js';
 import { mark } from '../../src/translate/ext/mark.js';
+import { physdev } from '../../src/translate/ext/physdev.js';
+import { policy } from '../../src/translate/ext/policy.js';
+import { pkttype } from '../../src/translate/ext/pkttype.js';
+import { recent } from '../../src/translate/ext/recent.js';
 import { multiport } from '../../src/translate/ext/multiport.js';
+import { owner } from '../../src/translate/ext/owner.js';
 import { REJECT } from '../../src/translate/ext/REJECT.js';
+import { sctp } from '../../src/translate/ext/sctp.js';
 import { state } from '../../src/translate/ext/state.js';
 import { tcp } from '../../src/translate/ext/tcp.js';
 import { ttl } from '../../src/translate/ext/ttl.js';
@@ -433,6 +443,160 @@ const LAYOUTS: readonly Layout[] = [
       invert: 1,
     },
   },
+  {
+    id: 'addrtype rev 0',
+    c: 'struct xt_addrtype_info',
+    fill: 's.source = XT_ADDRTYPE_LOCAL | XT_ADDRTYPE_XRESOLVE; s.dest = 0x8001; s.invert_source = 0x01020304; s.invert_dest = 0x05060708;',
+    ext: addrtype,
+    revision: 0,
+    value: {
+      source: 0x0804,
+      dest: 0x8001,
+      flags: 0,
+      invertSource: 0x01020304,
+      invertDest: 0x05060708,
+    },
+  },
+  {
+    id: 'addrtype rev 1',
+    c: 'struct xt_addrtype_info_v1',
+    fill: 's.source = XT_ADDRTYPE_BROADCAST; s.dest = 0x4321; s.flags = XT_ADDRTYPE_INVERT_DEST | XT_ADDRTYPE_LIMIT_IFACE_OUT | 0x01000000;',
+    ext: addrtype,
+    revision: 1,
+    value: { source: 0x8, dest: 0x4321, flags: 0x0100000a, invertSource: 0, invertDest: 0 },
+  },
+  ...[0, 1].map((rev): Layout => ({
+    id: `recent rev ${rev}`,
+    c: rev === 0 ? 'struct xt_recent_mtinfo' : 'struct xt_recent_mtinfo_v1',
+    fill: `s.seconds = 0x01020304; s.hit_count = 0x05060708; s.check_set = XT_RECENT_UPDATE | XT_RECENT_REAP; s.invert = 0x99; memset(s.name, 0x6e, 199); s.side = XT_RECENT_DEST;${rev === 1 ? ' s.mask.ip6[0] = htonl(0xffffff00); s.mask.ip6[1] = htonl(1); s.mask.ip6[2] = htonl(2); s.mask.ip6[3] = htonl(3);' : ''}`,
+    ext: recent,
+    revision: rev,
+    value: {
+      seconds: 0x01020304,
+      hitCount: 0x05060708,
+      checkSet: 0x24,
+      invert: 0x99,
+      name: 'n'.repeat(199),
+      side: 1,
+      mask: rev === 1 ? [0xffffff00, 1, 2, 3] : [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+    },
+  })),
+  {
+    id: 'mac',
+    c: 'struct xt_mac_info',
+    fill: 'for (int i = 0; i < ETH_ALEN; i++) s.srcaddr[i] = 0xa0 + i; s.invert = -2;',
+    ext: mac,
+    revision: 0,
+    value: { srcaddr: [0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5], invert: 0xfffffffe },
+  },
+  {
+    id: 'owner',
+    c: 'struct xt_owner_match_info',
+    fill: 's.uid_min = 0x01020304; s.uid_max = 0x05060708; s.gid_min = 0x090a0b0c; s.gid_max = 0x0d0e0f10; s.match = XT_OWNER_MASK; s.invert = XT_OWNER_SOCKET | 0x80;',
+    ext: owner,
+    revision: 1,
+    value: {
+      uidMin: 0x01020304,
+      uidMax: 0x05060708,
+      gidMin: 0x090a0b0c,
+      gidMax: 0x0d0e0f10,
+      match: 0x0f,
+      invert: 0x84,
+    },
+  },
+  ...[1, 2, 3].map((rev): Layout => ({
+    id: `hashlimit rev ${rev}`,
+    c: `struct xt_hashlimit_mtinfo${rev}`,
+    fill: `memset(s.name, 0x68, ${rev === 1 ? 15 : 254}); s.cfg.mode = 0x7f; s.cfg.avg = ${rev === 1 ? '0x01020304' : '0x0102030405060708ULL'}; s.cfg.burst = ${rev === 1 ? '0x0a0b0c0d' : '0x1112131415161718ULL'}; s.cfg.size = 0x11111111; s.cfg.max = 0x22222222; s.cfg.gc_interval = 0x33333333; s.cfg.expire = 0x44444444; s.cfg.srcmask = 24; s.cfg.dstmask = 16;${rev === 3 ? ' s.cfg.interval = 0x55555555;' : ''}`,
+    ext: hashlimit,
+    revision: rev,
+    value: {
+      name: 'h'.repeat(rev === 1 ? 15 : 254),
+      mode: 0x7f,
+      avg: rev === 1 ? 0x01020304n : 0x0102030405060708n,
+      burst: rev === 1 ? 0x0a0b0c0dn : 0x1112131415161718n,
+      size: 0x11111111,
+      max: 0x22222222,
+      gcInterval: 0x33333333,
+      expire: 0x44444444,
+      interval: rev === 3 ? 0x55555555 : 0,
+      srcmask: 24,
+      dstmask: 16,
+    },
+    userSizeExpr: `offsetof(struct xt_hashlimit_mtinfo${rev}, hinfo)`,
+  })),
+  {
+    id: 'connlimit',
+    c: 'struct xt_connlimit_info',
+    fill: 's.v6_mask[0] = htonl(0xffffff00); s.v6_mask[1] = htonl(1); s.v6_mask[2] = htonl(2); s.v6_mask[3] = htonl(3); s.limit = 0x01020304; s.flags = XT_CONNLIMIT_INVERT | XT_CONNLIMIT_DADDR | 0x100;',
+    ext: connlimit,
+    revision: 1,
+    value: { mask: [0xffffff00, 1, 2, 3], limit: 0x01020304, flags: 0x103 },
+    userSizeExpr: 'offsetof(struct xt_connlimit_info, data)',
+  },
+  {
+    id: 'pkttype',
+    c: 'struct xt_pkttype_info',
+    fill: 's.pkttype = 3; s.invert = -5;',
+    ext: pkttype,
+    revision: 0,
+    value: { pkttype: 3, invert: -5 },
+  },
+  {
+    id: 'physdev',
+    c: 'struct xt_physdev_info',
+    fill: 'strcpy(s.physindev, "in0123456789abc"); for (int i = 0; i < IFNAMSIZ; i++) { s.in_mask[i] = i; s.out_mask[i] = 0xf0 + i; } strcpy(s.physoutdev, "o"); s.invert = 0x15; s.bitmask = 0x1f;',
+    ext: physdev,
+    revision: 0,
+    value: {
+      physindev: 'in0123456789abc',
+      inMask: Array.from({ length: 16 }, (_, i) => i),
+      physoutdev: 'o',
+      outMask: Array.from({ length: 16 }, (_, i) => 0xf0 + i),
+      invert: 0x15,
+      bitmask: 0x1f,
+    },
+  },
+  {
+    id: 'sctp',
+    c: 'struct xt_sctp_info',
+    fill: 's.dpts[0] = 1; s.dpts[1] = 2; s.spts[0] = 3; s.spts[1] = 0xfffe; for (int i = 0; i < 64; i++) s.chunkmap[i] = 0x01010101u * i; s.chunk_match_type = SCTP_CHUNK_MATCH_ONLY; for (int i = 0; i < XT_NUM_SCTP_FLAGS; i++) { s.flag_info[i].chunktype = 10 + i; s.flag_info[i].flag = 20 + i; s.flag_info[i].flag_mask = 30 + i; } s.flag_count = -3; s.flags = XT_SCTP_VALID_FLAGS; s.invflags = XT_SCTP_CHUNK_TYPES;',
+    ext: sctp,
+    revision: 0,
+    value: {
+      dpts: [1, 2],
+      spts: [3, 0xfffe],
+      chunkmap: Array.from({ length: 64 }, (_, i) => 0x01010101 * i),
+      chunkMatchType: 4,
+      flagInfo: [0, 1, 2, 3].map((i) => ({ chunktype: 10 + i, flag: 20 + i, flagMask: 30 + i })),
+      flagCount: -3,
+      flags: 7,
+      invflags: 4,
+    },
+  },
+  {
+    id: 'policy',
+    c: 'struct xt_policy_info',
+    fill: 'for (int i = 0; i < XT_POLICY_MAX_ELEM; i++) { struct xt_policy_elem *e = &s.pol[i]; e->saddr.a6.s6_addr32[0] = htonl(0x0a000000 + i); e->smask.a6.s6_addr32[1] = htonl(1); e->daddr.a6.s6_addr32[2] = htonl(2); e->dmask.a6.s6_addr32[3] = htonl(3); e->spi = 0x11111111 * i; e->reqid = 0x100 + i; e->proto = 50 + i; e->mode = i; e->match.saddr = 1; e->match.reqid = i & 1; e->invert.spi = 1; e->invert.mode = 1; } s.flags = XT_POLICY_MATCH_OUT | XT_POLICY_MATCH_STRICT; s.len = 4;',
+    ext: policy,
+    revision: 0,
+    value: {
+      pol: [0, 1, 2, 3].map((i) => ({
+        saddr: [0x0a000000 + i, 0, 0, 0],
+        smask: [0, 1, 0, 0],
+        daddr: [0, 0, 2, 0],
+        dmask: [0, 0, 0, 3],
+        spi: 0x11111111 * i,
+        reqid: 0x100 + i,
+        proto: 50 + i,
+        mode: i,
+        match: 0x01 | (i & 1 ? 0x20 : 0),
+        invert: 0x18,
+      })),
+      flags: 0xa,
+      len: 4,
+    },
+  },
 ];
 
 function program(): string {
@@ -477,6 +641,16 @@ function program(): string {
 #include <linux/netfilter/xt_dccp.h>
 #include <linux/netfilter/xt_string.h>
 #include <linux/netfilter/xt_u32.h>
+#include <linux/netfilter/xt_addrtype.h>
+#include <linux/netfilter/xt_recent.h>
+#include <linux/netfilter/xt_mac.h>
+#include <linux/netfilter/xt_owner.h>
+#include <linux/netfilter/xt_hashlimit.h>
+#include <linux/netfilter/xt_connlimit.h>
+#include <linux/netfilter/xt_pkttype.h>
+#include <linux/netfilter/xt_physdev.h>
+#include <linux/netfilter/xt_sctp.h>
+#include <linux/netfilter/xt_policy.h>
 static void dump(int id, const unsigned char *p, size_t n, size_t user) {
   printf("%d %zu %zu ", id, n, user);
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);

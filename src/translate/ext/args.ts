@@ -2,7 +2,9 @@
 // syntax of libxtables (xtables_strtoui, xtables_parse_port, xtables_parse_protocol, ...), and
 // the per-option rules iptables applies before an extension sees a value (known name, argument
 // count, `!` only where allowed, each option once).
+import { IFNAMSIZ } from '../abi.js';
 import type { SaveOption } from './types.js';
+import type { InetAddr } from './util.js';
 
 /** A rule the translator cannot build from its text; the save parser adds the line. */
 export class OptionError extends Error {
@@ -67,6 +69,23 @@ export function readOptions<K extends string>(
   return out;
 }
 
+/**
+ * The bits of the options given, and of those given with "!": the (match, invert) pair of
+ * extensions with one bit per option.
+ */
+export function optionBits(pairs: readonly (readonly [SaveOption | undefined, number])[]): {
+  bits: number;
+  inverted: number;
+} {
+  let [bits, inverted] = [0, 0];
+  for (const [opt, bit] of pairs) {
+    if (opt === undefined) continue;
+    bits |= bit;
+    if (opt.invert) inverted |= bit;
+  }
+  return { bits, inverted };
+}
+
 /** The option's only argument (readOptions checked the count). */
 export function arg(o: SaveOption, i = 0): string {
   return o.args[i] ?? '';
@@ -81,6 +100,39 @@ export function parseUint(s: string, min: number, max: number, what: string): nu
   else throw new OptionError(`${what}: "${s}" is not a number`);
   if (v < min || v > max) throw new OptionError(`${what}: ${s} is out of range ${min}-${max}`);
   return v;
+}
+
+/**
+ * strtoumax(s, &end, 0) as xtables_strtoui(s, &end, ...) uses it: the longest number at the start
+ * of `s` (leading blanks and `+` allowed, `-` refused, 0x hex, 0 octal) and the text after it,
+ * or undefined when there is no number or it lies outside [min, max].
+ */
+export function parseUintPrefix(
+  s: string,
+  min: number,
+  max: number,
+): { value: number; rest: string } | undefined {
+  const r = parseBigUintPrefix(s, BigInt(min), BigInt(max));
+  return r === undefined ? undefined : { value: Number(r.value), rest: r.rest };
+}
+
+/** parseUintPrefix for values up to 2^64 - 1. */
+export function parseBigUintPrefix(
+  s: string,
+  min: bigint,
+  max: bigint,
+): { value: bigint; rest: string } | undefined {
+  const m = /^\s*\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))/.exec(s);
+  if (m === null) return undefined;
+  const [whole, hexDigits, octal, decimal] = m;
+  const value =
+    hexDigits !== undefined
+      ? BigInt(`0x${hexDigits}`)
+      : octal !== undefined
+        ? BigInt(`0o${octal === '0' ? '0' : octal.slice(1)}`)
+        : BigInt(decimal ?? '0');
+  if (value < min || value > max) return undefined;
+  return { value, rest: s.slice(whole.length) };
 }
 
 /** Well-known service names iptables users write (iptables itself asks /etc/services). */
@@ -170,8 +222,8 @@ const PROTOCOLS: Readonly<Record<string, number>> = {
   ah: 51,
   icmpv6: 58,
   ospf: 89,
-  sctp: 132,
   ipcomp: 108,
+  sctp: 132,
   mh: 135,
   udplite: 136,
 };
@@ -182,6 +234,49 @@ export function parseProtocol(s: string, what: string): number {
   if (named !== undefined) return named;
   if (/^[0-9]/.test(s)) return parseUint(s, 0, 255, what);
   throw new OptionError(`${what}: unknown protocol "${s}"`);
+}
+
+/**
+ * xtopt_parse_plen for IPv4: a prefix length 0-32, else what getaddrinfo(AI_NUMERICHOST) makes
+ * of it as an address (a dotted quad or a plain number) taken as a mask: its prefix length, or
+ * 255 when it is not contiguous (xtables_ipmask_to_cidr's -1 in a u8).
+ */
+export function parsePrefixLength(s: string, what: string): number {
+  try {
+    return parseUint(s, 0, 32, what);
+  } catch {
+    // Not a length: getaddrinfo(AI_NUMERICHOST) reads it as an address, a plain number included.
+    const n = parseBigUintPrefix(s, 0n, 0xffffffffn);
+    const mask = n !== undefined && n.rest === '' ? Number(n.value) : parseIpv4(s, what);
+    for (let len = 32; len >= 0; len--) {
+      if ((len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0) === mask) return len;
+    }
+    return 0xff;
+  }
+}
+
+/**
+ * xtables_parse_interface: at most 15 characters; "eth+" keeps the + in the name but masks only
+ * "eth", an exact name is masked with its NUL, "" masks nothing (any interface).
+ */
+export function parseInterface(name: string, what: string): { name: string; mask: Uint8Array } {
+  if (name.length + 1 > IFNAMSIZ) {
+    throw new OptionError(`${what} "${name}": interface names are shorter than ${IFNAMSIZ}`);
+  }
+  const mask = new Uint8Array(IFNAMSIZ);
+  if (name.endsWith('+')) mask.fill(0xff, 0, name.length - 1);
+  else if (name !== '') mask.fill(0xff, 0, name.length + 1);
+  return { name, mask };
+}
+
+/**
+ * xtopt_parse_plenmask for IPv4: the length's mask in the first word, the rest zeroed; a length
+ * above 128 (a non-contiguous mask's 255) leaves all 16 bytes ones.
+ */
+export function prefixMask(len: number): InetAddr {
+  if (len > 128) return [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
+  const first = len === 0 ? 0 : len >= 32 ? 0xffffffff : (0xffffffff << (32 - len)) >>> 0;
+  return [first, 0, 0, 0];
 }
 
 /** Comma list of names → OR of their bits, names case-insensitive. */

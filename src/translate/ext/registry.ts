@@ -7,6 +7,7 @@
 // one answers EPROTOTYPE.
 import { XT_EXTENSION_MAXNAMELEN } from '../abi.js';
 import { EINVAL, ENOENT, EPROTONOSUPPORT, EPROTOTYPE, XtError } from '../errno.js';
+import { addrtype } from './addrtype.js';
 import { comment } from './comment.js';
 import { dccp } from './dccp.js';
 import { cpu } from './cpu.js';
@@ -25,18 +26,27 @@ import { esp } from './esp.js';
 import { ecn } from './ecn.js';
 import { dscp } from './dscp.js';
 import { ah } from './ah.js';
+import { connlimit } from './connlimit.js';
 import { conntrack } from './conntrack.js';
 import { error } from './error.js';
+import { hashlimit } from './hashlimit.js';
 import { icmp } from './icmp.js';
 import { iprange } from './iprange.js';
 import { length } from './length.js';
 import { limit } from './limit.js';
 import { LOG } from './LOG.js';
+import { mac } from './mac.js';
 import { mark } from './mark.js';
 import { multiport } from './multiport.js';
+import { owner } from './owner.js';
+import { physdev } from './physdev.js';
+import { policy } from './policy.js';
+import { pkttype } from './pkttype.js';
+import { recent } from './recent.js';
 import { REJECT } from './REJECT.js';
 import { state } from './state.js';
 import { string } from './string.js';
+import { sctp } from './sctp.js';
 import { standard } from './standard.js';
 import { tcp } from './tcp.js';
 import { ttl } from './ttl.js';
@@ -80,13 +90,24 @@ export const MATCHES: readonly AnyExtension[] = [
   dccp,
   string,
   u32,
+  addrtype,
+  recent,
+  mac,
+  owner,
+  hashlimit,
+  connlimit,
+  pkttype,
+  physdev,
+  sctp,
+  policy,
 ];
 
 export const TARGETS: readonly AnyExtension[] = [standard, error, LOG, REJECT];
 
 /**
  * Names the kernel registers with family NFPROTO_UNSPEC (xt_conntrack.c, xt_state.c, xt_mark.c,
- * xt_comment.c, xt_limit.c, xt_statistic.c, xt_quota.c, xt_time.c). Everything else we know is registered per family (NFPROTO_IPV4).
+ * xt_comment.c, xt_limit.c, xt_statistic.c, xt_quota.c, xt_time.c, xt_pkttype.c, ...).
+ * Everything else we know is registered per family (NFPROTO_IPV4).
  */
 const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:conntrack',
@@ -104,6 +125,7 @@ const UNSPEC_FAMILY: ReadonlySet<string> = new Set([
   'match:cpu',
   'match:string',
   'match:u32',
+  'match:pkttype',
 ]);
 
 export type ExtensionKind = 'match' | 'target';

@@ -60,6 +60,11 @@ export interface Extension<T> {
   encode(value: T, revision: number): Buffer;
   /** The kernel's checkentry plus xt_check_{match,target}'s proto/table/hook rules; throws XtError. */
   check(value: T, revision: number, ctx: CheckContext): void;
+  /**
+   * What a successful checkentry writes into the payload the kernel keeps (and GET_ENTRIES then
+   * shows), applied in place to that copy; absent when checkentry only reads it.
+   */
+  writeBack?(data: Buffer, revision: number): void;
   /** iptables-save syntax of the value, e.g. "-p tcp --dport 22" → "--dport 22"; for logs. */
   format(value: T, revision: number): string;
   /**

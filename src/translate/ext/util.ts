@@ -2,7 +2,7 @@
 // xt_check_match / xt_check_target (net/netfilter/x_tables.c) apply before an extension's own
 // checkentry — table, hook mask, then protocol, each refused with EINVAL.
 import { xtAlign } from '../abi.js';
-import { EINVAL, XtError } from '../errno.js';
+import { EINVAL, ENAMETOOLONG, XtError } from '../errno.js';
 import type { CheckContext } from './types.js';
 
 export const IPPROTO_ICMP = 1;
@@ -77,6 +77,9 @@ export function writeChars(out: Buffer, offset: number, raw: string, max: number
   out.write(raw.slice(0, max), offset, max, 'latin1');
 }
 
+/** union nf_inet_addr as four network-order u32 words; IPv4 uses the first. */
+export type InetAddr = readonly [number, number, number, number];
+
 /** A network-order u32 (1.2.3.4 → 0x01020304) in dotted form. */
 export function ipv4(addr: number): string {
   return [24, 16, 8, 0].map((s) => (addr >>> s) & 0xff).join('.');
@@ -136,4 +139,16 @@ export function readPad(b: Buffer, offset: number, length: number): { readonly p
 
 export function writePad(b: Buffer, offset: number, length: number, pad: number | undefined): void {
   if (pad !== undefined) b.writeUIntLE(pad % 2 ** (8 * length), offset, length);
+}
+
+/** xt_check_proc_name over a `size`-byte name field: a name /proc can hold. */
+export function checkProcName(raw: string, size: number, what: string): void {
+  const name = cString(raw);
+  if (name === '') throw new XtError(EINVAL, `${what}: empty name`);
+  if (name.length >= size) {
+    throw new XtError(ENAMETOOLONG, `${what}: name has no NUL within ${size} bytes`);
+  }
+  if (name === '.' || name === '..' || name.includes('/')) {
+    throw new XtError(EINVAL, `${what}: name "${name}" cannot be a /proc entry`);
+  }
 }
