@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
+import { guardBpffs } from './ipc/bpffs-guard.js';
 import { eventWiring } from './ipc/events.js';
 import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
@@ -27,7 +28,9 @@ commands:
 
 options of umh and daemon:
   --store-only               keep and list rulesets without filtering (no BPF)
-  --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter)
+  --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter;
+                             without it the daemon refuses to start unless /sys/fs/bpf is the
+                             host's bpffs, so that filtering outlives the daemon)
   --state-dir DIR            where rulesets are kept for a restarted helper (default ${DEFAULT_STATE_DIR})
   --log-file FILE            write LOG target lines to FILE instead of /dev/kmsg
 `;
@@ -54,6 +57,8 @@ function makeService(args: string[]): Helper {
   let close = (): void => undefined;
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {
+    const note = guardBpffs(pinRoot);
+    if (note !== undefined) stderrLogger({ event: 'bpffs', note });
     const events = eventWiring(stderrLogger, option(args, '--log-file'));
     const bpf = new BpfBackend({ ...(pinRoot !== undefined ? { pinRoot } : {}), ...events });
     events.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
