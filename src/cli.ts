@@ -11,6 +11,8 @@ import { eventWiring, type EventWiring } from './ipc/events.js';
 import { controlPath, queryControl, serveControl } from './ipc/control.js';
 import { buildStatus, formatStatus, type DaemonMeta, type DaemonStatus } from './ipc/status.js';
 import { DEFAULT_PIN_ROOT } from './bpf/bpffs.js';
+import { install, uninstall } from './install/install.js';
+import { DEFAULT_PREFIX, SYSTEM_SBIN, type InstallOptions } from './install/layout.js';
 import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
@@ -29,6 +31,13 @@ commands:
                              is the daemon up, and what it serves per netns and table: rules,
                              last apply, refused applies, BPF programs, links, maps and pins;
                              exit 3 when nothing answers (--wait: until it does)
+  install [--prefix DIR] [OPTIONS]
+                             install the helper, the shim, the module sources and
+                             bpfilter.service under DIR (default ${DEFAULT_PREFIX}), start it when
+                             systemd runs, and make the iptables alternative run iptables-legacy
+                             through the shim (see docs/install.md)
+  uninstall [--prefix DIR]   undo install: the earlier iptables alternative, the daemon stopped,
+                             its pins and files removed
   translate [FILE] [--json]  print the plan and annotated BPF for an iptables-save file (or
                              stdin); nothing is loaded, no root needed
   help                       this text
@@ -130,6 +139,31 @@ function controlAnswer(helper: Helper): (request: string) => unknown {
   };
 }
 
+function installOptions(args: string[]): InstallOptions {
+  const destdir = option(args, '--destdir') ?? '';
+  const opt = (name: string, key: keyof InstallOptions): Partial<InstallOptions> => {
+    const v = option(args, name);
+    return v !== undefined ? { [key]: v } : {};
+  };
+  return {
+    prefix: option(args, '--prefix') ?? DEFAULT_PREFIX,
+    destdir,
+    linkdir: option(args, '--linkdir') ?? SYSTEM_SBIN,
+    ...opt('--altdir', 'altdir'),
+    ...opt('--admindir', 'admindir'),
+    ...opt('--alt-log', 'altlog'),
+    ...opt('--socket', 'socket'),
+    ...opt('--pin-root', 'pinRoot'),
+    ...opt('--state-dir', 'stateDir'),
+    alternative: !destdir && !args.includes('--no-alternative'),
+    systemctl: !destdir && !args.includes('--no-systemctl'),
+  };
+}
+
+const say = (line: string): void => {
+  process.stdout.write(`bpfilter: ${line}\n`);
+};
+
 async function status(args: string[]): Promise<number> {
   const control =
     option(args, '--control') ??
@@ -213,6 +247,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status':
       return status(args);
+    case 'install':
+      install(installOptions(args), root, VERSION, process.execPath, say);
+      return 0;
+    case 'uninstall':
+      await uninstall(
+        option(args, '--prefix') ?? DEFAULT_PREFIX,
+        option(args, '--destdir') ?? '',
+        VERSION,
+        say,
+      );
+      return 0;
     case 'run': {
       const sep = args.indexOf('--');
       const command = sep >= 0 ? args.slice(sep + 1) : args;
