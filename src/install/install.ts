@@ -184,6 +184,8 @@ export function install(
   installed.push(p.unit);
   say(`${at(p.unit)}`);
 
+  // Re-run from an installed helper, the module sources and docs are not copied again: still ours.
+  for (const f of earlier?.installed ?? []) if (!installed.includes(f)) installed.push(f);
   const { prefix: _prefix, destdir: _destdir, ...options } = o;
   const manifest = (m: Pick<Manifest, 'previous' | 'alternativeRegistered'>): void =>
     write(

@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DaemonStatus, NetnsStatus } from '../../src/ipc/status.js';
+import { controlPath } from '../../src/ipc/control.js';
+import { ApplyHistory, type DaemonStatus, type NetnsStatus } from '../../src/ipc/status.js';
 import { CLI, daemonArgs, netnsAdd, netnsDel, requireBuild } from './helpers.js';
 
 const tag = `${process.pid}`;
@@ -211,5 +212,33 @@ describe('bpfilter status', () => {
     ]);
     expect(ns.kernel).toEqual(before);
     checkAgainstBpftool(ns);
+  });
+});
+
+describe('ApplyHistory', () => {
+  it('counts every apply, keeps the last one and the latest ten refusals', () => {
+    const h = new ApplyHistory();
+    const rec = (i: number, result: string) => ({ at: `t${i}`, ms: i, result });
+    for (let i = 0; i < 12; i++) h.record('1', 'filter', rec(i, 'EINVAL'));
+    h.record('1', 'filter', rec(12, 'ok'));
+    const t = h.get('1', 'filter');
+    expect(t?.applies).toBe(13);
+    expect(t?.refusedCount).toBe(12);
+    expect(t?.last).toEqual(rec(12, 'ok'));
+    expect(t?.refused.map((r) => r.at)).toEqual(
+      [2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => `t${i}`),
+    );
+    h.record('2', '', rec(0, 'EINVAL'));
+    expect(h.keys()).toEqual([
+      ['1', 'filter'],
+      ['2', ''],
+    ]);
+    h.forget('1');
+    expect(h.keys()).toEqual([['2', '']]);
+  });
+
+  it('puts the control socket beside the sockopt socket', () => {
+    expect(controlPath('/run/bpfilter/bpfilter.sock')).toBe('/run/bpfilter/bpfilter.ctl');
+    expect(controlPath('/tmp/x')).toBe('/tmp/x.ctl');
   });
 });
