@@ -1,7 +1,7 @@
 # The two commands a fresh Debian 12 machine needs: `make start` and `make test`.
 # Both run the whole set-up first (apt packages if missing, npm ci, TypeScript and native builds).
 
-.PHONY: start test test-kmod setup build lint bench clean diff soak
+.PHONY: start test test-kmod setup build lint bench clean diff soak install uninstall
 
 setup:
 	@scripts/setup.sh
@@ -37,6 +37,19 @@ diff: build
 
 soak: build
 	node dist/test/differential/runner.js --seconds $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED))
+
+# Installed like a system firewall (docs/install.md): PREFIX (default /usr/local), DESTDIR for
+# staging; ALTDIR, ADMINDIR and LINKDIR for update-alternatives somewhere else than the system's;
+# INSTALL_ARGS for the rest (--socket, --pin-root, --state-dir, --no-systemctl, --no-alternative).
+INSTALL_FLAGS = $(if $(PREFIX),--prefix $(PREFIX)) $(if $(DESTDIR),--destdir $(DESTDIR)) \
+  $(if $(ALTDIR),--altdir $(ALTDIR)) $(if $(ADMINDIR),--admindir $(ADMINDIR)) \
+  $(if $(LINKDIR),--linkdir $(LINKDIR)) $(INSTALL_ARGS)
+
+install: setup
+	@node dist/src/cli.js install $(INSTALL_FLAGS)
+
+uninstall:
+	@node dist/src/cli.js uninstall $(if $(PREFIX),--prefix $(PREFIX)) $(if $(DESTDIR),--destdir $(DESTDIR))
 
 clean:
 	rm -rf dist

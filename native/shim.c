@@ -89,14 +89,18 @@ static int full_io(int fd, void *buf, size_t len, int writing)
 	return 0;
 }
 
-static int connect_daemon(void)
+static const char *socket_path(void)
 {
 	const char *path = getenv("BPFILTER_SOCKET");
+	return path && *path ? path : DEFAULT_SOCKET;
+}
+
+static int connect_daemon(void)
+{
+	const char *path = socket_path();
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
-	if (!path || !*path)
-		path = DEFAULT_SOCKET;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -133,8 +137,11 @@ static int forward(void *optval, uint32_t len, int is_set, int cmd)
 			daemon_fd = connect_daemon();
 		if (daemon_fd < 0) {
 			status = -errno;
-			fprintf(stderr, "bpfilter shim: cannot reach the bpfilter daemon: %s\n",
-				strerror(errno));
+			/* Never the kernel's own tables instead: the rules would not be ours. */
+			fprintf(stderr,
+				"bpfilter shim: cannot reach the bpfilter daemon at %s: %s "
+				"(start it: systemctl start bpfilter, or bpfilter daemon)\n",
+				socket_path(), strerror(errno));
 			/* As iptables sees a kernel without ip_tables. */
 			status = -ENOPROTOOPT;
 			break;

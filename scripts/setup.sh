@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 iputils-ping util-linux gcc make libc6-dev linux-libc-dev)
+# systemd: for systemd-analyze, which checks the installed unit (make install) even where
+# systemd is not PID 1.
+APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 iputils-ping util-linux gcc make libc6-dev linux-libc-dev systemd)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -6,7 +6,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
-import { eventWiring } from './ipc/events.js';
+import { guardBpffs } from './ipc/bpffs-guard.js';
+import { eventWiring, type EventWiring } from './ipc/events.js';
+import { controlPath, queryControl, serveControl } from './ipc/control.js';
+import { buildStatus, formatStatus, type DaemonMeta, type DaemonStatus } from './ipc/status.js';
+import { DEFAULT_PIN_ROOT } from './bpf/bpffs.js';
+import { install, uninstall } from './install/install.js';
+import { DEFAULT_PREFIX, SYSTEM_SBIN, type InstallOptions } from './install/layout.js';
 import { DEFAULT_STATE_DIR, StateFiles } from './ipc/persist.js';
 import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
@@ -21,15 +27,30 @@ commands:
   daemon [--socket PATH] [OPTIONS]
                              serve mbox requests on a unix socket (default ${DEFAULT_SOCKET})
   run [--socket PATH] -- CMD run CMD with the LD_PRELOAD shim that forwards iptables sockopts
+  status [--socket PATH | --control PATH] [--json] [--wait SECONDS] [--quiet]
+                             is the daemon up, and what it serves per netns and table: rules,
+                             last apply, refused applies, BPF programs, links, maps and pins;
+                             exit 3 when nothing answers (--wait: until it does)
+  install [--prefix DIR] [OPTIONS]
+                             install the helper, the shim, the module sources and
+                             bpfilter.service under DIR (default ${DEFAULT_PREFIX}), start it when
+                             systemd runs, and make the iptables alternative run iptables-legacy
+                             through the shim (see docs/install.md)
+  uninstall [--prefix DIR]   undo install: the earlier iptables alternative, the daemon stopped,
+                             its pins and files removed
   translate [FILE] [--json]  print the plan and annotated BPF for an iptables-save file (or
                              stdin); nothing is loaded, no root needed
   help                       this text
 
 options of umh and daemon:
   --store-only               keep and list rulesets without filtering (no BPF)
-  --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter)
+  --pin-root DIR             bpffs directory for pinned links and maps (default /sys/fs/bpf/bpfilter;
+                             without it the daemon refuses to start unless /sys/fs/bpf is the
+                             host's bpffs, so that filtering outlives the daemon)
   --state-dir DIR            where rulesets are kept for a restarted helper (default ${DEFAULT_STATE_DIR})
   --log-file FILE            write LOG target lines to FILE instead of /dev/kmsg
+  --control PATH             the control socket \`status\` asks (daemon default: beside --socket,
+                             .sock replaced by .ctl; umh: none unless given)
 `;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -40,24 +61,35 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
+const VERSION = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+).version;
+
 interface Helper {
   readonly service: SockoptService;
+  /** The status document for the control socket. */
+  status(): DaemonStatus;
   /** Stops what keeps the process alive besides the transport (the event reader). */
   close(): void;
 }
 
 const GC_INTERVAL_MS = 60_000;
 
-function makeService(args: string[]): Helper {
+function makeService(args: string[], transport: { socket?: string; control?: string }): Helper {
+  const startedAt = Date.now();
   const pinRoot = option(args, '--pin-root');
   let backend: RulesetBackend;
   let close = (): void => undefined;
+  let events: EventWiring | undefined;
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {
-    const events = eventWiring(stderrLogger, option(args, '--log-file'));
-    const bpf = new BpfBackend({ ...(pinRoot !== undefined ? { pinRoot } : {}), ...events });
-    events.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
+    const note = guardBpffs(pinRoot);
+    if (note !== undefined) stderrLogger({ event: 'bpffs', note });
+    const wiring = eventWiring(stderrLogger, option(args, '--log-file'));
+    const bpf = new BpfBackend({ ...(pinRoot !== undefined ? { pinRoot } : {}), ...wiring });
+    wiring.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
     backend = bpf;
+    events = wiring;
     close = () => bpf.close();
   }
   const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
@@ -74,13 +106,90 @@ function makeService(args: string[]): Helper {
   gc();
   const timer = setInterval(gc, GC_INTERVAL_MS);
   timer.unref();
+  const meta: DaemonMeta = {
+    version: VERSION,
+    startedAt,
+    backend: backend.name,
+    ...transport,
+    ...(backend instanceof StoreOnlyBackend ? {} : { pinRoot: pinRoot ?? DEFAULT_PIN_ROOT }),
+    stateDir,
+  };
   return {
     service,
+    status: () =>
+      buildStatus({
+        meta,
+        tables: () => service.served(),
+        history: service.applies,
+        ...(backend.describe ? { describe: (id: string) => backend.describe?.(id) } : {}),
+        ...(events ? { events: events.counts } : {}),
+      }),
     close: () => {
       clearInterval(timer);
       close();
     },
   };
+}
+
+/** Answers the control socket's requests. */
+function controlAnswer(helper: Helper): (request: string) => unknown {
+  return (request) => {
+    if (request === 'status') return helper.status();
+    throw new Error(`unknown request '${request}'`);
+  };
+}
+
+function installOptions(args: string[]): InstallOptions {
+  const destdir = option(args, '--destdir') ?? '';
+  const opt = (name: string, key: keyof InstallOptions): Partial<InstallOptions> => {
+    const v = option(args, name);
+    return v !== undefined ? { [key]: v } : {};
+  };
+  return {
+    prefix: option(args, '--prefix') ?? DEFAULT_PREFIX,
+    destdir,
+    linkdir: option(args, '--linkdir') ?? SYSTEM_SBIN,
+    ...opt('--altdir', 'altdir'),
+    ...opt('--admindir', 'admindir'),
+    ...opt('--alt-log', 'altlog'),
+    ...opt('--socket', 'socket'),
+    ...opt('--pin-root', 'pinRoot'),
+    ...opt('--state-dir', 'stateDir'),
+    alternative: !destdir && !args.includes('--no-alternative'),
+    systemctl: !destdir && !args.includes('--no-systemctl'),
+  };
+}
+
+const say = (line: string): void => {
+  process.stdout.write(`bpfilter: ${line}\n`);
+};
+
+async function status(args: string[]): Promise<number> {
+  const control =
+    option(args, '--control') ??
+    controlPath(option(args, '--socket') ?? process.env.BPFILTER_SOCKET ?? DEFAULT_SOCKET);
+  const wait = Number(option(args, '--wait') ?? 0);
+  const deadline = Date.now() + wait * 1000;
+  const json = args.includes('--json');
+  const quiet = args.includes('--quiet');
+  for (;;) {
+    try {
+      const answer = (await queryControl(control, 'status')) as DaemonStatus | { error: string };
+      if ('error' in answer) throw new Error(answer.error);
+      if (!quiet)
+        process.stdout.write(json ? `${JSON.stringify(answer, null, 1)}\n` : formatStatus(answer));
+      return 0;
+    } catch (e) {
+      if (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const error = `bpfilter is not running: no answer on ${control} (${e instanceof Error ? e.message : String(e)})`;
+      if (json) process.stdout.write(`${JSON.stringify({ up: false, control, error })}\n`);
+      else if (!quiet) process.stderr.write(`${error}\n`);
+      return 3;
+    }
+  }
 }
 
 function translate(args: string[]): number {
@@ -116,17 +225,39 @@ async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...args] = argv;
   switch (cmd) {
     case 'umh': {
-      const helper = makeService(args);
+      const control = option(args, '--control');
+      const helper = makeService(args, control !== undefined ? { control } : {});
+      const ctl =
+        control !== undefined
+          ? await serveControl(control, controlAnswer(helper), stderrLogger)
+          : undefined;
       await serveUmh(helper.service, process.stdin, process.stdout);
+      ctl?.close();
       helper.close();
       return 0;
     }
     case 'daemon': {
-      const path = option(args, '--socket') ?? DEFAULT_SOCKET;
-      await serveSocket(makeService(args).service, path, stderrLogger);
-      stderrLogger({ event: 'listening', socket: path });
+      const socket = option(args, '--socket') ?? DEFAULT_SOCKET;
+      const control = option(args, '--control') ?? controlPath(socket);
+      const helper = makeService(args, { socket, control });
+      await serveSocket(helper.service, socket, stderrLogger);
+      await serveControl(control, controlAnswer(helper), stderrLogger);
+      stderrLogger({ event: 'listening', socket, control });
       return new Promise<number>(() => undefined);
     }
+    case 'status':
+      return status(args);
+    case 'install':
+      install(installOptions(args), root, VERSION, process.execPath, say);
+      return 0;
+    case 'uninstall':
+      await uninstall(
+        option(args, '--prefix') ?? DEFAULT_PREFIX,
+        option(args, '--destdir') ?? '',
+        VERSION,
+        say,
+      );
+      return 0;
     case 'run': {
       const sep = args.indexOf('--');
       const command = sep >= 0 ? args.slice(sep + 1) : args;

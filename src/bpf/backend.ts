@@ -24,17 +24,27 @@ import { graceAsync } from '../sys/libc.js';
 import {
   BpfError,
   close,
+  fdById,
   mapCreate,
   mapInfo,
   mapLookup,
   mapUpdate,
   MapType,
   objGet,
+  objInfo,
   objPin,
   progLoad,
+  progMapIds,
   u32,
 } from './syscall.js';
-import type { NetnsRef, RulesetBackend } from '../ipc/backend.js';
+import type {
+  BackendLink,
+  BackendMap,
+  BackendNetnsStatus,
+  BackendProgram,
+  NetnsRef,
+  RulesetBackend,
+} from '../ipc/backend.js';
 import { HOOK_NAMES } from '../translate/abi.js';
 import { EBUSY, XtError } from '../translate/errno.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
@@ -356,7 +366,70 @@ export class BpfBackend implements RulesetBackend {
     if (a && a.table === table) return readCounters(a.counters, entryCount(table), a.start);
     return undefined;
   }
+
+  /**
+   * From the pins alone, so what an earlier helper left shows too: per hook the link, the
+   * dispatcher it runs and the ruleset in the dispatcher's slot, and every map they use.
+   */
+  describe(netnsId: string): BackendNetnsStatus | undefined {
+    const base = join(this.root, netnsId);
+    let tables: string[];
+    try {
+      tables = readdirSync(base).sort();
+    } catch {
+      return undefined;
+    }
+    const programs: BackendProgram[] = [];
+    const links: BackendLink[] = [];
+    const maps: BackendMap[] = [];
+    const pinned: string[] = [];
+    const mapIds = new Set<number>();
+    const withFd = <T>(fd: number, fn: (fd: number) => T): T => {
+      try {
+        return fn(fd);
+      } finally {
+        close(fd);
+      }
+    };
+    const addProg = (hook: string, id: number): void =>
+      withFd(fdById('prog', id), (fd) => {
+        programs.push({ hook, name: objName(objInfo(fd), 64), id });
+        for (const m of progMapIds(fd)) mapIds.add(m);
+      });
+    for (const table of tables) {
+      const dir = join(base, table);
+      const pins = readdirSync(dir).sort();
+      pinned.push(...pins.map((p) => join(dir, p)));
+      for (const hook of HOOK_NAMES) {
+        if (!pins.includes(`${hook}_link`)) continue;
+        const [id, progId] = withFd(objGet(join(dir, `${hook}_link`)), (fd) => {
+          const info = objInfo(fd);
+          return [info.readUInt32LE(4), info.readUInt32LE(8)] as const;
+        });
+        links.push({ hook, id, progId });
+        addProg(hook, progId);
+        if (!pins.includes(`${hook}_slot`)) continue;
+        // A prog array read from user space gives the id of the program in the slot.
+        const slot = withFd(objGet(join(dir, `${hook}_slot`)), (fd) => {
+          try {
+            return mapLookup(fd, u32(0), 4).readUInt32LE(0);
+          } catch {
+            return undefined; // empty slot: never replaced yet
+          }
+        });
+        if (slot !== undefined) addProg(hook, slot);
+      }
+    }
+    for (const id of [...mapIds].sort((a, b) => a - b)) {
+      maps.push({ name: withFd(fdById('map', id), (fd) => objName(objInfo(fd), 24)), id });
+    }
+    return { programs, links, maps, pins: pinned };
+  }
 }
+
+/** A NUL-padded object name in a bpf_*_info (prog: offset 64, map: 24). */
+const objName = (info: Buffer, at: number): string =>
+  info.toString('latin1', at, at + 16).replace(/\0.*$/s, '');
 
 function createRing(name: string): number {
   return mapCreate({

@@ -5,6 +5,8 @@ import { closeSync, readFileSync } from 'node:fs';
 import { addressOf, bpfSyscall, SysError } from '../sys/libc.js';
 import * as libbpf from './libbpf.js';
 
+const PROG_GET_FD_BY_ID = 13;
+const MAP_GET_FD_BY_ID = 14;
 const OBJ_GET_INFO_BY_FD = 15;
 const LINK_CREATE = 28;
 
@@ -220,14 +222,27 @@ export function linkCreateNetfilter(
   return call(`link_create netfilter hook ${hook}`, LINK_CREATE, attr);
 }
 
-/** struct bpf_map_info's sizes of a map fd. */
-export function mapInfo(fd: number): { keySize: number; valueSize: number; maxEntries: number } {
-  const info = Buffer.alloc(256);
+/**
+ * BPF_OBJ_GET_INFO_BY_FD: struct bpf_prog_info, bpf_map_info or bpf_link_info, by the fd's kind.
+ * `info` may carry input fields (a program's map_ids buffer).
+ */
+export function objInfo(fd: number, info: Buffer = Buffer.alloc(256)): Buffer {
   const attr = Buffer.alloc(16);
   attr.writeUInt32LE(fd, 0);
   attr.writeUInt32LE(info.length, 4);
   attr.writeBigUInt64LE(addressOf(info), 8);
   call('obj_get_info_by_fd', OBJ_GET_INFO_BY_FD, attr);
+  return info;
+}
+
+/** The id of a program, map or link fd (`id` follows `type` in all three infos). */
+export function objId(fd: number): number {
+  return objInfo(fd).readUInt32LE(4);
+}
+
+/** struct bpf_map_info's sizes of a map fd. */
+export function mapInfo(fd: number): { keySize: number; valueSize: number; maxEntries: number } {
+  const info = objInfo(fd);
   return {
     keySize: info.readUInt32LE(8),
     valueSize: info.readUInt32LE(12),
@@ -235,15 +250,26 @@ export function mapInfo(fd: number): { keySize: number; valueSize: number; maxEn
   };
 }
 
-/** The id of a program, map or link fd (BPF_OBJ_GET_INFO_BY_FD: `id` follows `type` in all three). */
-export function objId(fd: number): number {
+/** A new fd for the program or map with `id` (BPF_PROG_GET_FD_BY_ID / BPF_MAP_GET_FD_BY_ID). */
+export function fdById(kind: 'prog' | 'map', id: number): number {
+  const attr = Buffer.alloc(12);
+  attr.writeUInt32LE(id, 0);
+  return call(
+    `${kind}_get_fd_by_id ${id}`,
+    kind === 'prog' ? PROG_GET_FD_BY_ID : MAP_GET_FD_BY_ID,
+    attr,
+  );
+}
+
+/** The ids of the maps program `fd` uses (bpf_prog_info nr_map_ids at 52, map_ids at 56). */
+export function progMapIds(fd: number): number[] {
+  const n = objInfo(fd).readUInt32LE(52);
+  const ids = Buffer.alloc(4 * n);
   const info = Buffer.alloc(256);
-  const attr = Buffer.alloc(16);
-  attr.writeUInt32LE(fd, 0);
-  attr.writeUInt32LE(info.length, 4);
-  attr.writeBigUInt64LE(addressOf(info), 8);
-  call('obj_get_info_by_fd', OBJ_GET_INFO_BY_FD, attr);
-  return info.readUInt32LE(4);
+  info.writeUInt32LE(n, 52);
+  info.writeBigUInt64LE(addressOf(ids), 56);
+  objInfo(fd, info);
+  return Array.from({ length: n }, (_, i) => ids.readUInt32LE(4 * i));
 }
 
 /** BPF_PROG_TEST_RUN once; returns the program's return value. */

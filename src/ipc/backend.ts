@@ -10,6 +10,44 @@ export interface NetnsRef {
   readonly path: string;
 }
 
+/**
+ * What a backend holds in the kernel for one namespace, for `bpfilter status`: plain data, every
+ * id as `bpftool -j prog show / link show / map show` prints it, read from the objects themselves
+ * (not remembered), so a status never shows an id the kernel does not have.
+ */
+export interface BackendProgram {
+  /** The hook it runs at: INPUT, FORWARD, OUTPUT, ... */
+  readonly hook: string;
+  /** Its kernel name (bpftool's "name"). */
+  readonly name: string;
+  readonly id: number;
+}
+
+export interface BackendLink {
+  readonly hook: string;
+  readonly id: number;
+  /** The program the link runs (bpftool's "prog_id"). */
+  readonly progId: number;
+}
+
+export interface BackendMap {
+  readonly name: string;
+  readonly id: number;
+}
+
+export interface BackendNetnsStatus {
+  /** Every program that runs for the namespace. */
+  readonly programs: readonly BackendProgram[];
+  /** Every attached link. */
+  readonly links: readonly BackendLink[];
+  /** Every map those programs use. */
+  readonly maps: readonly BackendMap[];
+  /** Every pinned path the backend keeps for the namespace (absolute). */
+  readonly pins: readonly string[];
+  /** Events the programs could not hand over (ring full), when the backend counts them. */
+  readonly eventsDropped?: number;
+}
+
 export interface RulesetBackend {
   /** Shown in logs. */
   readonly name: string;
@@ -34,6 +72,11 @@ export interface RulesetBackend {
    * what an earlier helper left); returns their ids.
    */
   collect(alive: (netns: string) => boolean): string[];
+  /**
+   * What runs in the kernel for `netnsId` (its cookie), also what an earlier helper left pinned
+   * and this one has not adopted yet; undefined when nothing does. Must not change anything.
+   */
+  describe?(netnsId: string): BackendNetnsStatus | undefined;
 }
 
 /**

@@ -23,7 +23,7 @@ function tgidOf(pid: number): number | undefined {
   }
 }
 
-function hasNetAdmin(pid: number): boolean {
+export function hasNetAdmin(pid: number): boolean {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const m = /^CapEff:\s+([0-9a-f]+)$/m.exec(status);
@@ -55,7 +55,7 @@ export function authorize(cred: PeerCred, req: MboxRequest): string | undefined 
   return undefined;
 }
 
-function fdOf(sock: Socket): number {
+export function fdOf(sock: Socket): number {
   const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('cannot get the connection fd');
   return fd;

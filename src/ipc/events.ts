@@ -20,6 +20,7 @@ import { cookieOf, findNetns, inNetns } from '../sys/netns.js';
 import type { NetnsRef } from './backend.js';
 import { ICMP_DEFAULTS, IcmpRateLimiter, type IcmpSysctls } from './icmp-ratelimit.js';
 import type { Logger } from './service.js';
+import type { EventCounts } from './status.js';
 
 /** Where LOG lines go. `level` is the rule's syslog level (0-7). */
 export interface LogSink {
@@ -125,6 +126,7 @@ const IP_CT_IS_REPLY = 3;
 
 export class EventHandler {
   private readonly nets = new Map<string, NetState>();
+  private readonly counts = new Map<string, { received: number; failed: number }>();
   private readonly initNet: string;
   private allowAt = -Infinity;
   private allowAll = false;
@@ -139,9 +141,28 @@ export class EventHandler {
   }
 
   handle(netns: NetnsRef, record: Buffer): void {
-    const ev = parseEvent(record);
-    if (ev.kind === EventKind.LOG) this.logPacket(netns, ev);
-    else if (ev.kind === EventKind.REJECT) this.reject(netns, ev);
+    const c = this.count(netns.id);
+    c.received++;
+    try {
+      const ev = parseEvent(record);
+      if (ev.kind === EventKind.LOG) this.logPacket(netns, ev);
+      else if (ev.kind === EventKind.REJECT) this.reject(netns, ev);
+    } catch (e) {
+      c.failed++;
+      throw e;
+    }
+  }
+
+  private count(netns: string): { received: number; failed: number } {
+    let c = this.counts.get(netns);
+    if (!c) this.counts.set(netns, (c = { received: 0, failed: 0 }));
+    return c;
+  }
+
+  /** Events of `netns` handled so far and those that could not be acted on. */
+  counted(netns: string): EventCounts | undefined {
+    const c = this.counts.get(netns);
+    return c ? { ...c } : undefined;
   }
 
   /** nf_log_allowed: the kernel logs other namespaces only with nf_log_all_netns set. */
@@ -250,6 +271,7 @@ export class EventHandler {
         }
       });
     } catch (e) {
+      this.count(netns.id).failed++;
       this.log({ event: 'reject-reply-failed', netns: netns.id, error: String(e) });
     }
   }
@@ -261,6 +283,8 @@ export interface EventWiring {
   readonly onEventError: (e: unknown) => void;
   /** Gives the handler the backend's tagReply once the backend exists. */
   connect(tag: ReplyTagger): void;
+  /** What the handler did with `netns`'s events so far. */
+  counts(netns: string): EventCounts | undefined;
 }
 
 /** LOG lines to `logFile` (or /dev/kmsg) and REJECT replies, for a backend built next. */
@@ -277,5 +301,6 @@ export function eventWiring(log: Logger, logFile?: string): EventWiring {
     connect: (t) => {
       tag = t;
     },
+    counts: (netns) => handler.counted(netns),
   };
 }

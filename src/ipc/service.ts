@@ -36,6 +36,7 @@ import { cookieOf, liveNetns } from '../sys/netns.js';
 import type { NetnsRef, RulesetBackend } from './backend.js';
 import { isHealthCheck, type MboxRequest } from './mbox.js';
 import type { StateFiles } from './persist.js';
+import { ApplyHistory, type ServedTable } from './status.js';
 
 export type Logger = (record: Readonly<Record<string, unknown>>) => void;
 
@@ -81,11 +82,15 @@ export const cmdName = (req: MboxRequest): string =>
 interface Outcome {
   table?: string;
   detail?: string;
+  /** Entries of the table a SET_REPLACE installed. */
+  entries?: number;
 }
 
 export class SockoptService {
   private readonly tables = new Map<string, TableState>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Every SET_REPLACE's outcome, for `bpfilter status`. */
+  readonly applies = new ApplyHistory();
 
   constructor(
     private readonly backend: RulesetBackend,
@@ -97,6 +102,7 @@ export class SockoptService {
   async handle(req: MboxRequest): Promise<number> {
     if (isHealthCheck(req)) return 0;
     const started = process.hrtime.bigint();
+    const at = new Date().toISOString();
     const outcome: Outcome = {};
     let status: number;
     let netns: string | undefined;
@@ -119,7 +125,40 @@ export class SockoptService {
       ...(outcome.detail !== undefined ? { detail: outcome.detail } : {}),
       us: Number((process.hrtime.bigint() - started) / 1000n),
     });
+    if (req.isSet && req.cmd === IPT_SO_SET_REPLACE && netns !== undefined) {
+      this.applies.record(netns, outcome.table ?? '', {
+        at,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        result: status < 0 ? errnoName(-status) : 'ok',
+        ...(error !== undefined ? { reason: error } : {}),
+        ...(outcome.entries !== undefined ? { entries: outcome.entries } : {}),
+      });
+    }
     return status;
+  }
+
+  /**
+   * Every table this helper answers for: those in memory, and those an earlier helper saved
+   * that no command has asked for since (their programs still run from the pins).
+   */
+  served(): ServedTable[] {
+    const out: ServedTable[] = [];
+    for (const [key, st] of this.tables) {
+      out.push({ netns: key.slice(0, key.indexOf('/')), table: st.table, loaded: true });
+    }
+    for (const netns of this.saved?.namespaces() ?? []) {
+      for (const name of TABLES) {
+        if (this.tables.has(`${netns}/${name}`)) continue;
+        const saved = this.saved?.load(netns, name);
+        if (!saved) continue;
+        try {
+          out.push({ netns, table: checkReplace(saved.replace), loaded: false });
+        } catch {
+          // unusable: state() will say so when the namespace is next used
+        }
+      }
+    }
+    return out;
   }
 
   private dispatch(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
@@ -161,8 +200,10 @@ export class SockoptService {
       const id = key.split('/')[0] as string;
       if (!isAlive(id)) dead.add(id);
     }
+    for (const [id] of this.applies.keys()) if (!isAlive(id)) dead.add(id);
     for (const id of dead) {
       this.saved?.remove(id);
+      this.applies.forget(id);
       for (const key of [...this.tables.keys()]) {
         if (key.startsWith(`${id}/`)) this.tables.delete(key);
       }
@@ -225,7 +266,8 @@ export class SockoptService {
       this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
       this.saved?.saveReplace(ns.id, next.name, buf);
       this.saved?.saveCounters(ns.id, next.name, []);
-      out.detail = `${entryCount(next)} entries`;
+      out.entries = entryCount(next);
+      out.detail = `${out.entries} entries`;
       try {
         processVmWrite(req.pid, hdr.counters, encodeCounters(old.slice(0, hdr.numCounters)));
       } catch {
