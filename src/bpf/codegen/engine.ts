@@ -74,7 +74,7 @@ import { MAX_DEPTH } from '../../translate/classify/hypersplit.js';
 import { IPT_INV_DSTIP, IPT_INV_FRAG, IPT_INV_PROTO, IPT_INV_SRCIP } from '../../translate/abi.js';
 import type { BtfFunc } from './btf.js';
 import type { EvalContext, EvalEventOptions } from './eval.js';
-import { RECORD, SCRATCH } from './eval.js';
+import { CTX, RECORD, SCRATCH } from './eval.js';
 import { MAIN_FRAME, type HookFlavor } from './flavor.js';
 import {
   Act,
@@ -490,6 +490,12 @@ class Evaluator implements EvalContext {
   get ct(): EvalContext['ct'] {
     return this.flavor.ct;
   }
+  get kernel(): EvalContext['kernel'] {
+    return this.flavor.kernel;
+  }
+  get ctxLayout(): EvalContext['ctxLayout'] {
+    return this.flavor.ctxLayout;
+  }
   label(hint: string): string {
     return this.labels.next(hint);
   }
@@ -507,7 +513,10 @@ class Evaluator implements EvalContext {
 
 const matchFn = (k: number): string => `m_${k}`;
 
-/** m_<k>(state, record): kind k's evaluator as a global function; M_NO, M_YES or M_HOTDROP. */
+/**
+ * m_<k>(ctx, state, record): kind k's evaluator as a global function; M_NO, M_YES or
+ * M_HOTDROP.
+ */
 function matchFunction(
   ext: Evaluated,
   k: number,
@@ -521,8 +530,9 @@ function matchFunction(
   const hot = l.next('mf_hot');
   const cg = new Evaluator(no, hot, -FN_SCRATCH, l, flavor, spec.hook);
   return [
-    withLabel(Mov.reg(STATE, R1), matchFn(k)),
-    Mov.reg(RECORD, R2),
+    withLabel(Mov.reg(CTX, R1), matchFn(k)),
+    Mov.reg(STATE, R2),
+    Mov.reg(RECORD, R3),
     JEq.imm(STATE, 0, no),
     JEq.imm(RECORD, 0, no),
     ...engine.evaluate(cg),
@@ -558,8 +568,10 @@ function match(spec: EngineSpec, l: Labels, corrupt: string): Insn[] {
       Add.imm(R2, -CB_KEY),
       Call.helper(BPF_FUNC_map_lookup_elem),
       JEq.imm(R0, 0, corrupt),
-      Mov.reg(R1, STATE),
-      Mov.reg(R2, R0),
+      Mov.reg(R3, R0),
+      LoadMem(R1, FP, -CB_FRAME, Size.DW),
+      LoadMem(R1, R1, MAIN_FRAME.CTX, Size.DW),
+      Mov.reg(R2, STATE),
       Call.local(matchFn(k)),
       JEq.imm(R0, M_YES, pass),
       JEq.imm(R0, M_NO, fail),
@@ -806,7 +818,11 @@ export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgr
     funcs.push({
       name: `bpfilter_m_${ext.name}`,
       label: matchFn(k),
-      params: [mem(S.FRAMES), mem(Math.max(8, ((ext.engine?.recordSize ?? 0) + 7) & ~7))],
+      params: [
+        { ctx: flavor.ctxType },
+        mem(S.FRAMES),
+        mem(Math.max(8, ((ext.engine?.recordSize ?? 0) + 7) & ~7)),
+      ],
       global: true,
     });
   });

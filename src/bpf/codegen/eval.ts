@@ -3,15 +3,20 @@
 // per xt_* module; each rule's own parameters arrive as a record in a map.
 //
 // Contract: R7 points at the record (the extension's `recordSize` bytes), R9 at the packet state
-// (state.ts). Matches may clobber R0-R5, keep R6-R9, fall through when they hold and jump to
-// `noMatch` when not; `hotdrop` drops the packet at once (par->hotdrop). Targets do their work
-// (events) and fall through; they may clobber R0-R8 but R9.
-import { R7, type Insn, type Reg } from '../asm/index.js';
+// (state.ts). A match runs as a function of its own (engine.ts): R6 holds the program's ctx
+// (struct bpf_nf_ctx: its skb and hook state are trusted pointers), and it may clobber R0-R5 and
+// R8, keep R6, R7 and R9, fall through when it holds and jump to `noMatch` when not; `hotdrop`
+// drops the packet at once (par->hotdrop). Targets do their work (events) and fall through;
+// they may clobber R0-R8 but R9.
+import { R6, R7, type Insn, type Reg } from '../asm/index.js';
+import type { Btf } from '../vmlinux.js';
 import type { CtLayout } from './ct.js';
 import type { EventKind } from './event.js';
 
 /** The register holding the record's address. */
 export const RECORD: Reg = R7;
+/** In matches: the register holding the program's ctx. */
+export const CTX: Reg = R6;
 
 /** Bytes of stack the evaluator may use from `scratch` up (helper call arguments). */
 export const SCRATCH = 32;
@@ -40,6 +45,10 @@ export interface EvalContext {
   readonly hz: number | undefined;
   /** Where struct nf_conn keeps what xt_conntrack reads, when the flavor knows it. */
   readonly ct: CtLayout | undefined;
+  /** The running kernel's BTF: member offsets and kfunc ids for what the match reads. */
+  readonly kernel: Btf;
+  /** Offsets of the skb and the hook state in the ctx (R6). */
+  readonly ctxLayout: { readonly skb: number; readonly state: number };
   /**
    * Targets: code that hands the packet to the helper as an event of `kind` whose payload is the
    * first INFO_MAX bytes of the record. May clobber R0-R8.

@@ -2,6 +2,7 @@
 // hooks, at TC or at XDP: program type, how the packet state is filled, what the program returns
 // for accept and drop, and how a program is attached. Match and target codegen never sees it.
 import type { Insn } from '../asm/index.js';
+import type { Btf } from '../vmlinux.js';
 import type { EvalEventOptions } from './eval.js';
 import type { EventKind } from './event.js';
 import type { CtLayout } from './ct.js';
@@ -47,6 +48,11 @@ export interface HookFlavor {
   readonly ct?: CtLayout;
   /** CONFIG_HZ of the kernel the programs run on, when known. */
   readonly hz: number | undefined;
+  /** The running kernel's BTF. */
+  readonly kernel: Btf;
+  /** The program ctx's type name in BTF and where its skb and hook state are. */
+  readonly ctxType: string;
+  readonly ctxLayout: { readonly skb: number; readonly state: number };
   /** Return values for the two verdicts. */
   readonly accept: number;
   readonly drop: number;
