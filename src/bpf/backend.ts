@@ -21,6 +21,7 @@ import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
+import { phaseTimer } from '../ipc/service.js';
 import {
   BpfError,
   close,
@@ -267,8 +268,17 @@ export class BpfBackend implements RulesetBackend {
     return st;
   }
 
+  private phases: Readonly<Record<string, number>> = {};
+
+  lastPhases(): Readonly<Record<string, number>> {
+    return this.phases;
+  }
+
   async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
+    const ms = phaseTimer();
+    this.phases = ms.phases;
     const compiled = compile(table, this.flavor.hz);
+    ms('compile');
     const dir = pinDir(this.root, netns.id, table.name);
     const st = this.attach(netns, table);
     const cur = st.current;
@@ -285,20 +295,26 @@ export class BpfBackend implements RulesetBackend {
       // Data only: the idle half, then the header. No program is loaded.
       const was = cur.instance.active;
       const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor);
+      ms('image');
       cur.instance.write(img);
       cur.instance.switchTo(img);
       st.current = { ...cur, table, compiled };
+      ms('write');
       // Every packet that read the old half has finished: its counters are final.
       await graceAsync();
+      ms('grace');
       counted = cur.instance.counters(was);
       cur.instance.resetCounters(was);
+      ms('counters');
     } else {
       const cap = roomFor(compiled.need);
       const inst = newInstance(table.name, compiled, cap, this.flavor, {
         events: () => this.events(netns, dir),
         replies: () => this.replies(netns, dir),
       });
+      ms('load');
       const img = image(compiled, cap, 0, this.flavor);
+      ms('image');
       inst.write(img);
       inst.switchTo(img);
       for (const [hook, slot] of st.slots) {
@@ -310,7 +326,9 @@ export class BpfBackend implements RulesetBackend {
       const adopted = st.adopted;
       st.adopted = undefined;
       this.pinState(st, inst);
+      ms('write');
       await graceAsync();
+      ms('grace');
       if (old) {
         counted = old.counters(old.active);
         old.close();
@@ -318,6 +336,7 @@ export class BpfBackend implements RulesetBackend {
         counted = readCounters(adopted.counters, entryCount(adopted.table), adopted.start);
         close(adopted.counters);
       }
+      ms('counters');
     }
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;

@@ -184,11 +184,16 @@ export interface Verified {
 /** progLoad, also reporting how much work the verifier did. */
 export function progLoadVerified(spec: ProgSpec): Verified {
   const name = spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
-  for (let logSize = 1 << 20; ; logSize *= 4) {
+  for (let logSize = 1 << 20, tries = 0; ;) {
     const log = Buffer.alloc(logSize);
     const r = libbpf.progLoad({ ...spec, name, log });
     // ENOSPC: the log did not fit; the verifier's verdict is only known with the whole log.
-    if (r === -28 && logSize < 1 << 28) continue;
+    if (r === -28 && logSize < 1 << 28) {
+      logSize *= 4;
+      continue;
+    }
+    // EAGAIN: a signal reached the thread while the verifier ran (it gives up then); again.
+    if (r === -11 && ++tries < 20) continue;
     const fd = ok(`prog_load ${name}`, r, log);
     const m = /processed (\d+) insns/.exec(cstr(log));
     return { fd, processed: m ? Number(m[1]) : 0 };

@@ -57,6 +57,8 @@ export interface RulesetBackend {
    * after the swap (undefined when nothing counts).
    */
   apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined>;
+  /** Milliseconds the last apply spent in each of its phases, for the log. */
+  lastPhases?(): Readonly<Record<string, number>>;
   /**
    * After a helper restart: `table` is what an earlier helper last applied in `netns`. Adopt
    * what it left running (or apply it again); packets must keep being filtered meanwhile.

@@ -252,22 +252,30 @@ export class SockoptService {
   }
 
   private async replace(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
+    const ms = phaseTimer();
     const buf = readReplace(req);
     const hdr = checkReplaceHeader(buf, req.len);
     out.table = hdr.name;
+    ms('read');
     const next = checkReplace(buf);
+    ms('check');
     return this.serialize(ns, next.name, async () => {
       const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
       // The old counts are read after the swap, as the kernel does, so packets the old rules
       // counted while the new ones were being loaded are not lost.
       const counted = await this.backend.apply(ns, next);
+      ms('apply');
       const old = cur ? withCounts(cur.base, counted) : [];
       this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
       this.saved?.saveReplace(ns.id, next.name, buf);
       this.saved?.saveCounters(ns.id, next.name, []);
+      ms('save');
       out.entries = entryCount(next);
-      out.detail = `${out.entries} entries`;
+      const phases = { ...ms.phases, ...(this.backend.lastPhases?.() ?? {}) };
+      out.detail = `${out.entries} entries; ms ${Object.entries(phases)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ')}`;
       try {
         processVmWrite(req.pid, hdr.counters, encodeCounters(old.slice(0, hdr.numCounters)));
       } catch {
@@ -333,6 +341,20 @@ export class SockoptService {
     revisionFor(kind, ask.name, ask.revision);
     return 0;
   }
+}
+
+/** A stopwatch: each call records the milliseconds since the last one under `name`. */
+export function phaseTimer(): ((name: string) => void) & {
+  readonly phases: Record<string, number>;
+} {
+  let last = process.hrtime.bigint();
+  const phases: Record<string, number> = {};
+  const mark = (name: string): void => {
+    const now = process.hrtime.bigint();
+    phases[name] = (phases[name] ?? 0) + Number(now - last) / 1e6;
+    last = now;
+  };
+  return Object.assign(mark, { phases });
 }
 
 function withCounts(

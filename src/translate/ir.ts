@@ -23,6 +23,16 @@ export interface IfaceMatch {
   readonly raw?: Uint8Array;
 }
 
+/** No interface named: what almost every rule has, shared (IfaceMatch values are never changed). */
+export const ANY_IFACE: IfaceMatch = Object.freeze({ name: '', mask: new Uint8Array(16) });
+
+/** Whether the interface test can fail (a zero mask matches every device). */
+export function namesIface(m: IfaceMatch): boolean {
+  if (m === ANY_IFACE) return false;
+  for (let i = 0; i < 16; i++) if (m.mask[i] !== 0) return true;
+  return false;
+}
+
 /** ipt_ip, decoded. Addresses are u32 in network order read big-endian (10.0.0.1 → 0x0a000001). */
 export interface RuleIp {
   readonly src: number;

@@ -4,7 +4,15 @@
 // later) is decided here and nowhere else.
 import { IPT_F_GOTO } from './abi.js';
 import { EINVAL, XtError } from './errno.js';
-import type { Chain, ExtensionUse, JumpTarget, Rule, RuleIp, Table } from './ir.js';
+import {
+  namesIface,
+  type Chain,
+  type ExtensionUse,
+  type JumpTarget,
+  type Rule,
+  type RuleIp,
+  type Table,
+} from './ir.js';
 
 export type Action =
   /** An absolute verdict. */
@@ -212,52 +220,69 @@ export function unconditional(e: PlanEntry): boolean {
   if (e.matches.length > 0) return false;
   const ip = e.ip;
   if (ip === undefined) return true;
-  const noIface = (m: { mask: Uint8Array }): boolean => m.mask.every((b) => b === 0);
   return (
     ip.srcMask === 0 &&
     ip.dstMask === 0 &&
     ip.proto === 0 &&
     (ip.flags & ~IPT_F_GOTO) === 0 &&
     ip.invflags === 0 &&
-    noIface(ip.inIface) &&
-    noIface(ip.outIface)
+    !namesIface(ip.inIface) &&
+    !namesIface(ip.outIface)
   );
 }
 
 /**
  * The deepest nesting of pushing jumps any path reaches. Paths follow fall-through and jumps;
- * mark_source_chains already refused loops, so the graph is acyclic. Iterative, because a
- * recursion per entry would overflow on large tables.
+ * mark_source_chains already refused loops, so the graph is acyclic: depth[i] is the most
+ * pushes on a path from i, found in one iterative post-order walk (a recursion per entry would
+ * overflow on large tables).
  */
 function maxDepth(entries: readonly PlanEntry[]): number {
   const n = entries.length;
-  const depth = new Int32Array(n).fill(-1);
-  const successors = (i: number): [number, number][] => {
-    const e = entries[i] as PlanEntry;
-    const out: [number, number][] = [];
+  if (n === 0) return 0;
+  // Successors: the jump target (weight 1 if it pushes) and the next entry (weight 0).
+  const jumpTo = new Int32Array(n).fill(-1);
+  const push = new Uint8Array(n);
+  const falls = new Uint8Array(n);
+  entries.forEach((e, i) => {
     const a = e.action;
-    if (a.kind === 'jump') out.push([a.to, a.push ? 1 : 0]);
+    if (a.kind === 'jump') {
+      jumpTo[i] = a.to;
+      push[i] = a.push ? 1 : 0;
+    }
     const stops = a.kind !== 'extension' && a.kind !== 'unreachable' && unconditional(e);
-    if (!stops && i + 1 < n) out.push([i + 1, 0]);
-    return out;
-  };
-  const onStack = new Uint8Array(n);
+    falls[i] = !stops && i + 1 < n ? 1 : 0;
+  });
+  const depth = new Int32Array(n).fill(-1);
+  const state = new Uint8Array(n); // 0 new, 1 on the stack, 2 done
+  const stack = new Int32Array(n);
+  let best = 0;
   for (let root = 0; root < n; root++) {
-    if (depth[root] !== -1) continue;
-    const stack = [root];
-    while (stack.length) {
-      const i = stack[stack.length - 1] as number;
-      onStack[i] = 1;
-      const pending = successors(i).filter(([j]) => depth[j] === -1 && !onStack[j]);
-      if (pending.length) {
-        for (const [j] of pending) stack.push(j);
+    if (state[root] !== 0) continue;
+    let sp = 0;
+    stack[sp++] = root;
+    state[root] = 1;
+    while (sp > 0) {
+      const i = stack[sp - 1] as number;
+      const j = jumpTo[i] as number;
+      if (j >= 0 && j < n && state[j] === 0) {
+        state[j] = 1;
+        stack[sp++] = j;
         continue;
       }
-      stack.pop();
-      onStack[i] = 0;
-      if (depth[i] !== -1) continue;
-      depth[i] = Math.max(0, ...successors(i).map(([j, w]) => w + Math.max(0, depth[j] as number)));
+      if (falls[i] && state[i + 1] === 0) {
+        state[i + 1] = 1;
+        stack[sp++] = i + 1;
+        continue;
+      }
+      sp--;
+      let d = 0;
+      if (j >= 0 && j < n) d = Math.max(d, (push[i] as number) + Math.max(0, depth[j] as number));
+      if (falls[i]) d = Math.max(d, Math.max(0, depth[i + 1] as number));
+      depth[i] = d;
+      state[i] = 2;
+      if (d > best) best = d;
     }
   }
-  return n ? Math.max(...depth) : 0;
+  return best;
 }

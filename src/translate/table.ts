@@ -33,6 +33,7 @@ import {
   type BuiltinChain,
   type Chain,
   type ExtensionUse,
+  ANY_IFACE,
   type IfaceMatch,
   type JumpTarget,
   type Policy,
@@ -114,6 +115,7 @@ interface Segment {
 }
 
 function decodeIface(name: Buffer, mask: Buffer): IfaceMatch {
+  if (isZero(name) && isZero(mask)) return ANY_IFACE;
   const text = cString(name);
   const clean = ifaceBytes(text).equals(name);
   return {
@@ -121,6 +123,11 @@ function decodeIface(name: Buffer, mask: Buffer): IfaceMatch {
     mask: Uint8Array.from(mask),
     ...(clean ? {} : { raw: Uint8Array.from(name) }),
   };
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 function decodeIp(ip: IptIp): RuleIp {

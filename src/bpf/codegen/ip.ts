@@ -20,7 +20,7 @@ import {
   type Insn,
 } from '../asm/index.js';
 import { IPT_INV_VIA_IN, IPT_INV_VIA_OUT } from '../../translate/abi.js';
-import type { IfaceMatch, RuleIp } from '../../translate/ir.js';
+import { namesIface, type IfaceMatch, type RuleIp } from '../../translate/ir.js';
 import type { Evaluated } from '../../translate/ext/types.js';
 import { RECORD, type EvalContext } from './eval.js';
 import { S, STATE } from './state.js';
@@ -30,10 +30,9 @@ const REC = { IN: 0, IN_MASK: 16, OUT: 32, OUT_MASK: 48, INV: 64, SIZE: 72 } as 
 
 /** Whether the rule tests an interface at all (a zero mask matches every device). */
 export function namesInterface(ip: RuleIp): boolean {
-  const any = (m: IfaceMatch): boolean => m.mask.every((b) => b === 0);
   return (
-    !any(ip.inIface) ||
-    !any(ip.outIface) ||
+    namesIface(ip.inIface) ||
+    namesIface(ip.outIface) ||
     (ip.invflags & (IPT_INV_VIA_IN | IPT_INV_VIA_OUT)) !== 0
   );
 }

@@ -3,7 +3,7 @@
 // fragment flag) and stay to run time where they are not (non-contiguous masks, interfaces).
 import { IPT_F_FRAG, IPT_INV_DSTIP, IPT_INV_FRAG, IPT_INV_PROTO, IPT_INV_SRCIP } from '../abi.js';
 import { IPT_INV_VIA_IN, IPT_INV_VIA_OUT } from '../abi.js';
-import type { IfaceMatch, RuleIp } from '../ir.js';
+import { namesIface, type IfaceMatch, type RuleIp } from '../ir.js';
 import type { PlanEntry } from '../plan.js';
 import {
   ANYWHERE,
@@ -32,8 +32,7 @@ export function addressRegion(field: Field, value: number, mask: number, invert:
 
 /** ifname_compare_aligned under IPT_INV_VIA_*: names are not in the key. */
 function ifaceRegion(m: IfaceMatch, invert: boolean): Region {
-  const any = m.mask.every((b) => b === 0);
-  if (any) return invert ? NOWHERE : EVERYWHERE;
+  if (!namesIface(m)) return invert ? NOWHERE : EVERYWHERE;
   return ANYWHERE;
 }
 
