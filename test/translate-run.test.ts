@@ -365,6 +365,42 @@ describe('rules the differential harness caught', () => {
   });
 });
 
+describe('jumps the kernel accepts and iptables never writes', () => {
+  it('a jump into the middle of a chain, past a rule that ends every walk before it', () => {
+    // X's first rule drops all TCP; cut on proto, its leaf would list nothing after it. A jump
+    // straight to X's second rule must still find it (blocks.ts: jump targets start blocks).
+    // Many protocols, so the tree cuts proto down to single values.
+    const others = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13].map((p) => `-A X -p ${p} -j DROP`);
+    const table = kt.table(
+      filter(
+        ['-A INPUT -j X', '-A X -p tcp -j DROP', '-A X -p tcp -j ACCEPT', ...others].join('\n'),
+        'INPUT DROP',
+        ['X'],
+      ),
+    );
+    const input = table.chains.find((c) => c.name === 'INPUT');
+    if (input?.kind !== 'builtin') throw new Error('no INPUT');
+    const [jump] = input.rules;
+    if (!jump) throw new Error('no jump');
+    const mid: typeof table = {
+      ...table,
+      chains: table.chains.map((c) =>
+        c === input
+          ? { ...input, rules: [{ ...jump, target: { kind: 'jump', chain: 'X', index: 1 } }] }
+          : c,
+      ),
+    };
+    const r = loadTable(mid);
+    try {
+      const run = (p: Buffer): number => runPacket(r.progs[1] as number, p);
+      expect(run(ipv4(6, tcp(1, 80)))).toBe(ACCEPT);
+      expect(run(ipv4(17, udp(1, 99)))).toBe(DROP); // RETURN, then INPUT's policy
+    } finally {
+      r.instance.close();
+    }
+  });
+});
+
 describe('big rulesets', () => {
   it('3000 linear rules load (one pending verifier branch per rule) and walk to the last', () => {
     const rules = Array.from(

@@ -17,6 +17,7 @@ import { CT_IMAGE, REPLY, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.j
 import { RingReader } from './ringbuf.js';
 import { holdConntrack, usesConntrack } from './conntrack.js';
 import { compile, image, newInstance, type Compiled } from './engine/index.js';
+import { TreeCache } from '../translate/classify/incremental.js';
 import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
 import { inNetns } from '../sys/netns.js';
@@ -116,6 +117,8 @@ function dispatcher(slotFd: number, flavor: HookFlavor): Buffer {
 export class BpfBackend implements RulesetBackend {
   readonly name = 'bpf (netfilter hooks)';
   private readonly nets = new Map<string, Netns>();
+  /** Per netns/table: the classifier trees of the last table compiled, for the next one. */
+  private readonly trees = new Map<string, TreeCache>();
   private readonly root: string;
   private readonly priority: number;
   private readonly flavor: HookFlavor;
@@ -174,6 +177,8 @@ export class BpfBackend implements RulesetBackend {
         if (st.adopted) close(st.adopted.counters);
         this.nets.delete(id);
       }
+      for (const key of [...this.trees.keys()])
+        if (key.startsWith(`${id}/`)) this.trees.delete(key);
       unpinDir(this.root, id);
     }
     return [...dead];
@@ -277,7 +282,10 @@ export class BpfBackend implements RulesetBackend {
   async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
     const ms = phaseTimer();
     this.phases = ms.phases;
-    const compiled = compile(table, this.flavor.hz);
+    const key = `${netns.id}/${table.name}`;
+    const trees = this.trees.get(key) ?? new TreeCache();
+    this.trees.set(key, trees);
+    const compiled = compile(table, this.flavor.hz, trees);
     ms('compile');
     const dir = pinDir(this.root, netns.id, table.name);
     const st = this.attach(netns, table);

@@ -19,6 +19,7 @@ import {
 import { EFAULT, EINVAL, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
+import { EntryMemo } from '../translate/memo.js';
 import { encodeGetinfo, initialTable, tableToBlob } from '../translate/table.js';
 import {
   checkAddCounters,
@@ -89,6 +90,8 @@ interface Outcome {
 export class SockoptService {
   private readonly tables = new Map<string, TableState>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Per netns/table: the entries of the last accepted SET_REPLACE, checked and decoded. */
+  private readonly memos = new Map<string, EntryMemo>();
   /** Every SET_REPLACE's outcome, for `bpfilter status`. */
   readonly applies = new ApplyHistory();
 
@@ -204,8 +207,8 @@ export class SockoptService {
     for (const id of dead) {
       this.saved?.remove(id);
       this.applies.forget(id);
-      for (const key of [...this.tables.keys()]) {
-        if (key.startsWith(`${id}/`)) this.tables.delete(key);
+      for (const map of [this.tables, this.memos]) {
+        for (const key of [...map.keys()]) if (key.startsWith(`${id}/`)) map.delete(key);
       }
     }
     if (dead.size) this.log({ event: 'collected', netns: [...dead] });
@@ -246,6 +249,16 @@ export class SockoptService {
     return st;
   }
 
+  private memo(ns: NetnsRef, name: string): EntryMemo {
+    const key = `${ns.id}/${name}`;
+    let memo = this.memos.get(key);
+    if (memo === undefined) {
+      memo = new EntryMemo();
+      this.memos.set(key, memo);
+    }
+    return memo;
+  }
+
   /** Counters as GET_ENTRIES and SET_REPLACE report them: ADD_COUNTERS base + packets counted. */
   private async live(ns: NetnsRef, st: TableState): Promise<XtCounters[]> {
     return withCounts(st.base, await this.backend.counters(ns, st.table));
@@ -257,7 +270,7 @@ export class SockoptService {
     const hdr = checkReplaceHeader(buf, req.len);
     out.table = hdr.name;
     ms('read');
-    const next = checkReplace(buf);
+    const next = checkReplace(buf, isServed(hdr.name) ? this.memo(ns, hdr.name) : undefined);
     ms('check');
     return this.serialize(ns, next.name, async () => {
       const cur = await this.state(ns, next.name);

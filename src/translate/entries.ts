@@ -12,6 +12,7 @@ import {
 export const OFF_TARGET_OFFSET = 88;
 export const OFF_NEXT_OFFSET = 90;
 export const OFF_COMEFROM = 92;
+export const OFF_COUNTERS = 96;
 
 export function targetOffsetAt(blob: Buffer, pos: number): number {
   return blob.readUInt16LE(pos + OFF_TARGET_OFFSET);

@@ -4,6 +4,7 @@
 import {
   HOOK_NAMES,
   IFNAMSIZ,
+  SIZEOF_IPT_IP,
   IPT_F_GOTO,
   NF_ACCEPT,
   NF_DROP,
@@ -21,6 +22,7 @@ import {
 import {
   markSourceChains,
   nextOffsetAt,
+  OFF_COUNTERS,
   targetNameIs,
   unconditional,
   verdictAt,
@@ -46,6 +48,7 @@ import {
   type XtCounters,
   ZERO_COUNTERS,
 } from './ir.js';
+import type { EntryBody, EntryMemo } from './memo.js';
 import { parseEntry } from './parser.js';
 import { cString } from './reader.js';
 import { serializeGetinfo } from './serializer.js';
@@ -191,6 +194,13 @@ function isPlainErrorEntry(blob: Buffer, off: number): boolean {
   return errorTarget.decode(field, 0).raw === undefined;
 }
 
+function countersAt(blob: Buffer, off: number): XtCounters {
+  return {
+    pcnt: blob.readBigUInt64LE(off + OFF_COUNTERS),
+    bcnt: blob.readBigUInt64LE(off + OFF_COUNTERS + 8),
+  };
+}
+
 function policyOf(blob: Buffer, off: number): Policy {
   return verdictAt(blob, off) === -NF_ACCEPT - 1 ? 'ACCEPT' : 'DROP';
 }
@@ -203,6 +213,7 @@ export function blobToTable(
   blob: Buffer,
   layout: BlobLayout,
   comefrom?: ReadonlyMap<number, number>,
+  memo?: EntryMemo,
 ): Table {
   const offsets: number[] = [];
   for (let off = 0; off < blob.length; off += nextOffsetAt(blob, off)) offsets.push(off);
@@ -223,13 +234,27 @@ export function blobToTable(
     s.entries.forEach((off, i) => where.set(off, { chain, index: s.kind === 'user' ? i - 1 : i }));
   });
 
-  const counters = (off: number): XtCounters => parseEntry(blob, off).counters;
+  const counters = (off: number): XtCounters => countersAt(blob, off);
+
+  const bodyOf = (off: number): EntryBody => {
+    const known = memo?.body(off);
+    if (known !== undefined) return known;
+    const e: IptEntry = parseEntry(blob, off);
+    const body: EntryBody = {
+      ip: decodeIp(e.ip),
+      nfcache: e.nfcache,
+      matches: e.matches.map((m) => decodeUse('match', m)),
+      target: targetNameIs(blob, off, '') ? undefined : decodeUse('target', e.target),
+      slack: e.trailer.length,
+    };
+    memo?.remember(off, body);
+    return body;
+  };
 
   const decodeRule = (off: number): Rule => {
-    const e: IptEntry = parseEntry(blob, off);
-    const matches = e.matches.map((m) => decodeUse('match', m));
+    const body = bodyOf(off);
     let target: RuleTarget;
-    if (targetNameIs(blob, off, '')) {
+    if (body.target === undefined) {
       const v = verdictAt(blob, off);
       if (v >= 0) {
         const to = where.get(v);
@@ -237,23 +262,27 @@ export function blobToTable(
         target =
           to === undefined || v === offsets[offsets.length - 1]
             ? { kind: 'rawJump', offset: v }
-            : { kind: e.ip.flags & IPT_F_GOTO ? 'goto' : 'jump', chain: to.chain, index: to.index };
+            : {
+                kind: body.ip.flags & IPT_F_GOTO ? 'goto' : 'jump',
+                chain: to.chain,
+                index: to.index,
+              };
       } else {
         const verdict = VERDICTS[v];
         if (verdict === undefined) unrepresentable(`verdict ${v}`);
         target = { kind: 'verdict', verdict };
       }
     } else {
-      target = { kind: 'extension', target: decodeUse('target', e.target) };
+      target = { kind: 'extension', target: body.target };
     }
     const hookMask = comefrom?.get(off);
     return {
-      ip: decodeIp(e.ip),
-      nfcache: e.nfcache,
-      matches,
+      ip: body.ip,
+      nfcache: body.nfcache,
+      matches: body.matches,
       target,
-      counters: e.counters,
-      slack: e.trailer.length,
+      counters: countersAt(blob, off),
+      slack: body.slack,
       ...(hookMask === undefined ? {} : { hookMask }),
       origin: { offset: off, index: index.get(off) ?? -1 },
     };
@@ -353,20 +382,41 @@ function ifaceBytes(name: string): Buffer {
   return b;
 }
 
+// Rules decoded through an EntryMemo share their ip and extension objects with the tables
+// before them, so each is encoded once, not once per GET_ENTRIES of every later table.
+const ipBytes = new WeakMap<RuleIp, Buffer>();
+const useBytes = new WeakMap<ExtensionUse, Buffer>();
+
 function writeIp(w: Writer, ip: RuleIp, flags: number): void {
-  w.be32(ip.src).be32(ip.dst).be32(ip.srcMask).be32(ip.dstMask);
-  w.bytes(ip.inIface.raw ?? ifaceBytes(ip.inIface.name));
-  w.bytes(ip.outIface.raw ?? ifaceBytes(ip.outIface.name));
-  w.bytes(Buffer.from(ip.inIface.mask)).bytes(Buffer.from(ip.outIface.mask));
-  w.u16(ip.proto).u8(flags).u8(ip.invflags);
+  let b = ipBytes.get(ip);
+  if (b === undefined) {
+    const iw = new Writer(SIZEOF_IPT_IP);
+    iw.be32(ip.src).be32(ip.dst).be32(ip.srcMask).be32(ip.dstMask);
+    iw.bytes(ip.inIface.raw ?? ifaceBytes(ip.inIface.name));
+    iw.bytes(ip.outIface.raw ?? ifaceBytes(ip.outIface.name));
+    iw.bytes(ip.inIface.mask).bytes(ip.outIface.mask);
+    iw.u16(ip.proto).u8(ip.flags).u8(ip.invflags);
+    b = iw.finish();
+    ipBytes.set(ip, b);
+  }
+  w.bytes(b.subarray(0, SIZEOF_IPT_IP - 2))
+    .u8(flags)
+    .u8(ip.invflags);
 }
 
 function writeUse(w: Writer, name: string, u: ExtensionUse): void {
-  const data = u.extension.encode(u.value, u.revision);
-  w.u16(SIZEOF_XT_ENTRY_MATCH + data.length)
-    .fixedString(name, 29)
-    .u8(u.revision)
-    .bytes(data);
+  let b = useBytes.get(u);
+  if (b === undefined) {
+    const data = u.extension.encode(u.value, u.revision);
+    b = new Writer(SIZEOF_XT_ENTRY_MATCH + data.length)
+      .u16(SIZEOF_XT_ENTRY_MATCH + data.length)
+      .fixedString(name, 29)
+      .u8(u.revision)
+      .bytes(data)
+      .finish();
+    useBytes.set(u, b);
+  }
+  w.bytes(b);
 }
 
 const UNCONDITIONAL: RuleIp = {
@@ -412,7 +462,50 @@ function writeErrorEntry(w: Writer, name: string, c: XtCounters): void {
  * index (GET_ENTRIES); otherwise the counters stored in the IR are written. comefrom is what the
  * kernel leaves there: the hooks each entry is reachable from.
  */
+/**
+ * `table` as an entry blob with `live` counters (per entry, in blob order) in place of the IR's.
+ * Tables are immutable and GET_INFO/GET_ENTRIES ask for the same one again and again (iptables
+ * fetches the whole table for every command), so the layout is computed once per table and only
+ * the counters are written per call.
+ */
 export function tableToBlob(table: Table, live?: readonly XtCounters[]): EncodedTable {
+  const enc = laidOut(table);
+  const entries = Buffer.from(enc.entries);
+  if (live !== undefined) {
+    const at = enc.offsets;
+    const n = Math.min(live.length, at.length);
+    for (let i = 0; i < n; i++) {
+      const c = live[i];
+      if (c === undefined) continue;
+      entries.writeBigUInt64LE(c.pcnt, (at[i] ?? 0) + OFF_COUNTERS);
+      entries.writeBigUInt64LE(c.bcnt, (at[i] ?? 0) + OFF_COUNTERS + 8);
+    }
+  }
+  return { ...enc, entries };
+}
+
+interface LaidOut extends EncodedTable {
+  /** Offset of each entry, in blob order. */
+  readonly offsets: Uint32Array;
+}
+
+const encodedTables = new WeakMap<Table, LaidOut>();
+
+function laidOut(table: Table): LaidOut {
+  let enc = encodedTables.get(table);
+  if (enc === undefined) {
+    enc = encodeTable(table);
+    encodedTables.set(table, enc);
+  }
+  return enc;
+}
+
+/** The entries' size in bytes, as GET_INFO reports it. */
+export function tableSize(table: Table): number {
+  return laidOut(table).size;
+}
+
+function encodeTable(table: Table): LaidOut {
   // Pass 1: offsets of every position a jump can name.
   const pos = new Map<string, number[]>();
   let off = 0;
@@ -442,10 +535,10 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
   }
   const endSize = table.end.entry === undefined ? USER_HEAD_SIZE : ruleSize(table.end.entry);
   const size = off + (table.end.absent === true ? 0 : endSize);
+  const userChains = new Set(table.chains.filter((c) => c.kind === 'user').map((c) => c.name));
   const jumpOffset = (t: JumpTarget): number => {
     const at = pos.get(t.chain);
-    const base = table.chains.find((c) => c.name === t.chain);
-    const shift = base?.kind === 'user' ? 1 : 0;
+    const shift = userChains.has(t.chain) ? 1 : 0;
     const v = at?.[t.index + shift];
     if (v === undefined)
       throw new XtError(EOPNOTSUPP, `jump to ${t.chain}[${t.index}] which does not exist`);
@@ -455,11 +548,10 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
   const hookEntry = Array<number>(NF_INET_NUMHOOKS).fill(NO_HOOK);
   const underflow = Array<number>(NF_INET_NUMHOOKS).fill(NO_HOOK);
   const w = new Writer(size);
-  let n = 0;
+  const offsets: number[] = [];
   const next = (c: XtCounters): XtCounters => {
-    const v = live?.[n] ?? c;
-    n++;
-    return v;
+    offsets.push(w.offset);
+    return c;
   };
 
   for (const r of table.prelude ?? []) writeRule(w, r, next(r.counters), jumpOffset);
@@ -489,7 +581,14 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
   }
   const entries = w.finish();
   patchComefrom(entries, table.validHooks, hookEntry);
-  return { entries, hookEntry, underflow, numEntries: n, size: entries.length };
+  return {
+    entries,
+    hookEntry,
+    underflow,
+    numEntries: offsets.length,
+    size: entries.length,
+    offsets: Uint32Array.from(offsets),
+  };
 }
 
 function writeRule(w: Writer, r: Rule, c: XtCounters, jumpOffset: (t: JumpTarget) => number): void {
@@ -536,7 +635,7 @@ function patchComefrom(entries: Buffer, validHooks: number, hookEntry: readonly 
 
 /** IPT_SO_GET_INFO's answer for `table` (84 bytes). */
 export function encodeGetinfo(table: Table): Buffer {
-  const enc = tableToBlob(table);
+  const enc = laidOut(table);
   const name = Buffer.alloc(XT_TABLE_MAXNAMELEN);
   name.write(table.name, 0, XT_TABLE_MAXNAMELEN - 1, 'latin1');
   const out = serializeGetinfo({

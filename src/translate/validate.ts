@@ -41,7 +41,8 @@ import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from './errno.js';
 import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
 import { entryCount, type Table, type XtCounters } from './ir.js';
-import { blobToTable, tableToBlob } from './table.js';
+import type { EntryMemo } from './memo.js';
+import { blobToTable, tableSize } from './table.js';
 
 const INT_MAX = 0x7fffffff;
 /** XT_MAX_TABLE_SIZE (x_tables.c): 512 MiB. */
@@ -314,7 +315,7 @@ export function findCheckEntry(blob: Buffer, pos: number, table: string): void {
  * (ELOOP), then find and check every extension. Returns the kernel's working copy of the entries
  * (counters zeroed, comefrom = reachable hooks) — what GET_ENTRIES would later show.
  */
-export function translateTable(entries: Buffer, hdr: ReplaceHeader): Buffer {
+export function translateTable(entries: Buffer, hdr: ReplaceHeader, memo?: EntryMemo): Buffer {
   const blob = Buffer.from(entries.subarray(0, hdr.size));
   if (hdr.numEntries > XT_MAX_TABLE_SIZE / 4)
     fail(ENOMEM, `num_entries ${hdr.numEntries} too large`);
@@ -336,24 +337,34 @@ export function translateTable(entries: Buffer, hdr: ReplaceHeader): Buffer {
   const marks = markSourceChains(blob, blob.length, hdr.validHooks, found.hookEntry, offsets);
   if (marks === null) fail(ELOOP, 'a loop, a jump to a non-entry, or a chain falling off the end');
   for (const [off, m] of marks) blob.writeUInt32LE(m, off + OFF_COMEFROM);
-  for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos))
+  for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
+    if (memo?.checked(blob, pos, blob.readUInt32LE(pos + OFF_COMEFROM), hdr.name)) continue;
     findCheckEntry(blob, pos, hdr.name);
+  }
   return blob;
 }
 
 /**
  * IPT_SO_SET_REPLACE's stateless checks on the caller's optval (`buf.length` = optlen): the
  * header checks, then translate_table. Returns the IR table (rules carry hookMask and origin) or
- * throws XtError with the kernel's errno.
+ * throws XtError with the kernel's errno. With `memo`, entries the last accepted blob had are
+ * neither checked nor decoded again.
  */
-export function checkReplace(buf: Buffer): Table {
-  const hdr = checkReplaceHeader(buf);
-  const blob = translateTable(buf.subarray(SIZEOF_IPT_REPLACE), hdr);
-  const comefrom = new Map<number, number>();
-  for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
-    comefrom.set(pos, blob.readUInt32LE(pos + OFF_COMEFROM));
+export function checkReplace(buf: Buffer, memo?: EntryMemo): Table {
+  try {
+    const hdr = checkReplaceHeader(buf);
+    const blob = translateTable(buf.subarray(SIZEOF_IPT_REPLACE), hdr, memo);
+    const comefrom = new Map<number, number>();
+    for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
+      comefrom.set(pos, blob.readUInt32LE(pos + OFF_COMEFROM));
+    }
+    const table = blobToTable(blob, hdr, comefrom, memo);
+    memo?.commit();
+    return table;
+  } catch (e) {
+    memo?.abandon();
+    throw e;
   }
-  return blobToTable(blob, hdr, comefrom);
 }
 
 /**
@@ -439,7 +450,7 @@ export function checkGetEntriesAgainst(
   req: { name: string; size: number },
 ): void {
   if (current === undefined) fail(ENOENT, `no table "${req.name}"`);
-  const size = tableToBlob(current).size;
+  const size = tableSize(current);
   if (req.size !== size) fail(EAGAIN, `size ${req.size} != table size ${size}`);
 }
 

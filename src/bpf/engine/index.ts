@@ -1,6 +1,7 @@
 // Table → plan → classifier → image, and loading that into a fresh engine instance. The backend
 // keeps instances alive across replaces; tests and benchmarks load one table at a time.
 import { classify, type Classified } from '../../translate/classify/blocks.js';
+import type { TreeCache } from '../../translate/classify/incremental.js';
 import type { Table } from '../../translate/ir.js';
 import { planTable } from '../../translate/plan.js';
 import { EOPNOTSUPP, XtError } from '../../translate/errno.js';
@@ -29,10 +30,11 @@ export interface Compiled {
 
 /**
  * Everything about a table short of the kernel. What the engine cannot run throws
- * XtError(EOPNOTSUPP) naming every such rule.
+ * XtError(EOPNOTSUPP) naming every such rule. `trees` carries classifier trees over from the
+ * table compiled before (classify/incremental.ts).
  */
-export function compile(table: Table, hz: number | undefined): Compiled {
-  const classified = classify(planTable(table));
+export function compile(table: Table, hz: number | undefined, trees?: TreeCache): Compiled {
+  const classified = classify(planTable(table), trees);
   const refused = refusals(classified, hz);
   if (refused.length > 0) {
     const plan = classified.plan;

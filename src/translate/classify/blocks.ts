@@ -5,7 +5,8 @@
 // block has matched and continued (an unconditional LOG or jump), the walk goes on with the next.
 import type { Plan, PlanEntry } from '../plan.js';
 import { unconditional } from '../plan.js';
-import { buildTrees, type ClassifierRule, type Tree } from './hypersplit.js';
+import { buildTree, partition, type ClassifierRule, type Tree } from './hypersplit.js';
+import type { TreeCache } from './incremental.js';
 import { entryRegion } from './region.js';
 
 export interface Block {
@@ -43,10 +44,15 @@ export function terminal(e: PlanEntry): boolean {
 
 /**
  * Entry index ranges of the blocks, in order: each ends at an unconditional entry, and each hook
- * entry starts one (the header names a hook's first block, not an entry in one).
+ * entry, underflow and jump target starts one. A leaf's list stops at a rule that ends every
+ * walk through the leaf, which holds for walks entering the block before that rule; a walk
+ * entering after it (a jump into the middle of a chain, which only non-iptables blobs make)
+ * would miss what the list left out. Returns are the exception that needs no block: the entry
+ * after a jump is entered only by packets that went through the jump, with the same key.
  */
 export function blockRanges(plan: Plan): [number, number][] {
-  const starts = new Set(plan.hooks.map((h) => h.entry));
+  const starts = new Set(plan.hooks.flatMap((h) => [h.entry, h.underflow]));
+  for (const e of plan.entries) if (e.action.kind === 'jump') starts.add(e.action.to);
   const out: [number, number][] = [];
   let first = 0;
   plan.entries.forEach((e, i) => {
@@ -66,12 +72,18 @@ export function classifierRule(e: PlanEntry): ClassifierRule {
   return { region: entryRegion(e), terminal: terminal(e) };
 }
 
-export function classify(plan: Plan): Classified {
+/** The plan's blocks and their trees, reusing and editing the trees `cache` kept when given. */
+export function classify(plan: Plan, cache?: TreeCache): Classified {
   const blockOf = new Int32Array(plan.entries.length);
+  cache?.begin();
   const blocks = blockRanges(plan).map(([first, last], b) => {
     blockOf.fill(b, first, last + 1);
     const rules = plan.entries.slice(first, last + 1).map(classifierRule);
-    return { first, last, trees: buildTrees(rules) };
+    const trees = cache
+      ? cache.trees(rules)
+      : partition(rules).members.map((g) => buildTree(rules, g));
+    return { first, last, trees };
   });
+  cache?.end();
   return { plan, blocks, blockOf };
 }

@@ -66,8 +66,16 @@ interface Items {
   readonly terminal: Uint8Array;
 }
 
-/** The boxes of the rules at `positions` (ascending) as items, empty boxes left out. */
-function pack(rules: readonly ClassifierRule[], positions: readonly number[]): Items {
+/**
+ * The boxes of the rules at `positions` (ascending) as items, those that are empty or miss the
+ * node box `lo`..`hi` left out.
+ */
+function pack(
+  rules: readonly ClassifierRule[],
+  positions: readonly number[],
+  lo: Float64Array,
+  hi: Float64Array,
+): Items {
   const n = positions.reduce((s, p) => s + (rules[p] as ClassifierRule).region.length, 0);
   const items: Items = {
     rule: new Int32Array(n),
@@ -85,7 +93,9 @@ function pack(rules: readonly ClassifierRule[], positions: readonly number[]): I
       for (let d = 0; d < KEY_WORDS; d++) {
         items.lo[i * KEY_WORDS + d] = b.lo[d] as number;
         items.hi[i * KEY_WORDS + d] = b.hi[d] as number;
-        if ((b.lo[d] as number) > (b.hi[d] as number)) empty = true;
+        const l = Math.max(b.lo[d] as number, lo[d] as number);
+        const h = Math.min(b.hi[d] as number, hi[d] as number);
+        if (l > h) empty = true;
       }
       if (empty) continue;
       items.rule[i] = pos;
@@ -305,15 +315,36 @@ function select(a: Float64Array, n: number, k: number): number {
   return a[k] as number;
 }
 
-/** The tree of the rules at `positions` (ascending) of a block. The root is node 0. */
-export function buildTree(rules: readonly ClassifierRule[], positions?: readonly number[]): Tree {
-  const it = pack(rules, positions ?? rules.map((_, i) => i));
+/** Where a (sub)tree is built: its box and the depth of its root. */
+export interface Place {
+  readonly lo: Float64Array;
+  readonly hi: Float64Array;
+  readonly depth: number;
+}
+
+/** The whole key space, at the root. */
+export function rootPlace(): Place {
+  return {
+    lo: new Float64Array(KEY_WORDS),
+    hi: Float64Array.from(FIELDS.map((f) => FIELD_MAX[f])),
+    depth: 0,
+  };
+}
+
+/**
+ * The tree of the rules at `positions` (ascending) of a block, for packets in `at` (the whole
+ * key space, or a leaf being split: incremental.ts). The root is node 0.
+ */
+export function buildTree(
+  rules: readonly ClassifierRule[],
+  positions: readonly number[] = rules.map((_, i) => i),
+  at: Place = rootPlace(),
+): Tree {
+  const it = pack(rules, positions, at.lo, at.hi);
   const b = new Builder(it);
   const all = new Int32Array(it.rule.length);
   for (let i = 0; i < all.length; i++) all[i] = i;
-  const lo = new Float64Array(KEY_WORDS);
-  const hi = Float64Array.from(FIELDS.map((f) => FIELD_MAX[f]));
-  b.build(all, lo, hi, 0);
+  b.build(all, at.lo, at.hi, at.depth);
   return b.finish();
 }
 
@@ -324,17 +355,9 @@ const SMALL = 1 << 16;
 /** Groups smaller than this join the last one; blocks this small are one group. */
 const MIN_GROUP = 32;
 
-/**
- * The rules of a block in up to MAX_GROUPS groups, each classified by its own tree: rules with
- * small source and destination ranges, small source only, small destination only, and the
- * rest (CutSplit's partition, Li et al., 2018). A rule wide in a field is copied into every
- * child when that field is cut; kept apart from the rules the cut separates, it is not, which
- * is what keeps firewall-style rulesets (many `-s 0/0 -d host` rules) from exploding.
- */
-export function groups(rules: readonly ClassifierRule[]): number[][] {
-  if (rules.length <= MIN_GROUP) return [rules.map((_, i) => i)];
-  const out: number[][] = [[], [], [], []];
-  const wide = (r: ClassifierRule, d: number): boolean => {
+/** Which of CutSplit's classes a rule is in: 0 small src and dst, 1 small src, 2 small dst, 3 neither. */
+export function classOf(r: ClassifierRule): number {
+  const wide = (d: number): boolean => {
     let lo = Infinity;
     let hi = -Infinity;
     for (const b of r.region) {
@@ -343,23 +366,47 @@ export function groups(rules: readonly ClassifierRule[]): number[][] {
     }
     return hi - lo >= SMALL;
   };
-  rules.forEach((r, i) => {
-    const g = (wide(r, DIM.src) ? 2 : 0) + (wide(r, DIM.dst) ? 1 : 0);
-    (out[g] as number[]).push(i);
-  });
-  const rest = out[3] as number[];
-  const kept = out.slice(0, 3).filter((g) => {
-    if (g.length >= MIN_GROUP) return true;
-    rest.push(...g);
-    return false;
-  });
-  rest.sort((a, b) => a - b);
-  return rest.length ? [...kept, rest] : kept;
+  return (wide(DIM.src) ? 2 : 0) + (wide(DIM.dst) ? 1 : 0);
 }
 
-/** The trees of a block, one per group (see groups). */
-export function buildTrees(rules: readonly ClassifierRule[]): Tree[] {
-  return groups(rules).map((g) => buildTree(rules, g));
+/** A block's rules split into groups, each classified by its own tree. */
+export interface Partition {
+  /** Per group, its rule positions (ascending). */
+  readonly members: readonly number[][];
+  /** Per class (classOf), the group holding it. */
+  readonly groupOf: readonly number[];
+}
+
+/**
+ * The rules of a block in up to MAX_GROUPS groups, each classified by its own tree: rules with
+ * small source and destination ranges, small source only, small destination only, and the
+ * rest (CutSplit's partition, Li et al., 2018). A rule wide in a field is copied into every
+ * child when that field is cut; kept apart from the rules the cut separates, it is not, which
+ * is what keeps firewall-style rulesets (many `-s 0/0 -d host` rules) from exploding.
+ */
+export function partition(rules: readonly ClassifierRule[]): Partition {
+  if (rules.length <= MIN_GROUP)
+    return { members: [rules.map((_, i) => i)], groupOf: [0, 0, 0, 0] };
+  const byClass: number[][] = [[], [], [], []];
+  rules.forEach((r, i) => (byClass[classOf(r)] as number[]).push(i));
+  const members: number[][] = [];
+  const groupOf = [-1, -1, -1, -1];
+  const rest: number[] = [];
+  const merged: number[] = [];
+  byClass.forEach((g, c) => {
+    if (c < 3 && g.length >= MIN_GROUP) {
+      groupOf[c] = members.length;
+      members.push(g);
+    } else {
+      rest.push(...g);
+      merged.push(c);
+    }
+  });
+  rest.sort((a, b) => a - b);
+  const restAt = rest.length ? members.length : 0;
+  if (rest.length) members.push(rest);
+  for (const c of merged) groupOf[c] = restAt;
+  return { members, groupOf };
 }
 
 /** The leaf a key reaches (what the BPF walk does), as its index. */

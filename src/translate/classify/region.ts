@@ -68,6 +68,19 @@ export function ipRegion(ip: RuleIp | undefined): Region {
  * match that changes state when evaluated (the kernel evaluates it whatever follows).
  */
 export function entryRegion(e: PlanEntry): Region {
+  // Rules decoded through an EntryMemo share ip and matches with the tables before them: their
+  // region is computed once, and keeps its identity for the tree cache (incremental.ts).
+  if (e.ip === undefined && e.matches.length === 0) return EVERYWHERE;
+  const known = regions.get(e.matches);
+  if (known !== undefined && known.ip === e.ip) return known.region;
+  const region = computeRegion(e);
+  regions.set(e.matches, { ip: e.ip, region });
+  return region;
+}
+
+const regions = new WeakMap<readonly unknown[], { ip: RuleIp | undefined; region: Region }>();
+
+function computeRegion(e: PlanEntry): Region {
   let r = ipRegion(e.ip);
   for (const m of e.matches) {
     if (r.length === 0) return r;
