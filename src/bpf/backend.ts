@@ -22,7 +22,6 @@ import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
-import { phaseTimer } from '../ipc/service.js';
 import {
   BpfError,
   close,
@@ -273,15 +272,12 @@ export class BpfBackend implements RulesetBackend {
     return st;
   }
 
-  private phases: Readonly<Record<string, number>> = {};
-
-  lastPhases(): Readonly<Record<string, number>> {
-    return this.phases;
-  }
-
-  async apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
-    const ms = phaseTimer();
-    this.phases = ms.phases;
+  async apply(
+    netns: NetnsRef,
+    table: Table,
+    phase: (name: string) => void = () => undefined,
+  ): Promise<readonly XtCounters[] | undefined> {
+    const ms = phase;
     const key = `${netns.id}/${table.name}`;
     const trees = this.trees.get(key) ?? new TreeCache();
     this.trees.set(key, trees);
@@ -316,7 +312,7 @@ export class BpfBackend implements RulesetBackend {
       ms('counters');
     } else {
       const cap = roomFor(compiled.need);
-      const inst = newInstance(table.name, compiled, cap, this.flavor, {
+      const inst = await newInstance(table.name, compiled, cap, this.flavor, {
         events: () => this.events(netns, dir),
         replies: () => this.replies(netns, dir),
       });

@@ -6,14 +6,18 @@ import { addressOf } from '../sys/libc.js';
 
 /** The calls we make, typed as we call them (pointer arguments are Buffers). */
 interface Libbpf {
-  bpf_prog_load(
-    type: number,
-    name: string,
-    license: string,
-    insns: Buffer,
-    cnt: number,
-    opts: Buffer,
-  ): number;
+  bpf_prog_load: {
+    (type: number, name: string, license: string, insns: Buffer, cnt: number, opts: Buffer): number;
+    async(
+      type: number,
+      name: string,
+      license: string,
+      insns: Buffer,
+      cnt: number,
+      opts: Buffer,
+      done: (err: unknown, r: number) => void,
+    ): void;
+  };
   bpf_map_create(
     type: number,
     name: string,
@@ -26,13 +30,6 @@ interface Libbpf {
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
   bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
   bpf_map_delete_elem(fd: number, key: Buffer): number;
-  bpf_map_update_batch(
-    fd: number,
-    keys: Buffer,
-    values: Buffer,
-    count: Buffer,
-    opts: Buffer,
-  ): number;
   bpf_map_lookup_batch(
     fd: number,
     inBatch: Buffer | null,
@@ -54,7 +51,6 @@ const lib = ffi.Library('libbpf.so.1', {
   bpf_map_lookup_elem: ['int', ['int', 'pointer', 'pointer']],
   bpf_map_update_elem: ['int', ['int', 'pointer', 'pointer', 'uint64']],
   bpf_map_delete_elem: ['int', ['int', 'pointer']],
-  bpf_map_update_batch: ['int', ['int', 'pointer', 'pointer', 'pointer', 'pointer']],
   bpf_map_lookup_batch: [
     'int',
     ['int', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer'],
@@ -106,6 +102,33 @@ export interface ProgLoadArgs {
 
 /** bpf_prog_load(); returns the fd or -errno. */
 export function progLoad(a: ProgLoadArgs): number {
+  return lib.bpf_prog_load(a.type, a.name, 'GPL', a.insns, a.insns.length / 8, progLoadOpts(a));
+}
+
+/**
+ * bpf_prog_load() on libuv's thread pool: the verifier may take a while, and the daemon's
+ * thread must keep answering meanwhile. The closure keeps the buffers the call reads alive.
+ */
+export function progLoadAsync(a: ProgLoadArgs): Promise<number> {
+  const o = progLoadOpts(a);
+  return new Promise((resolve, reject) => {
+    lib.bpf_prog_load.async(
+      a.type,
+      a.name,
+      'GPL',
+      a.insns,
+      a.insns.length / 8,
+      o,
+      (err: unknown, r: number) => {
+        void [a, o];
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else resolve(r);
+      },
+    );
+  });
+}
+
+function progLoadOpts(a: ProgLoadArgs): Buffer {
   const o = Buffer.alloc(PROG_LOAD_OPTS.size);
   o.writeBigUInt64LE(BigInt(PROG_LOAD_OPTS.size), 0);
   o.writeUInt32LE(a.expectedAttachType, PROG_LOAD_OPTS.expected_attach_type);
@@ -118,7 +141,7 @@ export function progLoad(a: ProgLoadArgs): number {
   o.writeUInt32LE(1, PROG_LOAD_OPTS.log_level);
   o.writeUInt32LE(a.log.length, PROG_LOAD_OPTS.log_size);
   o.writeBigUInt64LE(addressOf(a.log), PROG_LOAD_OPTS.log_buf);
-  return lib.bpf_prog_load(a.type, a.name, 'GPL', a.insns, a.insns.length / 8, o);
+  return o;
 }
 
 export function mapCreate(
@@ -177,21 +200,6 @@ export function mapLookupBatch(
   o.writeBigUInt64LE(BigInt(MAP_BATCH_OPTS.size), 0);
   const r = lib.bpf_map_lookup_batch(fd, cursor, next, keys, values, count, o);
   return [r, count.readUInt32LE(0), next];
-}
-
-/** One bpf_map_update_batch() call for `count` keys; returns [result, entries written]. */
-export function mapUpdateBatch(
-  fd: number,
-  keys: Buffer,
-  values: Buffer,
-  count: number,
-): [number, number] {
-  const n = Buffer.alloc(4);
-  n.writeUInt32LE(count, 0);
-  const o = Buffer.alloc(MAP_BATCH_OPTS.size);
-  o.writeBigUInt64LE(BigInt(MAP_BATCH_OPTS.size), 0);
-  const r = lib.bpf_map_update_batch(fd, keys, values, n, o);
-  return [r, n.readUInt32LE(0)];
 }
 
 export const objPin = (fd: number, path: string): number => lib.bpf_obj_pin(fd, path);

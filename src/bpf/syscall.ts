@@ -113,27 +113,6 @@ export function mapValues(fd: number, n: number, valueSize: number, start = 0): 
   return out;
 }
 
-/** Sets the array map's keys start..start+n-1 to `values` (n × valueSize bytes) in batches. */
-export function mapWriteRange(
-  fd: number,
-  start: number,
-  n: number,
-  valueSize: number,
-  values: Buffer,
-): void {
-  const chunk = 4096;
-  for (let done = 0; done < n;) {
-    const count = Math.min(chunk, n - done);
-    const keys = Buffer.alloc(4 * count);
-    for (let k = 0; k < count; k++) keys.writeUInt32LE(start + done + k, 4 * k);
-    const part = values.subarray(done * valueSize, (done + count) * valueSize);
-    const [r, written] = libbpf.mapUpdateBatch(fd, keys, part, count);
-    if (r < 0) throw new BpfError('map_update_batch', -r);
-    done += written;
-    if (written === 0) throw new BpfError('map_update_batch', 5);
-  }
-}
-
 export function mapUpdate(fd: number, key: Buffer, value: Buffer): void {
   ok('map_update_elem', libbpf.mapUpdate(fd, key, value));
 }
@@ -183,19 +162,49 @@ export interface Verified {
 
 /** progLoad, also reporting how much work the verifier did. */
 export function progLoadVerified(spec: ProgSpec): Verified {
-  const name = spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
-  for (let logSize = 1 << 20, tries = 0; ;) {
-    const log = Buffer.alloc(logSize);
-    const r = libbpf.progLoad({ ...spec, name, log });
+  const load = new Loading(spec);
+  for (;;) {
+    const done = load.after(libbpf.progLoad(load.args()));
+    if (done) return done;
+  }
+}
+
+/** progLoadVerified with the verifier's work on libuv's thread pool. */
+export async function progLoadVerifiedAsync(spec: ProgSpec): Promise<Verified> {
+  const load = new Loading(spec);
+  for (;;) {
+    const done = load.after(await libbpf.progLoadAsync(load.args()));
+    if (done) return done;
+  }
+}
+
+/** One program load's attempts: the log grows until the verdict fits, a signal means again. */
+class Loading {
+  private readonly name: string;
+  private logSize = 1 << 20;
+  private tries = 0;
+  private log = Buffer.alloc(0);
+
+  constructor(private readonly spec: ProgSpec) {
+    this.name = spec.name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
+  }
+
+  args(): libbpf.ProgLoadArgs {
+    this.log = Buffer.alloc(this.logSize);
+    return { ...this.spec, name: this.name, log: this.log };
+  }
+
+  /** The loaded program, or undefined to try again; throws what the kernel refused. */
+  after(r: number): Verified | undefined {
     // ENOSPC: the log did not fit; the verifier's verdict is only known with the whole log.
-    if (r === -28 && logSize < 1 << 28) {
-      logSize *= 4;
-      continue;
+    if (r === -28 && this.logSize < 1 << 28) {
+      this.logSize *= 4;
+      return undefined;
     }
     // EAGAIN: a signal reached the thread while the verifier ran (it gives up then); again.
-    if (r === -11 && ++tries < 20) continue;
-    const fd = ok(`prog_load ${name}`, r, log);
-    const m = /processed (\d+) insns/.exec(cstr(log));
+    if (r === -11 && ++this.tries < 20) return undefined;
+    const fd = ok(`prog_load ${this.name}`, r, this.log);
+    const m = /processed (\d+) insns/.exec(cstr(this.log));
     return { fd, processed: m ? Number(m[1]) : 0 };
   }
 }

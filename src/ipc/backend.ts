@@ -54,11 +54,14 @@ export interface RulesetBackend {
   /**
    * Makes `table` the ruleset enforced in `netns`, atomically. Throws XtError to refuse it; the
    * previous ruleset must then stay in force. Returns what the previous ruleset counted, read
-   * after the swap (undefined when nothing counts).
+   * after the swap (undefined when nothing counts). `phase`, when given, is called at the end
+   * of each phase with its name (the log shows where the time went).
    */
-  apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined>;
-  /** Milliseconds the last apply spent in each of its phases, for the log. */
-  lastPhases?(): Readonly<Record<string, number>>;
+  apply(
+    netns: NetnsRef,
+    table: Table,
+    phase?: (name: string) => void,
+  ): Promise<readonly XtCounters[] | undefined>;
   /**
    * After a helper restart: `table` is what an earlier helper last applied in `netns`. Adopt
    * what it left running (or apply it again); packets must keep being filtered meanwhile.

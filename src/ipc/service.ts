@@ -273,19 +273,19 @@ export class SockoptService {
     const next = checkReplace(buf, isServed(hdr.name) ? this.memo(ns, hdr.name) : undefined);
     ms('check');
     return this.serialize(ns, next.name, async () => {
+      ms('wait');
       const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
       // The old counts are read after the swap, as the kernel does, so packets the old rules
       // counted while the new ones were being loaded are not lost.
-      const counted = await this.backend.apply(ns, next);
-      ms('apply');
+      const counted = await this.backend.apply(ns, next, ms);
       const old = cur ? withCounts(cur.base, counted) : [];
       this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
       this.saved?.saveReplace(ns.id, next.name, buf);
       this.saved?.saveCounters(ns.id, next.name, []);
       ms('save');
       out.entries = entryCount(next);
-      const phases = { ...ms.phases, ...(this.backend.lastPhases?.() ?? {}) };
+      const phases = ms.phases;
       out.detail = `${out.entries} entries; ms ${Object.entries(phases)
         .map(([k, v]) => `${k} ${v.toFixed(1)}`)
         .join(', ')}`;

@@ -162,6 +162,8 @@ export function translateSave(text: string, flavor: HookFlavor): Translation {
         depth: poolDepth,
         workEntries: WORK_PER_CPU,
         workSize: workSize(poolDepth),
+        counterSlots: 2 * need.rules,
+        cpus: 1,
       },
       flavor,
     );

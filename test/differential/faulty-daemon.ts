@@ -32,8 +32,12 @@ class FlippedBackend extends BpfBackend {
     return f;
   }
 
-  override apply(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
-    return super.apply(netns, this.flip(table));
+  override apply(
+    netns: NetnsRef,
+    table: Table,
+    phase?: (name: string) => void,
+  ): Promise<readonly XtCounters[] | undefined> {
+    return super.apply(netns, this.flip(table), phase);
   }
 
   override resume(netns: NetnsRef, table: Table): Promise<void> {

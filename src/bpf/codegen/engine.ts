@@ -116,6 +116,10 @@ export interface EngineSpec {
   readonly workEntries: number;
   /** Bytes of the work map's value. */
   readonly workSize: number;
+  /** Counter slots per CPU (layout.ts MAPS.COUNTERS): both halves' rules. */
+  readonly counterSlots: number;
+  /** CPUs the counters map has slots for (the possible CPUs). */
+  readonly cpus: number;
 }
 
 export interface EngineProgram {
@@ -655,8 +659,15 @@ function act(spec: EngineSpec, flavor: HookFlavor, l: Labels, corrupt: string): 
   };
   const overflow = l.next('a_overflow');
   const underflow = l.next('a_underflow');
+  const cpuOk = l.next('act_cpu');
   const out: Insn[] = [
-    withLabel(LoadMem(R1, STATE, S.RULE, Size.W), 'act'),
+    // This CPU's counter of the rule: no other CPU writes it, so the adds never contend.
+    withLabel(Call.helper(BPF_FUNC_get_smp_processor_id), 'act'),
+    JLt.imm(R0, spec.cpus, cpuOk),
+    Mov.imm(R0, spec.cpus - 1),
+    withLabel(Mul.imm(R0, spec.counterSlots), cpuOk),
+    LoadMem(R1, STATE, S.RULE, Size.W),
+    Add.reg(R1, R0),
     StoreMem(FP, -CB_KEY, R1, Size.W),
     LoadMapPtr(R1, MAPS.COUNTERS),
     Mov.reg(R2, FP),

@@ -19,7 +19,7 @@ import {
   type Image,
   type Kinds,
 } from './image.js';
-import { EngineInstance, poolDepthFor, type SharedMaps } from './instance.js';
+import { EngineInstance, poolDepthFor, type InstanceSpec, type SharedMaps } from './instance.js';
 
 export interface Compiled {
   readonly classified: Classified;
@@ -74,7 +74,12 @@ export function loadTable(
   const compiled = compile(table, flavor.hz);
   const cap = roomFor(compiled.need);
   const img = image(compiled, cap, 0, flavor);
-  const instance = newInstance(table.name, compiled, cap, flavor, shared);
+  let instance: EngineInstance;
+  try {
+    instance = EngineInstance.create(instanceSpec(table.name, compiled, cap, flavor, shared));
+  } catch (e) {
+    throw refusal(e, compiled.classified.plan.entries.length);
+  }
   instance.write(img);
   instance.switchTo(img);
   const progs: number[] = [];
@@ -82,26 +87,37 @@ export function loadTable(
   return { compiled, instance, progs, counters: instance.fd(MAPS.COUNTERS) };
 }
 
-export function newInstance(
+/** A new instance for `c` (the daemon's: verified off its thread). */
+export async function newInstance(
   table: string,
   c: Compiled,
   cap: Capacity,
   flavor: HookFlavor,
   shared: SharedMaps,
-): EngineInstance {
+): Promise<EngineInstance> {
   try {
-    return EngineInstance.create({
-      table,
-      hooks: c.classified.plan.hooks,
-      kinds: c.kinds,
-      cap,
-      poolDepth: c.poolDepth,
-      flavor,
-      shared,
-    });
+    return await EngineInstance.createAsync(instanceSpec(table, c, cap, flavor, shared));
   } catch (e) {
     throw refusal(e, c.classified.plan.entries.length);
   }
+}
+
+function instanceSpec(
+  table: string,
+  c: Compiled,
+  cap: Capacity,
+  flavor: HookFlavor,
+  shared: SharedMaps,
+): InstanceSpec {
+  return {
+    table,
+    hooks: c.classified.plan.hooks,
+    kinds: c.kinds,
+    cap,
+    poolDepth: c.poolDepth,
+    flavor,
+    shared,
+  };
 }
 
 /** A load failure as the errno SET_REPLACE answers with and a sentence for the log. */

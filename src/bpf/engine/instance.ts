@@ -4,7 +4,7 @@
 // builds a new instance (engine/image.ts says which).
 import { assemble } from '../asm/index.js';
 import { funcInfoBtf } from '../codegen/btf.js';
-import { engineProgram, type EngineProgram, type EngineSpec } from '../codegen/engine.js';
+import { engineProgram, type EngineSpec } from '../codegen/engine.js';
 import { EVENTS_MAP, REPLIES_MAP } from '../codegen/event.js';
 import type { HookFlavor } from '../codegen/flavor.js';
 import {
@@ -32,12 +32,14 @@ import {
   btfLoad,
   close,
   mapCreate,
+  mapInfo,
   mapUpdate,
   mapValues,
-  mapWriteRange,
   possibleCpus,
   progLoadVerified,
+  progLoadVerifiedAsync,
   u32,
+  type ProgSpec,
   type Verified,
 } from '../syscall.js';
 import { headerWords, recordSize, type Capacity, type Image, type Kinds } from './image.js';
@@ -57,6 +59,12 @@ export interface InstanceSpec {
   readonly poolDepth: number;
   readonly flavor: HookFlavor;
   readonly shared?: SharedMaps;
+}
+
+/** One hook's program, ready for the verifier. */
+interface Program {
+  readonly hook: number;
+  readonly load: ProgSpec;
 }
 
 interface EngineMap {
@@ -93,7 +101,29 @@ export class EngineInstance {
     const inst = new EngineInstance(spec);
     try {
       inst.createMaps();
-      inst.loadPrograms();
+      for (const p of inst.programs()) inst.loaded(p, progLoadVerified(p.load));
+    } catch (e) {
+      inst.close();
+      throw e;
+    }
+    return inst;
+  }
+
+  /**
+   * create, with the verifier's work off the calling thread and the hooks' programs verified
+   * side by side (the daemon: other namespaces are answered meanwhile).
+   */
+  static async createAsync(spec: InstanceSpec): Promise<EngineInstance> {
+    const inst = new EngineInstance(spec);
+    try {
+      inst.createMaps();
+      const programs = inst.programs();
+      const results = await Promise.allSettled(programs.map((p) => progLoadVerifiedAsync(p.load)));
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') inst.loaded(programs[i] as Program, r.value);
+      });
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (e) {
       inst.close();
       throw e;
@@ -137,17 +167,10 @@ export class EngineInstance {
         2 * (cap.records.get(k.name) ?? 0),
       );
     }
-    this.add(
-      MAPS.COUNTERS,
-      mapCreate({
-        type: MapType.PERCPU_ARRAY,
-        keySize: 4,
-        valueSize: 16,
-        maxEntries: 2 * cap.rules,
-        name: `bpf_${table}_cnt`,
-      }),
-      16,
-    );
+    // Counters per CPU, but not a PERCPU_ARRAY: that allocates every element on its own (170 ms
+    // for 64k entries here) and is read back only by syscall. One mmapable array with a run of
+    // slots per CPU is created in a millisecond, read and zeroed in place.
+    this.array(MAPS.COUNTERS, `bpf_${table}_cnt`, 16, possibleCpus() * this.counterSlots());
     this.add(
       MAPS.STATS,
       mapCreate({
@@ -234,10 +257,11 @@ export class EngineInstance {
     return m.fd;
   }
 
-  private loadPrograms(): void {
+  /** What to load for each hook: the engine program for its spec, assembled, with its BTF. */
+  private programs(): Program[] {
     const { flavor, kinds, hooks } = this.spec;
     const replies = kinds.targets.some((t) => t.engine?.sendsReplies === true);
-    for (const h of hooks) {
+    return hooks.map((h) => {
       const spec: EngineSpec = {
         hook: h.hook,
         matches: kinds.matches,
@@ -246,36 +270,43 @@ export class EngineInstance {
         depth: this.spec.poolDepth,
         workEntries: possibleCpus() * WORK_PER_CPU,
         workSize: workSize(this.spec.poolDepth),
+        counterSlots: this.counterSlots(),
+        cpus: possibleCpus(),
       };
-      const v = this.load(h.chain, engineProgram(spec, flavor));
-      this.progs.set(h.hook, v.fd);
-      this.processed.set(h.hook, v.processed);
-    }
+      const prog = engineProgram(spec, flavor);
+      const code = assemble(prog.insns, { maps: (n) => this.resolve(n) });
+      const btf = funcInfoBtf(prog.funcs);
+      const btfFd = btfLoad(btf.blob);
+      this.owned.push(btfFd);
+      // func_info: {insn_off, type_id} per subprogram, in instruction order.
+      const subs = prog.funcs
+        .map((f) => ({
+          at: code.labels.get(f.label) as number,
+          id: btf.funcs.get(f.name) as number,
+        }))
+        .sort((a, b) => a.at - b.at);
+      const funcInfo = Buffer.alloc(8 * subs.length);
+      subs.forEach((f, i) => {
+        funcInfo.writeUInt32LE(f.at, 8 * i);
+        funcInfo.writeUInt32LE(f.id, 8 * i + 4);
+      });
+      return {
+        hook: h.hook,
+        load: {
+          type: flavor.progType,
+          expectedAttachType: flavor.expectedAttachType,
+          name: `bpf_${h.chain}`,
+          insns: code.bytes,
+          btf: { fd: btfFd, funcInfo },
+        },
+      };
+    });
   }
 
-  private load(chain: string, prog: EngineProgram): Verified {
-    const code = assemble(prog.insns, { maps: (n) => this.resolve(n) });
-    const btf = funcInfoBtf(prog.funcs);
-    const btfFd = btfLoad(btf.blob);
-    this.owned.push(btfFd);
-    // func_info: {insn_off, type_id} per subprogram, in instruction order.
-    const subs = prog.funcs
-      .map((f) => ({ at: code.labels.get(f.label) as number, id: btf.funcs.get(f.name) as number }))
-      .sort((a, b) => a.at - b.at);
-    const funcInfo = Buffer.alloc(8 * subs.length);
-    subs.forEach((f, i) => {
-      funcInfo.writeUInt32LE(f.at, 8 * i);
-      funcInfo.writeUInt32LE(f.id, 8 * i + 4);
-    });
-    const v = progLoadVerified({
-      type: this.spec.flavor.progType,
-      expectedAttachType: this.spec.flavor.expectedAttachType,
-      name: `bpf_${chain}`,
-      insns: code.bytes,
-      btf: { fd: btfFd, funcInfo },
-    });
+  private loaded(p: Program, v: Verified): void {
     this.owned.push(v.fd);
-    return v;
+    this.progs.set(p.hook, v.fd);
+    this.processed.set(p.hook, v.processed);
   }
 
   private bytes(name: string): Buffer {
@@ -339,25 +370,33 @@ export class EngineInstance {
     this.active = image.half;
   }
 
+  /** Counter slots per CPU: both halves' rule records. */
+  private counterSlots(): number {
+    return 2 * this.spec.cap.rules;
+  }
+
   /** What the generation in `half` counted, summed over CPUs, by entry index. */
   counters(half: number): XtCounters[] {
     const n = this.entries[half] ?? 0;
     if (n === 0) return [];
-    return readCounters(this.fd(MAPS.COUNTERS), n, half * this.spec.cap.rules);
+    return sumCounters(
+      this.bytes(MAPS.COUNTERS),
+      this.counterSlots(),
+      n,
+      half * this.spec.cap.rules,
+    );
   }
 
   /** Zeroes the counters of `half` for its next generation. */
   resetCounters(half: number): void {
     const n = this.entries[half] ?? 0;
     if (n === 0) return;
-    const stride = 16 * possibleCpus();
-    mapWriteRange(
-      this.fd(MAPS.COUNTERS),
-      half * this.spec.cap.rules,
-      n,
-      stride,
-      Buffer.alloc(n * stride),
-    );
+    const bytes = this.bytes(MAPS.COUNTERS);
+    const slots = this.counterSlots();
+    for (let c = 0; c < possibleCpus(); c++) {
+      const at = 16 * (c * slots + half * this.spec.cap.rules);
+      bytes.fill(0, at, at + 16 * n);
+    }
     this.entries[half] = 0;
   }
 
@@ -391,18 +430,32 @@ function pageAligned(n: number): number {
   return Math.ceil(n / 4096) * 4096;
 }
 
-/** `n` entries of a per-CPU counters map from key `start`, summed over the possible CPUs. */
-export function readCounters(counters: number, n: number, start = 0): XtCounters[] {
+/**
+ * Counters `start`..`start + n` of a counters map (MAPS.COUNTERS: `slots` 16-byte counters per
+ * possible CPU, one after the other), summed over the CPUs.
+ */
+export function sumCounters(bytes: Buffer, slots: number, n: number, start: number): XtCounters[] {
   const cpus = possibleCpus();
-  const stride = 16 * cpus;
-  const all = mapValues(counters, n, stride, start);
+  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
   return Array.from({ length: n }, (_, i) => {
     let pcnt = 0n;
     let bcnt = 0n;
     for (let c = 0; c < cpus; c++) {
-      pcnt += all.readBigUInt64LE(i * stride + 16 * c);
-      bcnt += all.readBigUInt64LE(i * stride + 16 * c + 8);
+      const w = 2 * (c * slots + start + i);
+      pcnt += words[w] as bigint;
+      bcnt += words[w + 1] as bigint;
     }
     return { pcnt, bcnt };
   });
+}
+
+/** `n` counters from `start` of a counters map known only by its fd (a pin, a test's load). */
+export function readCounters(counters: number, n: number, start = 0): XtCounters[] {
+  const { maxEntries } = mapInfo(counters);
+  const m = mmapShared(counters, pageAligned(16 * maxEntries));
+  try {
+    return sumCounters(m.bytes, maxEntries / possibleCpus(), n, start);
+  } finally {
+    m.unmap();
+  }
 }
