@@ -3,18 +3,21 @@
 // socket's credentials, a bridge port), and kernel arrays whose length only the kernel knows.
 import {
   Add,
+  And,
   Call,
   FP,
   Ja,
   JEq,
   JNe,
   LoadMem,
+  Lsh,
   Mov,
   Nop,
   R0,
   R1,
   R2,
   R3,
+  R8,
   Size,
   withLabel,
   type Insn,
@@ -77,5 +80,25 @@ export function forEach(
     withLabel(Nop(), brk),
     ...iter(),
     Call.kfunc(kernel.funcId('bpf_iter_num_destroy')),
+  ];
+}
+
+/**
+ * skb_ext_find: R1 = the address of the skb extension `id` (an enumerator of skb_ext_id, e.g.
+ * SKB_EXT_BRIDGE_NF) of the skb at `skb` (a trusted pointer), or → `none` when the skb has
+ * none. Uses the 8 bytes of stack at FP+`slot`; clobbers R0-R5 and R8.
+ */
+export function skbExtFind(kernel: Btf, skb: Reg, id: string, slot: number, none: string): Insn[] {
+  const n = kernel.enumValue(id);
+  return [
+    LoadMem(R2, skb, kernel.memberOffset('sk_buff', 'active_extensions'), Size.B),
+    And.imm(R2, 1 << n),
+    JEq.imm(R2, 0, none),
+    ...kread(skb, kernel.memberOffset('sk_buff', 'extensions'), Size.DW, slot, none),
+    Mov.reg(R8, R1),
+    // the area is offset[id] 8-byte chunks in
+    ...kread(R8, kernel.memberOffset('skb_ext', 'offset') + n, Size.B, slot),
+    Lsh.imm(R1, 3),
+    Add.reg(R1, R8),
   ];
 }

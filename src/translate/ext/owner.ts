@@ -15,8 +15,6 @@ import {
   And,
   Ja,
   JEq,
-  JGt,
-  JLt,
   JNe,
   LoadMem,
   Lsh,
@@ -34,7 +32,7 @@ import {
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { unlessInverted } from '../../bpf/codegen/cmp.js';
+import { rangeHolds, unlessInverted } from '../../bpf/codegen/cmp.js';
 import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { forEach, kread } from '../../bpf/codegen/kmem.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
@@ -188,18 +186,7 @@ function ownerCode(cg: EvalContext): Insn[] {
     JEq.imm(R1, 0, none),
   ];
   /** R4 = lo <= R1 <= hi, the record's range at `at`. */
-  const inRange = (at: number): Insn[] => {
-    const out = cg.label('own_out');
-    return [
-      LoadMem(R2, RECORD, at, Size.W),
-      Mov.imm(R4, 0),
-      JLt.reg(R1, R2, out),
-      LoadMem(R2, RECORD, at + 4, Size.W),
-      JGt.reg(R1, R2, out),
-      Mov.imm(R4, 1),
-      withLabel(Nop(), out),
-    ];
-  };
+  const inRange = (at: number): Insn[] => rangeHolds([], at, at + 4, Size.W, cg);
   return [
     // The kernel's REJECT replies: a RST has no socket, an ICMP error the netns' ICMP socket,
     // which has no file. Ours come from the helper's raw socket.

@@ -35,7 +35,7 @@ import {
   type Insn,
 } from '../../bpf/asm/index.js';
 import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
-import { forEach, kread } from '../../bpf/codegen/kmem.js';
+import { forEach, kread, skbExtFind } from '../../bpf/codegen/kmem.js';
 
 export const XT_PHYSDEV_OP_IN = 0x01;
 export const XT_PHYSDEV_OP_OUT = 0x02;
@@ -256,20 +256,8 @@ function physdevCode(cg: EvalContext): Insn[] {
   };
   return [
     LoadMem(R1, CTX, cg.ctxLayout.skb, Size.DW),
-    LoadMem(R2, R1, k.memberOffset('sk_buff', 'active_extensions'), Size.B),
-    And.imm(R2, 1 << k.enumValue('SKB_EXT_BRIDGE_NF')),
-    JEq.imm(R2, 0, noInfo),
-    // R8 = nf_bridge_info_get(skb): the area at offset[id] * 8 of skb->extensions
-    ...kread(R1, k.memberOffset('sk_buff', 'extensions'), Size.DW, buf, noInfo),
+    ...skbExtFind(k, R1, 'SKB_EXT_BRIDGE_NF', buf, noInfo),
     Mov.reg(R8, R1),
-    ...kread(
-      R8,
-      k.memberOffset('skb_ext', 'offset') + k.enumValue('SKB_EXT_BRIDGE_NF'),
-      Size.B,
-      buf,
-    ),
-    Lsh.imm(R1, 3),
-    Add.reg(R8, R1),
     ...kread(R8, k.memberOffset('nf_bridge_info', 'physoutdev'), Size.DW, buf),
     StoreMem(FP, outdev, R1, Size.DW),
     ...kread(R8, k.memberOffset('nf_bridge_info', 'physinif'), Size.W, buf),

@@ -48,7 +48,7 @@ import {
   type Insn,
 } from '../../bpf/asm/index.js';
 import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
-import { forEach, kread } from '../../bpf/codegen/kmem.js';
+import { forEach, kread, skbExtFind } from '../../bpf/codegen/kmem.js';
 
 export const XT_POLICY_MAX_ELEM = 4;
 export const XT_POLICY_MATCH_IN = 0x1;
@@ -323,20 +323,8 @@ function policyCode(cg: EvalContext): Insn[] {
     And.imm(R2, XT_POLICY_MATCH_IN),
     JEq.imm(R2, 0, out),
     // skb_sec_path(skb)
-    LoadMem(R2, R1, k.memberOffset('sk_buff', 'active_extensions'), Size.B),
-    And.imm(R2, 1 << k.enumValue('SKB_EXT_SEC_PATH')),
-    JEq.imm(R2, 0, decide),
-    ...kread(R1, k.memberOffset('sk_buff', 'extensions'), Size.DW, buf, decide),
+    ...skbExtFind(k, R1, 'SKB_EXT_SEC_PATH', buf, decide),
     Mov.reg(R8, R1),
-    ...kread(
-      R8,
-      k.memberOffset('skb_ext', 'offset') + k.enumValue('SKB_EXT_SEC_PATH'),
-      Size.B,
-      buf,
-    ),
-    Mov.imm(R2, 8),
-    Mul.reg(R1, R2),
-    Add.reg(R8, R1),
     StoreMem(FP, carried, R8, Size.DW),
     ...kread(R8, k.memberOffset('sec_path', 'len'), Size.W, buf),
     Mov.reg(R5, R1),

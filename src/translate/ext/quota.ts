@@ -11,11 +11,9 @@ import { inv, payload, zeroed } from './util.js';
 import {
   Add,
   Call,
-  FP,
   Ja,
   JEq,
   JLt,
-  LoadMapPtr,
   LoadMem,
   Mov,
   R0,
@@ -33,6 +31,7 @@ import {
 } from '../../bpf/asm/index.js';
 import { BUCKET, bucketBtf } from '../../bpf/codegen/btf.js';
 import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { BPF_FUNC_spin_unlock, lockSlot } from '../../bpf/codegen/slot.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_QUOTA_INVERT = 0x1;
@@ -105,30 +104,15 @@ export const quota: Extension<QuotaMatch> = {
   },
 };
 
-const BPF_FUNC_map_lookup_elem = 1;
-const BPF_FUNC_spin_lock = 93;
-const BPF_FUNC_spin_unlock = 94;
-
 /**
  * quota_mt under the slot's lock: with at least skb->len bytes left they are spent and the
  * test holds; otherwise nothing is left from then on (a smaller packet later fails too).
  */
 function quotaCode(cg: EvalContext): Insn[] {
-  const [key, ptr] = [cg.scratch, cg.scratch + 8];
   const short = cg.label('quota_short');
   const done = cg.label('quota_done');
   return [
-    LoadMem(R1, RECORD, REC.SLOT, Size.W),
-    StoreMem(FP, key, R1, Size.W),
-    LoadMapPtr(R1, QUOTAS_MAP),
-    Mov.reg(R2, FP),
-    Add.imm(R2, key),
-    Call.helper(BPF_FUNC_map_lookup_elem),
-    JEq.imm(R0, 0, cg.noMatch),
-    StoreMem(FP, ptr, R0, Size.DW),
-    Mov.reg(R1, R0),
-    Call.helper(BPF_FUNC_spin_lock),
-    LoadMem(R1, FP, ptr, Size.DW),
+    ...lockSlot(QUOTAS_MAP, REC.SLOT, cg.scratch, cg.noMatch),
     LoadMem(R2, R1, SPENT, Size.DW),
     LoadMem(R3, RECORD, REC.QUOTA, Size.DW),
     // R4 = bytes left

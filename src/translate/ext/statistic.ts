@@ -13,14 +13,13 @@ import {
   Add,
   And,
   Call,
-  FP,
   Ja,
   JEq,
   JLt,
   JNe,
-  LoadMapPtr,
   LoadMem,
   Mov,
+  Nop,
   R0,
   R1,
   R2,
@@ -36,6 +35,7 @@ import {
 } from '../../bpf/asm/index.js';
 import { BUCKET, bucketBtf } from '../../bpf/codegen/btf.js';
 import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { BPF_FUNC_spin_unlock, lockSlot } from '../../bpf/codegen/slot.js';
 
 export const XT_STATISTIC_MODE_RANDOM = 0;
 export const XT_STATISTIC_MODE_NTH = 1;
@@ -168,10 +168,7 @@ export const statistic: Extension<StatisticMatch> = {
   },
 };
 
-const BPF_FUNC_map_lookup_elem = 1;
 const BPF_FUNC_get_prandom_u32 = 7;
-const BPF_FUNC_spin_lock = 93;
-const BPF_FUNC_spin_unlock = 94;
 
 /**
  * statistic_mt. Random: a 31-bit random number below the probability (bpf_get_prandom_u32
@@ -181,7 +178,6 @@ const BPF_FUNC_spin_unlock = 94;
  * Then ^ invert. A mode past NTH (checkentry refuses it) holds only inverted, as in the kernel.
  */
 function statisticCode(cg: EvalContext): Insn[] {
-  const [key, ptr] = [cg.scratch, cg.scratch + 8];
   const nth = cg.label('stat_nth');
   const decided = cg.label('stat_decided');
   const wrap = cg.label('stat_wrap');
@@ -197,17 +193,8 @@ function statisticCode(cg: EvalContext): Insn[] {
     LoadMem(R1, RECORD, REC.EVERY, Size.W),
     JLt.reg(R0, R1, yes),
     Ja(decided),
-    withLabel(LoadMem(R1, RECORD, REC.SLOT, Size.W), nth),
-    StoreMem(FP, key, R1, Size.W),
-    LoadMapPtr(R1, NTH_MAP),
-    Mov.reg(R2, FP),
-    Add.imm(R2, key),
-    Call.helper(BPF_FUNC_map_lookup_elem),
-    JEq.imm(R0, 0, cg.noMatch),
-    StoreMem(FP, ptr, R0, Size.DW),
-    Mov.reg(R1, R0),
-    Call.helper(BPF_FUNC_spin_lock),
-    LoadMem(R1, FP, ptr, Size.DW),
+    withLabel(Nop(), nth),
+    ...lockSlot(NTH_MAP, REC.SLOT, cg.scratch, cg.noMatch),
     // R2 = oval = count + moved; R3 = nval
     LoadMem(R2, R1, MOVED, Size.W),
     LoadMem(R4, RECORD, REC.COUNT, Size.W),
