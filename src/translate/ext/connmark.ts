@@ -5,21 +5,9 @@
 import { OptionError, parseValMask, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { formatValMask, inv, payload, readPad, writePad, zeroed } from './util.js';
-import {
-  And,
-  JEq,
-  LoadMem,
-  Mov,
-  Nop,
-  R1,
-  R2,
-  R4,
-  Size,
-  withLabel,
-  type Insn,
-} from '../../bpf/asm/index.js';
-import { unlessXor } from '../../bpf/codegen/cmp.js';
-import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { JEq, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import { markHolds } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
 import { kread } from '../../bpf/codegen/kmem.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
@@ -76,20 +64,12 @@ export const connmark: Extension<ConnmarkMatch> = {
     record: (v: ConnmarkMatch) => connmark.encode(v, 1),
     evaluate(cg: EvalContext): Insn[] {
       // No entry: no match, inverted or not. Else ((ct->mark & mask) == mark) ^ invert.
-      const equal = cg.label('cmark_eq');
       return [
         LoadMem(R1, STATE, S.CTSET, Size.W),
         JEq.imm(R1, 0, cg.noMatch),
         LoadMem(R1, STATE, S.CT, Size.DW),
         ...kread(R1, cg.kernel.memberOffset('nf_conn', 'mark'), Size.W, cg.scratch),
-        LoadMem(R2, RECORD, 4, Size.W),
-        And.reg(R1, R2),
-        LoadMem(R2, RECORD, 0, Size.W),
-        Mov.imm(R4, 1),
-        JEq.reg(R1, R2, equal),
-        Mov.imm(R4, 0),
-        withLabel(Nop(), equal),
-        ...unlessXor(8, cg),
+        ...markHolds(cg),
       ];
     },
   },
