@@ -15,7 +15,7 @@ import { HEADER, MAPS } from './codegen/layout.js';
 import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bpffs.js';
 import { CT_IMAGE, REPLY, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
-import { holdConntrack, usesConntrack } from './conntrack.js';
+import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
 import { compile, image, newInstance, type Compiled } from './engine/index.js';
 import { TreeCache } from '../translate/classify/incremental.js';
 import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
@@ -289,6 +289,7 @@ export class BpfBackend implements RulesetBackend {
     const ct = usesConntrack(table);
     // Before the switch, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
+    accountFor(netns, table);
     let counted: readonly XtCounters[] | undefined;
     if (
       cur &&

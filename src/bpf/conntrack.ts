@@ -10,12 +10,29 @@ import type { Table } from '../translate/ir.js';
 const TABLE = 'bpfilter_conntrack';
 const RULESET = `table ip ${TABLE} {\n  chain hold {\n    ct state new\n  }\n}\n`;
 
+/** Matches whose checkentry takes the conntrack reference (nf_ct_netns_get). */
+const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes']);
+
+const uses = (table: Table, names: ReadonlySet<string>): boolean =>
+  table.chains.some((c) => c.rules.some((r) => r.matches.some((m) => names.has(m.extension.name))));
+
 /** Whether the table has rules whose matches read the kernel's conntrack entry. */
 export function usesConntrack(table: Table): boolean {
-  return table.chains.some((c) =>
-    c.rules.some((r) =>
-      r.matches.some((m) => m.extension.name === 'conntrack' || m.extension.name === 'state'),
-    ),
+  return uses(table, CT_MATCHES);
+}
+
+/**
+ * connbytes_mt_check turns on the netns' conntrack accounting (nf_ct_set_acct) for good: the
+ * counters it reads exist only for entries created while it is on. So does loading such a table.
+ */
+export function accountFor(netns: NetnsRef, table: Table): void {
+  if (!uses(table, new Set(['connbytes']))) return;
+  execFileSync(
+    'nsenter',
+    [`--net=${netns.path}`, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
 }
 

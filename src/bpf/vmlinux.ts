@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 const KIND_STRUCT = 4;
 const KIND_UNION = 5;
 const KIND_FUNC = 12;
+const KIND_ENUM = 6;
+const KIND_ENUM64 = 19;
 
 /** Bytes of kind-specific data after each type's 12-byte header, by kind. */
 function extraBytes(kind: number, vlen: number): number {
@@ -41,6 +43,10 @@ export interface Btf {
    * members (named or anonymous types) and array elements.
    */
   offsetOf(struct_: string, path: string): number;
+  /** Whether struct/union `struct_` has `member` (directly or in an anonymous member). */
+  hasMember(struct_: string, member: string): boolean;
+  /** The value of the enumerator `name` (e.g. NF_CT_EXT_ACCT): enum ids differ by config. */
+  enumValue(name: string): number;
 }
 
 /** Parses a raw BTF blob (the format of /sys/kernel/btf/vmlinux). */
@@ -56,6 +62,7 @@ export function parseBtf(blob: Buffer): Btf {
   };
   const funcs = new Map<string, number>();
   const structs = new Map<string, number>();
+  const enums: number[] = [];
   const at: number[] = [0];
   for (let p = typeStart, id = 1; p < typeEnd; id++) {
     at[id] = p;
@@ -63,6 +70,7 @@ export function parseBtf(blob: Buffer): Btf {
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
     if (kind === KIND_FUNC) funcs.set(str(blob.readUInt32LE(p)), id);
+    if (kind === KIND_ENUM || kind === KIND_ENUM64) enums.push(id);
     if (kind === KIND_STRUCT || kind === KIND_UNION) {
       const name = str(blob.readUInt32LE(p));
       if (name && !structs.has(name)) structs.set(name, id);
@@ -82,7 +90,6 @@ export function parseBtf(blob: Buffer): Btf {
   const KIND_INT = 1;
   const KIND_ARRAY = 3;
   const KIND_PTR = 2;
-  const KIND_ENUM = 6;
   /** Byte size of type `id`. */
   const sizeOf = (id: number): number => {
     const r = resolved(id);
@@ -149,7 +156,32 @@ export function parseBtf(blob: Buffer): Btf {
     if (found === undefined) throw new Error(`struct ${struct_} has no member ${member}`);
     return found;
   };
+  let enumerators: Map<string, number> | undefined;
+  const enumValue = (name: string): number => {
+    if (enumerators === undefined) {
+      enumerators = new Map();
+      for (const id of enums) {
+        const p = at[id] as number;
+        const info = blob.readUInt32LE(p + 4);
+        const kind = (info >>> 24) & 0x1f;
+        const step = kind === KIND_ENUM64 ? 12 : 8;
+        for (let k = 0; k < (info & 0xffff); k++) {
+          const e = p + 12 + step * k;
+          const n = str(blob.readUInt32LE(e));
+          if (!enumerators.has(n)) enumerators.set(n, blob.readInt32LE(e + 4));
+        }
+      }
+    }
+    const v = enumerators.get(name);
+    if (v === undefined) throw new Error(`kernel BTF has no enumerator ${name}`);
+    return v;
+  };
   return {
+    enumValue,
+    hasMember(struct_, member) {
+      const id = structs.get(struct_);
+      return id !== undefined && findTyped(id, member) !== undefined;
+    },
     funcId(name) {
       const id = funcs.get(name);
       if (id === undefined) throw new Error(`kernel BTF has no function ${name}`);

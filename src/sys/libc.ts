@@ -29,6 +29,8 @@ const libc = ffi.Library(null, {
   setsockopt: ['int', ['int', 'int', 'int', 'pointer', 'uint32']],
   mmap: ['pointer', ['pointer', 'size_t', 'int', 'int', 'int', 'long']],
   munmap: ['int', ['pointer', 'size_t']],
+  clock_gettime: ['int', ['int', 'pointer']],
+  gettimeofday: ['int', ['pointer', 'pointer']],
 });
 
 /** The one call made on libuv's thread pool: membarrier(2), which waits for a grace period. */
@@ -139,6 +141,36 @@ export function graceAsync(): Promise<void> {
       },
     );
   });
+}
+
+const CLOCK_REALTIME = 0;
+const CLOCK_TAI = 11;
+
+function clockNs(id: number): bigint {
+  const ts = Buffer.alloc(16);
+  check('clock_gettime', libc.clock_gettime(id, ts));
+  return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
+}
+
+export interface WallClock {
+  /** CLOCK_REALTIME - CLOCK_TAI in whole seconds: minus the kernel's TAI offset. */
+  readonly realMinusTai: number;
+  /** The kernel's sys_tz.tz_minuteswest, as gettimeofday(2) reports it. */
+  readonly minutesWest: number;
+}
+
+/** How the kernel's wall clock and time zone relate to CLOCK_TAI, now. */
+export function wallClock(): WallClock {
+  const real = clockNs(CLOCK_REALTIME);
+  const tai = clockNs(CLOCK_TAI);
+  const tv = Buffer.alloc(16);
+  const tz = Buffer.alloc(8);
+  check(
+    'gettimeofday',
+    libc.gettimeofday(tv as unknown as Parameters<typeof libc.gettimeofday>[0], tz),
+  );
+  // The offset is whole seconds; the two reads are apart by nanoseconds.
+  return { realMinusTai: Math.round(Number(real - tai) / 1e9), minutesWest: tz.readInt32LE(0) };
 }
 
 /** setns(2) on the calling thread. */

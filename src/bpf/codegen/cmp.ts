@@ -110,3 +110,21 @@ export function requireFirstFragment(cg: EvalContext): Insn[] {
 export function requireL4(len: number, cg: EvalContext): Insn[] {
   return [LoadMem(R1, STATE, S.L4LEN, Size.W), JLt.imm32(R1, len, cg.hotdrop)];
 }
+
+/**
+ * ((R1 & mask) == mark) ^ invert over a struct xt_mark_mtinfo1 record ({mark, mask, u8
+ * invert}): -m mark on skb->mark, -m connmark on ct->mark.
+ */
+export function markHolds(cg: EvalContext): Insn[] {
+  const equal = cg.label('mark_eq');
+  return [
+    LoadMem(R2, RECORD, 4, Size.W),
+    And.reg(R1, R2),
+    LoadMem(R2, RECORD, 0, Size.W),
+    Mov.imm(R4, 1),
+    JEq.reg(R1, R2, equal),
+    Mov.imm(R4, 0),
+    withLabel(Nop(), equal),
+    ...unlessXor(8, cg),
+  ];
+}

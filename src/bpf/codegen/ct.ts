@@ -2,7 +2,9 @@
 // entry is already on the skb: nothing here tracks connections, it only reads the kernel's.
 import {
   Add,
+  FP,
   Ja,
+  JEq,
   JNe,
   LoadMem,
   Lsh,
@@ -13,11 +15,14 @@ import {
   R2,
   R3,
   Size,
+  StoreMem,
   withLabel,
   type Insn,
+  type Reg,
 } from '../asm/index.js';
 import type { Btf } from '../vmlinux.js';
-import type { EvalContext } from './eval.js';
+import { Unsupported, type EvalContext } from './eval.js';
+import { kread } from './kmem.js';
 import { IP_CT_IS_REPLY, IP_CT_UNTRACKED, S, STATE } from './state.js';
 
 /**
@@ -88,4 +93,27 @@ export function ctLayoutEnd(l: CtLayout): number {
     t.protonum + 1,
   ]);
   return Math.max(l.status + 8, l.timeout + 4, ...tuple);
+}
+
+/**
+ * nf_ct_ext_find: R1 = the address of extension `id`'s area (an enumerator of nf_ct_ext_id,
+ * e.g. NF_CT_EXT_ACCT) in the entry whose address is in `ct`, or → `none` when the entry has
+ * no such extension. Uses the 16 bytes of stack at FP+`slot`; clobbers R0-R5.
+ */
+export function ctExtFind(kernel: Btf, ct: Reg, id: string, slot: number, none: string): Insn[] {
+  // Kernels whose extension areas carry a generation id validate it against a global the
+  // program cannot read.
+  if (kernel.hasMember('nf_ct_ext', 'gen_id')) {
+    throw new Unsupported(`this kernel's conntrack extensions carry a generation id (${id})`);
+  }
+  const offsets = kernel.memberOffset('nf_ct_ext', 'offset');
+  return [
+    ...kread(ct, kernel.memberOffset('nf_conn', 'ext'), Size.DW, slot, none),
+    JEq.imm(R1, 0, none),
+    StoreMem(FP, slot + 8, R1, Size.DW),
+    ...kread(R1, offsets + kernel.enumValue(id), Size.B, slot, none),
+    JEq.imm(R1, 0, none),
+    LoadMem(R2, FP, slot + 8, Size.DW),
+    Add.reg(R1, R2),
+  ];
 }

@@ -349,8 +349,10 @@ export class EngineInstance {
       const m = this.maps.get(map);
       if (!m || n === 0) continue;
       const start = image.half * (cap.slots.get(map) ?? 0);
-      const zero = Buffer.alloc(m.valueSize);
-      for (let k = 0; k < n; k++) mapUpdate(m.fd, u32(start + k), zero);
+      const state = this.spec.kinds.matches.find((x) => x.engine?.state?.map === map)?.engine
+        ?.state;
+      const fresh = state?.fresh?.() ?? Buffer.alloc(m.valueSize);
+      for (let k = 0; k < n; k++) mapUpdate(m.fd, u32(start + k), fresh);
     }
     this.entries[image.half] = image.entries;
   }

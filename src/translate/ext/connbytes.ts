@@ -7,6 +7,32 @@ import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseRangeRCBig, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { payload, readPad, writePad, zeroed } from './util.js';
+import {
+  Add,
+  Call,
+  Div,
+  FP,
+  Ja,
+  JEq,
+  JGt,
+  JLt,
+  JNe,
+  LoadMem,
+  Mov,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  Size,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { ctExtFind } from '../../bpf/codegen/ct.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_CONNBYTES_PKTS = 0;
 export const XT_CONNBYTES_BYTES = 1;
@@ -99,4 +125,71 @@ export const connbytes: Extension<ConnbytesMatch> = {
     };
     return { extension: connbytes, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: ConnbytesMatch) => connbytes.encode(v, 0),
+    evaluate: connbytesCode,
+  },
 };
+
+const BPF_FUNC_probe_read_kernel = 113;
+/** struct nf_conn_acct: {packets, bytes} for the original, then the reply direction. */
+const ACCT = { PACKETS: 0, BYTES: 8, DIR: 16, SIZE: 32 } as const;
+
+/**
+ * connbytes_mt: no entry or no accounting extension, no match. Packets, bytes or bytes per
+ * packet (0 for no packets, as BPF's division by zero gives) of one direction or both, then
+ * from <= n <= to, or for a swapped range (`!`) n < to || n > from.
+ */
+function connbytesCode(cg: EvalContext): Insn[] {
+  const c = cg.scratch;
+  const sum = (field: number, to: typeof R3): Insn[] => {
+    const noOrig = cg.label('cb_noorig');
+    const noReply = cg.label('cb_noreply');
+    return [
+      Mov.imm(to, 0),
+      JEq.imm(R5, XT_CONNBYTES_DIR_REPLY, noOrig),
+      LoadMem(R1, FP, c + field, Size.DW),
+      Add.reg(to, R1),
+      withLabel(JEq.imm(R5, XT_CONNBYTES_DIR_ORIGINAL, noReply), noOrig),
+      LoadMem(R1, FP, c + ACCT.DIR + field, Size.DW),
+      Add.reg(to, R1),
+      withLabel(Nop(), noReply),
+    ];
+  };
+  const got = cg.label('cb_got');
+  const swapped = cg.label('cb_swapped');
+  const end = cg.label('cb_end');
+  return [
+    LoadMem(R1, STATE, S.CTSET, Size.W),
+    JEq.imm(R1, 0, cg.noMatch),
+    LoadMem(R1, STATE, S.CT, Size.DW),
+    ...ctExtFind(cg.kernel, R1, 'NF_CT_EXT_ACCT', c, cg.noMatch),
+    Mov.reg(R3, R1),
+    Mov.reg(R1, FP),
+    Add.imm(R1, c),
+    Mov.imm(R2, ACCT.SIZE),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    JNe.imm(R0, 0, cg.noMatch),
+    LoadMem(R5, RECORD, 17, Size.B),
+    ...sum(ACCT.PACKETS, R3),
+    ...sum(ACCT.BYTES, R4),
+    LoadMem(R1, RECORD, 16, Size.B),
+    JEq.imm(R1, XT_CONNBYTES_PKTS, got),
+    Mov.reg(R3, R4),
+    JEq.imm(R1, XT_CONNBYTES_BYTES, got),
+    // avgpkt: R3 = bytes / packets
+    ...sum(ACCT.PACKETS, R2),
+    Div.reg(R3, R2),
+    withLabel(LoadMem(R1, RECORD, 0, Size.DW), got),
+    LoadMem(R2, RECORD, 8, Size.DW),
+    JLt.reg(R2, R1, swapped),
+    JLt.reg(R3, R1, cg.noMatch),
+    JGt.reg(R3, R2, cg.noMatch),
+    Ja(end),
+    withLabel(JLt.reg(R3, R2, end), swapped),
+    JGt.reg(R3, R1, end),
+    Ja(cg.noMatch),
+    withLabel(Nop(), end),
+  ];
+}

@@ -1,9 +1,15 @@
 // -m connmark: struct xt_connmark_mtinfo1 (linux/netfilter/xt_connmark.h), revision 1 (the only
 // one the kernel has), family UNSPEC. connmark_mt_check only takes a conntrack reference, so no
 // value is refused. Matches ((ct->mark & mask) == mark) ^ invert; no conntrack entry: no match.
+// The engine reads ct->mark at its BTF offset (within the entry image a REJECT reply carries).
 import { OptionError, parseValMask, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { formatValMask, inv, payload, readPad, writePad, zeroed } from './util.js';
+import { JEq, LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import { markHolds } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import { kread } from '../../bpf/codegen/kmem.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export interface ConnmarkMatch {
   readonly mark: number;
@@ -52,5 +58,19 @@ export const connmark: Extension<ConnmarkMatch> = {
       revision: 1,
       value: { mark: value, mask, invert: o.mark.invert ? 1 : 0 },
     };
+  },
+  engine: {
+    recordSize: SIZE,
+    record: (v: ConnmarkMatch) => connmark.encode(v, 1),
+    evaluate(cg: EvalContext): Insn[] {
+      // No entry: no match, inverted or not. Else ((ct->mark & mask) == mark) ^ invert.
+      return [
+        LoadMem(R1, STATE, S.CTSET, Size.W),
+        JEq.imm(R1, 0, cg.noMatch),
+        LoadMem(R1, STATE, S.CT, Size.DW),
+        ...kread(R1, cg.kernel.memberOffset('nf_conn', 'mark'), Size.W, cg.scratch),
+        ...markHolds(cg),
+      ];
+    },
   },
 };

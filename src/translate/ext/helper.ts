@@ -16,6 +16,31 @@ import {
   writePad,
   zeroed,
 } from './util.js';
+import {
+  Add,
+  Call,
+  FP,
+  Ja,
+  JEq,
+  JNe,
+  LoadMem,
+  Mov,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  Size,
+  Xor,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { ctExtFind } from '../../bpf/codegen/ct.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { kread } from '../../bpf/codegen/kmem.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export interface HelperMatch {
   /** int invert: any non-zero inverts. */
@@ -66,4 +91,69 @@ export const helper: Extension<HelperMatch> = {
     const value = { invert: o.helper.invert ? 1 : 0, name: cString(raw).slice(0, NAME_KEPT) };
     return { extension: helper, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: HelperMatch) => helper.encode(v, 0),
+    evaluate: helperCode,
+  },
 };
+
+const BPF_FUNC_probe_read_kernel = 113;
+/** NF_CT_HELPER_NAME_LEN: the helper's name and its NUL. */
+const HELPER_NAME_LEN = 16;
+
+/**
+ * helper_mt: the helper of the entry's master (the connection that expected this one). No
+ * master, no helper extension or no helper: `invert`. Else an empty name holds, and a name
+ * holds when it starts with the helper's (strncmp over strlen(helper->name)); then ^ invert.
+ */
+function helperCode(cg: EvalContext): Insn[] {
+  const k = cg.kernel;
+  const none = cg.label('hlp_none');
+  const equal = cg.label('hlp_eq');
+  const decided = cg.label('hlp_decided');
+  const plain = cg.label('hlp_plain');
+  const end = cg.label('hlp_end');
+  const name = cg.scratch;
+  const cmp: Insn[] = [];
+  for (let i = 0; i < HELPER_NAME_LEN; i++) {
+    cmp.push(
+      LoadMem(R1, FP, name + i, Size.B),
+      JEq.imm(R1, 0, equal),
+      LoadMem(R2, RECORD, NAME + i, Size.B),
+      JNe.reg(R1, R2, decided),
+    );
+  }
+  return [
+    LoadMem(R1, STATE, S.CTSET, Size.W),
+    JEq.imm(R1, 0, none),
+    LoadMem(R1, STATE, S.CT, Size.DW),
+    ...kread(R1, k.memberOffset('nf_conn', 'master'), Size.DW, cg.scratch, none),
+    JEq.imm(R1, 0, none),
+    ...ctExtFind(k, R1, 'NF_CT_EXT_HELPER', cg.scratch, none),
+    ...kread(R1, k.memberOffset('nf_conn_help', 'helper'), Size.DW, cg.scratch, none),
+    JEq.imm(R1, 0, none),
+    // R4 = the test before the inversion.
+    Mov.imm(R4, 1),
+    LoadMem(R2, RECORD, NAME, Size.B),
+    JEq.imm(R2, 0, decided),
+    Mov.reg(R3, R1),
+    Add.imm(R3, k.memberOffset('nf_conntrack_helper', 'name')),
+    Mov.reg(R1, FP),
+    Add.imm(R1, name),
+    Mov.imm(R2, HELPER_NAME_LEN),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    Mov.imm(R4, 0),
+    JNe.imm(R0, 0, none),
+    ...cmp,
+    withLabel(Mov.imm(R4, 1), equal),
+    withLabel(LoadMem(R5, RECORD, 0, Size.W), decided),
+    JEq.imm(R5, 0, plain),
+    Xor.imm(R4, 1),
+    withLabel(JEq.imm(R4, 0, cg.noMatch), plain),
+    Ja(end),
+    withLabel(LoadMem(R5, RECORD, 0, Size.W), none),
+    JEq.imm(R5, 0, cg.noMatch),
+    withLabel(Nop(), end),
+  ];
+}

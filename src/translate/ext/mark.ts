@@ -3,21 +3,9 @@
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
-import {
-  And,
-  JEq,
-  LoadMem,
-  Mov,
-  Nop,
-  R1,
-  R2,
-  R4,
-  Size,
-  withLabel,
-  type Insn,
-} from '../../bpf/asm/index.js';
-import { unlessXor } from '../../bpf/codegen/cmp.js';
-import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import { markHolds } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
 
 export interface MarkMatch {
@@ -67,20 +55,6 @@ export const mark: Extension<MarkMatch> = {
   engine: {
     recordSize: SIZE,
     record: (v: MarkMatch) => mark.encode(v, 1),
-    evaluate(cg: EvalContext): Insn[] {
-      // ((skb->mark & mask) == mark) ^ invert
-      const equal = cg.label('mark_eq');
-      return [
-        LoadMem(R1, STATE, S.MARK, Size.W),
-        LoadMem(R2, RECORD, 4, Size.W),
-        And.reg(R1, R2),
-        LoadMem(R2, RECORD, 0, Size.W),
-        Mov.imm(R4, 1),
-        JEq.reg(R1, R2, equal),
-        Mov.imm(R4, 0),
-        withLabel(Nop(), equal),
-        ...unlessXor(8, cg),
-      ];
-    },
+    evaluate: (cg: EvalContext): Insn[] => [LoadMem(R1, STATE, S.MARK, Size.W), ...markHolds(cg)],
   },
 };

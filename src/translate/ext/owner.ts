@@ -10,6 +10,32 @@ import { EINVAL, XtError } from '../errno.js';
 import { OptionError, optionBits, parseUintPrefix, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { payload, requireHooks, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  Ja,
+  JEq,
+  JNe,
+  LoadMem,
+  Lsh,
+  Mov,
+  Nop,
+  R1,
+  R2,
+  R4,
+  R5,
+  R8,
+  Size,
+  StoreMem,
+  FP,
+  Xor,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { rangeHolds, unlessInverted } from '../../bpf/codegen/cmp.js';
+import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { forEach, kread } from '../../bpf/codegen/kmem.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_OWNER_UID = 1 << 0;
 export const XT_OWNER_GID = 1 << 1;
@@ -122,7 +148,137 @@ export const owner: Extension<OwnerMatch> = {
     const value: OwnerMatch = { uidMin, uidMax, gidMin, gidMax, match, invert };
     return { extension: owner, revision: 1, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: OwnerMatch) => owner.encode(v, 1),
+    evaluate: ownerCode,
+  },
 };
+
+/** Record offsets (the xt payload). */
+const REC = { UID: 0, GID: 8, MATCH: 16, INVERT: 17 } as const;
+const TCP_TIME_WAIT = 6;
+const TCP_NEW_SYN_RECV = 12;
+const IPPROTO_TCP = 6;
+
+/**
+ * owner_mt. The socket is skb_to_full_sk's: a SYN-ACK's request socket stands for its listener,
+ * a time-wait socket for none; a socket of another netns is none too. Its file's credentials
+ * give fsuid, fsgid and the supplementary groups. Ids compare as the initial user namespace's,
+ * which make_kuid leaves unchanged: the netns of every table the helper serves belongs to it.
+ */
+function ownerCode(cg: EvalContext): Insn[] {
+  const k = cg.kernel;
+  const [buf, sk, gi, iter] = [cg.scratch, cg.scratch + 8, cg.scratch + 16, cg.scratch + 24];
+  const found = sk;
+  const noSock = cg.label('own_nosock');
+  const noFile = cg.label('own_nofile');
+  const full = cg.label('own_full');
+  const gidDone = cg.label('own_giddone');
+  const checkGid = cg.label('own_gid');
+  const end = cg.label('own_end');
+  const isFull = cg.label('own_sk');
+  const hasSock = cg.label('own_hassock');
+  const sockAt = (member: string): number => k.offsetOf('sock', member);
+  const flag = (bit: number, none: string): Insn[] => [
+    LoadMem(R1, RECORD, REC.MATCH, Size.B),
+    And.imm(R1, bit),
+    JEq.imm(R1, 0, none),
+  ];
+  /** R4 = lo <= R1 <= hi, the record's range at `at`. */
+  const inRange = (at: number): Insn[] => rangeHolds([], at, at + 4, Size.W, cg);
+  return [
+    // The kernel's REJECT replies: a RST has no socket, an ICMP error the netns' ICMP socket,
+    // which has no file. Ours come from the helper's raw socket.
+    Mov.imm(R8, 0),
+    LoadMem(R1, STATE, S.REPLY, Size.W),
+    JEq.imm(R1, 0, full),
+    LoadMem(R1, STATE, S.IP + 9, Size.B),
+    JEq.imm(R1, IPPROTO_TCP, noSock),
+    Ja(hasSock),
+    withLabel(LoadMem(R8, CTX, cg.ctxLayout.skb, Size.DW), full),
+    LoadMem(R8, R8, k.memberOffset('sk_buff', 'sk'), Size.DW),
+    JEq.imm(R8, 0, noSock),
+    ...kread(R8, sockAt('__sk_common.skc_state'), Size.B, buf),
+    JEq.imm(R1, TCP_TIME_WAIT, noSock),
+    JNe.imm(R1, TCP_NEW_SYN_RECV, isFull),
+    ...kread(R8, k.offsetOf('request_sock', '__req_common.skc_listener'), Size.DW, buf),
+    Mov.reg(R8, R1),
+    JEq.imm(R8, 0, noSock),
+    withLabel(Nop(), isFull),
+    ...kread(R8, sockAt('__sk_common.skc_net'), Size.DW, buf),
+    StoreMem(FP, sk, R1, Size.DW),
+    LoadMem(R2, CTX, cg.ctxLayout.state, Size.DW),
+    LoadMem(R2, R2, k.memberOffset('nf_hook_state', 'net'), Size.DW),
+    LoadMem(R1, FP, sk, Size.DW),
+    JNe.reg(R1, R2, noSock),
+    ...kread(R8, sockAt('sk_socket'), Size.DW, buf),
+    JEq.imm(R1, 0, noSock),
+    Mov.reg(R8, R1),
+    // A socket, where ! --socket-exists wanted none.
+    withLabel(LoadMem(R1, RECORD, REC.MATCH, Size.B), hasSock),
+    LoadMem(R2, RECORD, REC.INVERT, Size.B),
+    And.reg(R1, R2),
+    And.imm(R1, XT_OWNER_SOCKET),
+    JNe.imm(R1, 0, cg.noMatch),
+    JEq.imm(R8, 0, noFile),
+    ...kread(R8, k.memberOffset('socket', 'file'), Size.DW, buf),
+    JEq.imm(R1, 0, noFile),
+    ...kread(R1, k.memberOffset('file', 'f_cred'), Size.DW, buf),
+    Mov.reg(R8, R1),
+    ...flag(XT_OWNER_UID, checkGid),
+    ...kread(R8, k.memberOffset('cred', 'fsuid'), Size.W, buf),
+    ...inRange(REC.UID),
+    ...unlessInverted({ offset: REC.INVERT, bit: XT_OWNER_UID }, cg),
+    withLabel(Nop(), checkGid),
+    ...flag(XT_OWNER_GID, end),
+    ...kread(R8, k.memberOffset('cred', 'fsgid'), Size.W, buf),
+    ...inRange(REC.GID),
+    // Whether fsgid or a supplementary group is in the range, kept on the stack at `found`.
+    StoreMem(FP, found, R4, Size.DW),
+    JNe.imm(R4, 0, gidDone),
+    ...flag(XT_OWNER_SUPPL_GROUPS, gidDone),
+    ...kread(R8, k.memberOffset('cred', 'group_info'), Size.DW, buf),
+    JEq.imm(R1, 0, gidDone),
+    StoreMem(FP, gi, R1, Size.DW),
+    ...kread(R1, k.memberOffset('group_info', 'ngroups'), Size.W, buf),
+    Mov.reg(R5, R1),
+    Mov.imm(R8, 0),
+    ...forEach(
+      k,
+      R5,
+      iter,
+      (h) => cg.label(h),
+      (brk) => [
+        LoadMem(R2, FP, gi, Size.DW),
+        Mov.reg(R4, R1),
+        Lsh.imm(R4, 2),
+        Add.reg(R2, R4),
+        ...kread(R2, k.memberOffset('group_info', 'gid'), Size.W, buf),
+        ...inRange(REC.GID),
+        Mov.reg(R8, R4),
+        JNe.imm(R4, 0, brk),
+      ],
+    ),
+    StoreMem(FP, found, R8, Size.DW),
+    withLabel(LoadMem(R4, FP, found, Size.DW), gidDone),
+    ...unlessInverted({ offset: REC.INVERT, bit: XT_OWNER_GID }, cg),
+    Ja(end),
+    // No socket: holds when every test asked for is inverted (and only those).
+    withLabel(LoadMem(R1, RECORD, REC.MATCH, Size.B), noSock),
+    LoadMem(R2, RECORD, REC.INVERT, Size.B),
+    Xor.reg(R1, R2),
+    JNe.imm(R1, 0, cg.noMatch),
+    Ja(end),
+    // A socket without a file: holds unless a uid/gid test is asked for and not inverted.
+    withLabel(LoadMem(R1, RECORD, REC.MATCH, Size.B), noFile),
+    LoadMem(R2, RECORD, REC.INVERT, Size.B),
+    Xor.reg(R1, R2),
+    And.imm(R1, XT_OWNER_UID | XT_OWNER_GID),
+    JNe.imm(R1, 0, cg.noMatch),
+    withLabel(Nop(), end),
+  ];
+}
 
 function idRange(lo: number, hi: number): string {
   return lo === hi ? String(lo) : `${lo}-${hi}`;

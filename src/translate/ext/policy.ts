@@ -21,6 +21,34 @@ import {
 } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { type InetAddr, ipv4, maskSuffix, payload, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  FP,
+  Ja,
+  JEq,
+  JGe,
+  JNe,
+  LoadMem,
+  Mov,
+  Mul,
+  Nop,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  R8,
+  Rsh,
+  Size,
+  StoreMem,
+  Sub,
+  Xor,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { forEach, kread, skbExtFind } from '../../bpf/codegen/kmem.js';
 
 export const XT_POLICY_MAX_ELEM = 4;
 export const XT_POLICY_MATCH_IN = 0x1;
@@ -170,7 +198,213 @@ export const policy: Extension<PolicyMatch> = {
   parse(options: readonly SaveOption[]) {
     return { extension: policy, revision: 0, value: parsePolicy(options) };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: PolicyMatch) => policy.encode(v, 0),
+    evaluate: policyCode,
+  },
 };
+
+/** XFRM_MAX_DEPTH: states in a secpath (sp->xvec) and in a bundle. */
+const XFRM_MAX_DEPTH = 6;
+const FLAGS = XT_POLICY_MAX_ELEM * ELEM_SIZE;
+const LEN = FLAGS + 2;
+/** Results of match_policy_in/out: 0, 1, or -1 (no IPsec at all). */
+const NO_POLICY = 2;
+
+/**
+ * policy_mt. --dir in reads the decapsulating states of the skb's secpath (an skb extension),
+ * newest first; --dir out those of the route's xfrm bundle, outermost first. Without --strict
+ * any state matching element 0 holds; with it, state k must match element k and the counts be
+ * equal. No secpath (or a plain route): --pol none holds, anything else does not.
+ */
+function policyCode(cg: EvalContext): Insn[] {
+  const k = cg.kernel;
+  const [buf, carried, state, iter] = [
+    cg.scratch,
+    cg.scratch + 8,
+    cg.scratch + 16,
+    cg.scratch + 24,
+  ];
+  const out = cg.label('pol_out');
+  const decide = cg.label('pol_decide');
+  const xfrm = k.memberOffset('dst_entry', 'xfrm');
+  const loop = (dir: 'in' | 'out'): Insn[] =>
+    forEach(
+      k,
+      R5,
+      iter,
+      (h) => cg.label(h),
+      (brk) => {
+        const next = cg.label('pol_next');
+        const body: Insn[] = [];
+        // R8 = n, the iteration (helper calls keep it); the secpath or dst from the stack.
+        if (dir === 'in') {
+          // i = sp->len - 1 - n: the newest state first
+          body.push(
+            Mov.reg(R8, R1),
+            LoadMem(R3, FP, carried, Size.DW),
+            ...kread(R3, k.memberOffset('sec_path', 'len'), Size.W, buf),
+            Sub.imm(R1, 1),
+            Sub.reg(R1, R8),
+            And.imm(R1, 7),
+            Mov.imm(R2, 8),
+            Mul.reg(R1, R2),
+            LoadMem(R3, FP, carried, Size.DW),
+            Add.reg(R3, R1),
+            ...kread(R3, k.memberOffset('sec_path', 'xvec'), Size.DW, buf),
+            StoreMem(FP, state, R1, Size.DW),
+            Mov.reg(R1, R8),
+          );
+        } else {
+          const end = cg.label('pol_end');
+          const found = cg.label('pol_state');
+          body.push(
+            Mov.reg(R8, R1),
+            LoadMem(R3, FP, carried, Size.DW),
+            JEq.imm(R3, 0, end),
+            ...kread(R3, xfrm, Size.DW, buf),
+            JNe.imm(R1, 0, found),
+            // Past the bundle's last state: strict holds when it had as many as elements.
+            withLabel(LoadMem(R2, RECORD, FLAGS, Size.H), end),
+            And.imm(R2, XT_POLICY_MATCH_STRICT),
+            LoadMem(R3, RECORD, LEN, Size.H),
+            Mov.reg(R4, R8),
+            Mov.imm(R8, 0),
+            JEq.imm(R2, 0, brk),
+            JNe.reg(R4, R3, brk),
+            Mov.imm(R8, 1),
+            Ja(brk),
+            withLabel(StoreMem(FP, state, R1, Size.DW), found),
+            LoadMem(R3, FP, carried, Size.DW),
+            ...kread(R3, k.memberOffset('xfrm_dst', 'child'), Size.DW, buf),
+            StoreMem(FP, carried, R1, Size.DW),
+            Mov.reg(R1, R8),
+          );
+        }
+        body.push(
+          // pos = strict ? n : 0; pos >= info->len → 0
+          LoadMem(R2, RECORD, FLAGS, Size.H),
+          And.imm(R2, XT_POLICY_MATCH_STRICT),
+          JNe.imm(R2, 0, `${next}_pos`),
+          Mov.imm(R1, 0),
+          withLabel(Mov.imm(R8, 0), `${next}_pos`),
+          LoadMem(R2, RECORD, LEN, Size.H),
+          JGe.reg(R1, R2, brk),
+          JGe.imm(R1, XT_POLICY_MAX_ELEM, brk),
+          Mov.imm(R2, ELEM_SIZE),
+          Mul.reg(R1, R2),
+          Mov.reg(R8, RECORD),
+          Add.reg(R8, R1),
+          ...elemHolds(cg, state, buf),
+          // R4: the state matched element pos. Not strict: a match decides; strict: a miss does.
+          LoadMem(R2, RECORD, FLAGS, Size.H),
+          And.imm(R2, XT_POLICY_MATCH_STRICT),
+          Mov.reg(R8, R4),
+          JEq.imm(R2, 0, `${next}_loose`),
+          JEq.imm(R4, 0, brk),
+          Ja(next),
+          withLabel(JNe.imm(R4, 0, brk), `${next}_loose`),
+          withLabel(Nop(), next),
+          // Carry on: what the loop's end means.
+          ...defaultResult(dir),
+        );
+        return body;
+      },
+    );
+  const defaultResult = (dir: 'in' | 'out'): Insn[] =>
+    dir === 'out'
+      ? [Mov.imm(R8, 0)]
+      : [LoadMem(R8, RECORD, FLAGS, Size.H), And.imm(R8, XT_POLICY_MATCH_STRICT), Rsh.imm(R8, 3)];
+  return [
+    LoadMem(R1, CTX, cg.ctxLayout.skb, Size.DW),
+    Mov.imm(R8, NO_POLICY),
+    LoadMem(R2, RECORD, FLAGS, Size.H),
+    And.imm(R2, XT_POLICY_MATCH_IN),
+    JEq.imm(R2, 0, out),
+    // skb_sec_path(skb)
+    ...skbExtFind(k, R1, 'SKB_EXT_SEC_PATH', buf, decide),
+    Mov.reg(R8, R1),
+    StoreMem(FP, carried, R8, Size.DW),
+    ...kread(R8, k.memberOffset('sec_path', 'len'), Size.W, buf),
+    Mov.reg(R5, R1),
+    // strict && info->len != sp->len → 0
+    Mov.imm(R8, 0),
+    LoadMem(R2, RECORD, FLAGS, Size.H),
+    And.imm(R2, XT_POLICY_MATCH_STRICT),
+    JEq.imm(R2, 0, `${out}_in`),
+    LoadMem(R2, RECORD, LEN, Size.H),
+    JNe.reg(R5, R2, decide),
+    withLabel(JGe.imm(R5, XFRM_MAX_DEPTH + 1, decide), `${out}_in`),
+    ...defaultResult('in'),
+    ...loop('in'),
+    Ja(decide),
+    // skb_dst(skb)->xfrm
+    withLabel(LoadMem(R2, R1, k.memberOffset('sk_buff', '_skb_refdst'), Size.DW), out),
+    And.imm(R2, -2),
+    StoreMem(FP, carried, R2, Size.DW),
+    JEq.imm(R2, 0, decide),
+    ...kread(R2, xfrm, Size.DW, buf),
+    JEq.imm(R1, 0, decide),
+    Mov.imm(R5, XFRM_MAX_DEPTH + 1),
+    ...defaultResult('out'),
+    ...loop('out'),
+    // ret < 0 → --pol none; --pol none and any state → false; else ret
+    withLabel(LoadMem(R2, RECORD, FLAGS, Size.H), decide),
+    And.imm(R2, XT_POLICY_MATCH_NONE),
+    JEq.imm(R2, 0, `${decide}_ipsec`),
+    JNe.imm(R8, NO_POLICY, cg.noMatch),
+    Ja(`${decide}_end`),
+    withLabel(JNe.imm(R8, 1, cg.noMatch), `${decide}_ipsec`),
+    withLabel(Nop(), `${decide}_end`),
+  ];
+}
+
+/**
+ * match_xfrm_state for the state whose address is at FP+`state` and the element at R8 (in the
+ * record): R4 = 1 when every field the element tests equals the state's, each ^ its invert.
+ */
+function elemHolds(cg: EvalContext, state: number, buf: number): Insn[] {
+  const k = cg.kernel;
+  const miss = cg.label('pol_miss');
+  const done = cg.label('pol_done');
+  const field = (bit: number, path: string, size: Size, at: number, mask?: number): Insn[] => {
+    const skip = cg.label('pol_skip');
+    const eq = cg.label('pol_eq');
+    return [
+      LoadMem(R2, R8, 74, Size.B),
+      And.imm(R2, bit),
+      JEq.imm(R2, 0, skip),
+      LoadMem(R3, FP, state, Size.DW),
+      ...kread(R3, k.offsetOf('xfrm_state', path), size, buf),
+      LoadMem(R2, R8, at, size),
+      Xor.reg(R1, R2),
+      ...(mask === undefined ? [] : [LoadMem(R2, R8, mask, size), And.reg(R1, R2)]),
+      // R1 = 0 when equal; fails when (equal) == (inverted)
+      Mov.imm(R4, 1),
+      JEq.imm(R1, 0, eq),
+      Mov.imm(R4, 0),
+      withLabel(LoadMem(R2, R8, 75, Size.B), eq),
+      And.imm(R2, bit),
+      JEq.imm(R2, 0, `${skip}_plain`),
+      Xor.imm(R4, 1),
+      withLabel(JEq.imm(R4, 0, miss), `${skip}_plain`),
+      withLabel(Nop(), skip),
+    ];
+  };
+  return [
+    ...field(POLICY_SPEC_SADDR, 'props.saddr', Size.W, 0, 16),
+    ...field(POLICY_SPEC_DADDR, 'id.daddr', Size.W, 32, 48),
+    ...field(POLICY_SPEC_PROTO, 'id.proto', Size.B, 72),
+    ...field(POLICY_SPEC_MODE, 'props.mode', Size.B, 73),
+    ...field(POLICY_SPEC_SPI, 'id.spi', Size.W, 64),
+    ...field(POLICY_SPEC_REQID, 'props.reqid', Size.W, 68),
+    Mov.imm(R4, 1),
+    Ja(done),
+    withLabel(Mov.imm(R4, 0), miss),
+    withLabel(Nop(), done),
+  ];
+}
 
 function elemText(e: PolicyElem): string[] {
   const out: string[] = [];

@@ -3,11 +3,39 @@
 // statistic_mt_check refuses a mode above XT_STATISTIC_MODE_MAX or unknown flags (EINVAL), then
 // starts the nth counter at u.nth.count. The union's first word is u.random.probability in
 // random mode and u.nth.every in nth mode; iptables sets count = every - packet in both modes,
-// so a random rule carries its probability in count too.
+// so a random rule carries its probability in count too. The engine keeps the nth counter in a
+// per-rule state slot, fresh (at u.nth.count) for every new table as checkentry's master is.
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseUint, readOptions } from './args.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, RecordContext, SaveOption } from './types.js';
 import { inv, payload, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  Call,
+  Ja,
+  JEq,
+  JLt,
+  JNe,
+  LoadMem,
+  Mov,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R8,
+  Size,
+  StoreMem,
+  Sub,
+  Xor,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { BUCKET, bucketBtf } from '../../bpf/codegen/btf.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { BPF_FUNC_spin_unlock, lockSlot } from '../../bpf/codegen/slot.js';
 
 export const XT_STATISTIC_MODE_RANDOM = 0;
 export const XT_STATISTIC_MODE_NTH = 1;
@@ -31,6 +59,16 @@ export interface StatisticMatch {
 
 const SIZE = 24;
 const USER_SIZE = 16;
+
+/** The nth counters of `-m statistic`, by state slot. */
+export const NTH_MAP = 'nth';
+/** The record: mode, invert, the union's first word, the counter's start, its slot. */
+const REC = { MODE: 0, INVERT: 1, EVERY: 4, COUNT: 8, SLOT: 12, SIZE: 16 } as const;
+/**
+ * A lock and the counter as its distance from u.nth.count (limit's bucket layout, in `credit`):
+ * a slot fresh for a new table holds the start statistic_mt_check sets.
+ */
+const MOVED = BUCKET.credit;
 /** The probability scale: --probability 1 is 2^31. */
 const SCALE = 0x80000000;
 
@@ -113,7 +151,72 @@ export const statistic: Extension<StatisticMatch> = {
     const value: StatisticMatch = { mode, flags, every, packet, count: every - packet };
     return { extension: statistic, revision: 0, value };
   },
+  engine: {
+    stateful: true,
+    recordSize: REC.SIZE,
+    record(v: StatisticMatch, _revision: number, ctx: RecordContext): Buffer {
+      const b = Buffer.alloc(REC.SIZE);
+      b.writeUInt8(v.mode, REC.MODE);
+      b.writeUInt8(v.flags & XT_STATISTIC_INVERT, REC.INVERT);
+      b.writeUInt32LE(v.every >>> 0, REC.EVERY);
+      b.writeUInt32LE(v.count >>> 0, REC.COUNT);
+      b.writeUInt32LE(v.mode === XT_STATISTIC_MODE_NTH ? ctx.stateSlot() : 0, REC.SLOT);
+      return b;
+    },
+    state: { map: NTH_MAP, valueSize: BUCKET.size, btf: bucketBtf },
+    evaluate: statisticCode,
+  },
 };
+
+const BPF_FUNC_get_prandom_u32 = 7;
+
+/**
+ * statistic_mt. Random: a 31-bit random number below the probability (bpf_get_prandom_u32
+ * where the kernel calls get_random_u32: the same distribution, another generator). Nth: the
+ * rule's counter steps to 0 after `every`, else up by one (u32, as the kernel's int wraps),
+ * under the slot's lock where the kernel loops on cmpxchg; the test holds when it reaches 0.
+ * Then ^ invert. A mode past NTH (checkentry refuses it) holds only inverted, as in the kernel.
+ */
+function statisticCode(cg: EvalContext): Insn[] {
+  const nth = cg.label('stat_nth');
+  const decided = cg.label('stat_decided');
+  const wrap = cg.label('stat_wrap');
+  const stepped = cg.label('stat_stepped');
+  const yes = cg.label('stat_yes');
+  return [
+    Mov.imm(R8, 0),
+    LoadMem(R1, RECORD, REC.MODE, Size.B),
+    JEq.imm(R1, XT_STATISTIC_MODE_NTH, nth),
+    JNe.imm(R1, XT_STATISTIC_MODE_RANDOM, decided),
+    Call.helper(BPF_FUNC_get_prandom_u32),
+    And.imm(R0, 0x7fffffff),
+    LoadMem(R1, RECORD, REC.EVERY, Size.W),
+    JLt.reg(R0, R1, yes),
+    Ja(decided),
+    withLabel(Nop(), nth),
+    ...lockSlot(NTH_MAP, REC.SLOT, cg.scratch, cg.noMatch),
+    // R2 = oval = count + moved; R3 = nval
+    LoadMem(R2, R1, MOVED, Size.W),
+    LoadMem(R4, RECORD, REC.COUNT, Size.W),
+    Add.reg32(R2, R4),
+    LoadMem(R0, RECORD, REC.EVERY, Size.W),
+    Mov.imm(R3, 0),
+    JEq.reg32(R2, R0, wrap),
+    Mov.reg32(R3, R2),
+    Add.imm32(R3, 1),
+    withLabel(Mov.reg32(R2, R3), wrap),
+    Sub.reg32(R2, R4),
+    StoreMem(R1, MOVED, R2, Size.W),
+    JNe.imm32(R3, 0, stepped),
+    Mov.imm(R8, 1),
+    withLabel(Call.helper(BPF_FUNC_spin_unlock), stepped),
+    Ja(decided),
+    withLabel(Mov.imm(R8, 1), yes),
+    withLabel(LoadMem(R1, RECORD, REC.INVERT, Size.B), decided),
+    Xor.reg(R8, R1),
+    JEq.imm(R8, 0, cg.noMatch),
+  ];
+}
 
 /** lround(2^31 · p) for p in [0, 1], p as strtod reads it. */
 function parseProbability(s: string, what: string): number {

@@ -4,8 +4,41 @@
 // seconds since midnight, monthdays bit i = day i (bit 0 unused), weekdays bit i = day i, Monday 1.
 import { EDOM, EINVAL, XtError } from '../errno.js';
 import { cStrtoul, OptionError, readOptions } from './args.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, RecordContext, SaveOption } from './types.js';
 import { payload, readPad, writePad, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  Arsh,
+  Div,
+  JEq,
+  JGe,
+  JGt,
+  JLt,
+  JSGt,
+  JSLt,
+  Ja,
+  LoadMem,
+  Lsh,
+  Mod,
+  Mov,
+  Mul,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  R8,
+  Rsh,
+  Size,
+  Sub,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { clockState, wallSeconds } from '../../bpf/codegen/clock.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 
 export const XT_TIME_LOCAL_TZ = 1 << 0;
 export const XT_TIME_CONTIGUOUS = 1 << 1;
@@ -40,6 +73,18 @@ export const TIME_DEFAULTS: TimeMatch = {
 const WEEK_DAYS = ['', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 /** Five u32 and two u8: 22 bytes padded to 24. */
 const SIZE = 24;
+/** The record: the xt payload, then the clock's state slot. */
+const REC = {
+  DATE_START: 0,
+  DATE_STOP: 4,
+  START: 8,
+  STOP: 12,
+  MONTHDAYS: 16,
+  WEEKDAYS: 20,
+  FLAGS: 21,
+  SLOT: 24,
+  SIZE: 32,
+} as const;
 
 export const time: Extension<TimeMatch> = {
   kind: 'match',
@@ -141,7 +186,125 @@ export const time: Extension<TimeMatch> = {
     }
     return { extension: time, revision: 0, value: v };
   },
+  engine: {
+    recordSize: REC.SIZE,
+    record(v: TimeMatch, _revision: number, ctx: RecordContext): Buffer {
+      const b = Buffer.alloc(REC.SIZE);
+      time.encode(v, 0).copy(b, 0, 0, SIZE);
+      b.writeUInt32LE(ctx.stateSlot(), REC.SLOT);
+      return b;
+    },
+    state: clockState,
+    evaluate: timeCode,
+  },
 };
+
+const DAY = 86400;
+/** Days from the epoch to 2039-01-01 and 2040-01-01: localtime_3's table ends at 2039. */
+const DSE_2039 = 25202;
+const DSE_2040 = DSE_2039 + 365;
+/** Day of the year each month starts on, in a common year. */
+const MONTH_STARTS = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/**
+ * time_mt on the wall clock (bpf/codegen/clock.ts), in its own arithmetic: the date range on
+ * the signed seconds, the daytime on seconds mod 86400 (a range through midnight, --contiguous
+ * counting its morning as the day before), the weekday and the monthday of the u32 days since
+ * the epoch. The monthday is the kernel's localtime_3, whose years stop at 2039: later days
+ * count on from 2039-01-01 and the bit is tested as x86 shifts (count mod 32).
+ */
+function timeCode(cg: EvalContext): Insn[] {
+  const wrapped = cg.label('time_wrapped');
+  const dayOk = cg.label('time_dayok');
+  const utc = cg.label('time_utc');
+  const inRange = cg.label('time_inrange');
+  const common = cg.label('time_common');
+  const counted = cg.label('time_counted');
+  const monthday = cg.label('time_monthday');
+  const end = cg.label('time_end');
+  const STAMP = R8;
+  // R1 = yday, R2 = leap (0/1) → R1 = monthday - 1
+  const days: Insn[] = [];
+  for (let i = MONTH_STARTS.length - 1; i > 0; i--) {
+    const next = cg.label('time_month');
+    days.push(
+      Mov.imm(R3, MONTH_STARTS[i] as number),
+      ...(i >= 2 ? [Add.reg(R3, R2)] : []),
+      JLt.reg(R1, R3, next),
+      Sub.reg(R1, R3),
+      Ja(monthday),
+      withLabel(Nop(), next),
+    );
+  }
+  return [
+    ...wallSeconds(RECORD, REC.SLOT, cg.scratch, cg.noMatch),
+    Mov.reg(STAMP, R1),
+    LoadMem(R3, RECORD, REC.FLAGS, Size.B),
+    And.imm(R3, XT_TIME_LOCAL_TZ),
+    JEq.imm(R3, 0, utc),
+    // stamp -= 60 * sys_tz.tz_minuteswest (an s32)
+    Lsh.imm(R2, 32),
+    Arsh.imm(R2, 32),
+    Mul.imm(R2, 60),
+    Sub.reg(STAMP, R2),
+    withLabel(LoadMem(R3, RECORD, REC.DATE_START, Size.W), utc),
+    JSLt.reg(STAMP, R3, cg.noMatch),
+    LoadMem(R3, RECORD, REC.DATE_STOP, Size.W),
+    JSGt.reg(STAMP, R3, cg.noMatch),
+    Mov.reg(R4, STAMP),
+    Mod.imm(R4, DAY),
+    LoadMem(R3, RECORD, REC.START, Size.W),
+    LoadMem(R5, RECORD, REC.STOP, Size.W),
+    JGe.reg(R3, R5, wrapped),
+    JLt.reg(R4, R3, cg.noMatch),
+    JGt.reg(R4, R5, cg.noMatch),
+    Ja(dayOk),
+    withLabel(JGe.reg(R4, R3, inRange), wrapped),
+    JGt.reg(R4, R5, cg.noMatch),
+    withLabel(LoadMem(R3, RECORD, REC.FLAGS, Size.B), inRange),
+    And.imm(R3, XT_TIME_CONTIGUOUS),
+    JEq.imm(R3, 0, dayOk),
+    JGt.reg(R4, R5, dayOk),
+    Sub.imm(STAMP, DAY),
+    // R0 = days since the epoch, as the kernel's unsigned int
+    withLabel(Mov.reg(R0, STAMP), dayOk),
+    Div.imm(R0, DAY),
+    Mov.reg32(R0, R0),
+    Mov.reg32(R4, R0),
+    Add.imm32(R4, 3),
+    Mod.imm32(R4, 7),
+    Add.imm(R4, 1),
+    LoadMem(R3, RECORD, REC.WEEKDAYS, Size.B),
+    Rsh.reg(R3, R4),
+    And.imm(R3, 1),
+    JEq.imm(R3, 0, cg.noMatch),
+    LoadMem(R3, RECORD, REC.MONTHDAYS, Size.W),
+    JEq.imm32(R3, XT_TIME_ALL_MONTHDAYS | 0, end),
+    // R1 = day of the year, R2 = leap: four-year cycles from 1968 (exact until 2100)
+    Mov.imm(R2, 0),
+    Mov.reg(R1, R0),
+    Sub.imm(R1, DSE_2039),
+    JGe.imm(R0, DSE_2040, counted),
+    Mov.reg(R1, R0),
+    Add.imm(R1, 731),
+    Mod.imm(R1, 1461),
+    JGe.imm(R1, 366, common),
+    Mov.imm(R2, 1),
+    Ja(counted),
+    withLabel(Sub.imm(R1, 366), common),
+    Mod.imm(R1, 365),
+    withLabel(Nop(), counted),
+    ...days,
+    withLabel(Add.imm(R1, 1), monthday),
+    And.imm(R1, 0xff),
+    And.imm(R1, 31),
+    LoadMem(R3, RECORD, REC.MONTHDAYS, Size.W),
+    Rsh.reg(R3, R1),
+    And.imm(R3, 1),
+    JEq.imm(R3, 0, cg.noMatch),
+    withLabel(Nop(), end),
+  ];
+}
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);

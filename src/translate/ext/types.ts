@@ -132,10 +132,12 @@ export interface Engine<T> {
   readonly state?: EngineState;
 }
 
-/** A map of per-match state slots: array of `valueSize`-byte values, zeroed for a new ruleset. */
+/** A map of per-match state slots: array of `valueSize`-byte values, fresh for a new ruleset. */
 export interface EngineState {
   readonly map: string;
   readonly valueSize: number;
+  /** What a fresh slot holds (read when a new ruleset is written); zeros when absent. */
+  fresh?(): Buffer;
   /** BTF for values holding a bpf_spin_lock. */
   readonly btf?: () => {
     readonly blob: Buffer;
