@@ -13,6 +13,7 @@ export interface IpOptions {
   src?: string;
   dst?: string;
   ttl?: number;
+  tos?: number;
   /** Fragment offset in 8-byte units. */
   fragoff?: number;
   moreFragments?: boolean;
@@ -25,6 +26,7 @@ export function ipv4(proto: number, payload: Buffer, o: IpOptions = {}): Buffer 
   const optLen = (opts.length + 3) & ~3;
   const h = Buffer.alloc(20 + optLen);
   h[0] = 0x40 | ((20 + optLen) / 4);
+  h[1] = o.tos ?? 0;
   h.writeUInt16BE(h.length + payload.length, 2);
   h.writeUInt16BE(0x1234, 4);
   h.writeUInt16BE(((o.moreFragments ? 1 : 0) << 13) | (o.fragoff ?? 0), 6);
