@@ -75,3 +75,28 @@ describe('tos, dscp, ecn', () => {
     }
   });
 });
+
+describe('mac, pkttype, cpu, devgroup, realm in a test-run', () => {
+  it('fail where the kernel would find no device or route (a test-run has neither)', () => {
+    const t = load(
+      kt,
+      filter(`
+-A INPUT -m mac --mac-source 00:00:00:00:00:00
+-A INPUT -m mac ! --mac-source 00:00:00:00:00:00
+-A INPUT -m devgroup --src-group 0
+-A INPUT -m devgroup ! --src-group 0
+-A INPUT -m realm --realm 0
+-A INPUT -m realm ! --realm 0
+-A INPUT -m pkttype --pkt-type host
+-A INPUT -m cpu ! --cpu 4000
+`),
+    );
+    try {
+      expect(t.run('INPUT', ipv4(17, udp(1, 2)))).toBe(ACCEPT);
+      const counts = [1, 2, 3, 4, 5, 6, 7, 8].map((r) => t.packets(`INPUT rule ${r}`));
+      expect(counts).toEqual([0n, 0n, 0n, 0n, 0n, 0n, 1n, 1n]);
+    } finally {
+      t.close();
+    }
+  });
+});

@@ -37,48 +37,74 @@ export interface Frame {
 
 const to = (o: IpOptions = {}): IpOptions => ({ src: CLIENT, dst: SERVER, ...o });
 
-/** Sends `frames` from a side's client, in order, and lets the server drain. */
-function send(side: Side, frames: readonly Frame[]): void {
+/**
+ * Sends `frames` from a side's client, in order, and lets the server drain; from `cpu` when
+ * given (the receiving softirq runs on the sender's CPU: veth queues to its backlog).
+ */
+function send(side: Side, frames: readonly Frame[], cpu?: number): void {
   const lines = frames.map(
     (f) => `${hex(f.dst ?? SERVER_MAC)}${hex(f.src ?? CLIENT_MAC)}0800${f.packet.toString('hex')}`,
   );
-  const r = spawnSync('ip', ['netns', 'exec', twins.ns(side, 'c'), pktio, 'cli0', '200'], {
+  const pin = cpu === undefined ? [] : ['taskset', '-c', String(cpu)];
+  const r = spawnSync('ip', ['netns', 'exec', twins.ns(side, 'c'), ...pin, pktio, 'cli0', '200'], {
     input: lines.join('\n') + '\n',
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
 }
 
-/** The INPUT rules' counters, as `[packets:bytes] rule` lines. */
-function inputCounters(side: Side): string[] {
+/** The rules' counters, as `[packets:bytes] -A CHAIN rule` lines. */
+function ruleCounters(side: Side): string[] {
   return twins
     .counters(side)
     .split('\n')
-    .filter((l) => l.includes('-A INPUT'));
+    .filter((l) => l.startsWith('['));
+}
+
+interface Expectation {
+  /** Rules (1-based) that must count nothing. */
+  readonly never?: readonly number[];
+  /** Rules that may count every packet. */
+  readonly always?: readonly number[];
+  /** Traffic of its own a side makes after the frames (e.g. from the server itself). */
+  readonly traffic?: (side: Side) => void;
+  /** Packets the rules see besides the frames (the traffic's). */
+  readonly extra?: number;
+  /** Frames sent from this CPU, and those in `cpus` from theirs. */
+  readonly cpus?: readonly (readonly [number, readonly Frame[]])[];
 }
 
 /**
- * `rules` (INPUT, counting only) on both sides, the same frames through both; the counters
- * must be equal, and not vacuously: every rule but those in `never` saw a packet, and no rule
- * saw them all unless listed in `always`.
+ * `rules` (counting only; INPUT unless they start with -A) on both sides, the same traffic
+ * through both; the counters must be equal, and not vacuously: every rule but those in `never`
+ * saw a packet, and no rule saw them all unless listed in `always`.
  */
 function compare(
   rules: readonly string[],
   frames: readonly Frame[],
-  expectation: { never?: readonly number[]; always?: readonly number[] } = {},
+  expectation: Expectation = {},
 ): void {
-  const save = filterTable(rules.map((r) => `-A INPUT ${r}`).join('\n'));
+  const lines = rules.map((r) => (r.startsWith('-A ') ? r : `-A INPUT ${r}`));
+  const save = filterTable(lines.join('\n'));
   for (const side of SIDES) twins.restore(side, save);
-  for (const side of SIDES) send(side, frames);
-  const kernel = inputCounters('kernel');
-  expect(inputCounters('bpf')).toEqual(kernel);
+  for (const side of SIDES) {
+    send(side, frames);
+    for (const [cpu, more] of expectation.cpus ?? []) send(side, more, cpu);
+    expectation.traffic?.(side);
+  }
+  const kernel = ruleCounters('kernel');
+  expect(ruleCounters('bpf')).toEqual(kernel);
+  const total =
+    frames.length +
+    (expectation.extra ?? 0) +
+    (expectation.cpus ?? []).reduce((n, [, f]) => n + f.length, 0);
   const counts = kernel.map((l) => Number(/^\[(\d+):/.exec(l)?.[1] ?? -1));
   expect(counts).toHaveLength(rules.length);
   counts.forEach((n, i) => {
-    const rule = `${i + 1}: ${rules[i]} (${n} of ${frames.length})`;
+    const rule = `${i + 1}: ${rules[i]} (${n} of ${total})`;
     if (expectation.never?.includes(i + 1)) expect(n, rule).toBe(0);
     else expect(n, rule).toBeGreaterThan(0);
-    if (!expectation.always?.includes(i + 1)) expect(n, rule).toBeLessThan(frames.length);
+    if (!expectation.always?.includes(i + 1)) expect(n, rule).toBeLessThan(total);
   });
 }
 
@@ -115,5 +141,133 @@ describe('tos, dscp, ecn', () => {
         syn({ tos: 0x03 }, 0xc2),
       ],
     );
+  });
+});
+
+describe('mac, pkttype', () => {
+  it('mac compares the source address of the Ethernet header', () => {
+    const macs = [
+      '02:00:00:00:00:01',
+      '02:00:00:00:00:11',
+      'aa:bb:cc:dd:ee:ff',
+      '02:00:00:00:01:01',
+    ];
+    compare(
+      [
+        '-m mac --mac-source 02:00:00:00:00:01',
+        '-m mac ! --mac-source 02:00:00:00:00:01',
+        '-m mac --mac-source AA:BB:CC:DD:EE:FF',
+        '-p udp -m mac ! --mac-source 02:00:00:00:00:11',
+      ],
+      macs.flatMap((src) => [
+        { ...syn(), src },
+        { ...datagram(), src },
+      ]),
+    );
+  });
+
+  it('pkttype names the link-layer destination, and loopback copies by their IP destination', () => {
+    const bcast = 'ff:ff:ff:ff:ff:ff';
+    const mcast = '01:00:5e:00:00:fb';
+    compare(
+      [
+        '-m pkttype --pkt-type unicast',
+        '-m pkttype ! --pkt-type unicast',
+        '-m pkttype --pkt-type broadcast',
+        '-m pkttype --pkt-type multicast',
+        '-m pkttype ! --pkt-type multicast',
+        '-m pkttype --pkt-type otherhost',
+        '-A OUTPUT -m pkttype --pkt-type host',
+        '-A OUTPUT -m pkttype ! --pkt-type broadcast',
+      ],
+      [syn(), datagram(), { ...datagram(), dst: bcast }, { ...syn(), dst: mcast }],
+      {
+        never: [6],
+        always: [7, 8],
+        extra: 2,
+        // The server's own multicast and broadcast datagrams come back as PACKET_LOOPBACK.
+        traffic: (side) =>
+          twins.exec(side, 's', [
+            process.execPath,
+            '-e',
+            `const u=require('dgram').createSocket('udp4');u.bind(0,'${SERVER}',()=>{u.setBroadcast(true);u.setMulticastInterface('${SERVER}');u.send('m',9,'224.0.0.1',()=>u.send('b',9,'10.87.0.255',()=>u.close()))})`,
+          ]),
+      },
+    );
+  });
+});
+
+describe('cpu, devgroup, realm', () => {
+  it('cpu is the CPU the hook runs on', () => {
+    compare(
+      ['-m cpu --cpu 0', '-m cpu ! --cpu 0', '-m cpu --cpu 1', '-p udp -m cpu ! --cpu 1'],
+      [],
+      {
+        cpus: [
+          [0, [syn(), datagram(), datagram()]],
+          [1, [syn(), syn(), datagram()]],
+        ],
+      },
+    );
+  });
+
+  it("devgroup reads the group of the hook's input and output devices", () => {
+    for (const side of SIDES) {
+      twins.exec(side, 's', ['ip', 'link', 'set', 'srv0', 'group', '6']);
+    }
+    try {
+      compare(
+        [
+          '-m devgroup --src-group 6',
+          '-m devgroup ! --src-group 6',
+          '-m devgroup --src-group 0x4/0x4',
+          '-m devgroup --src-group 0x1/0x1',
+          '-A OUTPUT -m devgroup --dst-group 6',
+          '-A OUTPUT -m devgroup ! --dst-group 0x2/0x6',
+          '-A OUTPUT -m devgroup --dst-group 0',
+        ],
+        // The SYNs to a closed port and the datagrams get RSTs and ICMP errors back (OUTPUT).
+        [syn(), datagram(), syn({ ttl: 9 })],
+        { never: [2, 4, 7], always: [1, 3, 5, 6] },
+      );
+    } finally {
+      for (const side of SIDES) twins.exec(side, 's', ['ip', 'link', 'set', 'srv0', 'group', '0']);
+    }
+  });
+
+  it("realm reads the route's classid, in both directions", () => {
+    const route = [
+      '10.87.0.0/24',
+      'dev',
+      'srv0',
+      'proto',
+      'kernel',
+      'scope',
+      'link',
+      'src',
+      SERVER,
+    ];
+    for (const side of SIDES) {
+      twins.exec(side, 's', ['ip', 'route', 'change', ...route, 'realm', '5']);
+    }
+    try {
+      compare(
+        [
+          '-m realm --realm 5',
+          '-m realm --realm 0x50000/0xffff0000',
+          '-m realm ! --realm 5/0xffff',
+          '-m realm --realm 0',
+          '-A OUTPUT -m realm --realm 5',
+          '-A OUTPUT -m realm ! --realm 0x5/0xff',
+          '-A OUTPUT -m realm --realm 0/0xffff0000',
+        ],
+        [syn(), datagram()],
+        // The input route's classid has the source's realm in its upper half (the reverse
+        // route's), the output route's the destination's in the lower.
+        { never: [1, 4, 6], always: [2, 3, 5, 7] },
+      );
+    } finally {
+      for (const side of SIDES) twins.exec(side, 's', ['ip', 'route', 'change', ...route]);
+    }
   });
 });
