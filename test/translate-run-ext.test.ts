@@ -100,3 +100,91 @@ describe('mac, pkttype, cpu, devgroup, realm in a test-run', () => {
     }
   });
 });
+
+/** A header of `proto` whose 32 bits at `at` are `spi` (and 16 at 2 for IPComp's CPI). */
+function spiHeader(size: number, at: number, spi: number, bits: 16 | 32 = 32): Buffer {
+  const b = Buffer.alloc(size);
+  if (bits === 32) b.writeUInt32BE(spi, at);
+  else b.writeUInt16BE(spi, at);
+  return b;
+}
+
+describe('esp, ah, ipcomp', () => {
+  it('compare the SPI (CPI) in range; short headers hotdrop, later fragments never match', () => {
+    const t = load(
+      kt,
+      filter(`
+-A INPUT -p esp -m esp --espspi 256:511 -j DROP
+-A INPUT -p esp -m esp ! --espspi 1000 -j DROP
+-A INPUT -p ah -m ah --ahspi 7 -j DROP
+-A INPUT -p ah -m ah ! --ahspi 0:6 -j DROP
+-A INPUT -p ipcomp -m ipcomp --ipcompspi 0x1234 -j DROP
+-A INPUT -p ipcomp -m ipcomp ! --ipcompspi 5:0xffff -j DROP
+`),
+    );
+    try {
+      const run = (proto: number, h: Buffer, fragoff = 0): number =>
+        t.run('INPUT', ipv4(proto, h, { fragoff }));
+      expect(run(50, spiHeader(8, 0, 300))).toBe(DROP); // rule 1
+      expect(run(50, spiHeader(8, 0, 1000))).toBe(ACCEPT);
+      expect(run(50, spiHeader(8, 0, 0xfffffff0))).toBe(DROP); // rule 2
+      expect(run(50, spiHeader(7, 0, 300))).toBe(DROP); // cut short: hotdrop, not counted
+      expect(run(50, spiHeader(8, 0, 300), 20)).toBe(ACCEPT);
+      expect(run(51, spiHeader(12, 4, 7))).toBe(DROP); // rule 3
+      expect(run(51, spiHeader(12, 4, 3))).toBe(ACCEPT);
+      expect(run(51, spiHeader(12, 4, 9))).toBe(DROP); // rule 4
+      expect(run(51, spiHeader(11, 4, 7))).toBe(DROP); // hotdrop
+      expect(run(108, spiHeader(4, 2, 0x1234, 16))).toBe(DROP); // rule 5
+      expect(run(108, spiHeader(4, 2, 4, 16))).toBe(DROP); // rule 6
+      expect(run(108, spiHeader(4, 2, 0x1235, 16))).toBe(ACCEPT);
+      expect(run(108, spiHeader(4, 2, 4, 16).subarray(0, 3))).toBe(DROP); // hotdrop
+      const counts = [1, 2, 3, 4, 5, 6].map((r) => t.packets(`INPUT rule ${r}`));
+      expect(counts).toEqual([1n, 1n, 1n, 1n, 1n, 1n]);
+      expect(t.packets('INPUT policy')).toBe(4n);
+    } finally {
+      t.close();
+    }
+  });
+});
+
+describe('tcpmss', () => {
+  it('finds the MSS option as tcpmss_mt does; a cut-short or malformed header hotdrops', () => {
+    const t = load(
+      kt,
+      filter(
+        `
+-A INPUT -p tcp -m tcpmss --mss 1000:1460 -j DROP
+-A INPUT -p tcp -m tcpmss ! --mss 536 -j ACCEPT
+`,
+        'DROP',
+      ),
+    );
+    try {
+      const mss = (v: number): Buffer => Buffer.from([2, 4, v >> 8, v & 0xff]);
+      const seg = (opts: Buffer, fragoff = 0): Buffer =>
+        ipv4(6, tcp(1, 2, 0x02, opts), { fragoff });
+      expect(t.run('INPUT', seg(mss(1460)))).toBe(DROP);
+      expect(t.run('INPUT', seg(mss(536)))).toBe(DROP); // policy DROP below
+      expect(t.run('INPUT', seg(Buffer.concat([Buffer.from([1, 1, 1, 1]), mss(1400)])))).toBe(DROP);
+      // Not MSS-shaped (length 3, or the option's last byte outside the options): skipped.
+      expect(t.run('INPUT', seg(Buffer.from([2, 3, 5, 0])))).toBe(ACCEPT); // no MSS: ! holds
+      expect(t.run('INPUT', seg(Buffer.from([1, 1, 2, 4])))).toBe(ACCEPT);
+      expect(t.run('INPUT', seg(Buffer.alloc(0)))).toBe(ACCEPT); // no options at all
+      // Length 0 advances by one; kind 0 (EOL) is just skipped.
+      expect(t.run('INPUT', seg(Buffer.from([8, 0, 0, 0, 2, 4, 4, 0])))).toBe(DROP); // 1024
+      // A non-first fragment's bytes at thoff are read as a TCP header, as the kernel does.
+      expect(t.run('INPUT', seg(mss(1200), 30))).toBe(DROP);
+      // Data offset 4, and options the packet does not hold: hotdrop.
+      const bad = seg(mss(1200));
+      bad[32] = 0x40;
+      expect(t.run('INPUT', bad)).toBe(DROP);
+      const cut = seg(Buffer.concat([mss(1200), Buffer.alloc(4)])).subarray(0, 44);
+      cut.writeUInt16BE(44, 2);
+      expect(t.run('INPUT', cut)).toBe(DROP);
+      expect([t.packets('INPUT rule 1'), t.packets('INPUT rule 2')]).toEqual([4n, 3n]);
+      expect(t.packets('INPUT policy')).toBe(1n);
+    } finally {
+      t.close();
+    }
+  });
+});

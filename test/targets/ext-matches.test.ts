@@ -271,3 +271,68 @@ describe('cpu, devgroup, realm', () => {
     }
   });
 });
+
+describe('esp, ah, ipcomp, tcpmss', () => {
+  const header = (proto: number, bytes: Buffer): Frame => ({ packet: ipv4(proto, bytes, to()) });
+  const be32 = (at: number, size: number, v: number): Buffer => {
+    const b = Buffer.alloc(size);
+    b.writeUInt32BE(v, at);
+    return b;
+  };
+
+  it('esp, ah and ipcomp compare the SPI (CPI); cut-short headers are dropped', () => {
+    const cpi = (v: number, size = 4): Buffer => {
+      const b = Buffer.alloc(4);
+      b.writeUInt16BE(v, 2);
+      return b.subarray(0, size);
+    };
+    compare(
+      [
+        '-p esp -m esp --espspi 256:511',
+        '-p esp -m esp ! --espspi 1000',
+        '-p ah -m ah --ahspi 7',
+        '-p ah -m ah ! --ahspi 0:6',
+        '-p ipcomp -m ipcomp --ipcompspi 0x1234',
+        '-p ipcomp -m ipcomp ! --ipcompspi 5:0xffff',
+        '-p esp',
+        '-p ah',
+        '-p ipcomp',
+      ],
+      [
+        ...[300, 1000, 0xfffffff0, 511, 512].map((v) => header(50, be32(0, 8, v))),
+        header(50, be32(0, 8, 300).subarray(0, 7)),
+        ...[7, 3, 9, 0xffffffff].map((v) => header(51, be32(4, 12, v))),
+        header(51, be32(4, 12, 7).subarray(0, 11)),
+        ...[0x1234, 4, 0x1235, 5].map((v) => header(108, cpi(v))),
+        header(108, cpi(4, 3)),
+      ],
+    );
+  });
+
+  it('tcpmss finds the MSS option; malformed options are dropped', () => {
+    const mss = (v: number): Buffer => Buffer.from([2, 4, v >> 8, v & 0xff]);
+    const options = [
+      mss(1460),
+      mss(536),
+      mss(999),
+      Buffer.concat([Buffer.from([1, 1, 1, 1]), mss(1400)]),
+      Buffer.from([2, 3, 5, 0]),
+      Buffer.from([1, 1, 2, 4]),
+      Buffer.alloc(0),
+      Buffer.from([8, 0, 0, 0, 2, 4, 4, 0]),
+      Buffer.from([3, 3, 7, 1, 2, 4, 0xff, 0xff]),
+    ];
+    const badOffset = syn({}, 0x02, mss(1200));
+    badOffset.packet[32] = 0x40;
+    compare(
+      [
+        '-p tcp -m tcpmss --mss 1000:1460',
+        '-p tcp -m tcpmss ! --mss 536',
+        '-p tcp -m tcpmss --mss 0:999',
+        '-p tcp -m tcpmss --mss 65535',
+        '-p tcp',
+      ],
+      [...options.map((o) => syn({}, 0x02, o)), { packet: withL4Checksum(badOffset.packet) }],
+    );
+  });
+});
