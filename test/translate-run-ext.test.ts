@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelTables } from './helpers/kernel-table.js';
 import { ACCEPT, DROP, filter, load } from './helpers/engine-run.js';
-import { ipv4, tcp, udp } from './helpers/packets.js';
+import { ipv4, sctpPacket, tcp, udp } from './helpers/packets.js';
 
 let kt: KernelTables;
 beforeAll(() => {
@@ -182,6 +182,111 @@ describe('tcpmss', () => {
       cut.writeUInt16BE(44, 2);
       expect(t.run('INPUT', cut)).toBe(DROP);
       expect([t.packets('INPUT rule 1'), t.packets('INPUT rule 2')]).toEqual([4n, 3n]);
+      expect(t.packets('INPUT policy')).toBe(1n);
+    } finally {
+      t.close();
+    }
+  });
+});
+
+describe('sctp', () => {
+  const DATA = 0;
+  const INIT = 1;
+  const SACK = 3;
+
+  it('ports and chunk types (any, all, only, with flags) as sctp_mt', () => {
+    const rules = [
+      '--sport 5000:5999',
+      '! --dport 80',
+      '--chunk-types any DATA,INIT',
+      '--chunk-types all DATA,SACK',
+      '--chunk-types only DATA:Be',
+      '! --chunk-types any SACK',
+      '--chunk-types all DATA:e',
+      '--dport 80 --chunk-types only INIT,SACK',
+      '--chunk-types all ALL',
+      '--chunk-types any NONE',
+    ];
+    const t = load(kt, filter(rules.map((r) => `-A INPUT -p sctp -m sctp ${r}`).join('\n')));
+    try {
+      const packets: [Buffer, number[]][] = [
+        [sctpPacket(5000, 80, [[INIT, 0, 20]]), [1, 3, 6, 8]],
+        [
+          sctpPacket(4000, 81, [
+            [DATA, 3, 16],
+            [SACK, 0, 16],
+          ]),
+          [2, 3, 4],
+        ],
+        [
+          sctpPacket(4000, 80, [
+            [DATA, 3, 9],
+            [DATA, 2, 5],
+          ]),
+          [3, 6, 7],
+        ],
+        [sctpPacket(4000, 81, [[DATA, 2, 8]]), [2, 3, 5, 6, 7]],
+        [
+          sctpPacket(6000, 80, [
+            [SACK, 0],
+            [INIT, 0],
+            [SACK, 0],
+          ]),
+          [3, 8],
+        ],
+        [
+          sctpPacket(5999, 9, [
+            [DATA, 0, 4],
+            [SACK, 0, 4],
+          ]),
+          [1, 2, 3, 4, 7],
+        ],
+      ];
+      const want = new Map<number, number>();
+      for (const [p, hits] of packets) {
+        expect(t.run('INPUT', ipv4(132, p))).toBe(ACCEPT);
+        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
+      }
+      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
+      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a chunk of length 0 or cut short hotdrops; inverted, the rule still counts and its packet is dropped', () => {
+    const t = load(
+      kt,
+      filter(`
+-A INPUT -p sctp -m sctp --sport 1 --chunk-types any DATA -j ACCEPT
+-A INPUT -p sctp -m sctp --sport 2 ! --chunk-types any DATA -j ACCEPT
+-A INPUT -p sctp -m sctp --sport 3 ! --chunk-types any DATA -m length --length 0:10 -j ACCEPT
+-A INPUT -p sctp -m sctp --sport 4:5 -j ACCEPT
+`),
+    );
+    try {
+      const zero = (sport: number): Buffer =>
+        ipv4(
+          132,
+          sctpPacket(sport, 9, [
+            [INIT, 0, 4],
+            [SACK, 0, 0],
+          ]),
+        );
+      expect(t.run('INPUT', zero(1))).toBe(DROP);
+      expect(t.packets('INPUT rule 1')).toBe(0n);
+      expect(t.run('INPUT', zero(2))).toBe(DROP);
+      expect(t.packets('INPUT rule 2')).toBe(1n); // counted, then dropped
+      expect(t.run('INPUT', zero(3))).toBe(DROP);
+      expect(t.packets('INPUT rule 3')).toBe(0n); // length failed; still dropped
+      // No chunk at all, or a chunk header cut short: the walk cannot read one.
+      expect(t.run('INPUT', ipv4(132, sctpPacket(1, 9, [])))).toBe(DROP);
+      expect(t.run('INPUT', ipv4(132, sctpPacket(1, 9, [[INIT, 0]]).subarray(0, 14)))).toBe(DROP);
+      // The common header cut short: hotdrop before any test.
+      expect(t.run('INPUT', ipv4(132, sctpPacket(4, 9, []).subarray(0, 11)))).toBe(DROP);
+      expect(t.run('INPUT', ipv4(132, sctpPacket(4, 9, [[DATA, 0]])))).toBe(ACCEPT);
+      expect(t.run('INPUT', ipv4(132, sctpPacket(5, 9, [[DATA, 0]]), { fragoff: 5 }))).toBe(ACCEPT);
+      expect(t.packets('INPUT rule 4')).toBe(1n);
       expect(t.packets('INPUT policy')).toBe(1n);
     } finally {
       t.close();

@@ -90,3 +90,22 @@ export function withL4Checksum(packet: Buffer): Buffer {
   l4.writeUInt16BE(proto === 17 && sum === 0 ? 0xffff : sum, at);
   return p;
 }
+
+/** An SCTP packet's common header and chunks ([type, flags, length]: the length field as given, 4 by default; the chunk padded to 4). */
+export function sctpPacket(
+  sport: number,
+  dport: number,
+  chunks: readonly (readonly [number, number, number?])[],
+): Buffer {
+  const parts = [Buffer.alloc(12)];
+  parts[0]?.writeUInt16BE(sport, 0);
+  parts[0]?.writeUInt16BE(dport, 2);
+  for (const [type, flags, len = 4] of chunks) {
+    const c = Buffer.alloc(Math.max(4, (len + 3) & ~3));
+    c[0] = type;
+    c[1] = flags;
+    c.writeUInt16BE(len, 2);
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}

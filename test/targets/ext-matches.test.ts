@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipv4, tcp, udp, withL4Checksum, type IpOptions } from '../helpers/packets.js';
+import { ipv4, sctpPacket, tcp, udp, withL4Checksum, type IpOptions } from '../helpers/packets.js';
 import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
 
 const SERVER = '10.87.0.2';
@@ -333,6 +333,94 @@ describe('esp, ah, ipcomp, tcpmss', () => {
         '-p tcp',
       ],
       [...options.map((o) => syn({}, 0x02, o)), { packet: withL4Checksum(badOffset.packet) }],
+    );
+  });
+});
+
+describe('sctp', () => {
+  const [DATA, INIT, SACK, ABORT] = [0, 1, 3, 6];
+  const sctpFrame = (
+    sport: number,
+    dport: number,
+    chunks: Parameters<typeof sctpPacket>[2],
+  ): Frame => ({
+    packet: ipv4(132, sctpPacket(sport, dport, chunks), to()),
+  });
+
+  it('ports and chunk types, every match type, flags and !', () => {
+    compare(
+      [
+        '-p sctp -m sctp --sport 5000:5999',
+        '-p sctp -m sctp ! --dport 80',
+        '-p sctp -m sctp --chunk-types any DATA,INIT',
+        '-p sctp -m sctp --chunk-types all DATA,SACK',
+        '-p sctp -m sctp --chunk-types only DATA:Be',
+        '-p sctp -m sctp ! --chunk-types any SACK',
+        '-p sctp -m sctp --chunk-types all DATA:e',
+        '-p sctp -m sctp --dport 80 --chunk-types only INIT,SACK',
+        '-p sctp -m sctp --chunk-types all ALL',
+        '-p sctp -m sctp --chunk-types any NONE',
+        '-p sctp -m sctp ! --chunk-types only ABORT:T',
+        '-p sctp -m sctp --chunk-types any I_DATA,ASCONF',
+        '-p sctp',
+      ],
+      [
+        sctpFrame(5000, 80, [[INIT, 0, 20]]),
+        sctpFrame(4000, 81, [
+          [DATA, 3, 16],
+          [SACK, 0, 16],
+        ]),
+        sctpFrame(4000, 80, [
+          [DATA, 3, 9],
+          [DATA, 2, 5],
+        ]),
+        sctpFrame(4000, 81, [[DATA, 2, 8]]),
+        sctpFrame(6000, 80, [
+          [SACK, 0],
+          [INIT, 0],
+          [SACK, 0],
+        ]),
+        sctpFrame(5999, 9, [
+          [DATA, 0, 4],
+          [SACK, 0, 4],
+        ]),
+        sctpFrame(7, 7, [
+          [ABORT, 1],
+          [ABORT, 0],
+        ]),
+        sctpFrame(7, 7, [[ABORT, 1]]),
+        sctpFrame(7, 8, [
+          [ABORT, 1],
+          [64, 0, 7],
+          [193, 0, 8],
+        ]),
+      ],
+      { never: [9, 10], always: [13] },
+    );
+  });
+
+  it('cut-short and zero-length chunks hotdrop; inverted, the rule still counts', () => {
+    compare(
+      [
+        '-p sctp -m sctp --sport 1 --chunk-types any DATA',
+        '-p sctp -m sctp --sport 2 ! --chunk-types any DATA',
+        '-p sctp -m sctp --sport 3 ! --chunk-types all DATA -m length --length 0:10',
+        '-p sctp -m sctp --sport 1:9',
+        '-p sctp',
+      ],
+      [
+        ...[1, 2, 3].map((p) =>
+          sctpFrame(p, 9, [
+            [INIT, 0, 4],
+            [SACK, 0, 0],
+          ]),
+        ),
+        sctpFrame(2, 9, []),
+        { packet: ipv4(132, sctpPacket(2, 9, [[INIT, 0]]).subarray(0, 14), to()) },
+        { packet: ipv4(132, sctpPacket(4, 9, []).subarray(0, 11), to()) },
+        sctpFrame(4, 9, [[DATA, 0]]),
+      ],
+      { never: [1, 3] },
     );
   });
 });
