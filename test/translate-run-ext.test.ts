@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelTables } from './helpers/kernel-table.js';
 import { ACCEPT, DROP, filter, load } from './helpers/engine-run.js';
-import { ipv4, sctpPacket, tcp, udp } from './helpers/packets.js';
+import { dccpPacket, ipv4, sctpPacket, tcp, udp } from './helpers/packets.js';
 
 let kt: KernelTables;
 beforeAll(() => {
@@ -288,6 +288,76 @@ describe('sctp', () => {
       expect(t.run('INPUT', ipv4(132, sctpPacket(5, 9, [[DATA, 0]]), { fragoff: 5 }))).toBe(ACCEPT);
       expect(t.packets('INPUT rule 4')).toBe(1n);
       expect(t.packets('INPUT policy')).toBe(1n);
+    } finally {
+      t.close();
+    }
+  });
+});
+
+describe('dccp', () => {
+  const [REQUEST, RESPONSE, DATA, ACK, RESET] = [0, 1, 2, 3, 7];
+  const run = (t: ReturnType<typeof load>, p: Buffer, o: { fragoff?: number } = {}): number =>
+    t.run('INPUT', ipv4(33, p, o));
+
+  it('ports, types and options as dccp_mt, with the header length by type and X bit', () => {
+    const rules = [
+      '--sport 1000:1999',
+      '! --dport 80',
+      '--dccp-types REQUEST,RESPONSE',
+      '! --dccp-types DATA',
+      '--dccp-types INVALID',
+      '--dccp-option 32',
+      '! --dccp-option 44',
+      '--sport 7 --dccp-types ACK --dccp-option 5',
+    ];
+    const t = load(kt, filter(rules.map((r) => `-A INPUT -p dccp -m dccp ${r}`).join('\n')));
+    try {
+      const opts = (...b: number[]): Buffer => Buffer.from(b);
+      const packets: [Buffer, number[]][] = [
+        [dccpPacket(1000, 80, REQUEST), [1, 3, 4, 7]],
+        [dccpPacket(999, 81, DATA, { options: opts(32, 2) }), [2, 6, 7]],
+        [dccpPacket(7, 80, ACK, { x: true, options: opts(1, 5, 2) }), [4, 7, 8]],
+        // 5 sits where the ACK's bits would be without X: no option 5 then.
+        [dccpPacket(7, 80, ACK, { options: opts(5, 2, 44, 2) }), [4, 8]],
+        [dccpPacket(8, 80, 12, { options: opts(44, 3, 32, 0) }), [4, 5]],
+        // 32 inside option 44's length is skipped; a 0 length advances one.
+        [dccpPacket(8, 80, RESPONSE, { options: opts(44, 3, 32, 0, 32) }), [3, 4, 6]],
+        [dccpPacket(8, 80, RESET, { options: opts(3, 0, 0, 32) }), [4, 6, 7]],
+      ];
+      const want = new Map<number, number>();
+      for (const [p, hits] of packets) {
+        expect(run(t, p)).toBe(ACCEPT);
+        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
+      }
+      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
+      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a short header, a data offset inside the header or options cut short hotdrop', () => {
+    const t = load(
+      kt,
+      filter(`
+-A INPUT -p dccp -m dccp --sport 1 --dccp-option 9 -j ACCEPT
+-A INPUT -p dccp -m dccp --sport 2 ! --dccp-option 9 -j ACCEPT
+-A INPUT -p dccp -m dccp --sport 3:9 -j ACCEPT
+`),
+    );
+    try {
+      const inside = (sport: number): Buffer => dccpPacket(sport, 80, ACK, { doff: 4 });
+      expect(run(t, inside(1))).toBe(DROP);
+      expect(run(t, inside(2))).toBe(DROP); // inverted: counted, then dropped
+      expect(t.packets('INPUT rule 2')).toBe(1n);
+      const cut = dccpPacket(2, 80, DATA, { doff: 20 });
+      expect(run(t, cut)).toBe(DROP);
+      expect(t.packets('INPUT rule 2')).toBe(2n);
+      expect(run(t, dccpPacket(3, 80, DATA).subarray(0, 11))).toBe(DROP);
+      expect(run(t, dccpPacket(3, 80, DATA))).toBe(ACCEPT);
+      expect(run(t, dccpPacket(1, 80, DATA, { options: Buffer.from([9]) }))).toBe(ACCEPT);
+      expect(run(t, dccpPacket(4, 80, DATA), { fragoff: 9 })).toBe(ACCEPT);
+      expect([1, 2, 3].map((r) => t.packets(`INPUT rule ${r}`))).toEqual([1n, 2n, 1n]);
     } finally {
       t.close();
     }

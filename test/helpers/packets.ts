@@ -109,3 +109,36 @@ export function sctpPacket(
   }
   return Buffer.concat(parts);
 }
+
+/** dccp_packet_hdr_len by DCCP packet type. */
+const DCCP_TYPE_HDR = [4, 12, 0, 8, 8, 8, 8, 12, 8, 8, 12, 12, 12, 12, 12, 12];
+
+export interface DccpOptions {
+  /** The extended sequence number bit (4 more header bytes). */
+  readonly x?: boolean;
+  /** Option bytes after the type's header. */
+  readonly options?: Buffer;
+  /** dccph_doff as given (default: the header and options in 32-bit words, rounded up). */
+  readonly doff?: number;
+  /** Bytes after the header. */
+  readonly data?: Buffer;
+}
+
+/** A DCCP header of `type` (generic part, extension, the type's part, options), then data. */
+export function dccpPacket(
+  sport: number,
+  dport: number,
+  type: number,
+  o: DccpOptions = {},
+): Buffer {
+  const fixed = 12 + (o.x ? 4 : 0) + (DCCP_TYPE_HDR[type] ?? 12);
+  const opts = o.options ?? Buffer.alloc(0);
+  const hlen = (fixed + opts.length + 3) & ~3;
+  const h = Buffer.alloc(hlen);
+  h.writeUInt16BE(sport, 0);
+  h.writeUInt16BE(dport, 2);
+  h[4] = o.doff ?? hlen / 4;
+  h[8] = ((type & 15) << 1) | (o.x ? 1 : 0);
+  opts.copy(h, fixed);
+  return Buffer.concat([h, o.data ?? Buffer.alloc(0)]);
+}

@@ -5,7 +5,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ipv4, sctpPacket, tcp, udp, withL4Checksum, type IpOptions } from '../helpers/packets.js';
+import {
+  dccpPacket,
+  ipv4,
+  sctpPacket,
+  tcp,
+  udp,
+  withL4Checksum,
+  type IpOptions,
+} from '../helpers/packets.js';
 import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
 
 const SERVER = '10.87.0.2';
@@ -421,6 +429,45 @@ describe('sctp', () => {
         sctpFrame(4, 9, [[DATA, 0]]),
       ],
       { never: [1, 3] },
+    );
+  });
+});
+
+describe('dccp', () => {
+  const [REQUEST, RESPONSE, DATA, ACK, RESET] = [0, 1, 2, 3, 7];
+  const dccpFrame = (...a: Parameters<typeof dccpPacket>): Frame => ({
+    packet: ipv4(33, dccpPacket(...a), to()),
+  });
+  const opts = (...b: number[]): Buffer => Buffer.from(b);
+
+  it('ports, types, options, every header length, and the hotdrops', () => {
+    compare(
+      [
+        // First: the packets it holds for with hotdrop set are counted here, then dropped.
+        '-p dccp -m dccp --sport 2 ! --dccp-option 9',
+        '-p dccp -m dccp --sport 1000:1999',
+        '-p dccp -m dccp ! --dport 80',
+        '-p dccp -m dccp --dccp-types REQUEST,RESPONSE',
+        '-p dccp -m dccp ! --dccp-types DATA',
+        '-p dccp -m dccp --dccp-types INVALID',
+        '-p dccp -m dccp --dccp-option 32',
+        '-p dccp -m dccp ! --dccp-option 44',
+        '-p dccp -m dccp --sport 7 --dccp-types ACK --dccp-option 5',
+        '-p dccp',
+      ],
+      [
+        dccpFrame(1000, 80, REQUEST),
+        dccpFrame(999, 81, DATA, { options: opts(32, 2) }),
+        dccpFrame(7, 80, ACK, { x: true, options: opts(1, 5, 2) }),
+        dccpFrame(7, 80, ACK, { options: opts(5, 2, 44, 2) }),
+        dccpFrame(8, 80, 12, { options: opts(44, 3, 32, 0) }),
+        dccpFrame(8, 80, RESPONSE, { options: opts(44, 3, 32, 0, 32) }),
+        dccpFrame(8, 80, RESET, { options: opts(3, 0, 0, 32) }),
+        dccpFrame(2, 80, ACK, { doff: 4 }),
+        dccpFrame(2, 80, DATA, { doff: 20 }),
+        { packet: ipv4(33, dccpPacket(3, 80, DATA).subarray(0, 11), to()) },
+        dccpFrame(2, 80, DATA, { options: opts(9, 1, 1, 1) }),
+      ],
     );
   });
 });
