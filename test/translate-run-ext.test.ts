@@ -363,3 +363,54 @@ describe('dccp', () => {
     }
   });
 });
+
+describe('u32', () => {
+  it('runs the test language: &, <<, >>, @ with its bounds checks, ranges, &&, !', () => {
+    const rules = [
+      // IPv4, and TCP or UDP with a source port
+      '"0>>28=4&&0>>22&0x3C@0>>16=1:0xffff&&6&0xff=6,17"',
+      // the TCP destination port, through the header length
+      '"6&0xFF=6&&0>>22&0x3C@0&0xffff=22"',
+      // 4 bytes of TCP payload (through @ twice: the header length, then the data offset)
+      '"6&0xFF=6&&0>>22&0x3C@12>>26&0x3C@0=0:0xffffffff"',
+      // SYN in the TCP flags
+      '"0>>22&0x3C@12>>16&0x02=0x02"',
+      // bytes past the end, and an @ past it, never match
+      '"2000=0:0xffffffff"',
+      '"0>>22&0x3C@0xfffffff0=0:0xffffffff"',
+      '"0xfffffffc=0:0xffffffff"',
+      // inverted; several ranges
+      '! --u32 "16=0x0a000002"',
+      '"8>>24=1,2,60:70"',
+      '"0&0xffff=0x28"',
+    ];
+    const t = load(
+      kt,
+      filter(
+        rules.map((r) => `-A INPUT -m u32 ${r.startsWith('!') ? r : `--u32 ${r}`}`).join('\n'),
+      ),
+    );
+    try {
+      const data = Buffer.concat([tcp(40000, 23, 0x12), Buffer.from('data')]);
+      const packets: [Buffer, number[]][] = [
+        [ipv4(6, tcp(40000, 22, 0x02)), [1, 2, 4, 9, 10]],
+        [ipv4(6, data, { ttl: 65 }), [1, 3, 4, 9]],
+        [ipv4(17, udp(1, 22), { ttl: 2 }), [1, 9]],
+        [ipv4(1, Buffer.alloc(8), { dst: '10.0.0.9' }), [8, 9]],
+        // IP options push the TCP header: the port is read through ihl
+        [ipv4(6, tcp(1, 22, 0x02), { options: Buffer.from([1, 1, 1, 1]) }), [1, 2, 4, 9]],
+        [ipv4(6, tcp(1, 22, 0x02)).subarray(0, 22), [9]],
+      ];
+      const want = new Map<number, number>();
+      for (const [p, hits] of packets) {
+        if (p.length === 22) p.writeUInt16BE(22, 2);
+        expect(t.run('INPUT', p)).toBe(ACCEPT);
+        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
+      }
+      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
+      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+    } finally {
+      t.close();
+    }
+  });
+});

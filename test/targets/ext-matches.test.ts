@@ -471,3 +471,38 @@ describe('dccp', () => {
     );
   });
 });
+
+describe('u32', () => {
+  it('runs the test language over the packet as the kernel', () => {
+    const data = (payload: string): Frame => ({
+      packet: withL4Checksum(
+        ipv4(6, Buffer.concat([tcp(40000, 23, 0x12), Buffer.from(payload)]), to()),
+      ),
+    });
+    compare(
+      [
+        '-m u32 --u32 "0>>28=4&&0>>22&0x3C@0>>16=1:0xffff&&6&0xff=6,17"',
+        '-m u32 --u32 "6&0xFF=6&&0>>22&0x3C@0&0xffff=9"',
+        '-m u32 --u32 "6&0xFF=6&&0>>22&0x3C@12>>26&0x3C@0=0x64617461"',
+        '-m u32 --u32 "0>>22&0x3C@12>>16&0x02=0x02"',
+        '-m u32 --u32 "2000=0:0xffffffff"',
+        '-m u32 --u32 "0>>22&0x3C@0xfffffff0=0:0xffffffff"',
+        '-m u32 --u32 "0>>22&0x3C@0xffffffff@0=0:0xffffffff"',
+        '-m u32 ! --u32 "12=0x0a570001"',
+        '-m u32 --u32 "8>>24=1,2,60:70"',
+        '-m u32 --u32 "0&0xffff=0x28:0x2c"',
+        '-m u32 --u32 "0>>22&0x3C@12<<8>>24=0x10:0x20"',
+      ],
+      [
+        syn({ ttl: 100 }),
+        syn({ ttl: 65, options: Buffer.from([1, 1, 1, 1]) }),
+        datagram({ ttl: 2 }),
+        data('data'),
+        data('dat'),
+        data('datum and more'),
+        { packet: ipv4(1, Buffer.alloc(8), to({ src: '10.87.0.9' })) },
+      ],
+      { never: [5, 6, 7] },
+    );
+  });
+});
