@@ -414,3 +414,45 @@ describe('u32', () => {
     }
   });
 });
+
+describe('string', () => {
+  /** A UDP datagram whose payload starts 28 bytes into the packet. */
+  const text = (payload: string): Buffer => ipv4(17, udp(1, 2, Buffer.from(payload, 'latin1')));
+
+  it('finds the pattern between --from and --to, with bm and kmp, --icase and !', () => {
+    const rules = [
+      '--string "GET /" --algo bm',
+      '--string "GET /" --algo kmp',
+      '--string "get /" --algo kmp --icase',
+      '--string "get /" --algo bm --icase',
+      '! --string "Host:" --algo bm',
+      '--string "abc" --algo kmp --from 30 --to 35',
+      '--string "abc" --algo bm --from 30 --to 35',
+      '--hex-string "|0d 0a|Host" --algo kmp',
+      '--string "aab" --algo bm',
+      // Latin-1 letters fold too: the kernel's toupper(0xe9) is 0xc9
+      '--hex-string "|e9|t|e9|" --algo kmp --icase',
+    ];
+    const t = load(kt, filter(rules.map((r) => `-A INPUT -m string ${r}`).join('\n')));
+    try {
+      const packets: [Buffer, number[]][] = [
+        [text('GET / HTTP/1.1\r\nHost: x\r\n'), [1, 2, 3, 4, 8]],
+        [text('xx get /index'), [3, 4, 5]],
+        // "abc" at 30..33 (inside [30, 35)), then at 33..36 (ends past 35)
+        [text('..abc'), [5, 6, 7]],
+        [text('.....abc'), [5]],
+        [text('aaab'), [5, 9]],
+        [text('\xc9T\xc9!'), [5, 10]],
+      ];
+      const want = new Map<number, number>();
+      for (const [p, hits] of packets) {
+        expect(t.run('INPUT', p)).toBe(ACCEPT);
+        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
+      }
+      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
+      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+    } finally {
+      t.close();
+    }
+  });
+});
