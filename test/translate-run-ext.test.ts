@@ -4,7 +4,7 @@
 // iptables are in test/targets/ext-matches.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelTables } from './helpers/kernel-table.js';
-import { ACCEPT, DROP, filter, load } from './helpers/engine-run.js';
+import { ACCEPT, DROP, expectHits, filter, load } from './helpers/engine-run.js';
 import { dccpPacket, ipv4, sctpPacket, tcp, udp } from './helpers/packets.js';
 
 let kt: KernelTables;
@@ -41,14 +41,11 @@ describe('tos, dscp, ecn', () => {
         [0x23, 0x42, [2, 5, 6, 7]], // ECN CE, ECE
         [0x01, 0xc2, [2, 4, 6, 8]], // ECT(1), ECE|CWR
       ];
-      const want = new Map<number, number>();
-      for (const [tos, flags, rules] of cases) {
-        expect(t.run('INPUT', p(tos, flags))).toBe(ACCEPT);
-        for (const r of rules) want.set(r, (want.get(r) ?? 0) + 1);
-      }
-      for (let r = 1; r <= 8; r++) {
-        expect([r, t.packets(`INPUT rule ${r}`)]).toEqual([r, BigInt(want.get(r) ?? 0)]);
-      }
+      expectHits(
+        t,
+        8,
+        cases.map(([tos, flags, rules]) => [p(tos, flags), rules]),
+      );
     } finally {
       t.close();
     }
@@ -242,13 +239,11 @@ describe('sctp', () => {
           [1, 2, 3, 4, 7],
         ],
       ];
-      const want = new Map<number, number>();
-      for (const [p, hits] of packets) {
-        expect(t.run('INPUT', ipv4(132, p))).toBe(ACCEPT);
-        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
-      }
-      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
-      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+      expectHits(
+        t,
+        rules.length,
+        packets.map(([p, hits]) => [ipv4(132, p), hits]),
+      );
     } finally {
       t.close();
     }
@@ -324,13 +319,11 @@ describe('dccp', () => {
         [dccpPacket(8, 80, RESPONSE, { options: opts(44, 3, 32, 0, 32) }), [3, 4, 6]],
         [dccpPacket(8, 80, RESET, { options: opts(3, 0, 0, 32) }), [4, 6, 7]],
       ];
-      const want = new Map<number, number>();
-      for (const [p, hits] of packets) {
-        expect(run(t, p)).toBe(ACCEPT);
-        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
-      }
-      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
-      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+      expectHits(
+        t,
+        rules.length,
+        packets.map(([p, hits]) => [ipv4(33, p), hits]),
+      );
     } finally {
       t.close();
     }
@@ -401,14 +394,8 @@ describe('u32', () => {
         [ipv4(6, tcp(1, 22, 0x02), { options: Buffer.from([1, 1, 1, 1]) }), [1, 2, 4, 9]],
         [ipv4(6, tcp(1, 22, 0x02)).subarray(0, 22), [9]],
       ];
-      const want = new Map<number, number>();
-      for (const [p, hits] of packets) {
-        if (p.length === 22) p.writeUInt16BE(22, 2);
-        expect(t.run('INPUT', p)).toBe(ACCEPT);
-        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
-      }
-      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
-      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+      for (const [p] of packets) if (p.length === 22) p.writeUInt16BE(22, 2);
+      expectHits(t, rules.length, packets);
     } finally {
       t.close();
     }
@@ -444,13 +431,7 @@ describe('string', () => {
         [text('aaab'), [5, 9]],
         [text('\xc9T\xc9!'), [5, 10]],
       ];
-      const want = new Map<number, number>();
-      for (const [p, hits] of packets) {
-        expect(t.run('INPUT', p)).toBe(ACCEPT);
-        for (const r of hits) want.set(r, (want.get(r) ?? 0) + 1);
-      }
-      const got = rules.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
-      expect(got).toEqual(rules.map((_, i) => BigInt(want.get(i + 1) ?? 0)));
+      expectHits(t, rules.length, packets);
     } finally {
       t.close();
     }
@@ -488,7 +469,7 @@ describe('verification cost', () => {
     try {
       const processed = [...t.processed.values()];
       expect(processed.length).toBeGreaterThan(0);
-      // eslint-disable-next-line no-console
+
       console.log('verifier processed', processed);
       for (const n of processed) expect(n).toBeLessThan(200_000);
       expect(t.run('INPUT', ipv4(17, udp(1, 2)))).toBe(ACCEPT);

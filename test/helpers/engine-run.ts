@@ -1,6 +1,7 @@
 // A table the kernel built from iptables-save text, loaded into an engine instance of its own
 // and run on crafted packets with BPF_PROG_TEST_RUN: verdicts, per-entry counters, and what the
 // verifier processed.
+import { expect } from 'vitest';
 import { loadTable, readCounters } from '../../src/bpf/backend.js';
 import { planTable, type Plan } from '../../src/translate/plan.js';
 import type { KernelTables } from './kernel-table.js';
@@ -56,3 +57,21 @@ export const filter = (rules: string, policy = 'ACCEPT', chains: readonly string
     'COMMIT',
     '',
   ].join('\n');
+
+/**
+ * Runs each packet through INPUT (every one accepted) and expects `INPUT rule k` (1..rules) to
+ * have counted exactly the packets whose list names k.
+ */
+export function expectHits(
+  t: Loaded,
+  rules: number,
+  packets: readonly (readonly [Buffer, readonly number[]])[],
+): void {
+  const want = Array.from({ length: rules }, () => 0n);
+  for (const [p, hits] of packets) {
+    expect(t.run('INPUT', p)).toBe(ACCEPT);
+    for (const r of hits) want[r - 1] = (want[r - 1] ?? 0n) + 1n;
+  }
+  const got = want.map((_, i) => t.packets(`INPUT rule ${i + 1}`));
+  expect(got).toEqual(want);
+}

@@ -15,7 +15,14 @@ import {
   writePad,
   zeroed,
 } from './util.js';
-import { l4PortsRegion } from './sctp.js';
+import {
+  l4PortsRegion,
+  portTest,
+  unlessFlag,
+  walkDecides,
+  WALK,
+  type FlagWords,
+} from './l4tests.js';
 import {
   Add,
   And,
@@ -43,7 +50,7 @@ import {
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { inRange, loadBe16, requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
 import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { boundedLoop, readPacket, skbDynptr } from '../../bpf/codegen/packet.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
@@ -223,30 +230,16 @@ const DCCP_HDR_EXT = 4;
  * flags against its invflags bit, in order: ports, the type's bit in typemask, the option.
  */
 function dccpCode(cg: EvalContext): Insn[] {
-  const tested = (bit: number, skip: string): Insn[] => [
-    LoadMem(R1, RECORD, R_FLAGS, Size.H),
-    And.imm(R1, bit),
-    JEq.imm(R1, 0, skip),
-  ];
-  const ports = (bit: number, lo: number, at: number): Insn[] => {
-    const skip = cg.label('dccp_noports');
-    return [
-      ...tested(bit, skip),
-      ...inRange(loadBe16(S.L4 + at), lo, lo + 2, Size.H, { offset: R_INVFLAGS, bit }, cg),
-      withLabel(Nop(), skip),
-    ];
-  };
   const noTypes = cg.label('dccp_notypes');
   const typeIn = cg.label('dccp_type_in');
   const typeDecide = cg.label('dccp_type_decide');
   const noOption = cg.label('dccp_nooption');
-  const inverted = cg.label('dccp_option_inv');
   return [
     ...requireFirstFragment(cg),
     ...requireL4(DCCP_HDR, cg),
-    ...ports(XT_DCCP_SRC_PORTS, 4, 0),
-    ...ports(XT_DCCP_DEST_PORTS, 0, 2),
-    ...tested(XT_DCCP_TYPE, noTypes),
+    ...portTest(cg, WORDS, XT_DCCP_SRC_PORTS, 4, 0),
+    ...portTest(cg, WORDS, XT_DCCP_DEST_PORTS, 0, 2),
+    ...unlessFlag(WORDS, XT_DCCP_TYPE, noTypes),
     // typemask & (1 << dh->dccph_type)
     ...dccpType(),
     Mov.imm(R2, 1),
@@ -262,21 +255,15 @@ function dccpCode(cg: EvalContext): Insn[] {
     Xor.imm(R4, 1),
     withLabel(JEq.imm(R4, 0, cg.noMatch), typeDecide),
     withLabel(Nop(), noTypes),
-    ...tested(XT_DCCP_OPTION, noOption),
+    ...unlessFlag(WORDS, XT_DCCP_OPTION, noOption),
     ...findOption(cg),
     LoadMem(R4, STATE, E.RES, Size.W),
-    LoadMem(R1, RECORD, R_INVFLAGS, Size.H),
-    And.imm(R1, XT_DCCP_OPTION),
-    JNe.imm(R1, 0, inverted),
-    JEq.imm(R4, O_HOTDROP, cg.hotdrop),
-    JEq.imm(R4, O_FALSE, cg.noMatch),
-    Ja(noOption),
-    // !invert ^ dccp_find_option(): its hotdrop returned false, which the inversion makes hold.
-    withLabel(JEq.imm(R4, O_HOTDROP, cg.holdsHotdrop), inverted),
-    JEq.imm(R4, O_TRUE, cg.noMatch),
+    ...walkDecides(cg, WORDS, XT_DCCP_OPTION),
     withLabel(Nop(), noOption),
   ];
 }
+
+const WORDS: FlagWords = { flags: R_FLAGS, invflags: R_INVFLAGS, size: Size.H };
 
 /** R1 = dh->dccph_type (bits 1-4 of byte 8). */
 const dccpType = (): Insn[] => [
@@ -297,9 +284,7 @@ const E = {
   /** The option byte read. */
   BYTE: S.EVAL + 16,
 } as const;
-const O_FALSE = 0;
-const O_TRUE = 1;
-const O_HOTDROP = 2;
+const { FALSE: O_FALSE, TRUE: O_TRUE, HOTDROP: O_HOTDROP } = WALK;
 /** doff is a byte: options are at most 1020 - 12 bytes, and each step advances one at least. */
 const MAX_OPTION_STEPS = 1024;
 

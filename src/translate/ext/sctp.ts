@@ -8,16 +8,13 @@ import { OptionError, parsePortRange, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_SCTP, payload, requireProto, zeroed } from './util.js';
 import {
-  L4_SHORT,
-  L4_WHOLE,
-  box,
-  inexact,
-  intersect,
-  interval,
-  range,
-  union,
-  type Region,
-} from '../classify/key.js';
+  l4PortsRegion,
+  portTest,
+  unlessFlag,
+  walkDecides,
+  WALK,
+  type FlagWords,
+} from './l4tests.js';
 import {
   Add,
   And,
@@ -46,7 +43,7 @@ import {
   withLabel,
   type Insn,
 } from '../../bpf/asm/index.js';
-import { inRange, loadBe16, requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
 import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 import { boundedLoop, readPacket, skbDynptr } from '../../bpf/codegen/packet.js';
 import { S, STATE } from '../../bpf/codegen/state.js';
@@ -264,36 +261,6 @@ export const sctp: Extension<SctpMatch> = {
   },
 };
 
-/** What an L4 match with port ranges (sctp, dccp) tests of the classifier's key. */
-export interface L4Ports {
-  /** Tested ranges (undefined: not tested). */
-  readonly spts?: readonly [number, number];
-  readonly dpts?: readonly [number, number];
-  readonly invSrc: boolean;
-  readonly invDst: boolean;
-  /** Tests the key cannot decide follow (chunks, types, options). */
-  readonly more: boolean;
-}
-
-/**
- * Packets of `proto` whose whole header (L4_HEADER) holds ports in range, exactly unless
- * `more`, and every cut-short one (which these matches hotdrop). Non-first fragments never
- * match and are not dropped.
- */
-export function l4PortsRegion(proto: number, p: L4Ports): Region {
-  const ports = (
-    field: 'sport' | 'dport',
-    r: readonly [number, number] | undefined,
-    inv: boolean,
-  ) => (r === undefined ? interval(field, 0, 0xffff, false) : interval(field, r[0], r[1], inv));
-  const tested = intersect(ports('sport', p.spts, p.invSrc), ports('dport', p.dpts, p.invDst));
-  const whole = intersect(
-    [box(true, range('proto', proto, proto), range('l4', L4_WHOLE, L4_WHOLE))],
-    p.more ? inexact(tested) : tested,
-  );
-  return union(whole, [box(false, range('proto', proto, proto), range('l4', L4_SHORT, L4_SHORT))]);
-}
-
 const FLAGS = FLAG_COUNT + 4;
 const INVFLAGS = FLAG_COUNT + 8;
 /** Chunk types are bytes: only the first 8 words of the map can be set or cleared. */
@@ -317,9 +284,9 @@ const E = {
   /** ALL's copy of the map's first 8 words. */
   MAP: S.EVAL + 16,
 } as const;
-const W_FALSE = 0;
-const W_TRUE = 1;
-const W_HOTDROP = 2;
+const { FALSE: W_FALSE, TRUE: W_TRUE, HOTDROP: W_HOTDROP } = WALK;
+
+const WORDS: FlagWords = { flags: FLAGS, invflags: INVFLAGS, size: Size.W };
 
 /**
  * sctp_mt: never a non-first fragment; a common header cut short hotdrops; then each test in
@@ -327,37 +294,15 @@ const W_HOTDROP = 2;
  */
 function sctpCode(cg: EvalContext): Insn[] {
   const noChunks = cg.label('sctp_nochunks');
-  const tested = (bit: number, skip: string): Insn[] => [
-    LoadMem(R1, RECORD, FLAGS, Size.W),
-    And.imm(R1, bit),
-    JEq.imm(R1, 0, skip),
-  ];
-  const ports = (bit: number, lo: number, at: number): Insn[] => {
-    const skip = cg.label('sctp_noports');
-    return [
-      ...tested(bit, skip),
-      ...inRange(loadBe16(S.L4 + at), lo, lo + 2, Size.H, { offset: INVFLAGS, bit }, cg),
-      withLabel(Nop(), skip),
-    ];
-  };
-  const inverted = cg.label('sctp_chunks_inv');
   return [
     ...requireFirstFragment(cg),
     ...requireL4(12, cg),
-    ...ports(XT_SCTP_SRC_PORTS, 4, 0),
-    ...ports(XT_SCTP_DEST_PORTS, 0, 2),
-    ...tested(XT_SCTP_CHUNK_TYPES, noChunks),
+    ...portTest(cg, WORDS, XT_SCTP_SRC_PORTS, 4, 0),
+    ...portTest(cg, WORDS, XT_SCTP_DEST_PORTS, 0, 2),
+    ...unlessFlag(WORDS, XT_SCTP_CHUNK_TYPES, noChunks),
     ...chunkWalk(cg),
     LoadMem(R4, STATE, E.RES, Size.W),
-    LoadMem(R1, RECORD, INVFLAGS, Size.B),
-    And.imm(R1, XT_SCTP_CHUNK_TYPES),
-    JNe.imm(R1, 0, inverted),
-    JEq.imm(R4, W_HOTDROP, cg.hotdrop),
-    JEq.imm(R4, W_FALSE, cg.noMatch),
-    Ja(noChunks),
-    // !invert ^ match_packet(): its hotdrop returned false, which the inversion makes hold.
-    withLabel(JEq.imm(R4, W_HOTDROP, cg.holdsHotdrop), inverted),
-    JEq.imm(R4, W_TRUE, cg.noMatch),
+    ...walkDecides(cg, WORDS, XT_SCTP_CHUNK_TYPES),
     withLabel(Nop(), noChunks),
   ];
 }
