@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { REJECT_WITH } from '../../src/translate/ext/REJECT.js';
 import { icmpMsg, ip4, ip4str, ipv4, tcpSeg, udpSeg, type IpFields } from './packets.js';
-import { LOG_PREFIX, type Packet, type Port } from './topology.js';
+import { LOG_PREFIX, MAC, type Packet, type Port } from './topology.js';
 
 export type Builtin = 'INPUT' | 'FORWARD' | 'OUTPUT';
 export const BUILTINS: readonly Builtin[] = ['INPUT', 'FORWARD', 'OUTPUT'];
@@ -73,6 +73,11 @@ const ICMP_TYPES: readonly [number, number][] = [
 const CT_STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED'];
 const MARKS = ['0x0', '0x1', '0x2', '0x3', '0x10', '0x11', '0x13', '0x4', '0x14'];
 const FLAGS = ['SYN', 'ACK', 'FIN', 'RST', 'URG', 'PSH'];
+/** TOS bytes packets carry and rules name: DSCP classes, the old TOS bits, ECN codepoints. */
+const TOS = [0x00, 0x10, 0x02, 0x03, 0xb8, 0x21, 0x48];
+/** What a payload of 'a's reads as: an ESP/AH SPI, a CPI, SCTP/DCCP ports. */
+const AAAA = 0x61616161;
+const AA = 0x6161;
 const TCP_OPTS = [1, 2, 3, 4, 5, 8, 30];
 
 const pick = <T>(xs: readonly T[]): fc.Arbitrary<T> => fc.constantFrom(...xs);
@@ -129,6 +134,15 @@ const tcpMatch = fc
     opt(fc.tuple(neg, pick(TCP_OPTS)).map(([n, o]) => `${n}--tcp-option ${o}`)),
   )
   .map((xs) => xs.filter(Boolean).join(' '));
+/** With -p tcp: the ECN flags and the MSS option (tcpOptions below carries MSS 1460). */
+const tcpExtra = fc.oneof(
+  fc
+    .tuple(neg, pick(['--ecn-tcp-ece', '--ecn-tcp-cwr']), opt(fc.constant('--ecn-ip-ect 1')))
+    .map(([n, f, ip]) => `-m ecn ${n}${f} ${ip}`),
+  fc
+    .tuple(neg, pick(['1460', '536:1460', '0:1459', '1461:65535']))
+    .map(([n, m]) => `-m tcpmss ${n}--mss ${m}`),
+);
 const udpMatch = fc
   .tuple(
     opt(
@@ -177,8 +191,52 @@ const ctField: fc.Arbitrary<string> = fc.oneof(
     .map(([n, lo, w]) => `${n}--ctexpire ${lo}:${lo + w}`),
 );
 
+/** A payload's bytes (all 'a', or 'x' alone) and what they are not. */
+const STRINGS = ['a', 'aaa', 'aab', 'x', 'AaA', 'ab'];
+
 /** Matches any rule may carry, whatever its protocol. */
 const generic: fc.Arbitrary<string>[] = [
+  fc
+    .tuple(neg, pick(TOS), fc.option(pick([0xff, 0x3f, 0x03, 0xfc]), { nil: undefined }))
+    .map(([n, t, m]) => `-m tos ${n}--tos 0x${t.toString(16)}${m ? `/0x${m.toString(16)}` : ''}`),
+  fc.tuple(neg, pick(TOS)).map(([n, t]) => `-m dscp ${n}--dscp 0x${(t >> 2).toString(16)}`),
+  fc.tuple(neg, fc.integer({ min: 0, max: 3 })).map(([n, e]) => `-m ecn ${n}--ecn-ip-ect ${e}`),
+  fc
+    .tuple(neg, pick(['unicast', 'broadcast', 'multicast']))
+    .map(([n, t]) => `-m pkttype ${n}--pkt-type ${t}`),
+  // No route here has a realm: every packet's classid is 0.
+  fc
+    .tuple(neg, pick(['0', '1', '0/0xffff', '0x10000/0xffff0000']))
+    .map(([n, r]) => `-m realm ${n}--realm ${r}`),
+  fc
+    .tuple(
+      neg,
+      pick([
+        '0>>22&0x3C@0>>16=1024:65535',
+        '6&0xFF=6&&0>>22&0x3C@12>>16&0x02=0x02',
+        '0&0xFFFF=40:100',
+        '8>>24=64',
+        '0>>22&0x3C@4=0x61616161',
+        '0>>22&0x3C@0xfffffff0=0:0xffffffff',
+      ]),
+    )
+    .map(([n, e]) => `-m u32 ${n}--u32 "${e}"`),
+  fc
+    .tuple(
+      neg,
+      pick(STRINGS),
+      pick(['bm', 'kmp']),
+      opt(pick(['--from 28', '--from 40', '--from 100'])),
+      opt(pick(['--to 40', '--to 60', '--to 200'])),
+      opt(fc.constant('--icase')),
+    )
+    .map(([n, p, a, f, t, i]) => {
+      // string_mt_check refuses --from past --to.
+      const ok = f === '' || t === '' || Number(f.split(' ')[1]) <= Number(t.split(' ')[1]);
+      return [`-m string ${n}--string "${p}" --algo ${a}`, f, ok ? t : '', i]
+        .filter(Boolean)
+        .join(' ');
+    }),
   fc.array(ctField, { minLength: 1, maxLength: 2 }).map((fs) => `-m conntrack ${fs.join(' ')}`),
   fc
     .tuple(
@@ -258,9 +316,43 @@ const ipPart = (chain: string): fc.Arbitrary<string> => {
 const protoPart: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.constant(''), weight: 3 },
   {
-    arbitrary: fc.tuple(tcpMatch, opt(multiport)).map(([m, mp]) => `-p tcp ${m} ${mp}`),
+    arbitrary: fc
+      .tuple(tcpMatch, opt(multiport), opt(tcpExtra))
+      .map(([m, mp, x]) => `-p tcp ${m} ${mp} ${x}`),
     weight: 4,
   },
+  // Headers of 'a's (see AAAA): SPIs, a CPI, SCTP's chunks, DCCP's options read from them.
+  fc
+    .tuple(
+      pick([
+        ['50 -m esp', '--espspi'],
+        ['51 -m ah', '--ahspi'],
+        ['108 -m ipcomp', '--ipcompspi'],
+      ] as const),
+      neg,
+      fc.boolean(),
+    )
+    .map(([[p, o], n, exact]) => {
+      const v = p.startsWith('108') ? AA : AAAA;
+      return `-p ${p} ${n}${o} ${exact ? v : `${v - 1}:${v + 1}`}`;
+    }),
+  fc
+    .tuple(
+      neg,
+      pick([
+        `--dport ${AA}`,
+        `--sport 0:${AA - 1}`,
+        '--chunk-types any DATA',
+        '--chunk-types only ALL',
+      ]),
+    )
+    .map(([n, o]) => `-p 132 -m sctp ${n}${o}`),
+  fc
+    .tuple(
+      neg,
+      pick([`--sport ${AA}`, '--dccp-types REQUEST', '--dccp-option 97', '--dccp-option 1']),
+    )
+    .map(([n, o]) => `-p 33 -m dccp ${n}${o}`),
   {
     arbitrary: fc.tuple(udpMatch, opt(multiport)).map(([m, mp]) => `-p udp ${m} ${mp}`),
     weight: 2,
@@ -307,11 +399,26 @@ export const TARGETS: ((later: readonly string[]) => fc.Arbitrary<string>)[] = [
       : fc.constant('-j DROP'),
 ];
 
+/**
+ * -m mac only where a link-layer header comes in and check_match allows it: the built-in input
+ * and forward chains (a user chain may be reached from OUTPUT).
+ */
+const macPart = (chain: string): fc.Arbitrary<string> =>
+  chain === 'INPUT' || chain === 'FORWARD'
+    ? opt(
+        fc
+          .tuple(neg, pick([MAC.sender[0], MAC.sender[1], MAC.far[0], '02:00:00:00:00:99']))
+          .map(([n, m]) => `-m mac ${n}--mac-source ${m}`),
+        0.5,
+      )
+    : fc.constant('');
+
 const ruleArgs = (chain: string, later: readonly string[]): fc.Arbitrary<string> =>
   fc
     .tuple(
       ipPart(chain),
       protoPart,
+      macPart(chain),
       fc.array(fc.oneof(...generic), { maxLength: 2 }),
       fc.oneof(...TARGETS.map((t) => t(later))),
     )
@@ -412,7 +519,7 @@ const ipFields = fc.record({
   ttl: near(TTLS, 255),
   id: fc.integer({ min: 1, max: 4095 }),
   df: fc.boolean(),
-  tos: fc.constant(0),
+  tos: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, pick(TOS)),
   // IP options move the transport header; only ones no router rewrites with the time.
   options: fc.oneof(
     { arbitrary: fc.constant(Buffer.alloc(0)), weight: 8 },
@@ -578,7 +685,7 @@ const single = (hints: readonly Hint[]): fc.Arbitrary<Packet> =>
       tcpOptions,
       payload,
       pick(ICMP_TYPES),
-      pick([47, 132, 0, 2, 50, 255]),
+      pick([47, 132, 0, 2, 50, 51, 108, 33, 255]),
       fc.nat(9),
       hints.length ? fc.option(pick(hints), { freq: 3, nil: undefined }) : fc.constant(undefined),
       fc.array(hints.length ? pick(hints) : fc.constant({}), { maxLength: 2 }),

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EINVAL, ENOENT } from '../../src/translate/errno.js';
 import { hexPattern, string, type StringMatch } from '../../src/translate/ext/string.js';
+import { bmTables, kernelToUpper, kmpTables } from '../../src/translate/ext/textsearch.js';
+import { Unsupported } from '../../src/bpf/codegen/eval.js';
 import type { SaveOption } from '../../src/translate/ext/types.js';
 import { ctx, expectErrno, roundTrip, u16, u8 } from './helpers.js';
 
@@ -108,5 +110,39 @@ describe('string match (rev 1)', () => {
     expect(() =>
       string.parse?.([o('algo', 'bm'), o('string', 'x'), o('hex-string', '|41|')], P),
     ).toThrow(/cannot be used together/);
+  });
+});
+
+describe('string match: what the engine records', () => {
+  it("folds case with the kernel's Latin-1 ctype, which is not idempotent", () => {
+    expect([0x61, 0x7a, 0xe9, 0xdf, 0xff, 0xf7, 0x41, 0xbf].map(kernelToUpper)).toEqual([
+      0x41, 0x5a, 0xc9, 0xbf, 0xdf, 0xf7, 0x41, 0xbf,
+    ]);
+  });
+
+  it('builds ts_bm tables as bm_init does (bad shift by last occurrence, good shift by suffix)', () => {
+    const t = bmTables(Buffer.from('abcab'), false);
+    expect([t.badShift[0x61], t.badShift[0x62], t.badShift[0x63], t.badShift[0x7a]]).toEqual([
+      1, 3, 2, 5,
+    ]);
+    // "b" alone recurs only after an "a" like its own: no shift for it; "ab" recurs at 0
+    expect(t.goodShift).toEqual([1, 5, 3, 3, 3]);
+    // --icase: the upper-cased pattern, and bad shifts for the lower case too
+    const i = bmTables(Buffer.from('aB'), true);
+    expect(i.pattern.toString('latin1')).toBe('AB');
+    expect([i.badShift[0x41], i.badShift[0x61], i.badShift[0x42]]).toEqual([1, 1, 2]);
+  });
+
+  it('builds the ts_kmp prefix table', () => {
+    expect(kmpTables(Buffer.from('abab'), false).prefix).toEqual([0, 0, 1, 2]);
+    expect(kmpTables(Buffer.from('aAb'), true)).toEqual({
+      pattern: Buffer.from('AAB'),
+      prefix: [0, 1, 0],
+    });
+  });
+
+  it('refuses an algorithm the engine does not run (fsm) with Unsupported', () => {
+    const v = { from: 0, to: 65535, algo: 'fsm', pattern: 'ab', patlen: 2, flags: 0, pad: 0 };
+    expect(() => string.engine?.record(v, 1, { hz: 250, stateSlot: () => 0 })).toThrow(Unsupported);
   });
 });

@@ -89,6 +89,24 @@ describe('u32 match (rev 0)', () => {
     expectErrno(() => u32.check({ ...ok, ntests: 12 }, 0, ctx()), EINVAL);
     expectErrno(() => u32.check({ ...ok, tests: [test({ nnums: 12 })] }, 0, ctx()), EINVAL);
     expectErrno(() => u32.check({ ...ok, tests: [test({ nvalues: 12 })] }, 0, ctx()), EINVAL);
+    // A shift by 32 or more (undefined in C) is refused too; other operators take any number.
+    const shift = (nextop: number, number: number): U32Match => ({
+      ...ok,
+      tests: [
+        test({
+          location: [
+            { number: 0, nextop: 0 },
+            { number, nextop },
+          ],
+          nnums: 2,
+        }),
+      ],
+    });
+    expectErrno(() => u32.check(shift(1, 32), 0, ctx()), EINVAL);
+    expectErrno(() => u32.check(shift(2, 0xffffffff), 0, ctx()), EINVAL);
+    expect(() => u32.check(shift(2, 31), 0, ctx())).not.toThrow();
+    expect(() => u32.check(shift(0, 32), 0, ctx())).not.toThrow();
+    expect(() => u32.check(shift(3, 32), 0, ctx())).not.toThrow();
     // Tests past ntests are not looked at.
     const later = { ...ok, ntests: 1, tests: [test({}), test({ nnums: 200 })] };
     expect(() => u32.check(later, 0, ctx())).not.toThrow();

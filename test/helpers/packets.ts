@@ -13,6 +13,7 @@ export interface IpOptions {
   src?: string;
   dst?: string;
   ttl?: number;
+  tos?: number;
   /** Fragment offset in 8-byte units. */
   fragoff?: number;
   moreFragments?: boolean;
@@ -25,6 +26,7 @@ export function ipv4(proto: number, payload: Buffer, o: IpOptions = {}): Buffer 
   const optLen = (opts.length + 3) & ~3;
   const h = Buffer.alloc(20 + optLen);
   h[0] = 0x40 | ((20 + optLen) / 4);
+  h[1] = o.tos ?? 0;
   h.writeUInt16BE(h.length + payload.length, 2);
   h.writeUInt16BE(0x1234, 4);
   h.writeUInt16BE(((o.moreFragments ? 1 : 0) << 13) | (o.fragoff ?? 0), 6);
@@ -87,4 +89,56 @@ export function withL4Checksum(packet: Buffer): Buffer {
   const sum = checksum(Buffer.concat([pseudo, l4]));
   l4.writeUInt16BE(proto === 17 && sum === 0 ? 0xffff : sum, at);
   return p;
+}
+
+/** An SCTP packet's common header and chunks ([type, flags, length]: the length field as given, 4 by default; the chunk padded to 4). */
+export function sctpPacket(
+  sport: number,
+  dport: number,
+  chunks: readonly (readonly [number, number, number?])[],
+): Buffer {
+  const parts = [Buffer.alloc(12)];
+  parts[0]?.writeUInt16BE(sport, 0);
+  parts[0]?.writeUInt16BE(dport, 2);
+  for (const [type, flags, len = 4] of chunks) {
+    const c = Buffer.alloc(Math.max(4, (len + 3) & ~3));
+    c[0] = type;
+    c[1] = flags;
+    c.writeUInt16BE(len, 2);
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}
+
+/** dccp_packet_hdr_len by DCCP packet type. */
+const DCCP_TYPE_HDR = [4, 12, 0, 8, 8, 8, 8, 12, 8, 8, 12, 12, 12, 12, 12, 12];
+
+export interface DccpOptions {
+  /** The extended sequence number bit (4 more header bytes). */
+  readonly x?: boolean;
+  /** Option bytes after the type's header. */
+  readonly options?: Buffer;
+  /** dccph_doff as given (default: the header and options in 32-bit words, rounded up). */
+  readonly doff?: number;
+  /** Bytes after the header. */
+  readonly data?: Buffer;
+}
+
+/** A DCCP header of `type` (generic part, extension, the type's part, options), then data. */
+export function dccpPacket(
+  sport: number,
+  dport: number,
+  type: number,
+  o: DccpOptions = {},
+): Buffer {
+  const fixed = 12 + (o.x ? 4 : 0) + (DCCP_TYPE_HDR[type] ?? 12);
+  const opts = o.options ?? Buffer.alloc(0);
+  const hlen = (fixed + opts.length + 3) & ~3;
+  const h = Buffer.alloc(hlen);
+  h.writeUInt16BE(sport, 0);
+  h.writeUInt16BE(dport, 2);
+  h[4] = o.doff ?? hlen / 4;
+  h[8] = ((type & 15) << 1) | (o.x ? 1 : 0);
+  opts.copy(h, fixed);
+  return Buffer.concat([h, o.data ?? Buffer.alloc(0)]);
 }

@@ -57,13 +57,17 @@ export function unlessInverted(inv: RecordBit | undefined, cg: EvalContext): Ins
 }
 
 /**
- * Fails unless `holds` (R4: 1 or 0) ^ the record's u8 at `offset` is non-zero — the kernel's
- * `bool ^ u8` where the u8 is a whole invert field (length, mark, multiport): any value but 0
- * and 1 then makes the match hold whatever the test says, as in C.
+ * Fails unless `holds` (R4: 1 or 0) ^ the record's u8 (or `size`) at `offset` is non-zero —
+ * the kernel's `bool ^ u8` where the u8 is a whole invert field (length, mark, multiport; an
+ * int for mac, pkttype, cpu): any value but 0 and 1 then makes the match hold whatever the test
+ * says, as in C.
  */
-export function unlessXor(offset: number, cg: EvalContext): Insn[] {
-  return [LoadMem(R5, RECORD, offset, Size.B), Xor.reg(R4, R5), JEq.imm(R4, 0, cg.noMatch)];
+export function unlessXor(offset: number, cg: EvalContext, size: Size = Size.B): Insn[] {
+  return [LoadMem(R5, RECORD, offset, size), Xor.reg(R4, R5), JEq.imm(R4, 0, cg.noMatch)];
 }
+
+/** `!!invert`: any non-zero u8 at `offset` inverts (tos, dscp, the spi matches). */
+export const anyBits = (offset: number): RecordBit => ({ offset, bit: 0xff });
 
 /**
  * (lo <= R1 <= hi) ^ invert, unsigned, with lo and hi read from the record at `lo`/`hi`
@@ -98,6 +102,29 @@ export function rangeHolds(
     JGt.reg(R1, R3, out),
     Mov.imm(R4, 1),
     withLabel(Nop(), out),
+  ];
+}
+
+/**
+ * R4 = 1 when (R1 & the record's mask at `mask`) == the record's value at `value` (`size`
+ * each; no mask: R1 itself), else 0. `load` puts the value in R1.
+ */
+export function equalHolds(
+  load: readonly Insn[],
+  value: number,
+  size: Size,
+  cg: EvalContext,
+  mask?: number,
+): Insn[] {
+  const equal = cg.label('eq_holds');
+  return [
+    ...load,
+    ...(mask === undefined ? [] : [LoadMem(R2, RECORD, mask, size), And.reg(R1, R2)]),
+    LoadMem(R2, RECORD, value, size),
+    Mov.imm(R4, 1),
+    JEq.reg(R1, R2, equal),
+    Mov.imm(R4, 0),
+    withLabel(Nop(), equal),
   ];
 }
 

@@ -150,6 +150,8 @@ const FN_SCRATCH = 8 + SCRATCH;
 const M_NO = 0;
 const M_YES = 1;
 const M_HOTDROP = 2;
+/** Holds, with par->hotdrop set: the rule goes on, then the packet is dropped (S.HOTDROP). */
+const M_YES_HOTDROP = 3;
 
 class Labels {
   private n = 0;
@@ -483,6 +485,7 @@ class Evaluator implements EvalContext {
   constructor(
     readonly noMatch: string,
     readonly hotdrop: string,
+    readonly holdsHotdrop: string,
     readonly scratch: number,
     private readonly labels: Labels,
     private readonly flavor: HookFlavor,
@@ -532,7 +535,8 @@ function matchFunction(
   if (!engine) throw new Error(`match "${ext.name}" has no engine part`);
   const no = l.next('mf_no');
   const hot = l.next('mf_hot');
-  const cg = new Evaluator(no, hot, -FN_SCRATCH, l, flavor, spec.hook);
+  const holdsHot = l.next('mf_holdshot');
+  const cg = new Evaluator(no, hot, holdsHot, -FN_SCRATCH, l, flavor, spec.hook);
   return [
     withLabel(Mov.reg(CTX, R1), matchFn(k)),
     Mov.reg(STATE, R2),
@@ -545,6 +549,8 @@ function matchFunction(
     ...ret(M_NO),
     withLabel(Nop(), hot),
     ...ret(M_HOTDROP),
+    withLabel(Nop(), holdsHot),
+    ...ret(M_YES_HOTDROP),
   ];
 }
 
@@ -552,6 +558,7 @@ function matchFunction(
 function match(spec: EngineSpec, l: Labels, corrupt: string): Insn[] {
   const pass = l.next('m_pass');
   const fail = l.next('m_fail');
+  const holdsHot = l.next('m_holdshot');
   const out: Insn[] = [
     withLabel(LoadMem(R1, STATE, S.MCUR, Size.W), 'match'),
     ...lookup(MAPS.MREFS, R1, CB_KEY, corrupt),
@@ -579,11 +586,13 @@ function match(spec: EngineSpec, l: Labels, corrupt: string): Insn[] {
       Call.local(matchFn(k)),
       JEq.imm(R0, M_YES, pass),
       JEq.imm(R0, M_NO, fail),
+      JEq.imm(R0, M_YES_HOTDROP, holdsHot),
       Ja('hotdrop'),
     );
   });
   const done = l.next('m_done');
   out.push(
+    withLabel(StoreImm(STATE, S.HOTDROP, 1, Size.W), holdsHot),
     withLabel(LoadMem(R1, STATE, S.MCUR, Size.W), pass),
     LoadMem(R2, STATE, S.MEND, Size.W),
     JGe.reg(R1, R2, done),
@@ -593,7 +602,10 @@ function match(spec: EngineSpec, l: Labels, corrupt: string): Insn[] {
     ...lookup(MAPS.RULES, R1, CB_KEY, corrupt),
     Mov.reg(R8, R0),
     Ja('act'),
-    withLabel(phase(Phase.CAND), fail),
+    // ipt_do_table's loop ends on hotdrop after a match fails as after a target.
+    withLabel(LoadMem(R1, STATE, S.HOTDROP, Size.W), fail),
+    JNe.imm(R1, 0, 'hotdrop'),
+    phase(Phase.CAND),
     ...ret(0),
   );
   return out;
@@ -679,13 +691,16 @@ function act(spec: EngineSpec, flavor: HookFlavor, l: Labels, corrupt: string): 
     LoadMem(R1, STATE, S.SKBLEN, Size.W),
     AtomicAdd(R0, 8, R1, Size.DW),
     withLabel(LoadMem(R1, R8, RULE.ACTION, Size.B), counted),
+    // A pending hotdrop lets a target run (LOG logs, REJECT replies), then drops.
+    JEq.imm(R1, Act.TARGET_CONTINUE, a.target),
+    JEq.imm(R1, Act.TARGET_DROP, a.target),
+    LoadMem(R2, STATE, S.HOTDROP, Size.W),
+    JNe.imm(R2, 0, 'hotdrop'),
     JEq.imm(R1, Act.VERDICT, a.verdict),
     JEq.imm(R1, Act.JUMP, a.jump),
     JEq.imm(R1, Act.GOTO, a.goto),
     JEq.imm(R1, Act.CONTINUE, a.cont),
     JEq.imm(R1, Act.RETURN, a.ret),
-    JEq.imm(R1, Act.TARGET_CONTINUE, a.target),
-    JEq.imm(R1, Act.TARGET_DROP, a.target),
     Ja('hotdrop'),
     withLabel(LoadMem(R1, R8, RULE.ARG0, Size.W), a.verdict),
     StoreMem(STATE, S.VERDICT, R1, Size.W),
@@ -728,7 +743,7 @@ function act(spec: EngineSpec, flavor: HookFlavor, l: Labels, corrupt: string): 
   spec.targets.forEach((ext, k) => {
     const engine = ext.engine;
     if (!engine) throw new Error(`target "${ext.name}" has no engine part`);
-    const cg = new Evaluator('hotdrop', 'hotdrop', -CB_SCRATCH, l, flavor, spec.hook);
+    const cg = new Evaluator('hotdrop', 'hotdrop', 'hotdrop', -CB_SCRATCH, l, flavor, spec.hook);
     out.push(
       withLabel(LoadMapPtr(R1, kindMap(ext.name)), tkinds[k] as string),
       Mov.reg(R2, FP),
@@ -742,7 +757,9 @@ function act(spec: EngineSpec, flavor: HookFlavor, l: Labels, corrupt: string): 
   });
   const drop = l.next('t_drop');
   out.push(
-    withLabel(LoadMem(R1, FP, -CB_ACTION, Size.W), after),
+    withLabel(LoadMem(R1, STATE, S.HOTDROP, Size.W), after),
+    JNe.imm(R1, 0, drop),
+    LoadMem(R1, FP, -CB_ACTION, Size.W),
     JEq.imm(R1, Act.TARGET_DROP, drop),
     phase(Phase.CAND),
     ...ret(0),
@@ -768,6 +785,7 @@ export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgr
     StoreMem(STATE, S.UNDER, R2, Size.W),
     StoreImm(STATE, S.MIN, 0, Size.W),
     StoreImm(STATE, S.DEPTH, 0, Size.W),
+    StoreImm(STATE, S.HOTDROP, 0, Size.W),
     StoreImm(STATE, S.VERDICT, DROP, Size.W),
     phase(Phase.CLASSIFY),
     StoreMem(FP, -MAIN + MAIN_FRAME.STATE, STATE, Size.DW),

@@ -6,7 +6,7 @@
 // (state.ts). A match runs as a function of its own (engine.ts): R6 holds the program's ctx
 // (struct bpf_nf_ctx: its skb and hook state are trusted pointers), and it may clobber R0-R5 and
 // R8, keep R6, R7 and R9, fall through when it holds and jump to `noMatch` when not; `hotdrop`
-// drops the packet at once (par->hotdrop). Targets do their work (events) and fall through;
+// drops the packet at once (par->hotdrop), `holdsHotdrop` once the rule is done. Targets do their work (events) and fall through;
 // they may clobber R0-R8 but R9.
 import { R6, R7, type Insn, type Reg } from '../asm/index.js';
 import type { Btf } from '../vmlinux.js';
@@ -37,6 +37,12 @@ export interface EvalEventOptions {
 export interface EvalContext {
   readonly noMatch: string;
   readonly hotdrop: string;
+  /**
+   * par->hotdrop set while the match still holds (an inverted test of bytes it could not read,
+   * as sctp's and dccp's): the rule's other matches run, it counts and its target runs, then the
+   * packet is dropped — ipt_do_table checks hotdrop only when the entry is done.
+   */
+  readonly holdsHotdrop: string;
   /** A label unique in the program, derived from `hint`. */
   label(hint: string): string;
   /** FP-relative offset of SCRATCH bytes of stack. */

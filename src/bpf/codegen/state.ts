@@ -59,11 +59,25 @@ export const S = {
   DEPTH: 268,
   /** u32: 1 while a program holds this work entry (cmpxchg'ed from 0). */
   OWNER: 272,
+  /**
+   * u32: a match of the current rule set par->hotdrop and still held (an inverted test of a
+   * packet it could not read): the rule goes on, and whatever it does, the packet is dropped.
+   */
+  HOTDROP: 276,
   /** u32 per group (layout.ts GROUPS): the list index of its next candidate. */
   GROUPS: 280,
+  /**
+   * EVAL_SIZE bytes the running match evaluator may use as it likes (packet bytes past the
+   * snapshot, a loop's variables): map memory, whose contents the verifier does not track, so a
+   * loop keeping its variables here verifies in a few passes whatever its bound.
+   */
+  EVAL: 296,
   /** The jump stack: frames of FRAME bytes. */
-  FRAMES: 296,
+  FRAMES: 424,
 } as const;
+
+/** Bytes at S.EVAL. */
+export const EVAL_SIZE = 128;
 
 /** A jump frame: the groups' cursors and the block after the current one. */
 export const FRAME = { SIZE: 24, GROUPS: 0, BLOCK: 16 } as const;

@@ -8,4 +8,5 @@ export const IPPROTO_AH = 51;
 
 export type AhMatch = SpiRange;
 
-export const ah = spiMatch('ah', IPPROTO_AH, 'ahspi');
+/** struct ip_auth_hdr: nexthdr, hdrlen, reserved, spi, seq_no. */
+export const ah = spiMatch('ah', IPPROTO_AH, 'ahspi', { header: 12, offset: 4, size: 4 });

@@ -5,6 +5,11 @@ import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { inv, payload, zeroed } from './util.js';
+import { Call, Mov, R0, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import { equalHolds, unlessXor } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+
+const BPF_FUNC_get_smp_processor_id = 8;
 
 export interface CpuMatch {
   readonly cpu: number;
@@ -43,5 +48,14 @@ export const cpu: Extension<CpuMatch> = {
       invert: o.cpu.invert ? 1 : 0,
     };
     return { extension: cpu, revision: 0, value };
+  },
+  engine: {
+    recordSize: SIZE,
+    record: (v: CpuMatch) => cpu.encode(v, 0),
+    // (info->cpu == raw_smp_processor_id()) ^ info->invert
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...equalHolds([Call.helper(BPF_FUNC_get_smp_processor_id), Mov.reg(R1, R0)], 0, Size.W, cg),
+      ...unlessXor(4, cg, Size.W),
+    ],
   },
 };

@@ -6,6 +6,23 @@ import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseValMask, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { formatValMask, payload, zeroed } from './util.js';
+import {
+  And,
+  JEq,
+  LoadMem,
+  Mov,
+  Nop,
+  R1,
+  R2,
+  R3,
+  R4,
+  Size,
+  Xor,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { unlessInverted } from '../../bpf/codegen/cmp.js';
+import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
 
 export const XT_DEVGROUP_MATCH_SRC = 0x1;
 export const XT_DEVGROUP_INVERT_SRC = 0x2;
@@ -102,4 +119,48 @@ export const devgroup: Extension<DevgroupMatch> = {
     };
     return { extension: devgroup, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: DevgroupMatch) => devgroup.encode(v, 0),
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...groupTest(cg, 'in', XT_DEVGROUP_MATCH_SRC, XT_DEVGROUP_INVERT_SRC, 4),
+      ...groupTest(cg, 'out', XT_DEVGROUP_MATCH_DST, XT_DEVGROUP_INVERT_DST, 12),
+    ],
+  },
 };
+
+/**
+ * devgroup_mt for one device of the hook state: with `match` in the flags, it holds when
+ * ((group ^ dev->group) & mask) == 0, unless `invert`. Checkentry keeps the test to hooks that
+ * have the device; one missing anyway (a test-run) fails the match, where the kernel would
+ * dereference NULL.
+ */
+function groupTest(
+  cg: EvalContext,
+  dev: 'in' | 'out',
+  match: number,
+  invert: number,
+  group: number,
+): Insn[] {
+  const skip = cg.label('dg_skip');
+  const holds = cg.label('dg_holds');
+  return [
+    LoadMem(R1, RECORD, 0, Size.W),
+    And.imm(R1, match),
+    JEq.imm(R1, 0, skip),
+    LoadMem(R2, CTX, cg.ctxLayout.state, Size.DW),
+    LoadMem(R3, R2, cg.kernel.memberOffset('nf_hook_state', dev), Size.DW),
+    JEq.imm(R3, 0, cg.noMatch),
+    LoadMem(R1, R3, cg.kernel.memberOffset('net_device', 'group'), Size.W),
+    LoadMem(R2, RECORD, group, Size.W),
+    Xor.reg(R1, R2),
+    LoadMem(R2, RECORD, group + 4, Size.W),
+    And.reg(R1, R2),
+    Mov.imm(R4, 1),
+    JEq.imm(R1, 0, holds),
+    Mov.imm(R4, 0),
+    withLabel(Nop(), holds),
+    ...unlessInverted({ offset: 0, bit: invert }, cg),
+    withLabel(Nop(), skip),
+  ];
+}

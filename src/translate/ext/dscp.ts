@@ -5,6 +5,10 @@ import { EDOM, XtError } from '../errno.js';
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { hex2, inv, payload, zeroed } from './util.js';
+import { LoadMem, R1, Rsh, Size, type Insn } from '../../bpf/asm/index.js';
+import { anyBits, equalHolds, unlessInverted } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_DSCP_MAX = 0x3f;
 
@@ -81,6 +85,15 @@ export const dscp: Extension<DscpMatch> = {
         ? parseUint(text, 0, XT_DSCP_MAX, 'match "dscp": --dscp')
         : dscpClass(text, 'match "dscp": --dscp-class');
     return { extension: dscp, revision: 0, value: { dscp: value, invert: opt.invert ? 1 : 0 } };
+  },
+  engine: {
+    recordSize: SIZE,
+    record: (v: DscpMatch) => dscp.encode(v, 0),
+    // ((iph->tos >> XT_DSCP_SHIFT) == dscp) ^ !!invert
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...equalHolds([LoadMem(R1, STATE, S.IP + 1, Size.B), Rsh.imm(R1, 2)], 0, Size.B, cg),
+      ...unlessInverted(anyBits(1), cg),
+    ],
   },
 };
 

@@ -6,11 +6,31 @@ import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_TCP, payload, zeroed } from './util.js';
+import {
+  And,
+  JEq,
+  JLt,
+  LoadMem,
+  Nop,
+  R1,
+  R4,
+  R5,
+  R8,
+  Rsh,
+  Size,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { equalHolds, unlessInverted } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { transportBytes } from '../../bpf/codegen/packet.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_ECN_OP_MATCH_IP = 0x01;
 export const XT_ECN_OP_MATCH_ECE = 0x10;
 export const XT_ECN_OP_MATCH_CWR = 0x20;
 export const XT_ECN_OP_MATCH_MASK = 0xce;
+const XT_ECN_IP_MASK = 0x03;
 
 export interface EcnMatch {
   readonly operation: number;
@@ -85,4 +105,62 @@ export const ecn: Extension<EcnMatch> = {
     if (operation === 0) throw new OptionError('match "ecn": some option is required');
     return { extension: ecn, revision: 0, value: { operation, invert, ipEct, tcpEct: 0 } };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: EcnMatch) => ecn.encode(v, 0),
+    evaluate: ecnCode,
+  },
 };
+
+/** Record offsets (struct xt_ecn_info). */
+const OPERATION = 0;
+const INVERT = 1;
+const IP_ECT = 2;
+
+/**
+ * ecn_mt4: the IP codepoint test, then the TCP flag tests on the header at thoff — for any
+ * fragment, as the kernel reads it there — which fail (no hotdrop) without 20 bytes.
+ */
+function ecnCode(cg: EvalContext): Insn[] {
+  const noIp = cg.label('ecn_noip');
+  const noTcp = cg.label('ecn_notcp');
+  /** Skips `body` unless the record's operation has `bit`. */
+  const tested = (bit: number, skip: string, body: readonly Insn[]): Insn[] => [
+    LoadMem(R1, RECORD, OPERATION, Size.B),
+    And.imm(R1, bit),
+    JEq.imm(R1, 0, skip),
+    ...body,
+  ];
+  /** th->ece / th->cwr: bit `shift` of the flags byte (R8 + 13), against the invert bit. */
+  const flag = (bit: number, shift: number): Insn[] => {
+    const skip = cg.label('ecn_flag');
+    return [
+      ...tested(bit, skip, [
+        LoadMem(R4, R8, 13, Size.B),
+        Rsh.imm(R4, shift),
+        And.imm(R4, 1),
+        ...unlessInverted({ offset: INVERT, bit }, cg),
+      ]),
+      withLabel(Nop(), skip),
+    ];
+  };
+  return [
+    ...tested(XT_ECN_OP_MATCH_IP, noIp, [
+      ...equalHolds(
+        [LoadMem(R1, STATE, S.IP + 1, Size.B), And.imm(R1, XT_ECN_IP_MASK)],
+        IP_ECT,
+        Size.B,
+        cg,
+      ),
+      ...unlessInverted({ offset: INVERT, bit: XT_ECN_OP_MATCH_IP }, cg),
+    ]),
+    withLabel(Nop(), noIp),
+    ...tested(XT_ECN_OP_MATCH_ECE | XT_ECN_OP_MATCH_CWR, noTcp, [
+      ...transportBytes(cg),
+      JLt.imm(R5, 20, cg.noMatch),
+      ...flag(XT_ECN_OP_MATCH_ECE, 6),
+      ...flag(XT_ECN_OP_MATCH_CWR, 7),
+    ]),
+    withLabel(Nop(), noTcp),
+  ];
+}

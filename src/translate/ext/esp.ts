@@ -8,4 +8,5 @@ export const IPPROTO_ESP = 50;
 
 export type EspMatch = SpiRange;
 
-export const esp = spiMatch('esp', IPPROTO_ESP, 'espspi');
+/** struct ip_esp_hdr: spi, seq_no. */
+export const esp = spiMatch('esp', IPPROTO_ESP, 'espspi', { header: 8, offset: 0, size: 4 });

@@ -10,6 +10,7 @@ import {
   encodeSpi,
   formatSpi,
   parseSpi,
+  spiEngine,
   SPI_SIZE as SIZE,
   type SpiRange,
 } from './spi.js';
@@ -55,4 +56,6 @@ export const ipcomp: Extension<IpcompMatch> = {
     const spi = parseSpi(o.spi, [0, 0], 'match "ipcomp"');
     return { extension: ipcomp, revision: 0, value: { ...spi, hdrres: o.res ? 1 : 0 } };
   },
+  // struct ip_comp_hdr: nexthdr, flags, cpi (16 bits).
+  engine: spiEngine({ header: 4, offset: 2, size: 2 }, (v: IpcompMatch) => ipcomp.encode(v, 0)),
 };

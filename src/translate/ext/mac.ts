@@ -6,6 +6,29 @@ import { NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../abi.j
 import { OptionError, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { payload, requireHooks, zeroed } from './util.js';
+import {
+  Add,
+  Call,
+  FP,
+  JEq,
+  JNe,
+  JSLt,
+  LoadMem,
+  Mov,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  Size,
+  Sub,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { unlessXor } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { BPF_FUNC_probe_read_kernel, loadSkb, SCRATCH_USE } from '../../bpf/codegen/packet.js';
 
 export const ETH_ALEN = 6;
 export const MAC_HOOKS =
@@ -54,7 +77,56 @@ export const mac: Extension<MacMatch> = {
     };
     return { extension: mac, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: MacMatch) => mac.encode(v, 0),
+    evaluate: macCode,
+  },
 };
+
+const ARPHRD_ETHER = 1;
+const ETH_HLEN = 14;
+
+/**
+ * mac_mt: an Ethernet skb->dev, a link-layer header set and at least ETH_HLEN long before the
+ * network header, whose source address (read from skb->head + mac_header + 6) equals the
+ * record's; the bool then XORed with the int invert.
+ */
+function macCode(cg: EvalContext): Insn[] {
+  const k = cg.kernel;
+  const addr = cg.scratch + SCRATCH_USE.FREE;
+  const differ = cg.label('mac_ne');
+  return [
+    loadSkb(cg),
+    LoadMem(R2, R1, k.memberOffset('sk_buff', 'dev'), Size.DW),
+    JEq.imm(R2, 0, cg.noMatch),
+    LoadMem(R3, R2, k.memberOffset('net_device', 'type'), Size.H),
+    JNe.imm(R3, ARPHRD_ETHER, cg.noMatch),
+    LoadMem(R3, R1, k.memberOffset('sk_buff', 'mac_header'), Size.H),
+    JEq.imm(R3, 0xffff, cg.noMatch),
+    LoadMem(R4, R1, k.memberOffset('sk_buff', 'network_header'), Size.H),
+    Sub.reg(R4, R3),
+    JSLt.imm(R4, ETH_HLEN, cg.noMatch),
+    LoadMem(R1, R1, k.memberOffset('sk_buff', 'head'), Size.DW),
+    Add.reg(R3, R1),
+    Add.imm(R3, ETH_ALEN),
+    Mov.reg(R1, FP),
+    Add.imm(R1, addr),
+    Mov.imm(R2, ETH_ALEN),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    JNe.imm(R0, 0, cg.noMatch),
+    Mov.imm(R4, 0),
+    LoadMem(R1, FP, addr, Size.W),
+    LoadMem(R2, RECORD, 0, Size.W),
+    JNe.reg(R1, R2, differ),
+    LoadMem(R1, FP, addr + 4, Size.H),
+    LoadMem(R2, RECORD, 4, Size.H),
+    JNe.reg(R1, R2, differ),
+    Mov.imm(R4, 1),
+    withLabel(Nop(), differ),
+    ...unlessXor(INVERT, cg, Size.W),
+  ];
+}
 
 /** xtables_print_mac: lower-case hex pairs joined by colons. */
 export function macText(addr: readonly number[]): string {

@@ -5,12 +5,31 @@
 import { OptionError, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
+import {
+  And,
+  JEq,
+  JNe,
+  LoadMem,
+  Mov,
+  Nop,
+  R1,
+  R2,
+  Rsh,
+  Size,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { equalHolds, unlessXor } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import { loadSkb } from '../../bpf/codegen/packet.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 /** PACKET_* of linux/if_packet.h. */
 export const PACKET_HOST = 0;
 export const PACKET_BROADCAST = 1;
 export const PACKET_MULTICAST = 2;
 export const PACKET_OTHERHOST = 3;
+export const PACKET_LOOPBACK = 5;
 
 export interface PkttypeMatch {
   /** A PACKET_* value (C int). */
@@ -63,4 +82,34 @@ export const pkttype: Extension<PkttypeMatch> = {
     const value: PkttypeMatch = { pkttype: hit[1], invert: o.type.invert ? 1 : 0 };
     return { extension: pkttype, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: PkttypeMatch) => pkttype.encode(v, 0),
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...equalHolds(packetType(cg), 0, Size.W, cg),
+      ...unlessXor(4, cg, Size.W),
+    ],
+  },
 };
+
+/**
+ * R1 = the type pkttype_mt compares: skb->pkt_type, but a looped-back packet counts as
+ * multicast when its destination is (224.0.0.0/4), else as broadcast.
+ */
+function packetType(cg: EvalContext): Insn[] {
+  const bit = cg.kernel.memberBitOffset('sk_buff', 'pkt_type');
+  const done = cg.label('pkt_done');
+  return [
+    loadSkb(cg),
+    LoadMem(R1, R1, bit >> 3, Size.B),
+    Rsh.imm(R1, bit & 7),
+    And.imm(R1, 7),
+    JNe.imm(R1, PACKET_LOOPBACK, done),
+    Mov.imm(R1, PACKET_MULTICAST),
+    LoadMem(R2, STATE, S.IP + 16, Size.B),
+    And.imm(R2, 0xf0),
+    JEq.imm(R2, 0xe0, done),
+    Mov.imm(R1, PACKET_BROADCAST),
+    withLabel(Nop(), done),
+  ];
+}

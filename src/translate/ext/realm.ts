@@ -4,6 +4,25 @@
 import { OptionError, parseValMask, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { formatValMask, inv, payload, readPad, requireHooks, writePad, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  Call,
+  FP,
+  JEq,
+  JNe,
+  LoadMem,
+  Mov,
+  R0,
+  R1,
+  R2,
+  R3,
+  Size,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { equalHolds, unlessXor } from '../../bpf/codegen/cmp.js';
+import { Unsupported, type EvalContext } from '../../bpf/codegen/eval.js';
+import { BPF_FUNC_probe_read_kernel, loadSkb, SCRATCH_USE } from '../../bpf/codegen/packet.js';
 
 export interface RealmMatch {
   readonly id: number;
@@ -57,4 +76,46 @@ export const realm: Extension<RealmMatch> = {
     const value = { id: r.value, mask: r.mask, invert: o.realm.invert ? 1 : 0 };
     return { extension: realm, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: RealmMatch) => realm.encode(v, 0),
+    // (info->id == (skb_dst(skb)->tclassid & info->mask)) ^ info->invert
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...equalHolds(tclassid(cg), 0, Size.W, cg, 4),
+      ...unlessXor(8, cg),
+    ],
+  },
 };
+
+/** SKB_DST_NOREF, the low bit of _skb_refdst. */
+const SKB_DST_NOREF = 1;
+
+/**
+ * R1 = skb_dst(skb)->tclassid, read with probe_read (the dst is not a pointer the verifier
+ * knows). Realm's hooks always have a route; a packet without one (a test-run) fails the match,
+ * where the kernel would dereference NULL.
+ */
+function tclassid(cg: EvalContext): Insn[] {
+  let at: number;
+  try {
+    at = cg.kernel.memberOffset('dst_entry', 'tclassid');
+  } catch {
+    throw new Unsupported(
+      'match "realm": this kernel keeps no route classids (CONFIG_IP_ROUTE_CLASSID)',
+    );
+  }
+  const value = cg.scratch + SCRATCH_USE.FREE;
+  return [
+    loadSkb(cg),
+    LoadMem(R3, R1, cg.kernel.memberOffset('sk_buff', '_skb_refdst'), Size.DW),
+    And.imm(R3, ~SKB_DST_NOREF),
+    JEq.imm(R3, 0, cg.noMatch),
+    Add.imm(R3, at),
+    Mov.reg(R1, FP),
+    Add.imm(R1, value),
+    Mov.imm(R2, 4),
+    Call.helper(BPF_FUNC_probe_read_kernel),
+    JNe.imm(R0, 0, cg.noMatch),
+    LoadMem(R1, FP, value, Size.W),
+  ];
+}

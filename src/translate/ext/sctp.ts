@@ -7,6 +7,46 @@ import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parsePortRange, readOptions } from './args.js';
 import type { CheckContext, Extension, SaveOption } from './types.js';
 import { IPPROTO_SCTP, payload, requireProto, zeroed } from './util.js';
+import {
+  l4PortsRegion,
+  portTest,
+  unlessFlag,
+  walkDecides,
+  WALK,
+  type FlagWords,
+} from './l4tests.js';
+import {
+  Add,
+  And,
+  Ja,
+  JEq,
+  JLe,
+  JLt,
+  JNe,
+  LoadMem,
+  Lsh,
+  Mov,
+  Nop,
+  Or,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  Rsh,
+  Size,
+  StoreImm,
+  StoreMem,
+  ToBe,
+  Xor,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { requireFirstFragment, requireL4 } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { boundedLoop, readPacket, skbDynptr } from '../../bpf/codegen/packet.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_SCTP_SRC_PORTS = 0x01;
 export const XT_SCTP_DEST_PORTS = 0x02;
@@ -48,6 +88,9 @@ const CHUNKMAP = 8;
 const MATCH_TYPE = 264;
 const FLAG_INFO = 268;
 const FLAG_COUNT = 280;
+/** The engine's record: struct xt_sctp_info, then whether chunkmap words 8..63 have bits. */
+const HIGH_WORDS = SIZE;
+const REC_SIZE = SIZE + 4;
 
 /** libxt_sctp's chunk names, types and flag letters (bit 7 first); '-' is no flag. */
 const CHUNKS: readonly (readonly [string, number, string])[] = [
@@ -203,7 +246,213 @@ export const sctp: Extension<SctpMatch> = {
     };
     return { extension: sctp, revision: 0, value };
   },
+  engine: {
+    region: (v: SctpMatch) =>
+      l4PortsRegion(IPPROTO_SCTP, {
+        spts: (v.flags & XT_SCTP_SRC_PORTS) !== 0 ? v.spts : undefined,
+        dpts: (v.flags & XT_SCTP_DEST_PORTS) !== 0 ? v.dpts : undefined,
+        invSrc: (v.invflags & XT_SCTP_SRC_PORTS) !== 0,
+        invDst: (v.invflags & XT_SCTP_DEST_PORTS) !== 0,
+        more: (v.flags & XT_SCTP_CHUNK_TYPES) !== 0,
+      }),
+    recordSize: REC_SIZE,
+    record: sctpRecord,
+    evaluate: sctpCode,
+  },
 };
+
+const FLAGS = FLAG_COUNT + 4;
+const INVFLAGS = FLAG_COUNT + 8;
+/** Chunk types are bytes: only the first 8 words of the map can be set or cleared. */
+const TYPE_WORDS = 8;
+
+function sctpRecord(v: SctpMatch): Buffer {
+  const b = Buffer.alloc(REC_SIZE);
+  sctp.encode(v, 0).copy(b);
+  b[HIGH_WORDS] = v.chunkmap.slice(TYPE_WORDS).some((w) => w !== 0) ? 1 : 0;
+  return b;
+}
+
+/** The chunk walk's variables in S.EVAL. */
+const E = {
+  /** u32: offset of the next chunk header. */
+  OFF: S.EVAL,
+  /** u32: the walk's outcome (W_*). */
+  RES: S.EVAL + 4,
+  /** The chunk header: type, flags, be16 length. */
+  HDR: S.EVAL + 8,
+  /** ALL's copy of the map's first 8 words. */
+  MAP: S.EVAL + 16,
+} as const;
+const { FALSE: W_FALSE, TRUE: W_TRUE, HOTDROP: W_HOTDROP } = WALK;
+
+const WORDS: FlagWords = { flags: FLAGS, invflags: INVFLAGS, size: Size.W };
+
+/**
+ * sctp_mt: never a non-first fragment; a common header cut short hotdrops; then each test in
+ * flags, against its invflags bit: the ports, and the chunk walk (match_packet).
+ */
+function sctpCode(cg: EvalContext): Insn[] {
+  const noChunks = cg.label('sctp_nochunks');
+  return [
+    ...requireFirstFragment(cg),
+    ...requireL4(12, cg),
+    ...portTest(cg, WORDS, XT_SCTP_SRC_PORTS, 4, 0),
+    ...portTest(cg, WORDS, XT_SCTP_DEST_PORTS, 0, 2),
+    ...unlessFlag(WORDS, XT_SCTP_CHUNK_TYPES, noChunks),
+    ...chunkWalk(cg),
+    LoadMem(R4, STATE, E.RES, Size.W),
+    ...walkDecides(cg, WORDS, XT_SCTP_CHUNK_TYPES),
+    withLabel(Nop(), noChunks),
+  ];
+}
+
+/** Chunks need at least 4 bytes each: a walk this long covers any skb. */
+const MAX_CHUNKS = 1 << 23;
+
+/** match_packet over the chunks from thoff + 12 to skb->len, into E.RES. */
+function chunkWalk(cg: EvalContext): Insn[] {
+  const all = cg.label('sctp_all');
+  const copied = cg.label('sctp_copied');
+  const done = cg.label('sctp_walked');
+  const out: Insn[] = [
+    ...skbDynptr(cg),
+    StoreImm(STATE, E.RES, W_HOTDROP, Size.W),
+    JNe.imm(R0, 0, done),
+    LoadMem(R1, STATE, S.IHL, Size.W),
+    Add.imm(R1, 12),
+    StoreMem(STATE, E.OFF, R1, Size.W),
+    LoadMem(R1, RECORD, MATCH_TYPE, Size.W),
+    JEq.imm(R1, SCTP_CHUNK_MATCH_ALL, all),
+    Ja(copied),
+  ];
+  for (let w = 0; w < TYPE_WORDS; w++) {
+    const load = LoadMem(R1, RECORD, CHUNKMAP + 4 * w, Size.W);
+    out.push(w === 0 ? withLabel(load, all) : load, StoreMem(STATE, E.MAP + 4 * w, R1, Size.W));
+  }
+  out.push(
+    withLabel(Nop(), copied),
+    ...boundedLoop(cg, MAX_CHUNKS, (next, exit) => chunkStep(cg, next, exit)),
+    withLabel(Nop(), done),
+  );
+  return out;
+}
+
+/** One chunk of match_packet; leaves with E.RES set when the walk is decided. */
+function chunkStep(cg: EvalContext, next: string, exit: string): Insn[] {
+  const result = (r: number): Insn => StoreImm(STATE, E.RES, r, Size.W);
+  const absent = cg.label('sctp_absent');
+  const notAny = cg.label('sctp_notany');
+  const notAll = cg.label('sctp_notall');
+  const after = cg.label('sctp_after');
+  const notAllEnd = cg.label('sctp_end_notall');
+  return [
+    result(W_HOTDROP),
+    LoadMem(R4, STATE, E.OFF, Size.W),
+    ...readPacket(cg, E.HDR, 4),
+    JNe.imm(R0, 0, exit),
+    LoadMem(R1, STATE, E.HDR + 2, Size.H),
+    ToBe(R1, 16),
+    JEq.imm(R1, 0, exit),
+    result(W_FALSE),
+    // offset += SCTP_PAD4(length)
+    Add.imm(R1, 3),
+    And.imm(R1, ~3),
+    LoadMem(R2, STATE, E.OFF, Size.W),
+    Add.reg(R2, R1),
+    StoreMem(STATE, E.OFF, R2, Size.W),
+    ...typeBit(),
+    Mov.reg(R4, RECORD),
+    Add.reg(R4, R2),
+    LoadMem(R4, R4, CHUNKMAP, Size.W),
+    And.reg(R4, R3),
+    JEq.imm(R4, 0, absent),
+    ...matchFlags(cg),
+    LoadMem(R5, RECORD, MATCH_TYPE, Size.W),
+    JNe.imm(R5, SCTP_CHUNK_MATCH_ANY, notAny),
+    JEq.imm(R0, 0, after),
+    result(W_TRUE),
+    Ja(exit),
+    withLabel(JNe.imm(R5, SCTP_CHUNK_MATCH_ALL, notAll), notAny),
+    JEq.imm(R0, 0, after),
+    // SCTP_CHUNKMAP_CLEAR(chunkmapcopy, type)
+    ...typeBit(),
+    Mov.reg(R4, STATE),
+    Add.reg(R4, R2),
+    LoadMem(R1, R4, E.MAP, Size.W),
+    Or.reg(R1, R3),
+    Xor.reg(R1, R3),
+    StoreMem(R4, E.MAP, R1, Size.W),
+    Ja(after),
+    withLabel(JNe.imm(R5, SCTP_CHUNK_MATCH_ONLY, after), notAll),
+    JNe.imm(R0, 0, after),
+    Ja(exit),
+    withLabel(LoadMem(R5, RECORD, MATCH_TYPE, Size.W), absent),
+    JEq.imm(R5, SCTP_CHUNK_MATCH_ONLY, exit),
+    // } while (offset < skb->len)
+    withLabel(LoadMem(R1, STATE, E.OFF, Size.W), after),
+    LoadMem(R2, STATE, S.SKBLEN, Size.W),
+    JLt.reg(R1, R2, next),
+    LoadMem(R5, RECORD, MATCH_TYPE, Size.W),
+    JNe.imm(R5, SCTP_CHUNK_MATCH_ALL, notAllEnd),
+    // ALL: every type of the map was seen (words 8..63 can never be cleared)
+    LoadMem(R1, RECORD, HIGH_WORDS, Size.B),
+    JNe.imm(R1, 0, exit),
+    ...Array.from({ length: TYPE_WORDS }, (_, w) => [
+      LoadMem(R2, STATE, E.MAP + 4 * w, Size.W),
+      JNe.imm(R2, 0, exit),
+    ]).flat(),
+    result(W_TRUE),
+    Ja(exit),
+    withLabel(JNe.imm(R5, SCTP_CHUNK_MATCH_ONLY, exit), notAllEnd),
+    result(W_TRUE),
+    Ja(exit),
+  ];
+}
+
+/** R2 = the offset of the chunk type's word in a map, R3 = its bit. Clobbers R1. */
+function typeBit(): Insn[] {
+  return [
+    LoadMem(R1, STATE, E.HDR, Size.B),
+    Mov.reg(R2, R1),
+    Rsh.imm(R2, 5),
+    Lsh.imm(R2, 2),
+    And.imm(R1, 31),
+    Mov.imm(R3, 1),
+    Lsh.reg(R3, R1),
+  ];
+}
+
+/**
+ * R0 = match_flags(): the first of the flag_count slots naming the chunk's type decides
+ * (flags & flag_mask) == flag; none, 1. Clobbers R1, R4.
+ */
+function matchFlags(cg: EvalContext): Insn[] {
+  const done = cg.label('sctp_flags_done');
+  const out: Insn[] = [Mov.imm(R0, 1)];
+  for (let i = 0; i < XT_NUM_SCTP_FLAGS; i++) {
+    const slot = FLAG_INFO + 3 * i;
+    const other = cg.label('sctp_flag_next');
+    out.push(
+      LoadMem(R1, RECORD, FLAG_COUNT, Size.W),
+      JLe.imm(R1, i, done),
+      LoadMem(R1, RECORD, slot, Size.B),
+      LoadMem(R4, STATE, E.HDR, Size.B),
+      JNe.reg(R1, R4, other),
+      LoadMem(R4, STATE, E.HDR + 1, Size.B),
+      LoadMem(R1, RECORD, slot + 2, Size.B),
+      And.reg(R4, R1),
+      LoadMem(R1, RECORD, slot + 1, Size.B),
+      Mov.imm(R0, 1),
+      JEq.reg(R4, R1, done),
+      Mov.imm(R0, 0),
+      Ja(done),
+      withLabel(Nop(), other),
+    );
+  }
+  out.push(withLabel(Nop(), done));
+  return out;
+}
 
 /** Whether chunk type `t` is in the map. */
 export function chunkSet(chunkmap: readonly number[], t: number): boolean {

@@ -2,8 +2,12 @@
 // that refuses unknown invflags with EINVAL, and libxt_esp's --espspi syntax and save format.
 import { EINVAL, XtError } from '../errno.js';
 import { parseRangeRC, readOptions } from './args.js';
-import type { CheckContext, Extension, SaveOption } from './types.js';
+import type { CheckContext, Engine, Extension, SaveOption } from './types.js';
 import { inv, payload, readPad, requireProto, writePad, zeroed } from './util.js';
+import { LoadMem, R1, Size, ToBe, type Insn } from '../../bpf/asm/index.js';
+import { inRange, requireFirstFragment, requireL4, type RecordBit } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 /** The only invflags bit of all three (XT_ESP_INV_SPI, IPT_AH_INV_SPI, XT_IPCOMP_INV_SPI). */
 export const SPI_INV = 0x01;
@@ -63,11 +67,50 @@ export function parseSpi(
   return { spis: [lo, hi], invflags: opt.invert ? SPI_INV : 0 };
 }
 
+/** Where a header keeps its SPI (CPI), and how big the header must be. */
+export interface SpiField {
+  /** sizeof the kernel's header struct: fewer bytes at thoff hotdrop the packet. */
+  readonly header: number;
+  readonly offset: number;
+  readonly size: 2 | 4;
+}
+
+const INVERT: RecordBit = { offset: 8, bit: SPI_INV };
+
 /**
- * esp and ah, which differ only in name, protocol and option name: `.proto` set, the range
- * [0, 0xffffffff] when the option is absent (their libxt init).
+ * esp_mt, ah_mt, comp_mt: never a non-first fragment; a header cut short hotdrops; then the
+ * field (network order) in [spis[0], spis[1]] ^ the invert bit. No region: the SPI is not in the
+ * classifier's key, and the rule's own -p already names the protocol.
  */
-export function spiMatch(name: string, proto: number, option: string): Extension<SpiRange> {
+export function spiEngine<T extends SpiRange>(
+  field: SpiField,
+  encode: (v: T) => Buffer,
+): Engine<T> {
+  const load = (): Insn[] =>
+    field.size === 4
+      ? [LoadMem(R1, STATE, S.L4 + field.offset, Size.W), ToBe(R1, 32)]
+      : [LoadMem(R1, STATE, S.L4 + field.offset, Size.H), ToBe(R1, 16)];
+  return {
+    recordSize: SPI_SIZE,
+    record: encode,
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...requireFirstFragment(cg),
+      ...requireL4(field.header, cg),
+      ...inRange(load(), 0, 4, Size.W, INVERT, cg),
+    ],
+  };
+}
+
+/**
+ * esp and ah, which differ only in name, protocol, option name and header: `.proto` set, the
+ * range [0, 0xffffffff] when the option is absent (their libxt init).
+ */
+export function spiMatch(
+  name: string,
+  proto: number,
+  option: string,
+  field: SpiField,
+): Extension<SpiRange> {
   const what = `match "${name}"`;
   const ext: Extension<SpiRange> = {
     kind: 'match',
@@ -93,6 +136,7 @@ export function spiMatch(name: string, proto: number, option: string): Extension
       const o = readOptions(what, options, { spi: { names: [option], invert: true } });
       return { extension: ext, revision: 0, value: parseSpi(o.spi, [0, 0xffffffff], what) };
     },
+    engine: spiEngine(field, (v: SpiRange) => encodeSpi(v, 9)),
   };
   return ext;
 }

@@ -7,6 +7,10 @@ import { EINVAL, ENOENT, XtError } from '../errno.js';
 import { OptionError, parseUint, readOptions } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { cString, payload, rawChars, writeChars, zeroed } from './util.js';
+import { ALGO_BM, ALGO_KMP, bmTables, kmpTables, searchCode, TS } from './textsearch.js';
+import type { Insn } from '../../bpf/asm/index.js';
+import { unlessInverted } from '../../bpf/codegen/cmp.js';
+import { Unsupported, type EvalContext } from '../../bpf/codegen/eval.js';
 
 export const XT_STRING_FLAG_INVERT = 0x01;
 export const XT_STRING_FLAG_IGNORECASE = 0x02;
@@ -132,7 +136,44 @@ export const string: Extension<StringMatch> = {
     };
     return { extension: string, revision: 1, value };
   },
+  engine: {
+    recordSize: TS.SIZE,
+    record: stringRecord,
+    // (skb_find_text(skb, from, to, config) != UINT_MAX) ^ invert
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...searchCode(cg),
+      ...unlessInverted({ offset: TS.INVERT, bit: 1 }, cg),
+    ],
+  },
 };
+
+/** The pattern, its tables for the algorithm, and the search window (textsearch.ts). */
+function stringRecord(v: StringMatch): Buffer {
+  const algo = cString(v.algo);
+  if (algo !== 'bm' && algo !== 'kmp') {
+    throw new Unsupported(`match "string": --algo ${algo} is not evaluated (only bm and kmp are)`);
+  }
+  const raw = patternBytes(v);
+  const icase = (v.flags & XT_STRING_FLAG_IGNORECASE) !== 0;
+  const b = Buffer.alloc(TS.SIZE);
+  b.writeUInt16LE(v.from, TS.FROM);
+  b.writeUInt16LE(v.to, TS.TO);
+  b[TS.PATLEN] = raw.length;
+  b[TS.ICASE] = icase ? 1 : 0;
+  b[TS.ALGO] = algo === 'bm' ? ALGO_BM : ALGO_KMP;
+  b[TS.INVERT] = (v.flags & XT_STRING_FLAG_INVERT) !== 0 ? 1 : 0;
+  if (algo === 'bm') {
+    const t = bmTables(raw, icase);
+    t.pattern.copy(b, TS.PATTERN);
+    t.goodShift.forEach((x, i) => (b[TS.TABLE + i] = x));
+    t.badShift.forEach((x, i) => (b[TS.BAD + i] = x));
+  } else {
+    const t = kmpTables(raw, icase);
+    t.pattern.copy(b, TS.PATTERN);
+    t.prefix.forEach((x, i) => (b[TS.TABLE + i] = x));
+  }
+  return b;
+}
 
 /** fsm_init (lib/ts_fsm.c): the pattern is ts_fsm_token {u16 type; u8 recur; u8 value}s. */
 const TS_FSM_TYPE_MAX = 13;

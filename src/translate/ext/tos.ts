@@ -4,6 +4,10 @@
 import { OptionError, readOptions, strtoul } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { hex2, inv, payload, zeroed } from './util.js';
+import { LoadMem, R1, Size, type Insn } from '../../bpf/asm/index.js';
+import { anyBits, equalHolds, unlessInverted } from '../../bpf/codegen/cmp.js';
+import type { EvalContext } from '../../bpf/codegen/eval.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export interface TosMatch {
   readonly mask: number;
@@ -50,6 +54,15 @@ export const tos: Extension<TosMatch> = {
     if (o.tos === undefined) throw new OptionError('match "tos": --tos is required');
     const [value, mask] = parseTosMask(o.tos.args[0] ?? '', SYMBOL_MASK, 'match "tos": --tos');
     return { extension: tos, revision: 1, value: { mask, value, invert: o.tos.invert ? 1 : 0 } };
+  },
+  engine: {
+    recordSize: SIZE,
+    record: (v: TosMatch) => tos.encode(v, 1),
+    // ((iph->tos & tos_mask) == tos_value) ^ !!invert
+    evaluate: (cg: EvalContext): Insn[] => [
+      ...equalHolds([LoadMem(R1, STATE, S.IP + 1, Size.B)], 1, Size.B, cg, 0),
+      ...unlessInverted(anyBits(2), cg),
+    ],
   },
 };
 

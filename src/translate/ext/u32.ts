@@ -1,11 +1,46 @@
 // -m u32: struct xt_u32 (linux/netfilter/xt_u32.h), revision 0, family UNSPEC. 11 tests of 11
 // location steps and 11 value ranges each; u32_mt_checkentry (Linux 6.6+) refuses (EINVAL)
-// ntests, nnums or nvalues above 11. libxt_u32 allows only 10 of each. Every byte is user data,
+// ntests, nnums or nvalues above 11, and a shift by 32 or more. libxt_u32 allows only 10 of
+// each. Every byte is user data,
 // padding included (the kernel keeps and returns it), so decode keeps non-zero padding aside.
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, readOptions, strtoul } from './args.js';
 import type { Extension, SaveOption } from './types.js';
 import { inv, payload, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  Ja,
+  JEq,
+  JGe,
+  JGt,
+  JLe,
+  JLt,
+  JNe,
+  LoadMem,
+  Lsh,
+  Mov,
+  Mul,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R8,
+  Rsh,
+  Size,
+  StoreImm,
+  StoreMem,
+  Sub,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { unlessXor } from '../../bpf/codegen/cmp.js';
+import { RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { boundedLoop, readPacket, skbDynptr } from '../../bpf/codegen/packet.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_U32_AND = 0;
 export const XT_U32_LEFTSH = 1;
@@ -136,6 +171,12 @@ export const u32: Extension<U32Match> = {
       if (t.nnums > U32_SLOTS || t.nvalues > U32_SLOTS) {
         throw new XtError(EINVAL, `match "u32": test ${i} has ${t.nnums}/${t.nvalues} > 11`);
       }
+      t.location.slice(1, t.nnums).forEach((l, j) => {
+        const shift = l.nextop === XT_U32_LEFTSH || l.nextop === XT_U32_RIGHTSH;
+        if (shift && l.number >>> 0 >= 32) {
+          throw new XtError(EINVAL, `match "u32": test ${i} shifts by ${l.number} (step ${j + 1})`);
+        }
+      });
     });
   },
   format(v: U32Match): string {
@@ -164,7 +205,156 @@ export const u32: Extension<U32Match> = {
     const value: U32Match = { tests, ntests: tests.length, invert: o.u32.invert ? 1 : 0 };
     return { extension: u32, revision: 0, value };
   },
+  engine: {
+    recordSize: SIZE,
+    record: (v: U32Match) => u32.encode(v, 0),
+    evaluate: u32Code,
+  },
 };
+
+/** The walk's variables in S.EVAL. */
+const E = {
+  /** u32: the test being run. */
+  TEST: S.EVAL,
+  /** u32: the outcome (U_*). */
+  RES: S.EVAL + 4,
+  /** u32s: val, at. */
+  VAL: S.EVAL + 8,
+  AT: S.EVAL + 12,
+  /** The 32 bits read. */
+  WORD: S.EVAL + 16,
+} as const;
+const U_FALSE = 0;
+const U_TRUE = 1;
+const U_HOTDROP = 2;
+
+/**
+ * u32_mt: every test of the record in turn (one loop iteration each), ^ invert. A read the
+ * bounds checks allowed yet failing would be skb_copy_bits' error: a hotdrop.
+ */
+function u32Code(cg: EvalContext): Insn[] {
+  return [
+    StoreImm(STATE, E.TEST, 0, Size.W),
+    StoreImm(STATE, E.RES, U_HOTDROP, Size.W),
+    ...skbDynptr(cg),
+    JNe.imm(R0, 0, cg.hotdrop),
+    ...boundedLoop(cg, U32_SLOTS + 1, (next, exit) => u32Test(cg, next, exit)),
+    LoadMem(R1, STATE, E.RES, Size.W),
+    JEq.imm(R1, U_HOTDROP, cg.hotdrop),
+    Mov.reg(R4, R1),
+    ...unlessXor(NTESTS + 1, cg),
+  ];
+}
+
+/** One test, R8 = its struct xt_u32_test in the record; leaves with E.RES set on a decision. */
+function u32Test(cg: EvalContext, next: string, exit: string): Insn[] {
+  const result = (r: number): Insn => StoreImm(STATE, E.RES, r, Size.W);
+  const values = cg.label('u32_values');
+  const out: Insn[] = [
+    result(U_TRUE),
+    LoadMem(R1, STATE, E.TEST, Size.W),
+    LoadMem(R2, RECORD, NTESTS, Size.B),
+    JGe.reg(R1, R2, exit),
+    JGe.imm(R1, U32_SLOTS, exit),
+    Add.imm(R1, 1),
+    StoreMem(STATE, E.TEST, R1, Size.W),
+    Sub.imm(R1, 1),
+    Mul.imm(R1, TEST),
+    Mov.reg(R8, RECORD),
+    Add.reg(R8, R1),
+    result(U_FALSE),
+    // pos = location[0].number: 4 bytes there, or the match fails
+    StoreImm(STATE, E.AT, 0, Size.W),
+    LoadMem(R4, R8, 0, Size.W),
+    LoadMem(R2, STATE, S.SKBLEN, Size.W),
+    JLt.imm(R2, 4, exit),
+    Sub.imm(R2, 4),
+    JGt.reg(R4, R2, exit),
+    ...readWord(cg, exit),
+  ];
+  for (let i = 1; i < U32_SLOTS; i++) out.push(...locationStep(cg, i, values, exit));
+  out.push(withLabel(Nop(), values));
+  // the first range holding val passes the test
+  for (let i = 0; i < U32_SLOTS; i++) {
+    const miss = cg.label('u32_miss');
+    out.push(
+      LoadMem(R1, R8, COUNTS + 1, Size.B),
+      JLe.imm(R1, i, exit),
+      LoadMem(R1, STATE, E.VAL, Size.W),
+      LoadMem(R2, R8, VALUES + LOC * i, Size.W),
+      JLt.reg(R1, R2, miss),
+      LoadMem(R2, R8, VALUES + LOC * i + 4, Size.W),
+      JGt.reg(R1, R2, miss),
+      Ja(next),
+      withLabel(Nop(), miss),
+    );
+  }
+  out.push(Ja(exit));
+  return out;
+}
+
+/** E.VAL = ntohl of the 4 packet bytes at R4 (bounds already checked). */
+function readWord(cg: EvalContext, exit: string): Insn[] {
+  return [
+    StoreImm(STATE, E.RES, U_HOTDROP, Size.W),
+    ...readPacket(cg, E.WORD, 4),
+    JNe.imm(R0, 0, exit),
+    StoreImm(STATE, E.RES, U_FALSE, Size.W),
+    LoadMem(R1, STATE, E.WORD, Size.W),
+    ToBe(R1, 32),
+    StoreMem(STATE, E.VAL, R1, Size.W),
+  ];
+}
+
+/** location[i] with its operator, unless i >= nnums (→ `values`). */
+function locationStep(cg: EvalContext, i: number, values: string, exit: string): Insn[] {
+  const at = LOC * i;
+  const [and, lsh, rsh, atOp, done] = ['u32_and', 'u32_lsh', 'u32_rsh', 'u32_at', 'u32_done'].map(
+    (h) => cg.label(h),
+  ) as [string, string, string, string, string];
+  return [
+    LoadMem(R1, R8, COUNTS, Size.B),
+    JLe.imm(R1, i, values),
+    LoadMem(R3, R8, at, Size.W),
+    LoadMem(R1, STATE, E.VAL, Size.W),
+    LoadMem(R2, R8, at + 4, Size.B),
+    JEq.imm(R2, XT_U32_AND, and),
+    JEq.imm(R2, XT_U32_LEFTSH, lsh),
+    JEq.imm(R2, XT_U32_RIGHTSH, rsh),
+    JEq.imm(R2, XT_U32_AT, atOp),
+    Ja(done),
+    withLabel(And.reg32(R1, R3), and),
+    Ja(`${done}_store`),
+    // checkentry refused shifts of 32 or more: the mask changes nothing
+    withLabel(And.imm(R3, 31), lsh),
+    Lsh.reg32(R1, R3),
+    Ja(`${done}_store`),
+    withLabel(And.imm(R3, 31), rsh),
+    Rsh.reg32(R1, R3),
+    Ja(`${done}_store`),
+    // at += val (no u32 wrap); pos = number; at + pos + 4 <= skb->len, each without wrap
+    withLabel(LoadMem(R2, STATE, E.AT, Size.W), atOp),
+    Add.reg(R2, R1),
+    Mov.reg(R4, R2),
+    Rsh.imm(R4, 32),
+    JNe.imm(R4, 0, exit),
+    StoreMem(STATE, E.AT, R2, Size.W),
+    Add.imm(R2, 4),
+    Mov.reg(R4, R2),
+    Rsh.imm(R4, 32),
+    JNe.imm(R4, 0, exit),
+    LoadMem(R4, STATE, S.SKBLEN, Size.W),
+    JLt.reg(R4, R2, exit),
+    Sub.reg(R4, R2),
+    JGt.reg(R3, R4, exit),
+    LoadMem(R4, STATE, E.AT, Size.W),
+    Add.reg(R4, R3),
+    ...readWord(cg, exit),
+    Ja(done),
+    withLabel(StoreMem(STATE, E.VAL, R1, Size.W), `${done}_store`),
+    withLabel(Nop(), done),
+  ];
+}
 
 /**
  * u32_parse: `location=value[&&location=value]...`, a location being `number[op number]...` with
