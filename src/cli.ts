@@ -18,6 +18,7 @@ import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
 import { serveUmh } from './ipc/umh.js';
 import { netfilterFlavor } from './bpf/codegen/nf.js';
+import { Keepers } from './ipc/keepers.js';
 import { formatTranslation, TranslateError, translateSave } from './translate/offline.js';
 
 const usage = `usage: bpfilter <command>
@@ -86,11 +87,19 @@ function makeService(args: string[], transport: { socket?: string; control?: str
     const note = guardBpffs(pinRoot);
     if (note !== undefined) stderrLogger({ event: 'bpffs', note });
     const wiring = eventWiring(stderrLogger, option(args, '--log-file'));
-    const bpf = new BpfBackend({ ...(pinRoot !== undefined ? { pinRoot } : {}), ...wiring });
+    const keepers = new Keepers((e) => stderrLogger({ event: 'keeper failed', error: String(e) }));
+    const bpf = new BpfBackend({
+      ...(pinRoot !== undefined ? { pinRoot } : {}),
+      ...wiring,
+      keeper: (netns, desc, fd) => keepers.start(netns, desc, fd),
+    });
     wiring.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
     backend = bpf;
     events = wiring;
-    close = () => bpf.close();
+    close = () => {
+      bpf.close();
+      keepers.close();
+    };
   }
   const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
   stderrLogger({ event: 'start', backend: backend.name, stateDir, pid: process.pid });

@@ -19,6 +19,8 @@ import { holdConntrack, usesConntrack } from './conntrack.js';
 import { compile, image, newInstance, type Compiled } from './engine/index.js';
 import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
+import { NetnsState, planTables } from './engine/netns.js';
+import type { NetnsMap } from '../translate/ext/types.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
 import { phaseTimer } from '../ipc/service.js';
@@ -86,6 +88,9 @@ interface Netns {
   adopted?: Adopted;
   /** Whether we hold conntrack on in this namespace. */
   conntrack?: boolean;
+  /** State kept across rulesets (engine/netns.ts) and what keeps it (keepers). */
+  readonly state: NetnsState;
+  readonly kept: (() => void)[];
 }
 
 export interface BpfBackendOptions {
@@ -96,6 +101,11 @@ export interface BpfBackendOptions {
   readonly onEvent?: (netns: NetnsRef, record: Buffer) => void;
   /** Where errors of the event reader go. */
   readonly onEventError?: (e: unknown) => void;
+  /**
+   * Starts what keeps a namespace map in step with the namespace (addrtype's answers from
+   * rtnetlink), the first time the map is opened; what it returns runs when the namespace goes.
+   */
+  readonly keeper?: (netns: NetnsRef, desc: NetnsMap, fd: number) => (() => void) | undefined;
 }
 
 /** The dispatcher: tail-call slot 0; with no ruleset there (never replaced yet) accept, as a
@@ -171,6 +181,8 @@ export class BpfBackend implements RulesetBackend {
         if (st.replies !== undefined) close(st.replies);
         for (const slot of st.slots.values()) close(slot);
         st.current?.instance.close();
+        for (const stop of st.kept) stop();
+        st.state.close();
         if (st.adopted) close(st.adopted.counters);
         this.nets.delete(id);
       }
@@ -219,7 +231,12 @@ export class BpfBackend implements RulesetBackend {
     let st = this.nets.get(netns.id);
     if (st) return st;
     const dir = pinDir(this.root, netns.id, table.name);
-    st = { dir, slots: new Map() };
+    const kept: (() => void)[] = [];
+    const state = new NetnsState(dir, (desc, fd) => {
+      const stop = this.opts.keeper?.(netns, desc, fd);
+      if (stop) kept.push(stop);
+    });
+    st = { dir, slots: new Map(), state, kept };
     for (let hook = 0; hook < HOOK_NAMES.length; hook++) {
       if (!(table.validHooks & (1 << hook))) continue;
       const name = HOOK_NAMES[hook] as string;
@@ -286,6 +303,7 @@ export class BpfBackend implements RulesetBackend {
     // Before the switch, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
     let counted: readonly XtCounters[] | undefined;
+    const tables = planTables(compiled.classified.plan.entries, st.state.tables);
     if (
       cur &&
       sameKinds(cur.compiled.kinds, compiled.kinds) &&
@@ -294,7 +312,8 @@ export class BpfBackend implements RulesetBackend {
     ) {
       // Data only: the idle half, then the header. No program is loaded.
       const was = cur.instance.active;
-      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor);
+      st.state.prepare(tables);
+      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor, st.state.tables);
       ms('image');
       cur.instance.write(img);
       cur.instance.switchTo(img);
@@ -311,9 +330,11 @@ export class BpfBackend implements RulesetBackend {
       const inst = newInstance(table.name, compiled, cap, this.flavor, {
         events: () => this.events(netns, dir),
         replies: () => this.replies(netns, dir),
+        netns: st.state,
       });
       ms('load');
-      const img = image(compiled, cap, 0, this.flavor);
+      st.state.prepare(tables);
+      const img = image(compiled, cap, 0, this.flavor, st.state.tables);
       ms('image');
       inst.write(img);
       inst.switchTo(img);
@@ -338,6 +359,7 @@ export class BpfBackend implements RulesetBackend {
       }
       ms('counters');
     }
+    st.state.commit(tables);
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;
     return counted;

@@ -19,6 +19,7 @@ import {
   type Kinds,
 } from './image.js';
 import { EngineInstance, poolDepthFor, type SharedMaps } from './instance.js';
+import { planTables, type TableSlots } from './netns.js';
 
 export interface Compiled {
   readonly classified: Classified;
@@ -50,9 +51,15 @@ export function compile(table: Table, hz: number | undefined): Compiled {
   };
 }
 
-/** The image of `c` for `half` of maps sized `cap`. */
-export function image(c: Compiled, cap: Capacity, half: number, flavor: HookFlavor): Image {
-  return buildImage(c.classified, c.kinds, cap, half, flavor.hz);
+/** The image of `c` for `half` of maps sized `cap`, with the namespace's table slots. */
+export function image(
+  c: Compiled,
+  cap: Capacity,
+  half: number,
+  flavor: HookFlavor,
+  tables?: TableSlots,
+): Image {
+  return buildImage(c.classified, c.kinds, cap, half, flavor.hz, tables);
 }
 
 /** A table loaded on its own (tests, benchmarks, `translate`): its programs read half 0. */
@@ -71,8 +78,12 @@ export function loadTable(
 ): LoadedTable {
   const compiled = compile(table, flavor.hz);
   const cap = roomFor(compiled.need);
-  const img = image(compiled, cap, 0, flavor);
   const instance = newInstance(table.name, compiled, cap, flavor, shared);
+  const ns = instance.netns();
+  const tables = planTables(compiled.classified.plan.entries, ns.tables);
+  ns.prepare(tables);
+  ns.commit(tables);
+  const img = image(compiled, cap, 0, flavor, ns.tables);
   instance.write(img);
   instance.switchTo(img);
   const progs: number[] = [];

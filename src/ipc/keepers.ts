@@ -1,0 +1,36 @@
+// What keeps namespace maps (engine/netns.ts) in step with their namespace, per map kind: the
+// addrtype answers follow the namespace's routes through rtnetlink.
+import { AddrtypeSync } from '../bpf/addrtypes.js';
+import { ADDRTYPES_MAP } from '../translate/ext/addrtype.js';
+import type { NetnsMap } from '../translate/ext/types.js';
+import { NetlinkWatcher } from '../sys/netlink.js';
+import { findNetns } from '../sys/netns.js';
+import type { NetnsRef } from './backend.js';
+
+export class Keepers {
+  private watcher: NetlinkWatcher | undefined;
+
+  constructor(private readonly onError: (e: unknown) => void) {}
+
+  /** Starts keeping `desc`'s map `fd` of `netns`; returns what stops it. */
+  start(netns: NetnsRef, desc: NetnsMap, fd: number): (() => void) | undefined {
+    if (desc.map !== ADDRTYPES_MAP) return undefined;
+    let hint = netns.path;
+    // The caller's /proc/PID/ns/net dies with it: find the namespace again by its cookie.
+    const path = (): string | undefined => {
+      const p = findNetns(netns.id, hint);
+      if (p !== undefined) hint = p;
+      return p;
+    };
+    this.watcher ??= new NetlinkWatcher(this.onError);
+    const sync = new AddrtypeSync(fd, path, this.onError);
+    const watcher = this.watcher;
+    sync.watch(watcher);
+    return () => sync.close(watcher);
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+}
