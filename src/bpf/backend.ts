@@ -220,6 +220,14 @@ export class BpfBackend implements RulesetBackend {
     mapUpdate(fd, u32(0), v);
   }
 
+  /** The slot of table `name` in namespace map `map` of `netnsId`, and the map's fd. */
+  netnsTable(netnsId: string, map: string, name: string): { fd: number; slot: number } | undefined {
+    const state = this.nets.get(netnsId)?.state;
+    const fd = state?.fd(map);
+    const slot = state?.tables.get(map)?.get(name);
+    return fd === undefined || slot === undefined ? undefined : { fd, slot };
+  }
+
   /** Stops reading events (pins and programs stay). */
   close(): void {
     this.reader?.close();
