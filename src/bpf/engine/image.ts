@@ -23,7 +23,7 @@ import {
   RULE,
 } from '../codegen/layout.js';
 import type { Evaluated } from '../../translate/ext/types.js';
-import type { TableSlots } from './netns.js';
+import { tablesMap, type TableSlots } from './netns.js';
 import type { Action, PlanEntry } from '../../translate/plan.js';
 import {
   IPT_F_FRAG,
@@ -306,7 +306,7 @@ export function buildImage(
       hz,
       stateSlot: () => stateSlot(k),
       tableSlot: (name) => {
-        const slot = tables.get(k.engine?.netns?.map ?? '')?.get(name);
+        const slot = tables.get(tablesMap(k.engine)?.map ?? '')?.get(name);
         if (slot === undefined) throw new Error(`"${k.name}" names table "${name}" not planned`);
         return slot;
       },

@@ -25,13 +25,24 @@ import {
   u32,
 } from '../syscall.js';
 
+/** An engine's namespace maps, one or several. */
+export function mapsOf(engine: Evaluated['engine']): readonly NetnsMap[] {
+  const m = engine?.netns;
+  if (m === undefined) return [];
+  return isList(m) ? m : [m];
+}
+
+const isList = (m: NetnsMap | readonly NetnsMap[]): m is readonly NetnsMap[] => Array.isArray(m);
+
+/** The map of an engine that holds its named tables. */
+export function tablesMap(engine: Evaluated['engine']): NetnsMap | undefined {
+  return mapsOf(engine).find((d) => d.tables !== undefined);
+}
+
 /** The namespace maps the kinds of a ruleset use, once each. */
 export function netnsMaps(kinds: readonly Evaluated[]): NetnsMap[] {
   const out = new Map<string, NetnsMap>();
-  for (const k of kinds) {
-    const m = k.engine?.netns;
-    if (m && !out.has(m.map)) out.set(m.map, m);
-  }
+  for (const k of kinds) for (const m of mapsOf(k.engine)) if (!out.has(m.map)) out.set(m.map, m);
   return [...out.values()];
 }
 
@@ -93,7 +104,7 @@ export function planTables(entries: readonly PlanEntry[], current: TableSlots): 
   };
   for (const e of entries) {
     for (const m of e.matches) {
-      const desc = m.extension.engine?.netns;
+      const desc = tablesMap(m.extension.engine);
       const tables: NetnsTables | undefined = desc?.tables;
       if (!desc || !tables) continue;
       const name = tables.name(m.value, m.revision);
@@ -133,6 +144,18 @@ export function planTables(entries: readonly PlanEntry[], current: TableSlots): 
     }
   }
   return { slots, writes, drops };
+}
+
+/** Deletes the keys of `fd` that start with `slot` (a dropped table's, in a slotsOf map). */
+function dropSlot(fd: number, keySize: number, slot: number): void {
+  for (const k of mapKeys(fd, keySize)) {
+    if (k.readUInt32LE(0) !== slot) continue;
+    try {
+      mapDelete(fd, k);
+    } catch {
+      // gone meanwhile (the collector)
+    }
+  }
 }
 
 /** One namespace's maps and tables. Without `dir` (a test load) nothing is pinned. */
@@ -224,6 +247,9 @@ export class NetnsState {
         } catch {
           // never written
         }
+      }
+      for (const keyed of this.fds.values()) {
+        if (keyed.desc.slotsOf === d.map) dropSlot(keyed.fd, keyed.desc.keySize, d.slot);
       }
     }
     const next = new Map<string, ReadonlyMap<string, number>>();

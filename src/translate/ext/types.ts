@@ -136,8 +136,11 @@ export interface Engine<T> {
   readonly sendsReplies?: boolean;
   /** Per-match run-time state the extension keeps in a map of its own (limit's buckets). */
   readonly state?: EngineState;
-  /** State the namespace keeps across rulesets (addrtype's answers, recent's lists). */
-  readonly netns?: NetnsMap;
+  /**
+   * State the namespace keeps across rulesets (addrtype's answers, recent's lists; hashlimit's
+   * tables and their entries: several maps).
+   */
+  readonly netns?: NetnsMap | readonly NetnsMap[];
 }
 
 /**
@@ -158,6 +161,11 @@ export interface NetnsMap {
     readonly keyTypeId: number;
     readonly valueTypeId: number;
   };
+  /**
+   * The map (of the same extension) whose named tables lead this map's keys with their u32 slot
+   * (hashlimit's entries): when a table goes, its keys here go too, before the slot is reused.
+   */
+  readonly slotsOf?: string;
   /**
    * Named tables in the map (the kernel's shared-by-name tables), one value per slot: the name
    * a rule's value names, the value a new table starts with, and what an existing one becomes
