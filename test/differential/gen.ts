@@ -215,6 +215,15 @@ const generic: fc.Arbitrary<string>[] = [
   fc
     .tuple(pick(['eq', 'lt', 'gt']), near(TTLS, 255), fc.boolean())
     .map(([op, v, n]) => `-m ttl ${op === 'eq' && n ? '! ' : ''}--ttl-${op} ${v}`),
+  // The routers' routes are the same on both sides, so each address has one type; left out:
+  // --limit-iface-in/out (valid in some chains only).
+  fc
+    .tuple(
+      pick(['--src-type', '--dst-type']),
+      neg,
+      fc.subarray(['UNICAST', 'LOCAL', 'BROADCAST', 'MULTICAST', 'BLACKHOLE'], { minLength: 1 }),
+    )
+    .map(([o, n, t]) => `-m addrtype ${n}${o} ${t.join(',')}`),
   // 1/hour refills nothing during a case, so exactly `burst` packets match on either side.
   fc.integer({ min: 1, max: 5 }).map((b) => `-m limit --limit 1/hour --limit-burst ${b}`),
 ];
