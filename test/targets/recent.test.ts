@@ -176,4 +176,23 @@ describe('-m recent against the kernel', () => {
     expect(() => write('bpf', 'A', 'x10.0.0.1')).toThrow();
     expect(() => write('kernel', 'A', 'x10.0.0.1')).toThrow();
   });
+
+  it('evicts the least recently updated entry when ip_list_tot entries are kept', () => {
+    const flood = (side: Side): string[] => {
+      twins.restore(
+        side,
+        filterTable('-A INPUT -p udp --dport 20 -m recent --set --name E --rsource -j DROP'),
+      );
+      // 100 sources (ip_list_tot), the first refreshed, then one more: the second goes.
+      const src = (h: number): Buffer =>
+        ipv4(17, udp(1000, 20), { src: `10.${86 + (h >> 8)}.${h & 0xff}.9`, dst: SERVER });
+      inject(side, [...Array.from({ length: 100 }, (_, h) => src(h)), src(0), src(200)]);
+      return shape(list(side, 'E'));
+    };
+    const kernel = flood('kernel');
+    expect(kernel).toHaveLength(100);
+    expect(kernel.some((l) => l.startsWith('10.86.1.9 '))).toBe(false);
+    expect(kernel.some((l) => l.startsWith('10.86.0.9 '))).toBe(true);
+    expect(flood('bpf')).toEqual(kernel);
+  });
 });
