@@ -77,6 +77,34 @@ export class Twins {
     if (!existsSync(this.sock)) throw new Error(`daemon did not start: ${this.daemonLog.join('')}`);
   }
 
+  private pktioPath: string | undefined;
+
+  /**
+   * Sends crafted IP packets from a side's client as Ethernet frames to the server's MAC
+   * (cdc-pktio, built once); returns the IP packets (hex) of the frames that came back within
+   * `waitMs`.
+   */
+  inject(side: Side, packets: readonly Buffer[], waitMs = 50): string[] {
+    if (this.pktioPath === undefined) {
+      this.pktioPath = join(this.dir, 'pktio');
+      execFileSync('gcc', ['-O2', '-o', this.pktioPath, join(import.meta.dirname, 'cdc-pktio.c')]);
+    }
+    const mac = (m: string): string => m.replaceAll(':', '');
+    const frames = packets.map(
+      (p) => `${mac(SERVER_MAC)}${mac(CLIENT_MAC)}0800${p.toString('hex')}`,
+    );
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', this.ns(side, 'c'), this.pktioPath, 'cli0', String(waitMs)],
+      { input: frames.join('\n') + '\n', encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith(mac(CLIENT_MAC)) && l.slice(24, 28) === '0800')
+      .map((l) => l.slice(28));
+  }
+
   sysctl(side: Side, kv: string): void {
     execFileSync('ip', ['netns', 'exec', this.ns(side, 's'), 'sysctl', '-qw', kv]);
   }

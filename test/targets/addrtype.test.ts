@@ -3,28 +3,17 @@
 // (crafted frames from sources the client spoofs) and out (UDP from the server to every kind of
 // address); per-rule counters must be equal. Then the window: an address added while the rules
 // run is LOCAL to our helper's rules as soon as rtnetlink says so.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipv4, udp } from '../helpers/packets.js';
-import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
+import { filterTable, SIDES, Twins, type Side } from '../helpers/twins.js';
 
 const SERVER = '10.87.0.2';
 const CLIENT = '10.87.0.1';
 const SOURCES = [CLIENT, '10.90.3.7', '10.90.4.9'];
 const twins = new Twins(`at${process.pid % 100000}`, { serverAddr: SERVER, neighbours: SOURCES });
-let pktio = '';
-
-const mac = (m: string): string => m.replaceAll(':', '');
-
-function inject(side: Side, packets: readonly Buffer[]): void {
-  const frames = packets.map((p) => `${mac(SERVER_MAC)}${mac(CLIENT_MAC)}0800${p.toString('hex')}`);
-  const r = spawnSync('ip', ['netns', 'exec', twins.ns(side, 'c'), pktio, 'cli0', '200'], {
-    input: frames.join('\n') + '\n',
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
-}
+const inject = (side: Side, packets: readonly Buffer[]): unknown =>
+  twins.inject(side, packets, 200);
 
 /** UDP from the server to each address (SO_BROADCAST on), one datagram each. */
 const send = (to: readonly string[]): string =>
@@ -43,13 +32,6 @@ const OUT_TO = [
 ];
 
 beforeAll(async () => {
-  pktio = join(twins.dir, 'pktio');
-  execFileSync('gcc', [
-    '-O2',
-    '-o',
-    pktio,
-    join(import.meta.dirname, '..', 'helpers', 'cdc-pktio.c'),
-  ]);
   await twins.start();
   for (const side of SIDES) {
     const s = twins.ns(side, 's');

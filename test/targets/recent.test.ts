@@ -3,29 +3,17 @@
 // sources and TTLs) into both servers; per-rule counters and the lists (/proc/net/xt_recent vs
 // `bpfilter recent`) must be equal. Then the lists' writes ("+addr", "-addr", "/") and their
 // lifetime across replaces.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipv4, udp } from '../helpers/packets.js';
 import { CLI } from '../ipc/helpers.js';
-import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
+import { filterTable, SIDES, Twins, type Side } from '../helpers/twins.js';
 
 const SERVER = '10.86.0.2';
 const NET = '10.86.0';
 const SOURCES = [1, 11, 12, 13, 50].map((h) => `${NET}.${h}`);
 const twins = new Twins(`rc${process.pid % 100000}`, { serverAddr: SERVER, neighbours: SOURCES });
-let pktio = '';
-
-const mac = (m: string): string => m.replaceAll(':', '');
-
-function inject(side: Side, packets: readonly Buffer[]): void {
-  const frames = packets.map((p) => `${mac(SERVER_MAC)}${mac(CLIENT_MAC)}0800${p.toString('hex')}`);
-  const r = spawnSync('ip', ['netns', 'exec', twins.ns(side, 'c'), pktio, 'cli0', '50'], {
-    input: frames.join('\n') + '\n',
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
-}
+const inject = (side: Side, packets: readonly Buffer[]): unknown => twins.inject(side, packets, 50);
 
 const dgram = (src: number, dport: number, ttl = 64): Buffer =>
   ipv4(17, udp(1000, dport), { src: `${NET}.${src}`, dst: SERVER, ttl });
@@ -87,13 +75,6 @@ const RULES = `
 `;
 
 beforeAll(async () => {
-  pktio = join(twins.dir, 'pktio');
-  execFileSync('gcc', [
-    '-O2',
-    '-o',
-    pktio,
-    join(import.meta.dirname, '..', 'helpers', 'cdc-pktio.c'),
-  ]);
   await twins.start();
 });
 
