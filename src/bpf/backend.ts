@@ -19,7 +19,7 @@ import { holdConntrack, usesConntrack } from './conntrack.js';
 import { compile, image, newInstance, type Compiled } from './engine/index.js';
 import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
-import { NetnsState, planTables } from './engine/netns.js';
+import { NetnsState, netnsMaps, planTables } from './engine/netns.js';
 import type { NetnsMap } from '../translate/ext/types.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
@@ -402,6 +402,12 @@ export class BpfBackend implements RulesetBackend {
       const perHalf = mapInfo(fd).maxEntries / 2;
       st.adopted = { table, counters: fd, start: half * perHalf };
       st.conntrack = usesConntrack(table);
+      // Their namespace maps too, so what keeps them (addrtype's routes) runs again, and the
+      // names of their tables are known to the next replace.
+      const kinds = table.chains.flatMap((c) =>
+        c.rules.flatMap((r) => r.matches.map((m) => m.extension)),
+      );
+      for (const desc of netnsMaps(kinds)) st.state.open(desc);
       return;
     }
     await this.apply(netns, table);

@@ -65,9 +65,17 @@ export class Twins {
       this.sysctl(side, 'net.ipv4.icmp_ratelimit=0');
       this.sysctl(side, 'net.ipv4.icmp_msgs_burst=10000');
     }
+    this.daemonArgs = daemonArgs;
+    await this.spawnDaemon();
+  }
+
+  private daemonArgs: readonly string[] = [];
+
+  private async spawnDaemon(): Promise<void> {
+    rmSync(this.sock, { force: true });
     this.daemon = spawn(
       process.execPath,
-      [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), daemonArgs)],
+      [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), this.daemonArgs)],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.daemon.stderr?.on('data', (c: Buffer) => this.daemonLog.push(c.toString()));
@@ -75,6 +83,17 @@ export class Twins {
       await new Promise((r) => setTimeout(r, 50));
     }
     if (!existsSync(this.sock)) throw new Error(`daemon did not start: ${this.daemonLog.join('')}`);
+  }
+
+  /** Stops our daemon and starts another on the same pins and state (a helper restart). */
+  async restartDaemon(): Promise<void> {
+    const old = this.daemon;
+    if (old && old.exitCode === null) {
+      const gone = new Promise((r) => old.once('exit', r));
+      old.kill();
+      await gone;
+    }
+    await this.spawnDaemon();
   }
 
   private pktioPath: string | undefined;

@@ -125,4 +125,22 @@ describe('-m addrtype against the kernel', () => {
     twins.exec('bpf', 's', [process.execPath, '-e', send(['10.93.0.1'])]);
     expect(count('bpf')).toBe(before);
   });
+
+  it('keeps following the routes after a helper restart', async () => {
+    const rules = '-A OUTPUT -d 10.94.0.1/32 -p udp -m addrtype --dst-type LOCAL';
+    twins.restore('bpf', filterTable(rules));
+    await twins.restartDaemon();
+    // The restarted helper adopts the namespace, and its keeper, when it first serves it.
+    twins.iptables('bpf', ['iptables-legacy', '-L', '-n']);
+    execFileSync('ip', ['-n', twins.ns('bpf', 's'), 'addr', 'add', '10.94.0.1/32', 'dev', 'srv1']);
+    const count = (): number =>
+      Number(
+        /\[(\d+):\d+\] -A OUTPUT -d 10.94.0.1\S* -p udp/.exec(twins.counters('bpf'))?.[1] ?? -1,
+      );
+    const started = Date.now();
+    while (count() < 1 && Date.now() - started < 2000) {
+      twins.exec('bpf', 's', [process.execPath, '-e', send(['10.94.0.1'])]);
+    }
+    expect(count()).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -176,4 +176,22 @@ describe('-m recent against the kernel', () => {
     expect(kernel.some((l) => l.startsWith('10.86.0.9 '))).toBe(true);
     expect(flood('bpf')).toEqual(kernel);
   });
+
+  it('keeps the lists across a helper restart', async () => {
+    twins.restore('bpf', filterTable(RULES));
+    write('bpf', 'A', '/');
+    write('bpf', 'A', `+${NET}.13`);
+    inject('bpf', [dgram(11, 1)]);
+    const before = list('bpf', 'A');
+    expect(shape(before)).toHaveLength(2);
+    await twins.restartDaemon();
+    // The restarted helper adopts the namespace (and its lists) when it first serves it.
+    twins.iptables('bpf', ['iptables-legacy', '-L', '-n']);
+    expect(list('bpf', 'A')).toBe(before);
+    // Its first replace keeps them as the kernel would: the same rules name the same lists.
+    twins.restore('bpf', filterTable(RULES));
+    expect(list('bpf', 'A')).toBe(before);
+    inject('bpf', [dgram(13, 2)]);
+    expect(twins.counters('bpf')).toMatch(/\[1:\d+\] -A INPUT -p udp -m udp --dport 2 /);
+  });
 });
