@@ -2,6 +2,8 @@
 // connlimit's gone connections (find_or_evict). The backend's keeper hook opens a namespace's
 // maps one at a time; a collector starts once every map it walks is open, and stops with the
 // namespace.
+import { ConnlimitGc } from './connlimit-gc.js';
+import { CONNLIMIT_CONNS, CONNLIMIT_COUNTS } from './codegen/connlimit.js';
 import { HASHLIMIT_ENTRIES, HASHLIMIT_TABLES } from './codegen/hashlimit.js';
 import { HashlimitGc } from './hashlimit-gc.js';
 
@@ -19,6 +21,14 @@ const KINDS: readonly Kind[] = [
     maps: [HASHLIMIT_TABLES, HASHLIMIT_ENTRIES],
     start: (fd, onError) => {
       const gc = new HashlimitGc(fd(HASHLIMIT_TABLES), fd(HASHLIMIT_ENTRIES), onError);
+      gc.start();
+      return gc;
+    },
+  },
+  {
+    maps: [CONNLIMIT_CONNS, CONNLIMIT_COUNTS],
+    start: (fd, onError) => {
+      const gc = new ConnlimitGc(fd(CONNLIMIT_CONNS), fd(CONNLIMIT_COUNTS), onError);
       gc.start();
       return gc;
     },

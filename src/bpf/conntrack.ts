@@ -10,12 +10,13 @@ import type { Table } from '../translate/ir.js';
 const TABLE = 'bpfilter_conntrack';
 const RULESET = `table ip ${TABLE} {\n  chain hold {\n    ct state new\n  }\n}\n`;
 
+/** Matches whose checkentry takes the namespace's conntrack reference. */
+const CONNTRACK_USERS = new Set(['conntrack', 'state', 'connlimit']);
+
 /** Whether the table has rules whose matches read the kernel's conntrack entry. */
 export function usesConntrack(table: Table): boolean {
   return table.chains.some((c) =>
-    c.rules.some((r) =>
-      r.matches.some((m) => m.extension.name === 'conntrack' || m.extension.name === 'state'),
-    ),
+    c.rules.some((r) => r.matches.some((m) => CONNTRACK_USERS.has(m.extension.name))),
   );
 }
 
