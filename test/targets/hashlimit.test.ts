@@ -3,40 +3,21 @@
 // counters. Every mode, masks, inversion, byte and rate-match modes, a table shared by two rules
 // (the first one's configuration wins), the entry cap's hotdrop, tables kept across a replace
 // that names them, a table dropped and created again, and expiry by the collector.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { icmp, ipv4, udp } from '../helpers/packets.js';
-import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
+import { filterTable, SIDES, Twins, type Side } from '../helpers/twins.js';
 
 const SERVER = '10.87.0.2';
 const SOURCES = Array.from({ length: 8 }, (_, i) => `10.87.0.${11 + i}`);
 const twins = new Twins(`hl${process.pid % 100000}`, { serverAddr: SERVER, neighbours: SOURCES });
-let pktio = '';
-
 beforeAll(async () => {
-  pktio = join(twins.dir, 'pktio');
-  execFileSync('gcc', [
-    '-O2',
-    '-o',
-    pktio,
-    join(import.meta.dirname, '..', 'helpers', 'cdc-pktio.c'),
-  ]);
   await twins.start();
 });
 
 afterAll(() => twins.close());
 
-const mac = (m: string): string => m.replaceAll(':', '');
-const frame = (p: Buffer): string => `${mac(SERVER_MAC)}${mac(CLIENT_MAC)}0800${p.toString('hex')}`;
-
-function send(side: Side, packets: readonly Buffer[]): void {
-  const r = spawnSync('ip', ['netns', 'exec', twins.ns(side, 'c'), pktio, 'cli0', '150'], {
-    input: packets.map(frame).join('\n') + '\n',
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
-}
+const send = (side: Side, packets: readonly Buffer[]): void =>
+  void twins.inject(side, packets, 150);
 
 const toServer = (src: string, payload: Buffer, proto = 17): Buffer =>
   ipv4(proto, payload, { src, dst: SERVER });
@@ -146,5 +127,21 @@ describe('-m hashlimit against the kernel', () => {
     }
     expect(out.bpf).toEqual(out.kernel);
     expect(counts(out.kernel)).toEqual([2, 1]);
+  });
+
+  it('keeps the tables across a helper restart', async () => {
+    const rules =
+      '-A INPUT -m hashlimit --hashlimit-upto 1/hour --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name restart';
+    const p = toServer(SOURCES[0] as string, udp(1, 2));
+    twins.restore('bpf', filterTable(rules));
+    send('bpf', [p, p]);
+    expect(counts(twins.counters('bpf'))).toEqual([2]);
+    await twins.restartDaemon();
+    // The restarted helper adopts the namespace and its tables when it first serves it; its
+    // first replace keeps the table the same rules name, as the kernel would.
+    twins.iptables('bpf', ['iptables-legacy', '-L', '-n']);
+    twins.restore('bpf', filterTable(rules));
+    send('bpf', [p, p]);
+    expect(counts(twins.counters('bpf'))).toEqual([1]);
   });
 });
