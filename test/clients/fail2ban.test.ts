@@ -2,7 +2,7 @@
 // log, in two servers (the kernel's iptables-legacy and ours, clients.ts). After maxretry failed
 // logins from one source are written to the log, that source is banned: its connections are
 // refused while another source's pass, and the rules fail2ban made save as the kernel's.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import {
   appendFileSync,
   cpSync,
@@ -70,12 +70,8 @@ beforeAll(async () => {
       'nud',
       'permanent',
     );
-    const l = spawn('ip', ['netns', 'exec', twins.ns(side, 's'), process.execPath, '-e', serve], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    children.push(l);
-    await new Promise<void>((resolve) => l.stdout?.once('data', () => resolve()));
   }
+  await twins.serve(serve);
 });
 
 afterAll(() => {

@@ -4,7 +4,6 @@
 // saved rules must be the kernel's, and the same connections must get the same verdicts: 80
 // open, 23 dropped by the default policy, and ufw's limit cutting 22 once a source opened six
 // connections within 30 s. ufw's rules need addrtype, recent, limit, conntrack, LOG and REJECT.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Alternatives, rulesOnly, ufwRoot } from '../helpers/clients.js';
@@ -14,7 +13,6 @@ const CLIENT = '10.85.0.1';
 const SERVER = '10.85.0.2';
 const twins = new Twins(`uf${process.pid % 100000}`, { clientAddr: CLIENT, serverAddr: SERVER });
 const alt = new Alternatives(twins);
-const listeners: ChildProcess[] = [];
 
 function ufw(side: Side, ...args: string[]): string {
   const root = join(twins.dir, `ufw-${side}`);
@@ -24,20 +22,11 @@ function ufw(side: Side, ...args: string[]): string {
 beforeAll(async () => {
   await twins.start(['--log-file', join(twins.dir, 'log')]);
   const serve = `for(const p of [22,80,23])require('net').createServer(c=>c.on('error',()=>{})).listen(p,'${SERVER}');setTimeout(()=>process.stdout.write('ready'),100)`;
-  for (const side of SIDES) {
-    ufwRoot(join(twins.dir, `ufw-${side}`));
-    const l = spawn('ip', ['netns', 'exec', twins.ns(side, 's'), process.execPath, '-e', serve], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    listeners.push(l);
-    await new Promise<void>((resolve) => l.stdout?.once('data', () => resolve()));
-  }
+  for (const side of SIDES) ufwRoot(join(twins.dir, `ufw-${side}`));
+  await twins.serve(serve);
 });
 
-afterAll(() => {
-  for (const l of listeners) l.kill();
-  twins.close();
-});
+afterAll(() => twins.close());
 
 /** Connects to each port in turn from the client; per connection "ok", "refused" or "timeout". */
 function connect(side: Side, ports: readonly number[]): string[] {

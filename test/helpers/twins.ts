@@ -85,6 +85,19 @@ export class Twins {
     if (!existsSync(this.sock)) throw new Error(`daemon did not start: ${this.daemonLog.join('')}`);
   }
 
+  private readonly servers: ChildProcess[] = [];
+
+  /** Runs node `script` in both servers until close(); resolves once each printed something. */
+  async serve(script: string): Promise<void> {
+    for (const side of SIDES) {
+      const p = spawn('ip', ['netns', 'exec', this.ns(side, 's'), process.execPath, '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      this.servers.push(p);
+      await new Promise<void>((resolve) => p.stdout?.once('data', () => resolve()));
+    }
+  }
+
   /** Stops our daemon and starts another on the same pins and state (a helper restart). */
   async restartDaemon(): Promise<void> {
     const old = this.daemon;
@@ -168,6 +181,7 @@ export class Twins {
   }
 
   close(): void {
+    for (const p of this.servers) p.kill();
     this.daemon?.kill();
     for (const side of SIDES) {
       netnsDel(this.ns(side, 'c'));

@@ -315,10 +315,7 @@ export function recentCode(cg: EvalContext): Insn[] {
     withLabel(Nop(), remove),
     ...checkSet(XT_RECENT_REMOVE, check),
     ...slotOf(R4, out),
-    StoreImm(R5, HDR.SIZE + SLOT.USED, 0, Size.B),
-    LoadMem(R0, R8, HDR.ENTRIES, Size.W),
-    Sub.imm(R0, 1),
-    StoreMem(R8, HDR.ENTRIES, R0, Size.W),
+    ...removeEntry(),
     ...flip(),
     Ja(out),
     withLabel(Nop(), check),
@@ -377,10 +374,8 @@ export function recentCode(cg: EvalContext): Insn[] {
     Sub.reg(R2, R1),
     JSLt.imm(R2, 0, reapIt),
     Ja(reapDone),
-    withLabel(StoreImm(R5, HDR.SIZE + SLOT.USED, 0, Size.B), reapIt),
-    LoadMem(R0, R8, HDR.ENTRIES, Size.W),
-    Sub.imm(R0, 1),
-    StoreMem(R8, HDR.ENTRIES, R0, Size.W),
+    withLabel(Nop(), reapIt),
+    ...removeEntry(),
     withLabel(Nop(), reapDone),
     // recent_entry_update on --set, or on --update that holds
     withLabel(LoadMem(R0, RECORD, REC.CHECK_SET, Size.B), update),
@@ -418,6 +413,16 @@ export function recentCode(cg: EvalContext): Insn[] {
     Call.helper(BPF_FUNC_spin_unlock),
     LoadMem(R0, FP, ret, Size.W),
     JEq.imm(R0, 0, cg.noMatch),
+  ];
+}
+
+/** recent_entry_remove of the slot in R5. */
+function removeEntry(): Insn[] {
+  return [
+    StoreImm(R5, HDR.SIZE + SLOT.USED, 0, Size.B),
+    LoadMem(R0, R8, HDR.ENTRIES, Size.W),
+    Sub.imm(R0, 1),
+    StoreMem(R8, HDR.ENTRIES, R0, Size.W),
   ];
 }
 
