@@ -29,7 +29,6 @@ import {
   JNe,
   JSet,
   JSLe,
-  LoadMapPtr,
   LoadMem,
   Mov,
   Nop,
@@ -50,6 +49,7 @@ import {
 } from '../asm/index.js';
 import type { Btf } from '../vmlinux.js';
 import { RECORD, Unsupported, type EvalContext } from './eval.js';
+import { BPF_ANY, BPF_NOEXIST, deleteAt, EEXIST, labelsFor, lookupAt, updateAt } from './maps.js';
 import { S, STATE } from './state.js';
 
 export const CONNLIMIT_CONNS = 'cl_conns';
@@ -98,15 +98,9 @@ export const IPS_DYING = 1 << 9;
 export const TCP_CONNTRACK_TIME_WAIT = 7;
 export const TCP_CONNTRACK_CLOSE = 8;
 
-const BPF_FUNC_map_lookup_elem = 1;
-const BPF_FUNC_map_update_elem = 2;
-const BPF_FUNC_map_delete_elem = 3;
 const BPF_FUNC_get_smp_processor_id = 8;
 const BPF_FUNC_probe_read_kernel = 113;
 const BPF_FUNC_jiffies64 = 118;
-const BPF_ANY = 0;
-const BPF_NOEXIST = 1;
-const EEXIST = 17;
 
 /** IP protocols whose tuple takes the first two 16-bit words of L4 (nf_ct_get_tuple_ports). */
 const PORTS = [6, 17, 33, 132, 136] as const;
@@ -264,42 +258,43 @@ export function connlimitCode(cg: EvalContext): Insn[] {
   const word = tval - 8;
   const pct = word - 8;
   const L = (h: string): string => cg.label(`cl_${h}`);
-  const [daddr, masked, noct, keyed, ports, icmp, l4done, haveCount, add, insert] = [
-    L('daddr'),
-    L('masked'),
-    L('noct'),
-    L('keyed'),
-    L('ports'),
-    L('icmp'),
-    L('l4done'),
-    L('have'),
-    L('add'),
-    L('insert'),
-  ];
-  const [added, count, above, done, fresh, counted, remember] = [
-    L('added'),
-    L('count'),
-    L('above'),
-    L('done'),
-    L('fresh'),
-    L('counted'),
-    L('remember'),
-  ];
-  const lookup = (map: string, keyAt: number): Insn[] => [
-    LoadMapPtr(R1, map),
-    Mov.reg(R2, FP),
-    Add.imm(R2, keyAt),
-    Call.helper(BPF_FUNC_map_lookup_elem),
-  ];
-  const update = (map: string, keyAt: number, valAt: number, flags: number): Insn[] => [
-    LoadMapPtr(R1, map),
-    Mov.reg(R2, FP),
-    Add.imm(R2, keyAt),
-    Mov.reg(R3, FP),
-    Add.imm(R3, valAt),
-    Mov.imm(R4, flags),
-    Call.helper(BPF_FUNC_map_update_elem),
-  ];
+  const {
+    daddr,
+    masked,
+    noct,
+    keyed,
+    ports,
+    icmp,
+    l4done,
+    haveCount,
+    add,
+    insert,
+    added,
+    count,
+    above,
+    done,
+    fresh,
+    counted,
+    remember,
+  } = labelsFor(L, 'm', [
+    'daddr',
+    'masked',
+    'noct',
+    'keyed',
+    'ports',
+    'icmp',
+    'l4done',
+    'haveCount',
+    'add',
+    'insert',
+    'added',
+    'count',
+    'above',
+    'done',
+    'fresh',
+    'counted',
+    'remember',
+  ] as const);
   const tupleValue: Insn[] = [
     LoadMem(R1, FP, ctp, Size.DW),
     StoreMem(FP, tval + TVAL.CT, R1, Size.DW),
@@ -343,10 +338,7 @@ export function connlimitCode(cg: EvalContext): Insn[] {
       withLabel(Nop(), evict),
       ...copy16(FP, buf, FP, ckey),
       ...copy16(FP, buf + TKEY.TUPLE, R8, at + PEND.TUPLE),
-      LoadMapPtr(R1, CONNLIMIT_CONNS),
-      Mov.reg(R2, FP),
-      Add.imm(R2, buf),
-      Call.helper(BPF_FUNC_map_delete_elem),
+      ...deleteAt(CONNLIMIT_CONNS, buf),
       JNe.imm(R0, 0, forget),
       Mov.imm(R1, -1),
       AtomicAdd(R8, CVAL.COUNT, R1, Size.W),
@@ -444,26 +436,20 @@ export function connlimitCode(cg: EvalContext): Insn[] {
     Call.helper(BPF_FUNC_jiffies64),
     StoreMem(FP, now, R0, Size.DW),
     // The list; a new one starts with this packet's connection, whatever its state.
-    ...lookup(CONNLIMIT_COUNTS, ckey),
+    ...lookupAt(CONNLIMIT_COUNTS, ckey),
     JNe.imm(R0, 0, haveCount),
     // (a new list's value is the record's zeroed bytes: too big for the stack)
-    LoadMapPtr(R1, CONNLIMIT_COUNTS),
-    Mov.reg(R2, FP),
-    Add.imm(R2, ckey),
-    Mov.reg(R3, RECORD),
-    Add.imm(R3, REC.EMPTY),
-    Mov.imm(R4, BPF_NOEXIST),
-    Call.helper(BPF_FUNC_map_update_elem),
+    ...updateAt(CONNLIMIT_COUNTS, ckey, [RECORD, REC.EMPTY], BPF_NOEXIST),
     JEq.imm(R0, 0, fresh),
     JNe.imm(R0, -EEXIST, cg.hotdrop),
     withLabel(Nop(), fresh),
-    ...lookup(CONNLIMIT_COUNTS, ckey),
+    ...lookupAt(CONNLIMIT_COUNTS, ckey),
     JEq.imm(R0, 0, cg.hotdrop),
     Mov.reg(R8, R0),
     LoadMem(R1, FP, now, Size.DW),
     StoreMem(R8, CVAL.USED, R1, Size.W),
     ...tupleValue,
-    ...update(CONNLIMIT_CONNS, tkey, tval, BPF_ANY),
+    ...updateAt(CONNLIMIT_CONNS, tkey, tval, BPF_ANY),
     JEq.imm(R0, 0, added),
     Ja(cg.hotdrop),
     withLabel(Mov.reg(R8, R0), haveCount),
@@ -479,7 +465,7 @@ export function connlimitCode(cg: EvalContext): Insn[] {
     LoadMem(R1, FP, word, Size.DW),
     JSet.imm(R1, IPS_CONFIRMED, count),
     withLabel(Nop(), add),
-    ...lookup(CONNLIMIT_CONNS, tkey),
+    ...lookupAt(CONNLIMIT_CONNS, tkey),
     JEq.imm(R0, 0, insert),
     // A tuple the list holds: counted once, now for this entry.
     LoadMem(R1, FP, ctp, Size.DW),
@@ -487,7 +473,7 @@ export function connlimitCode(cg: EvalContext): Insn[] {
     Ja(count),
     withLabel(Nop(), insert),
     ...tupleValue,
-    ...update(CONNLIMIT_CONNS, tkey, tval, BPF_NOEXIST),
+    ...updateAt(CONNLIMIT_CONNS, tkey, tval, BPF_NOEXIST),
     JEq.imm(R0, 0, remember),
     JEq.imm(R0, -EEXIST, count),
     Ja(cg.hotdrop),

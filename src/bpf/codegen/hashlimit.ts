@@ -26,7 +26,6 @@ import {
   JNe,
   JSet,
   LoadImm64,
-  LoadMapPtr,
   LoadMem,
   Lsh,
   Mov,
@@ -48,6 +47,7 @@ import {
   type Insn,
 } from '../asm/index.js';
 import { CTX, RECORD, type EvalContext } from './eval.js';
+import { BPF_NOEXIST, EEXIST, labelsFor, lookupAt, updateAt } from './maps.js';
 import { S, STATE } from './state.js';
 
 export const HASHLIMIT_TABLES = 'hashlimits';
@@ -123,14 +123,10 @@ export const CPJ_SHIFT = 39;
 const CPJ_BYTES_SHIFT = 24;
 export const BYTES_CAP = (1n << 24n) * BigInt(HZ);
 
-const BPF_FUNC_map_lookup_elem = 1;
-const BPF_FUNC_map_update_elem = 2;
 const BPF_FUNC_spin_lock = 93;
 const BPF_FUNC_spin_unlock = 94;
 const BPF_FUNC_jiffies64 = 118;
 const BPF_FUNC_dynptr_read = 201;
-const BPF_NOEXIST = 1;
-const EEXIST = 17;
 
 /** IP protocols whose ports proto_ports_offset finds at 0 (AH's SPI half at 4). */
 const PORTS_AT_0 = [6, 17, 33, 50, 132, 136] as const;
@@ -159,52 +155,75 @@ export function hashlimitCode(cg: EvalContext): Insn[] {
   const val = cg.scratch - ENT.BYTES;
   const ent = val - 8;
   const dynptr = val;
-  const L = (hint: string): string => cg.label(`hl_${hint}`);
-  const [noports, p0, p4, read, keyed, existing, room, inserted] = [
-    L('noports'),
-    L('p0'),
-    L('p4'),
-    L('read'),
-    L('keyed'),
-    L('existing'),
-    L('room'),
-    L('inserted'),
-  ];
-  const [normal, bytes, bcap, bstore, pstore, rm, rmstore, cost, bcost, bc1, bc2, pay] = [
-    L('normal'),
-    L('bytes'),
-    L('bcap'),
-    L('bstore'),
-    L('pstore'),
-    L('rm'),
-    L('rmstore'),
-    L('cost'),
-    L('bcost'),
-    L('bc1'),
-    L('bc2'),
-    L('pay'),
-  ];
-  const [rmcost, rmlen, rmadd, under, over, done] = [
-    L('rmcost'),
-    L('rmlen'),
-    L('rmadd'),
-    L('under'),
-    L('over'),
-    L('done'),
-  ];
-  const [sip, nosip, dip, nodip, ports, nospt] = [
-    L('sip'),
-    L('nosip'),
-    L('dip'),
-    L('nodip'),
-    L('ports'),
-    L('nospt'),
-  ];
+  const {
+    noports,
+    p0,
+    p4,
+    read,
+    keyed,
+    existing,
+    room,
+    inserted,
+    normal,
+    bytes,
+    bcap,
+    bstore,
+    pstore,
+    rm,
+    rmstore,
+    cost,
+    bcost,
+    bc1,
+    bc2,
+    pay,
+    rmcost,
+    rmlen,
+    rmadd,
+    under,
+    over,
+    done,
+    sip,
+    nosip,
+    dip,
+    nodip,
+    ports,
+    nospt,
+  } = labelsFor((h) => cg.label(h), 'hl', [
+    'noports',
+    'p0',
+    'p4',
+    'read',
+    'keyed',
+    'existing',
+    'room',
+    'inserted',
+    'normal',
+    'bytes',
+    'bcap',
+    'bstore',
+    'pstore',
+    'rm',
+    'rmstore',
+    'cost',
+    'bcost',
+    'bc1',
+    'bc2',
+    'pay',
+    'rmcost',
+    'rmlen',
+    'rmadd',
+    'under',
+    'over',
+    'done',
+    'sip',
+    'nosip',
+    'dip',
+    'nodip',
+    'ports',
+    'nospt',
+  ] as const);
   const lookup = (map: string, miss: string): Insn[] => [
-    LoadMapPtr(R1, map),
-    Mov.reg(R2, FP),
-    Add.imm(R2, key),
-    Call.helper(BPF_FUNC_map_lookup_elem),
+    ...lookupAt(map, key),
     JEq.imm(R0, 0, miss),
   ];
   const giveBack: Insn[] = [Mov.imm(R1, -1), AtomicAdd(R8, TBL.COUNT, R1, Size.W)];
@@ -270,10 +289,7 @@ export function hashlimitCode(cg: EvalContext): Insn[] {
     withLabel(StoreImm(FP, key + KEY.SPORT, 0, Size.W), noports),
     withLabel(Nop(), keyed),
     // dsthash_find, else dsthash_alloc_init: count against max, insert, or lose the race.
-    LoadMapPtr(R1, HASHLIMIT_ENTRIES),
-    Mov.reg(R2, FP),
-    Add.imm(R2, key),
-    Call.helper(BPF_FUNC_map_lookup_elem),
+    ...lookupAt(HASHLIMIT_ENTRIES, key),
     JNe.imm(R0, 0, existing),
     Mov.imm(R1, 1),
     AtomicAdd(R8, TBL.COUNT, R1, Size.W, true),
@@ -298,13 +314,7 @@ export function hashlimitCode(cg: EvalContext): Insn[] {
       LoadMem(R5, R4, 8 * i, Size.DW),
       StoreMem(FP, val + at, R5, Size.DW),
     ]),
-    LoadMapPtr(R1, HASHLIMIT_ENTRIES),
-    Mov.reg(R2, FP),
-    Add.imm(R2, key),
-    Mov.reg(R3, FP),
-    Add.imm(R3, val),
-    Mov.imm(R4, BPF_NOEXIST),
-    Call.helper(BPF_FUNC_map_update_elem),
+    ...updateAt(HASHLIMIT_ENTRIES, key, val, BPF_NOEXIST),
     JEq.imm(R0, 0, inserted),
     StoreMem(FP, ent, R0, Size.DW),
     ...giveBack,
