@@ -226,6 +226,24 @@ const generic: fc.Arbitrary<string>[] = [
     .map(([o, n, t]) => `-m addrtype ${n}${o} ${t.join(',')}`),
   // 1/hour refills nothing during a case, so exactly `burst` packets match on either side.
   fc.integer({ min: 1, max: 5 }).map((b) => `-m limit --limit 1/hour --limit-burst ${b}`),
+  // The same for each hashlimit bucket. Tables outlive a ruleset that names them and the next
+  // ruleset sees what is left of them on both sides alike; a random name keeps cases apart.
+  fc
+    .tuple(
+      fc.boolean(),
+      fc.integer({ min: 1, max: 4 }),
+      fc.subarray(['srcip', 'srcport', 'dstip', 'dstport']),
+      fc.integer({ min: 16, max: 32 }),
+      fc.integer({ min: 0, max: 0x7fffffff }),
+    )
+    .map(([above, burst, modes, mask, name]) =>
+      [
+        `-m hashlimit --hashlimit-${above ? 'above' : 'upto'} 1/hour --hashlimit-burst ${burst}`,
+        ...(modes.length > 0 ? [`--hashlimit-mode ${modes.join(',')}`] : []),
+        ...(modes.includes('srcip') && mask < 32 ? [`--hashlimit-srcmask ${mask}`] : []),
+        `--hashlimit-name h${name.toString(16)}`,
+      ].join(' '),
+    ),
 ];
 
 const ipPart = (chain: string): fc.Arbitrary<string> => {
@@ -338,13 +356,13 @@ export const rulesetArb: fc.Arbitrary<RulesetSpec> = fc
       fc
         .array(rule, { minLength: 1, maxLength: 12 })
         // Our REJECT replies leave a little after the kernel's (the helper sends them), so a
-        // packet sent meanwhile can take a -m limit token first: an honest difference in timing,
+        // packet sent meanwhile can take a -m limit (or hashlimit) token first: an honest difference in timing,
         // not in translation. Such rulesets are not generated (docs/differential.md).
         // Likewise a REJECT reply the router sends itself loops back into INPUT: the kernel's
         // still carries the rejected packet's entry there, ours is tagged in OUTPUT only.
         .filter((rules) => {
           const rejects = rules.some((r) => r.args.includes('-j REJECT'));
-          const limited = rules.some((r) => r.args.includes('-m limit'));
+          const limited = rules.some((r) => /-m (hash)?limit /.test(r.args));
           const inputCt = rules.some(
             (r) => r.chain !== 'OUTPUT' && /-m (conntrack|state)/.test(r.args),
           );
