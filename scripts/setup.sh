@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # systemd: for systemd-analyze, which checks the installed unit (make install) even where
 # systemd is not PID 1.
-APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 iputils-ping util-linux gcc make libc6-dev linux-libc-dev systemd)
+APT_PACKAGES=(libbpf1 libbpf-dev iptables nftables bpftool iproute2 iputils-ping util-linux gcc make libc6-dev linux-libc-dev systemd ufw fail2ban)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -16,7 +16,15 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # ufw and fail2ban are test clients (test/clients/): their packages must not start a firewall
+  # or a ban daemon on this machine, so service starts are refused while they install.
+  policy=/usr/sbin/policy-rc.d
+  ours=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$ours" ]; then rm -f "$policy"; fi
 fi
 
 stamp=node_modules/.lock-stamp

@@ -18,6 +18,10 @@ import { DEFAULT_SOCKET, serveSocket } from './ipc/daemon.js';
 import { SockoptService, stderrLogger } from './ipc/service.js';
 import { serveUmh } from './ipc/umh.js';
 import { netfilterFlavor } from './bpf/codegen/nf.js';
+import { Keepers } from './ipc/keepers.js';
+import { recentList } from './bpf/recent-lists.js';
+import { RECENT_MAP } from './bpf/codegen/recent.js';
+import { cookieOf } from './sys/netns.js';
 import { formatTranslation, TranslateError, translateSave } from './translate/offline.js';
 
 const usage = `usage: bpfilter <command>
@@ -38,6 +42,9 @@ commands:
                              through the shim (see docs/install.md)
   uninstall [--prefix DIR]   undo install: the earlier iptables alternative, the daemon stopped,
                              its pins and files removed
+  recent [--netns NAME] LIST [+ADDR|-ADDR|/]
+                             the recent list LIST of the namespace (default: this one) as
+                             /proc/net/xt_recent/LIST shows it, or written as it takes writes
   translate [FILE] [--json]  print the plan and annotated BPF for an iptables-save file (or
                              stdin); nothing is loaded, no root needed
   help                       this text
@@ -67,6 +74,8 @@ const VERSION = (
 
 interface Helper {
   readonly service: SockoptService;
+  /** `bpfilter recent`: a list of a namespace, listed or written. */
+  recent?(netns: string, name: string, op?: string): string;
   /** The status document for the control socket. */
   status(): DaemonStatus;
   /** Stops what keeps the process alive besides the transport (the event reader). */
@@ -80,17 +89,31 @@ function makeService(args: string[], transport: { socket?: string; control?: str
   const pinRoot = option(args, '--pin-root');
   let backend: RulesetBackend;
   let close = (): void => undefined;
+  let recent: Helper['recent'];
   let events: EventWiring | undefined;
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {
     const note = guardBpffs(pinRoot);
     if (note !== undefined) stderrLogger({ event: 'bpffs', note });
     const wiring = eventWiring(stderrLogger, option(args, '--log-file'));
-    const bpf = new BpfBackend({ ...(pinRoot !== undefined ? { pinRoot } : {}), ...wiring });
+    const keepers = new Keepers((e) => stderrLogger({ event: 'keeper failed', error: String(e) }));
+    const bpf = new BpfBackend({
+      ...(pinRoot !== undefined ? { pinRoot } : {}),
+      ...wiring,
+      keeper: (netns, desc, fd) => keepers.start(netns, desc, fd),
+    });
     wiring.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
     backend = bpf;
     events = wiring;
-    close = () => bpf.close();
+    close = () => {
+      bpf.close();
+      keepers.close();
+    };
+    recent = (netns, name, op) => {
+      const t = bpf.netnsTable(netns, RECENT_MAP, name);
+      if (!t) throw new Error(`ENOENT: no recent list "${name}" in netns ${netns}`);
+      return recentList(t.fd, t.slot, op);
+    };
   }
   const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
   stderrLogger({ event: 'start', backend: backend.name, stateDir, pid: process.pid });
@@ -116,6 +139,7 @@ function makeService(args: string[], transport: { socket?: string; control?: str
   };
   return {
     service,
+    ...(recent ? { recent } : {}),
     status: () =>
       buildStatus({
         meta,
@@ -135,6 +159,11 @@ function makeService(args: string[], transport: { socket?: string; control?: str
 function controlAnswer(helper: Helper): (request: string) => unknown {
   return (request) => {
     if (request === 'status') return helper.status();
+    if (request.startsWith('recent ')) {
+      const r = JSON.parse(request.slice(7)) as { netns: string; name: string; op?: string };
+      if (!helper.recent) throw new Error('this helper keeps no recent lists (--store-only)');
+      return { text: helper.recent(r.netns, r.name, r.op) };
+    }
     throw new Error(`unknown request '${request}'`);
   };
 }
@@ -163,6 +192,33 @@ function installOptions(args: string[]): InstallOptions {
 const say = (line: string): void => {
   process.stdout.write(`bpfilter: ${line}\n`);
 };
+
+/** `bpfilter recent [--netns NAME] LIST [+ADDR|-ADDR|/]`: /proc/net/xt_recent/LIST's reads and writes. */
+async function recentCommand(args: string[]): Promise<number> {
+  const control =
+    option(args, '--control') ??
+    controlPath(option(args, '--socket') ?? process.env.BPFILTER_SOCKET ?? DEFAULT_SOCKET);
+  const ns = option(args, '--netns');
+  const rest = args.filter(
+    (a, i) =>
+      !['--netns', '--socket', '--control'].includes(a) &&
+      !['--netns', '--socket', '--control'].includes(args[i - 1] ?? ''),
+  );
+  const [name, op] = rest;
+  if (name === undefined) {
+    process.stderr.write('usage: bpfilter recent [--netns NAME] LIST [+ADDR|-ADDR|/]\n');
+    return 2;
+  }
+  const netns = String(cookieOf(ns === undefined ? '/proc/self/ns/net' : `/run/netns/${ns}`));
+  const request = `recent ${JSON.stringify({ netns, name, ...(op !== undefined ? { op } : {}) })}`;
+  const answer = (await queryControl(control, request)) as { text?: string; error?: string };
+  if (answer.error !== undefined) {
+    process.stderr.write(`bpfilter recent: ${answer.error}\n`);
+    return 1;
+  }
+  process.stdout.write(answer.text ?? '');
+  return 0;
+}
 
 async function status(args: string[]): Promise<number> {
   const control =
@@ -247,6 +303,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status':
       return status(args);
+    case 'recent':
+      return recentCommand(args);
     case 'install':
       install(installOptions(args), root, VERSION, process.execPath, say);
       return 0;

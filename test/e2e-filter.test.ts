@@ -238,6 +238,12 @@ describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', (
     // Same rules; counters only grew (the two connection attempts above).
     const strip = (t: string): string => t.replace(/\[\d+:\d+\]/g, '[n:n]');
     expect(strip(after)).toBe(strip(before));
+    // Read from the pinned counters at the half the earlier helper left active: none went back.
+    const counts = (t: string): number[] =>
+      [...t.matchAll(/\[(\d+):(\d+)\]/g)].flatMap((m) => [Number(m[1]), Number(m[2])]);
+    const [b, a] = [counts(before), counts(after)];
+    expect(a.length).toBe(b.length);
+    a.forEach((v, i) => expect(v).toBeGreaterThanOrEqual(b[i] as number));
     expect(after).not.toBe(before);
     for (let i = 0; i < 40 && !log.join('').includes('"event":"resumed"'); i++)
       await new Promise((r) => setTimeout(r, 50));

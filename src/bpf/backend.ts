@@ -20,6 +20,8 @@ import { compile, image, newInstance, type Compiled } from './engine/index.js';
 import { TreeCache } from '../translate/classify/incremental.js';
 import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
+import { NetnsState, netnsMaps, planTables } from './engine/netns.js';
+import type { NetnsMap } from '../translate/ext/types.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
 import {
@@ -34,6 +36,7 @@ import {
   objGet,
   objInfo,
   objPin,
+  possibleCpus,
   progLoad,
   progMapIds,
   u32,
@@ -86,6 +89,9 @@ interface Netns {
   adopted?: Adopted;
   /** Whether we hold conntrack on in this namespace. */
   conntrack?: boolean;
+  /** State kept across rulesets (engine/netns.ts) and what keeps it (keepers). */
+  readonly state: NetnsState;
+  readonly kept: (() => void)[];
 }
 
 export interface BpfBackendOptions {
@@ -96,6 +102,11 @@ export interface BpfBackendOptions {
   readonly onEvent?: (netns: NetnsRef, record: Buffer) => void;
   /** Where errors of the event reader go. */
   readonly onEventError?: (e: unknown) => void;
+  /**
+   * Starts what keeps a namespace map in step with the namespace (addrtype's answers from
+   * rtnetlink), the first time the map is opened; what it returns runs when the namespace goes.
+   */
+  readonly keeper?: (netns: NetnsRef, desc: NetnsMap, fd: number) => (() => void) | undefined;
 }
 
 /** The dispatcher: tail-call slot 0; with no ruleset there (never replaced yet) accept, as a
@@ -173,6 +184,8 @@ export class BpfBackend implements RulesetBackend {
         if (st.replies !== undefined) close(st.replies);
         for (const slot of st.slots.values()) close(slot);
         st.current?.instance.close();
+        for (const stop of st.kept) stop();
+        st.state.close();
         if (st.adopted) close(st.adopted.counters);
         this.nets.delete(id);
       }
@@ -212,6 +225,14 @@ export class BpfBackend implements RulesetBackend {
     mapUpdate(fd, u32(0), v);
   }
 
+  /** The slot of table `name` in namespace map `map` of `netnsId`, and the map's fd. */
+  netnsTable(netnsId: string, map: string, name: string): { fd: number; slot: number } | undefined {
+    const state = this.nets.get(netnsId)?.state;
+    const fd = state?.fd(map);
+    const slot = state?.tables.get(map)?.get(name);
+    return fd === undefined || slot === undefined ? undefined : { fd, slot };
+  }
+
   /** Stops reading events (pins and programs stay). */
   close(): void {
     this.reader?.close();
@@ -223,7 +244,12 @@ export class BpfBackend implements RulesetBackend {
     let st = this.nets.get(netns.id);
     if (st) return st;
     const dir = pinDir(this.root, netns.id, table.name);
-    st = { dir, slots: new Map() };
+    const kept: (() => void)[] = [];
+    const state = new NetnsState(dir, (desc, fd) => {
+      const stop = this.opts.keeper?.(netns, desc, fd);
+      if (stop) kept.push(stop);
+    });
+    st = { dir, slots: new Map(), state, kept };
     for (let hook = 0; hook < HOOK_NAMES.length; hook++) {
       if (!(table.validHooks & (1 << hook))) continue;
       const name = HOOK_NAMES[hook] as string;
@@ -291,6 +317,7 @@ export class BpfBackend implements RulesetBackend {
     if (ct && !st.conntrack) holdConntrack(netns, true);
     accountFor(netns, table);
     let counted: readonly XtCounters[] | undefined;
+    const tables = planTables(compiled.classified.plan.entries, st.state.tables);
     if (
       cur &&
       sameKinds(cur.compiled.kinds, compiled.kinds) &&
@@ -299,7 +326,8 @@ export class BpfBackend implements RulesetBackend {
     ) {
       // Data only: the idle half, then the header. No program is loaded.
       const was = cur.instance.active;
-      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor);
+      st.state.prepare(tables);
+      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor, st.state.tables);
       ms('image');
       cur.instance.write(img);
       cur.instance.switchTo(img);
@@ -316,9 +344,11 @@ export class BpfBackend implements RulesetBackend {
       const inst = await newInstance(table.name, compiled, cap, this.flavor, {
         events: () => this.events(netns, dir),
         replies: () => this.replies(netns, dir),
+        netns: st.state,
       });
       ms('load');
-      const img = image(compiled, cap, 0, this.flavor);
+      st.state.prepare(tables);
+      const img = image(compiled, cap, 0, this.flavor, st.state.tables);
       ms('image');
       inst.write(img);
       inst.switchTo(img);
@@ -343,6 +373,7 @@ export class BpfBackend implements RulesetBackend {
       }
       ms('counters');
     }
+    st.state.commit(tables);
     if (!ct && st.conntrack) holdConntrack(netns, false);
     st.conntrack = ct;
     return counted;
@@ -374,9 +405,16 @@ export class BpfBackend implements RulesetBackend {
       const half = mapLookup(hdr, u32(0), HEADER.SIZE).readUInt32LE(HEADER.HALF);
       close(hdr);
       const fd = objGet(counters);
-      const perHalf = mapInfo(fd).maxEntries / 2;
+      // One run of 2 × capacity slots per possible CPU (engine/instance.ts).
+      const perHalf = mapInfo(fd).maxEntries / possibleCpus() / 2;
       st.adopted = { table, counters: fd, start: half * perHalf };
       st.conntrack = usesConntrack(table);
+      // Their namespace maps too, so what keeps them (addrtype's routes) runs again, and the
+      // names of their tables are known to the next replace.
+      const kinds = table.chains.flatMap((c) =>
+        c.rules.flatMap((r) => r.matches.map((m) => m.extension)),
+      );
+      for (const desc of netnsMaps(kinds)) st.state.open(desc);
       return;
     }
     await this.apply(netns, table);

@@ -11,7 +11,7 @@ const TABLE = 'bpfilter_conntrack';
 const RULESET = `table ip ${TABLE} {\n  chain hold {\n    ct state new\n  }\n}\n`;
 
 /** Matches whose checkentry takes the conntrack reference (nf_ct_netns_get). */
-const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes']);
+const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit']);
 
 const uses = (table: Table, names: ReadonlySet<string>): boolean =>
   table.chains.some((c) => c.rules.some((r) => r.matches.some((m) => names.has(m.extension.name))));

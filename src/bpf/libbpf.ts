@@ -28,6 +28,8 @@ interface Libbpf {
   ): number;
   bpf_btf_load(data: Buffer, size: number, opts: Buffer): number;
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
+  bpf_map_lookup_elem_flags(fd: number, key: Buffer, value: Buffer, flags: number): number;
+  bpf_map_get_next_key(fd: number, key: Buffer | null, next: Buffer): number;
   bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
   bpf_map_delete_elem(fd: number, key: Buffer): number;
   bpf_map_lookup_batch(
@@ -49,6 +51,8 @@ const lib = ffi.Library('libbpf.so.1', {
   bpf_map_create: ['int', ['int', 'string', 'uint32', 'uint32', 'uint32', 'pointer']],
   bpf_btf_load: ['int', ['pointer', 'size_t', 'pointer']],
   bpf_map_lookup_elem: ['int', ['int', 'pointer', 'pointer']],
+  bpf_map_lookup_elem_flags: ['int', ['int', 'pointer', 'pointer', 'uint64']],
+  bpf_map_get_next_key: ['int', ['int', 'pointer', 'pointer']],
   bpf_map_update_elem: ['int', ['int', 'pointer', 'pointer', 'uint64']],
   bpf_map_delete_elem: ['int', ['int', 'pointer']],
   bpf_map_lookup_batch: [
@@ -175,8 +179,12 @@ export function btfLoad(blob: Buffer, log: Buffer): number {
 
 export const mapLookup = (fd: number, key: Buffer, value: Buffer): number =>
   lib.bpf_map_lookup_elem(fd, key, value);
-export const mapUpdate = (fd: number, key: Buffer, value: Buffer): number =>
-  lib.bpf_map_update_elem(fd, key, value, 0);
+export const mapUpdate = (fd: number, key: Buffer, value: Buffer, flags = 0): number =>
+  lib.bpf_map_update_elem(fd, key, value, flags);
+export const mapLookupFlags = (fd: number, key: Buffer, value: Buffer, flags: number): number =>
+  lib.bpf_map_lookup_elem_flags(fd, key, value, flags);
+export const mapNextKey = (fd: number, key: Buffer | null, next: Buffer): number =>
+  lib.bpf_map_get_next_key(fd, key, next);
 export const mapDelete = (fd: number, key: Buffer): number => lib.bpf_map_delete_elem(fd, key);
 
 export const MAP_BATCH_OPTS = { size: 24 } as const;

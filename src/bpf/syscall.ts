@@ -10,7 +10,20 @@ const MAP_GET_FD_BY_ID = 14;
 const OBJ_GET_INFO_BY_FD = 15;
 const LINK_CREATE = 28;
 
-export const MapType = { ARRAY: 2, PROG_ARRAY: 3, PERCPU_ARRAY: 6, RINGBUF: 27 } as const;
+export const MapType = {
+  HASH: 1,
+  ARRAY: 2,
+  PROG_ARRAY: 3,
+  PERCPU_ARRAY: 6,
+  LPM_TRIE: 11,
+  ARRAY_OF_MAPS: 12,
+  RINGBUF: 27,
+} as const;
+
+/** BPF_F_NO_PREALLOC: elements allocated as they are inserted (required for LPM tries). */
+export const MAP_F_NO_PREALLOC = 1;
+/** BPF_F_LOCK: a lookup or update copies the value under its bpf_spin_lock. */
+export const BPF_F_LOCK = 4;
 
 /** BPF_F_MMAPABLE: an array user space maps and writes directly. */
 export const MAP_F_MMAPABLE = 1 << 10;
@@ -113,8 +126,27 @@ export function mapValues(fd: number, n: number, valueSize: number, start = 0): 
   return out;
 }
 
-export function mapUpdate(fd: number, key: Buffer, value: Buffer): void {
-  ok('map_update_elem', libbpf.mapUpdate(fd, key, value));
+export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags = 0): void {
+  ok('map_update_elem', libbpf.mapUpdate(fd, key, value, flags));
+}
+
+/** A lookup with BPF_F_* flags (BPF_F_LOCK: a copy taken under the value's spin lock). */
+export function mapLookupLocked(fd: number, key: Buffer, valueSize: number): Buffer {
+  const value = Buffer.alloc(valueSize);
+  ok('map_lookup_elem', libbpf.mapLookupFlags(fd, key, value, BPF_F_LOCK));
+  return value;
+}
+
+/** Every key of a map (hash, LPM trie), as get_next_key walks them. */
+export function mapKeys(fd: number, keySize: number): Buffer[] {
+  const out: Buffer[] = [];
+  let prev: Buffer | null = null;
+  for (;;) {
+    const next = Buffer.alloc(keySize);
+    if (libbpf.mapNextKey(fd, prev, next) < 0) return out;
+    out.push(next);
+    prev = next;
+  }
 }
 
 export const u32 = (v: number): Buffer => {

@@ -273,6 +273,15 @@ const generic: fc.Arbitrary<string>[] = [
   fc
     .tuple(pick(['eq', 'lt', 'gt']), near(TTLS, 255), fc.boolean())
     .map(([op, v, n]) => `-m ttl ${op === 'eq' && n ? '! ' : ''}--ttl-${op} ${v}`),
+  // The routers' routes are the same on both sides, so each address has one type; left out:
+  // --limit-iface-in/out (valid in some chains only).
+  fc
+    .tuple(
+      pick(['--src-type', '--dst-type']),
+      neg,
+      fc.subarray(['UNICAST', 'LOCAL', 'BROADCAST', 'MULTICAST', 'BLACKHOLE'], { minLength: 1 }),
+    )
+    .map(([o, n, t]) => `-m addrtype ${n}${o} ${t.join(',')}`),
   // 1/hour refills nothing during a case, so exactly `burst` packets match on either side.
   fc.integer({ min: 1, max: 5 }).map((b) => `-m limit --limit 1/hour --limit-burst ${b}`),
   // Per-rule state the same packets in the same order move alike on both sides. Random mode
@@ -290,6 +299,24 @@ const generic: fc.Arbitrary<string>[] = [
     .tuple(neg, pick(MARKS), fc.option(pick(['0x1', '0xff']), { nil: undefined }))
     .map(([n, v, m]) => `-m connmark ${n}--mark ${v}${m ? `/${m}` : ''}`),
   fc.tuple(neg, pick(['ftp', '', 'irc'])).map(([n, h]) => `-m helper ${n}--helper "${h}"`),
+  // The same for each hashlimit bucket. Tables outlive a ruleset that names them and the next
+  // ruleset sees what is left of them on both sides alike; a random name keeps cases apart.
+  fc
+    .tuple(
+      fc.boolean(),
+      fc.integer({ min: 1, max: 4 }),
+      fc.subarray(['srcip', 'srcport', 'dstip', 'dstport']),
+      fc.integer({ min: 16, max: 32 }),
+      fc.integer({ min: 0, max: 0x7fffffff }),
+    )
+    .map(([above, burst, modes, mask, name]) =>
+      [
+        `-m hashlimit --hashlimit-${above ? 'above' : 'upto'} 1/hour --hashlimit-burst ${burst}`,
+        ...(modes.length > 0 ? [`--hashlimit-mode ${modes.join(',')}`] : []),
+        ...(modes.includes('srcip') && mask < 32 ? [`--hashlimit-srcmask ${mask}`] : []),
+        `--hashlimit-name h${name.toString(16)}`,
+      ].join(' '),
+    ),
 ];
 
 const ipPart = (chain: string): fc.Arbitrary<string> => {
@@ -451,14 +478,16 @@ export const rulesetArb: fc.Arbitrary<RulesetSpec> = fc
       fc
         .array(rule, { minLength: 1, maxLength: 12 })
         // Our REJECT replies leave a little after the kernel's (the helper sends them), so a
-        // packet sent meanwhile can take a -m limit token (or quota, an nth count) first: an
-        // honest difference in timing,
+        // packet sent meanwhile can take a -m limit or hashlimit token (or quota, an nth count)
+        // first: an honest difference in timing,
         // not in translation. Such rulesets are not generated (docs/differential.md).
         // Likewise a REJECT reply the router sends itself loops back into INPUT: the kernel's
         // still carries the rejected packet's entry there, ours is tagged in OUTPUT only.
         .filter((rules) => {
           const rejects = rules.some((r) => r.args.includes('-j REJECT'));
-          const limited = rules.some((r) => /-m (limit|quota|statistic --mode nth)/.test(r.args));
+          const limited = rules.some((r) =>
+            /-m ((hash)?limit|quota|statistic --mode nth) /.test(r.args),
+          );
           const inputCt = rules.some(
             (r) => r.chain !== 'OUTPUT' && /-m (conntrack|state)/.test(r.args),
           );

@@ -65,9 +65,17 @@ export class Twins {
       this.sysctl(side, 'net.ipv4.icmp_ratelimit=0');
       this.sysctl(side, 'net.ipv4.icmp_msgs_burst=10000');
     }
+    this.daemonArgs = daemonArgs;
+    await this.spawnDaemon();
+  }
+
+  private daemonArgs: readonly string[] = [];
+
+  private async spawnDaemon(): Promise<void> {
+    rmSync(this.sock, { force: true });
     this.daemon = spawn(
       process.execPath,
-      [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), daemonArgs)],
+      [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), this.daemonArgs)],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.daemon.stderr?.on('data', (c: Buffer) => this.daemonLog.push(c.toString()));
@@ -75,6 +83,58 @@ export class Twins {
       await new Promise((r) => setTimeout(r, 50));
     }
     if (!existsSync(this.sock)) throw new Error(`daemon did not start: ${this.daemonLog.join('')}`);
+  }
+
+  private readonly servers: ChildProcess[] = [];
+
+  /** Runs node `script` in both servers until close(); resolves once each printed something. */
+  async serve(script: string): Promise<void> {
+    for (const side of SIDES) {
+      const p = spawn('ip', ['netns', 'exec', this.ns(side, 's'), process.execPath, '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      this.servers.push(p);
+      await new Promise<void>((resolve) => p.stdout?.once('data', () => resolve()));
+    }
+  }
+
+  /** Stops our daemon and starts another on the same pins and state (a helper restart). */
+  async restartDaemon(): Promise<void> {
+    const old = this.daemon;
+    if (old && old.exitCode === null) {
+      const gone = new Promise((r) => old.once('exit', r));
+      old.kill();
+      await gone;
+    }
+    await this.spawnDaemon();
+  }
+
+  private pktioPath: string | undefined;
+
+  /**
+   * Sends crafted IP packets from a side's client as Ethernet frames to the server's MAC
+   * (cdc-pktio, built once); returns the IP packets (hex) of the frames that came back within
+   * `waitMs`.
+   */
+  inject(side: Side, packets: readonly Buffer[], waitMs = 50): string[] {
+    if (this.pktioPath === undefined) {
+      this.pktioPath = join(this.dir, 'pktio');
+      execFileSync('gcc', ['-O2', '-o', this.pktioPath, join(import.meta.dirname, 'cdc-pktio.c')]);
+    }
+    const mac = (m: string): string => m.replaceAll(':', '');
+    const frames = packets.map(
+      (p) => `${mac(SERVER_MAC)}${mac(CLIENT_MAC)}0800${p.toString('hex')}`,
+    );
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', this.ns(side, 'c'), this.pktioPath, 'cli0', String(waitMs)],
+      { input: frames.join('\n') + '\n', encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`pktio: ${r.stderr}`);
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith(mac(CLIENT_MAC)) && l.slice(24, 28) === '0800')
+      .map((l) => l.slice(28));
   }
 
   sysctl(side: Side, kv: string): void {
@@ -121,6 +181,7 @@ export class Twins {
   }
 
   close(): void {
+    for (const p of this.servers) p.kill();
     this.daemon?.kill();
     for (const side of SIDES) {
       netnsDel(this.ns(side, 'c'));

@@ -154,3 +154,17 @@ export function bucketBtf(): MapBtf {
   ]);
   return { blob: b.build(), keyTypeId: u32, valueTypeId: value };
 }
+
+/**
+ * A map value of `size` bytes whose only described member is a bpf_spin_lock at offset 0: what
+ * the kernel needs to let a program lock it (the rest of the layout is the extension's). The key
+ * is a u32, or an opaque struct of `keySize` bytes.
+ */
+export function lockedValueBtf(name: string, size: number, keySize = 4): MapBtf {
+  const b = new BtfBuilder();
+  const u32 = b.int('unsigned int', 4, false);
+  const lock = b.struct('bpf_spin_lock', 4, [{ name: 'val', type: u32, offset: 0 }]);
+  const value = b.struct(name, size, [{ name: 'lock', type: lock, offset: 0 }]);
+  const key = keySize === 4 ? u32 : b.struct(`${name}_key`, keySize, []);
+  return { blob: b.build(), keyTypeId: key, valueTypeId: value };
+}

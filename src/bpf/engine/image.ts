@@ -23,6 +23,7 @@ import {
   RULE,
 } from '../codegen/layout.js';
 import type { Evaluated } from '../../translate/ext/types.js';
+import { tablesMap, type TableSlots } from './netns.js';
 import type { Action, PlanEntry } from '../../translate/plan.js';
 import {
   IPT_F_FRAG,
@@ -83,7 +84,7 @@ export function refusals(c: Classified, hz: number | undefined): Refusal[] {
   const out: Refusal[] = [];
   const tryRecord = (e: PlanEntry, k: Evaluated, value: unknown, revision: number): void => {
     try {
-      k.engine?.record(value, revision, { hz, stateSlot: () => 0 });
+      k.engine?.record(value, revision, { hz, stateSlot: () => 0, tableSlot: () => 0 });
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       out.push({ entry: e.index, reason: err.message });
@@ -276,6 +277,7 @@ export function buildImage(
   cap: Capacity,
   half: number,
   hz: number | undefined,
+  tables: TableSlots = new Map(),
 ): Image {
   const plan = c.plan;
   const base = {
@@ -303,6 +305,11 @@ export function buildImage(
     const bytes = (k.engine as NonNullable<Evaluated['engine']>).record(value, revision, {
       hz,
       stateSlot: () => stateSlot(k),
+      tableSlot: (name) => {
+        const slot = tables.get(tablesMap(k.engine)?.map ?? '')?.get(name);
+        if (slot === undefined) throw new Error(`"${k.name}" names table "${name}" not planned`);
+        return slot;
+      },
     });
     bytes.copy(buf, n * size, 0, Math.min(bytes.length, size));
     return half * (cap.records.get(k.name) ?? 0) + n;

@@ -20,6 +20,7 @@ import {
   type Kinds,
 } from './image.js';
 import { EngineInstance, poolDepthFor, type InstanceSpec, type SharedMaps } from './instance.js';
+import { planTables, type TableSlots } from './netns.js';
 
 export interface Compiled {
   readonly classified: Classified;
@@ -52,9 +53,15 @@ export function compile(table: Table, hz: number | undefined, trees?: TreeCache)
   };
 }
 
-/** The image of `c` for `half` of maps sized `cap`. */
-export function image(c: Compiled, cap: Capacity, half: number, flavor: HookFlavor): Image {
-  return buildImage(c.classified, c.kinds, cap, half, flavor.hz);
+/** The image of `c` for `half` of maps sized `cap`, with the namespace's table slots. */
+export function image(
+  c: Compiled,
+  cap: Capacity,
+  half: number,
+  flavor: HookFlavor,
+  tables?: TableSlots,
+): Image {
+  return buildImage(c.classified, c.kinds, cap, half, flavor.hz, tables);
 }
 
 /** A table loaded on its own (tests, benchmarks, `translate`): its programs read half 0. */
@@ -73,13 +80,17 @@ export function loadTable(
 ): LoadedTable {
   const compiled = compile(table, flavor.hz);
   const cap = roomFor(compiled.need);
-  const img = image(compiled, cap, 0, flavor);
   let instance: EngineInstance;
   try {
     instance = EngineInstance.create(instanceSpec(table.name, compiled, cap, flavor, shared));
   } catch (e) {
     throw refusal(e, compiled.classified.plan.entries.length);
   }
+  const ns = instance.netns();
+  const tables = planTables(compiled.classified.plan.entries, ns.tables);
+  ns.prepare(tables);
+  ns.commit(tables);
+  const img = image(compiled, cap, 0, flavor, ns.tables);
   instance.write(img);
   instance.switchTo(img);
   const progs: number[] = [];

@@ -43,11 +43,14 @@ import {
   type Verified,
 } from '../syscall.js';
 import { headerWords, recordSize, type Capacity, type Image, type Kinds } from './image.js';
+import { netnsMaps, NetnsState } from './netns.js';
 
 /** Maps a ruleset shares with its namespace; without them (a test load) it gets its own. */
 export interface SharedMaps {
   readonly events?: () => number;
   readonly replies?: () => number;
+  /** The namespace's state maps (netns.ts). */
+  readonly netns?: NetnsState;
 }
 
 export interface InstanceSpec {
@@ -93,6 +96,8 @@ export class EngineInstance {
   active = -1;
   /** Entries of the generation in each half, for reading its counters. */
   readonly entries: [number, number] = [0, 0];
+  /** A test load's own namespace state (a backend's outlives its instances). */
+  private ownNetns: NetnsState | undefined;
 
   private constructor(readonly spec: InstanceSpec) {}
 
@@ -194,6 +199,10 @@ export class EngineInstance {
       }),
       work,
     );
+    const ns = this.netns();
+    for (const desc of netnsMaps([...kinds.matches, ...kinds.targets])) {
+      this.maps.set(desc.map, { fd: ns.open(desc), valueSize: desc.valueSize });
+    }
     for (const k of kinds.matches) {
       const state = k.engine?.state;
       if (!state || this.maps.has(state.map)) continue;
@@ -218,6 +227,14 @@ export class EngineInstance {
         state.valueSize,
       );
     }
+  }
+
+  /** The namespace state this instance's programs use. */
+  netns(): NetnsState {
+    const shared = this.spec.shared?.netns;
+    if (shared) return shared;
+    this.ownNetns ??= new NetnsState();
+    return this.ownNetns;
   }
 
   private shared(name: string): number {
@@ -423,6 +440,8 @@ export class EngineInstance {
       }
     }
     this.owned.length = 0;
+    this.ownNetns?.close();
+    this.ownNetns = undefined;
     this.maps.clear();
     this.progs.clear();
   }

@@ -12,8 +12,37 @@ import {
 } from '../abi.js';
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, readOptions } from './args.js';
-import type { CheckContext, Extension, SaveOption } from './types.js';
+import type { CheckContext, Extension, NetnsMap, SaveOption } from './types.js';
 import { payload, zeroed } from './util.js';
+import {
+  Add,
+  And,
+  Call,
+  FP,
+  Ja,
+  JEq,
+  JNe,
+  LoadMapPtr,
+  LoadMem,
+  Mov,
+  Nop,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R5,
+  R8,
+  Rsh,
+  Size,
+  StoreImm,
+  StoreMem,
+  ToBe,
+  withLabel,
+  type Insn,
+} from '../../bpf/asm/index.js';
+import { CTX, RECORD, type EvalContext } from '../../bpf/codegen/eval.js';
+import { S, STATE } from '../../bpf/codegen/state.js';
 
 export const XT_ADDRTYPE_INVERT_SOURCE = 0x0001;
 export const XT_ADDRTYPE_INVERT_DEST = 0x0002;
@@ -150,7 +179,122 @@ export const addrtype: Extension<AddrtypeMatch> = {
     };
     return { extension: addrtype, revision: 1, value };
   },
+  engine: {
+    recordSize: 8,
+    record(v: AddrtypeMatch, revision: number): Buffer {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(v.source, 0);
+      b.writeUInt16LE(v.dest, 2);
+      // Revision 0's `bool &= match ^ invert` honours the low bit of its u32s only.
+      const flags =
+        revision === 0
+          ? (v.invertSource & 1) | ((v.invertDest & 1) << 1)
+          : v.flags &
+            (XT_ADDRTYPE_INVERT_SOURCE |
+              XT_ADDRTYPE_INVERT_DEST |
+              XT_ADDRTYPE_LIMIT_IFACE_IN |
+              XT_ADDRTYPE_LIMIT_IFACE_OUT);
+      b[4] = flags;
+      return b;
+    },
+    netns: {
+      map: 'addrtypes',
+      type: 'lpm_trie',
+      keySize: 8,
+      valueSize: 8,
+      maxEntries: 1 << 20,
+    } satisfies NetnsMap,
+    evaluate: addrtypeCode,
+  },
 };
+
+/** The namespace's answers of inet_dev_addr_type, by prefix (bpf/addrtypes.ts keeps them). */
+export const ADDRTYPES_MAP = 'addrtypes';
+
+const RTN_UNICAST = 1;
+const RTN_BROADCAST = 3;
+const RTN_MULTICAST = 5;
+const BPF_FUNC_map_lookup_elem = 1;
+
+/**
+ * addrtype_mt_v1 on IPv4: each side with a mask, its address's type (R8) against the mask, the
+ * side's inversion; the destination only when the source held.
+ */
+function addrtypeCode(cg: EvalContext): Insn[] {
+  const key = cg.scratch;
+  const state = cg.ctxLayout.state;
+  const devIn = cg.kernel.memberOffset('nf_hook_state', 'in');
+  const devOut = cg.kernel.memberOffset('nf_hook_state', 'out');
+  const ifindex = cg.kernel.memberOffset('net_device', 'ifindex');
+  const out: Insn[] = [];
+  const sides = [
+    { mask: 0, ip: S.IP + 12, inv: XT_ADDRTYPE_INVERT_SOURCE },
+    { mask: 2, ip: S.IP + 16, inv: XT_ADDRTYPE_INVERT_DEST },
+  ] as const;
+  for (const side of sides) {
+    const skip = cg.label('at_skip');
+    const typed = cg.label('at_typed');
+    const lookup = cg.label('at_lookup');
+    const noDev = cg.label('at_nodev');
+    const inverted = cg.label('at_inv');
+    const pickOut = cg.label('at_out');
+    out.push(
+      LoadMem(R1, RECORD, side.mask, Size.H),
+      JEq.imm(R1, 0, skip),
+      LoadMem(R2, STATE, side.ip, Size.W),
+      Mov.reg(R3, R2),
+      ToBe(R3, 32),
+      Mov.imm(R8, RTN_BROADCAST),
+      // ipv4_is_zeronet, ipv4_is_lbcast, ipv4_is_multicast
+      Mov.reg(R4, R3),
+      Rsh.imm(R4, 24),
+      JEq.imm(R4, 0, typed),
+      JEq.imm32(R3, -1, typed),
+      Mov.imm(R8, RTN_MULTICAST),
+      Rsh.imm(R4, 4),
+      JNe.imm(R4, 0xe, lookup),
+      Ja(typed),
+      withLabel(StoreImm(FP, key, 32, Size.W), lookup),
+      StoreMem(FP, key + 4, R2, Size.W),
+      LoadMapPtr(R1, ADDRTYPES_MAP),
+      Mov.reg(R2, FP),
+      Add.imm(R2, key),
+      Call.helper(BPF_FUNC_map_lookup_elem),
+      Mov.imm(R8, RTN_UNICAST),
+      JEq.imm(R0, 0, typed),
+      LoadMem(R8, R0, 0, Size.B),
+      // --limit-iface-in/out: the answer holds only for the route's first nexthop device.
+      LoadMem(R1, R0, 1, Size.B),
+      JEq.imm(R1, 0, typed),
+      LoadMem(R1, RECORD, 4, Size.B),
+      Mov.reg(R3, R1),
+      And.imm(R3, XT_ADDRTYPE_LIMIT_IFACE_IN | XT_ADDRTYPE_LIMIT_IFACE_OUT),
+      JEq.imm(R3, 0, typed),
+      LoadMem(R2, CTX, state, Size.DW),
+      And.imm(R1, XT_ADDRTYPE_LIMIT_IFACE_OUT),
+      JNe.imm(R1, 0, pickOut),
+      LoadMem(R3, R2, devIn, Size.DW),
+      Ja(noDev),
+      withLabel(LoadMem(R3, R2, devOut, Size.DW), pickOut),
+      withLabel(JEq.imm(R3, 0, typed), noDev),
+      LoadMem(R4, R3, ifindex, Size.W),
+      LoadMem(R5, R0, 4, Size.W),
+      JEq.reg(R4, R5, typed),
+      Mov.imm(R8, RTN_UNICAST),
+      withLabel(LoadMem(R1, RECORD, side.mask, Size.H), typed),
+      Rsh.reg(R1, R8),
+      And.imm(R1, 1),
+      LoadMem(R3, RECORD, 4, Size.B),
+      And.imm(R3, side.inv),
+      JNe.imm(R3, 0, inverted),
+      JEq.imm(R1, 0, cg.noMatch),
+      Ja(skip),
+      withLabel(JNe.imm(R1, 0, cg.noMatch), inverted),
+      withLabel(Nop(), skip),
+    );
+  }
+  return out;
+}
 
 /** The names of a type mask's bits 0-11 in RTN_* order, comma-separated. */
 export function typeNames(mask: number): string {

@@ -3,9 +3,23 @@
 // data; the last 8 bytes are the kernel's nf_conncount pointer. connlimit_mt_check refuses no
 // value: it takes a conntrack reference for the netns (so conntrack runs there from then on) and
 // allocates the per-rule connection counts.
+import { randomBytes } from 'node:crypto';
 import { OptionError, parsePrefixLength, parseUint, prefixMask, readOptions } from './args.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, NetnsMap, SaveOption } from './types.js';
 import { type InetAddr, payload, zeroed } from './util.js';
+import {
+  CKEY,
+  CONNLIMIT_CONNS,
+  CONNLIMIT_COUNTS,
+  CONNS_CAPACITY,
+  COUNTS_CAPACITY,
+  connlimitCode,
+  CVAL,
+  REC,
+  REC_BYTES,
+  TKEY,
+  TVAL,
+} from '../../bpf/codegen/connlimit.js';
 
 export const XT_CONNLIMIT_INVERT = 1 << 0;
 export const XT_CONNLIMIT_DADDR = 1 << 1;
@@ -84,7 +98,48 @@ export const connlimit: Extension<ConnlimitMatch> = {
     };
     return { extension: connlimit, revision: 1, value };
   },
+  engine: {
+    // Counting a connection changes what the next packet sees.
+    stateful: true,
+    recordSize: REC_BYTES,
+    record(v: ConnlimitMatch): Buffer {
+      const b = Buffer.alloc(REC_BYTES);
+      b.writeBigUInt64LE(nextEpoch(), REC.EPOCH);
+      b.writeUInt32BE(v.mask[0] >>> 0, REC.MASK);
+      b.writeUInt32LE(v.limit >>> 0, REC.LIMIT);
+      b.writeUInt32LE(v.flags >>> 0, REC.FLAGS);
+      return b;
+    },
+    netns: [
+      {
+        map: CONNLIMIT_COUNTS,
+        type: 'hash',
+        keySize: CKEY.BYTES,
+        valueSize: CVAL.BYTES,
+        maxEntries: COUNTS_CAPACITY,
+      },
+      {
+        map: CONNLIMIT_CONNS,
+        type: 'hash',
+        keySize: TKEY.BYTES,
+        valueSize: TVAL.BYTES,
+        maxEntries: CONNS_CAPACITY,
+      },
+    ] satisfies readonly NetnsMap[],
+    evaluate: connlimitCode,
+  },
 };
+
+/**
+ * Each rule's lists are its own and fresh for every ruleset, as connlimit_mt_check allocates
+ * them: records get an epoch no earlier record had (random high bits: a restarted helper's
+ * epochs do not meet the ones its predecessor left in the pinned maps).
+ */
+let epoch = BigInt(randomBytes(4).readUInt32LE(0)) << 32n;
+function nextEpoch(): bigint {
+  epoch += 1n;
+  return epoch;
+}
 
 /** libxt_connlimit's count_bits4: 32 minus the significant bits of the mask's complement. */
 export function maskBits(mask: number): number {

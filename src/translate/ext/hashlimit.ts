@@ -23,8 +23,25 @@ import {
   readOptions,
 } from './args.js';
 import { HZ } from './limit.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, NetnsMap, NetnsTables, RecordContext, SaveOption } from './types.js';
 import { checkProcName, cString, payload, rawChars, writeChars, zeroed } from './util.js';
+import { lockedValueBtf } from '../../bpf/codegen/btf.js';
+import { Unsupported } from '../../bpf/codegen/eval.js';
+import {
+  BYTES_CAP,
+  CPJ_SHIFT,
+  CPJ_SHIFT_V1,
+  ENT,
+  ENTRY_CAPACITY,
+  HASHLIMIT_ENTRIES,
+  HASHLIMIT_TABLES,
+  hashlimitCode,
+  KEY,
+  REC,
+  TABLE_SLOTS,
+  TBL,
+  totalRamPages,
+} from '../../bpf/codegen/hashlimit.js';
 
 export const XT_HASHLIMIT_HASH_DIP = 1 << 0;
 export const XT_HASHLIMIT_HASH_DPT = 1 << 1;
@@ -253,7 +270,146 @@ export const hashlimit: Extension<HashlimitMatch> = {
   parse(options: readonly SaveOption[]) {
     return { extension: hashlimit, revision: 3, value: parseV3(options) };
   },
+  engine: {
+    stateful: true,
+    recordSize: REC.BYTES,
+    record(v: HashlimitMatch, revision: number, ctx: RecordContext): Buffer {
+      if (ctx.hz !== HZ) {
+        throw new Unsupported(
+          `match "hashlimit": the kernel's HZ (${ctx.hz ?? 'unknown'}) is not the ${HZ} its arithmetic is written for`,
+        );
+      }
+      if (!ctx.tableSlot) throw new Unsupported('match "hashlimit": no namespace tables here');
+      const b = Buffer.alloc(REC.BYTES);
+      b.writeUInt32LE(ctx.tableSlot(cString(v.name)), REC.SLOT);
+      b.writeUInt32LE(v.mode >>> 0, REC.MODE);
+      b.writeUInt32LE(revision, REC.REVISION);
+      b.writeUInt32LE(revision === 1 ? CPJ_SHIFT_V1 : CPJ_SHIFT, REC.CPJ_SHIFT);
+      b.writeUInt32LE(TBL.INIT + 32 * (Math.min(Math.max(revision, 1), 3) - 1), REC.INIT);
+      return b;
+    },
+    netns: [
+      {
+        map: HASHLIMIT_TABLES,
+        type: 'hash',
+        keySize: 4,
+        valueSize: TBL.BYTES,
+        maxEntries: TABLE_SLOTS,
+        btf: () => lockedValueBtf('bpfilter_hl_table', TBL.BYTES),
+        tables: {
+          slots: TABLE_SLOTS,
+          name: (value: unknown) => cString((value as HashlimitMatch).name),
+          create: (value: unknown, revision: number) =>
+            tableValue(value as HashlimitMatch, revision, totalRamPages()),
+          join: (current: Buffer, value: unknown) => joinTable(current, value as HashlimitMatch),
+          recover: tableName,
+        } satisfies NetnsTables,
+      },
+      {
+        map: HASHLIMIT_ENTRIES,
+        type: 'hash',
+        keySize: KEY.BYTES,
+        valueSize: ENT.BYTES,
+        maxEntries: ENTRY_CAPACITY,
+        btf: () => lockedValueBtf('bpfilter_hl_entry', ENT.BYTES, KEY.BYTES),
+        slotsOf: HASHLIMIT_TABLES,
+      },
+    ] satisfies readonly NetnsMap[],
+    evaluate: hashlimitCode,
+  },
 };
+
+/** maskl's mask for a prefix length, as the bytes lie in the packet. */
+function netMask(len: number): number {
+  const host = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(host, 0);
+  return b.readUInt32LE(0);
+}
+
+/** msecs_to_jiffies at HZ 250: rounded up; a "negative" (≥ 2^31) time is MAX_JIFFY_OFFSET. */
+export function msecsToJiffies(ms: number): bigint {
+  if (ms >= 0x80000000) return (((1n << 63n) - 1n) >> 1n) - 1n;
+  const per = BigInt(1000 / HZ);
+  return (BigInt(ms) + per - 1n) / per;
+}
+
+/** htable_create's size: the rule's, else 1/16384 of RAM in list heads, 8192 above 1 GiB. */
+export function tableSize(size: number, ramPages: number): number {
+  if (size !== 0) return size;
+  let n = Math.floor((ramPages * 4096) / 16384 / 8);
+  if (ramPages > (1024 * 1024 * 1024) / 4096) n = 8192;
+  return Math.max(n, 16);
+}
+
+/**
+ * rateinfo_init's bucket for a rule of `revision` on a table made from `v` (the configuration
+ * of the rule that created it): the four words after prev, as struct dsthash_ent lays them out.
+ */
+export function initialBucket(v: HashlimitMatch, revision: number): readonly bigint[] {
+  const u64 = (x: bigint): bigint => x & U64;
+  if (revision >= 3 && (v.mode & XT_HASHLIMIT_RATE_MATCH) !== 0) {
+    let rate: bigint;
+    let burst: bigint;
+    if ((v.mode & XT_HASHLIMIT_BYTES) !== 0) {
+      const avg = v.avg & U32;
+      rate = u64(((avg !== 0n ? U32 / avg : U32) - 1n) << 4n);
+      burst = v.burst !== 0n ? u64(v.burst * rate) : rate;
+    } else {
+      rate = v.avg !== 0n ? XT_HASHLIMIT_SCALE_V2 / v.avg : 0n;
+      burst = u64(v.burst + rate);
+    }
+    // interval and prev_window share the first word
+    return [BigInt(v.interval >>> 0), 0n, rate, burst];
+  }
+  if ((v.mode & XT_HASHLIMIT_BYTES) !== 0) {
+    return [BYTES_CAP, u64(v.burst), user2creditsByte(v.avg), 0n];
+  }
+  const credit = user2credits(u64(v.avg * v.burst), revision);
+  return [credit, credit, user2credits(v.avg, revision), 0n];
+}
+
+/** A new table's value: what htable_create keeps of the creating rule's configuration. */
+export function tableValue(v: HashlimitMatch, _revision: number, ramPages: number): Buffer {
+  const b = Buffer.alloc(TBL.BYTES);
+  const size = tableSize(Math.min(v.size, HASHLIMIT_MAX_SIZE), ramPages);
+  const cfgMax = Math.min(v.max, HASHLIMIT_MAX_SIZE);
+  const max = cfgMax === 0 ? 8 * size : Math.max(cfgMax, size);
+  b.writeUInt32LE(max >>> 0, TBL.MAX);
+  b.writeUInt32LE(v.mode >>> 0, TBL.MODE);
+  b.writeUInt32LE(netMask(v.srcmask), TBL.SRCMASK);
+  b.writeUInt32LE(netMask(v.dstmask), TBL.DSTMASK);
+  b.writeBigUInt64LE(msecsToJiffies(v.expire), TBL.EXPIRE);
+  for (let r = 1; r <= 3; r++) {
+    initialBucket(v, r).forEach((w, i) => b.writeBigUInt64LE(w, TBL.INIT + 32 * (r - 1) + 8 * i));
+  }
+  b.writeUInt32LE(v.gcInterval >>> 0, TBL.GC_INTERVAL);
+  b.writeUInt32LE(size >>> 0, TBL.SIZE);
+  b.write(cString(v.name), TBL.NAME, TBL.BYTES - TBL.NAME - 1, 'latin1');
+  return b;
+}
+
+/** A table's name, from its value. */
+export function tableName(value: Buffer): string | undefined {
+  const raw = value.subarray(TBL.NAME, TBL.BYTES);
+  const name = cString(raw.toString('latin1'));
+  return name === '' ? undefined : name;
+}
+
+/**
+ * A rule naming a table that exists keeps it as it is (htable_find_get ignores the rule's
+ * configuration); since 6.1x one whose rate-match setting differs is refused.
+ */
+function joinTable(current: Buffer, v: HashlimitMatch): undefined {
+  const mode = current.readUInt32LE(TBL.MODE);
+  if (((mode ^ v.mode) & XT_HASHLIMIT_RATE_MATCH) !== 0) {
+    throw new XtError(
+      EINVAL,
+      `match "hashlimit": table "${cString(v.name)}" exists with${(mode & XT_HASHLIMIT_RATE_MATCH) !== 0 ? '' : 'out'} rate-match`,
+    );
+  }
+  return undefined;
+}
 
 /** libxt_hashlimit's defaults. */
 const DEFAULT_BURST = 5n;

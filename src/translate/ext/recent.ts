@@ -8,7 +8,21 @@
 // part of the payload. Revision 0 behaves as revision 1 with an all-ones mask.
 import { EINVAL, XtError } from '../errno.js';
 import { OptionError, parseIpv4, parseUint, readOptions } from './args.js';
-import type { Extension, SaveOption } from './types.js';
+import type { Extension, NetnsMap, RecordContext, SaveOption } from './types.js';
+import { Unsupported } from '../../bpf/codegen/eval.js';
+import { lockedValueBtf } from '../../bpf/codegen/btf.js';
+import {
+  HDR,
+  IP_LIST_TOT,
+  IP_PKT_LIST_TOT,
+  MAX_LIST_TOT,
+  REC,
+  RECENT_MAP,
+  recentCode,
+  STAMPS,
+  TABLE_SIZE,
+} from '../../bpf/codegen/recent.js';
+import { HZ } from './limit.js';
 import {
   checkProcName,
   cString,
@@ -214,7 +228,87 @@ export const recent: Extension<RecentMatch> = {
     };
     return { extension: recent, revision: 1, value };
   },
+  engine: {
+    stateful: true,
+    recordSize: REC.SIZE,
+    record(v: RecentMatch, _revision: number, ctx: RecordContext): Buffer {
+      if (IP_LIST_TOT > MAX_LIST_TOT) {
+        throw new Unsupported(
+          `match "recent": ip_list_tot ${IP_LIST_TOT} is above the ${MAX_LIST_TOT} entries a list is scanned for`,
+        );
+      }
+      if (stampMask(v.hitCount) + 1 > STAMPS) {
+        throw new Unsupported(
+          `match "recent": --hitcount ${v.hitCount} needs more than the ${STAMPS} timestamps a list entry keeps here`,
+        );
+      }
+      if ((v.checkSet & XT_RECENT_CHECK_ANY) !== 0 && v.seconds !== 0 && ctx.hz !== HZ) {
+        throw new Unsupported(`match "recent": --seconds needs the kernel's HZ (${HZ})`);
+      }
+      const b = Buffer.alloc(REC.SIZE);
+      b.writeUInt32LE(ctx.tableSlot?.(cString(v.name)) ?? 0, REC.SLOT);
+      b[REC.CHECK_SET] = v.checkSet;
+      b[REC.INVERT] = v.invert;
+      b[REC.SIDE] = v.side === XT_RECENT_DEST ? 1 : 0;
+      // info->seconds * HZ is an unsigned int product
+      b.writeBigUInt64LE(BigInt(Math.imul(v.seconds, HZ) >>> 0), REC.WINDOW);
+      b.writeUInt32LE(v.seconds >>> 0, REC.SECONDS);
+      b.writeUInt32LE(v.hitCount >>> 0, REC.HITS);
+      return b;
+    },
+    netns: {
+      map: RECENT_MAP,
+      type: 'hash',
+      keySize: 4,
+      valueSize: TABLE_SIZE,
+      maxEntries: 256,
+      btf: () => lockedValueBtf('bpfilter_recent', TABLE_SIZE),
+      tables: {
+        slots: 256,
+        name: (v) => cString((v as RecentMatch).name),
+        create: (v, revision) => newList(v as RecentMatch, revision),
+        join(current: Buffer, v: unknown): Buffer | undefined {
+          // recent_mt_check: a rule needing more stamps than the list keeps flushes it.
+          const mask = stampMask((v as RecentMatch).hitCount);
+          if (mask <= current.readUInt32LE(HDR.NMASK)) return undefined;
+          const flushed = Buffer.alloc(TABLE_SIZE);
+          current.copy(flushed, 0, 0, HDR.SIZE);
+          flushed.writeUInt32LE(0, HDR.ENTRIES);
+          flushed.writeUInt32LE(mask, HDR.NMASK);
+          return flushed;
+        },
+        recover: (value) =>
+          value.toString('latin1', HDR.NAME, HDR.NAME + HDR.NAME_LEN).replace(/\0.*$/s, ''),
+      },
+    } satisfies NetnsMap,
+    evaluate: recentCode,
+  },
 };
+
+const XT_RECENT_CHECK_ANY = XT_RECENT_CHECK | XT_RECENT_UPDATE;
+
+function roundupPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** recent_mt_check's nstamps_max_mask for a rule's --hitcount and ip_pkt_list_tot. */
+export function stampMask(hitCount: number): number {
+  if (IP_PKT_LIST_TOT !== 0 && hitCount < IP_PKT_LIST_TOT) return roundupPow2(IP_PKT_LIST_TOT) - 1;
+  if (hitCount !== 0) return roundupPow2(hitCount) - 1;
+  return 31;
+}
+
+/** A list as the first rule naming it creates it: its mask, its stamp ring, its name. */
+function newList(v: RecentMatch, revision: number): Buffer {
+  const b = Buffer.alloc(TABLE_SIZE);
+  const mask = revision === 0 ? 0xffffffff : (v.mask[0] ?? 0xffffffff);
+  b.writeUInt32BE(mask >>> 0, HDR.MASK);
+  b.writeUInt32LE(stampMask(v.hitCount), HDR.NMASK);
+  b.write(cString(v.name), HDR.NAME, HDR.NAME_LEN - 1, 'latin1');
+  return b;
+}
 
 function bitCount(x: number): number {
   let n = 0;

@@ -96,6 +96,12 @@ export interface RecordContext {
    * fresh for this ruleset, as a new table gives each match fresh private data in the kernel.
    */
   stateSlot(): number;
+  /**
+   * The slot of the namespace's table `name` in the extension's namespace map (`netns`): the
+   * same for as long as rulesets name it, as the kernel shares recent lists and hashlimit
+   * tables by name. Absent where the extension keeps no named tables.
+   */
+  tableSlot?(name: string): number;
 }
 
 /**
@@ -130,6 +136,52 @@ export interface Engine<T> {
   readonly sendsReplies?: boolean;
   /** Per-match run-time state the extension keeps in a map of its own (limit's buckets). */
   readonly state?: EngineState;
+  /**
+   * State the namespace keeps across rulesets (addrtype's answers, recent's lists; hashlimit's
+   * tables and their entries: several maps).
+   */
+  readonly netns?: NetnsMap | readonly NetnsMap[];
+}
+
+/**
+ * A map of the namespace, not of a ruleset: created by the backend for the first ruleset whose
+ * rules need it, pinned with the namespace's other objects, kept across replaces (every
+ * instance's programs reference the same map) and dropped with the namespace. The program
+ * references it by `map`.
+ */
+export interface NetnsMap {
+  readonly map: string;
+  readonly type: 'array' | 'hash' | 'lpm_trie';
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  /** BTF for values holding a bpf_spin_lock. */
+  readonly btf?: () => {
+    readonly blob: Buffer;
+    readonly keyTypeId: number;
+    readonly valueTypeId: number;
+  };
+  /**
+   * The map (of the same extension) whose named tables lead this map's keys with their u32 slot
+   * (hashlimit's entries): when a table goes, its keys here go too, before the slot is reused.
+   */
+  readonly slotsOf?: string;
+  /**
+   * Named tables in the map (the kernel's shared-by-name tables), one value per slot: the name
+   * a rule's value names, the value a new table starts with, and what an existing one becomes
+   * when a rule of the next ruleset joins it (undefined: kept as it is).
+   */
+  readonly tables?: NetnsTables;
+}
+
+export interface NetnsTables {
+  /** Slots the map holds (tables alive at once). */
+  readonly slots: number;
+  name(value: unknown, revision: number): string;
+  create(value: unknown, revision: number): Buffer;
+  join?(current: Buffer, value: unknown, revision: number): Buffer | undefined;
+  /** The name a table's value holds, for a helper that adopts the map from its pin. */
+  recover?(value: Buffer): string | undefined;
 }
 
 /** A map of per-match state slots: array of `valueSize`-byte values, fresh for a new ruleset. */
