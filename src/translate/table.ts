@@ -13,6 +13,7 @@ import {
   SIZEOF_IPT_ENTRY,
   SIZEOF_IPT_GETINFO,
   SIZEOF_XT_ENTRY_MATCH,
+  SIZEOF_XT_ENTRY_TARGET,
   SIZEOF_XT_ERROR_TARGET,
   SIZEOF_XT_STANDARD_TARGET,
   XT_RETURN,
@@ -22,7 +23,9 @@ import {
 import {
   markSourceChains,
   nextOffsetAt,
+  OFF_COMEFROM,
   OFF_COUNTERS,
+  OFF_TARGET_OFFSET,
   targetNameIs,
   unconditional,
   verdictAt,
@@ -353,14 +356,25 @@ export function blobToTable(
   });
   // libiptc always ends with an ERROR entry; the kernel does not insist.
   end ??= { name: '', counters: ZERO_COUNTERS, absent: true };
-  return {
+  const table: Table = {
     name: layout.name,
     validHooks: layout.validHooks,
     chains,
     end,
     ...(prelude === undefined ? {} : { prelude }),
   };
+  if (comefrom !== undefined) checkedComefrom.set(table, { size: blob.length, marks: comefrom });
+  return table;
 }
+
+/**
+ * mark_source_chains' answer for a table decoded from a checked blob, by offset. Encoding keeps
+ * every entry's size, so a layout of the same size has the same offsets and needs no second walk.
+ */
+const checkedComefrom = new WeakMap<
+  Table,
+  { readonly size: number; readonly marks: ReadonlyMap<number, number> }
+>();
 
 // ---------------------------------------------------------------------------------------------
 // IR → blob
@@ -580,7 +594,12 @@ function encodeTable(table: Table): LaidOut {
     writeRule(w, table.end.entry, next(table.end.counters), jumpOffset);
   }
   const entries = w.finish();
-  patchComefrom(entries, table.validHooks, hookEntry);
+  const checked = checkedComefrom.get(table);
+  if (checked !== undefined && checked.size === entries.length) {
+    for (const [o, m] of checked.marks) entries.writeUInt32LE(m, o + OFF_COMEFROM);
+  } else {
+    patchComefrom(entries, table.validHooks, hookEntry);
+  }
   return {
     entries,
     hookEntry,
@@ -591,28 +610,82 @@ function encodeTable(table: Table): LaidOut {
   };
 }
 
+/**
+ * A rule's entry bytes with zero counters, comefrom and verdict, by its ip object: a rule decoded
+ * through an EntryMemo shares ip, matches and target with the rules of earlier tables (and so
+ * with their bytes), and a 10,000-rule table is laid out again after every command. The other
+ * parts of the body are compared on use, since a table built another way may share an ip.
+ */
+interface EntryBytes {
+  readonly matches: readonly ExtensionUse[];
+  readonly target: ExtensionUse | undefined;
+  readonly nfcache: number;
+  readonly slack: number;
+  readonly flags: number;
+  readonly bytes: Buffer;
+}
+const entryBytes = new WeakMap<RuleIp, EntryBytes>();
+
 function writeRule(w: Writer, r: Rule, c: XtCounters, jumpOffset: (t: JumpTarget) => number): void {
-  const start = w.offset;
-  const matchBytes = r.matches.reduce((s, m) => s + useSize(m), 0);
-  const to = SIZEOF_IPT_ENTRY + matchBytes;
   const t = r.target;
+  const use = t.kind === 'extension' ? t.target : undefined;
   const flags =
     t.kind === 'jump'
       ? r.ip.flags & ~IPT_F_GOTO
       : t.kind === 'goto'
         ? r.ip.flags | IPT_F_GOTO
         : r.ip.flags;
+  let cached = entryBytes.get(r.ip);
+  if (
+    cached === undefined ||
+    cached.matches !== r.matches ||
+    cached.target !== use ||
+    cached.nfcache !== r.nfcache ||
+    cached.slack !== r.slack ||
+    cached.flags !== flags
+  ) {
+    const own = new Writer(ruleSize(r));
+    encodeRule(own, r, flags, ZERO_COUNTERS, () => 0);
+    const bytes = own.finish();
+    cached = { matches: r.matches, target: use, nfcache: r.nfcache, slack: r.slack, flags, bytes };
+    entryBytes.set(r.ip, cached);
+  }
+  const start = w.offset;
+  w.bytes(cached.bytes);
+  w.patchU64(start + OFF_COUNTERS, c.pcnt).patchU64(start + OFF_COUNTERS + 8, c.bcnt);
+  if (use === undefined) {
+    const to = cached.bytes.readUInt16LE(OFF_TARGET_OFFSET);
+    w.patchI32(start + to + SIZEOF_XT_ENTRY_TARGET, standardVerdict(t, jumpOffset));
+  }
+}
+
+function standardVerdict(t: RuleTarget, jumpOffset: (t: JumpTarget) => number): number {
+  return t.kind === 'verdict'
+    ? verdictValue(t.verdict)
+    : t.kind === 'rawJump'
+      ? t.offset
+      : t.kind === 'extension'
+        ? 0
+        : jumpOffset(t);
+}
+
+function encodeRule(
+  w: Writer,
+  r: Rule,
+  flags: number,
+  c: XtCounters,
+  jumpOffset: (t: JumpTarget) => number,
+): void {
+  const start = w.offset;
+  const matchBytes = r.matches.reduce((s, m) => s + useSize(m), 0);
+  const to = SIZEOF_IPT_ENTRY + matchBytes;
+  const t = r.target;
   writeHeader(w, r.ip, flags, r.nfcache, to, ruleSize(r), c);
   for (const m of r.matches) writeUse(w, m.extension.name, m);
   if (t.kind === 'extension') {
     writeUse(w, t.target.extension.name, t.target);
   } else {
-    const verdict =
-      t.kind === 'verdict'
-        ? verdictValue(t.verdict)
-        : t.kind === 'rawJump'
-          ? t.offset
-          : jumpOffset(t);
+    const verdict = standardVerdict(t, jumpOffset);
     w.u16(SIZEOF_XT_STANDARD_TARGET).zeros(30).bytes(standard.encode({ verdict }, 0));
   }
   w.zeros(r.slack);

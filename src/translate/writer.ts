@@ -82,6 +82,18 @@ export class Writer {
     return this;
   }
 
+  /** Overwrites 8 bytes already written at `at`. */
+  patchU64(at: number, v: bigint): this {
+    this.buf.writeBigUInt64LE(v, at);
+    return this;
+  }
+
+  /** Overwrites 4 bytes already written at `at`. */
+  patchI32(at: number, v: number): this {
+    this.buf.writeInt32LE(v, at);
+    return this;
+  }
+
   /** Zero-pads up to `offset` (absolute). */
   padTo(offset: number): this {
     return offset > this.pos ? this.zeros(offset - this.pos) : this;
