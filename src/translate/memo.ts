@@ -27,7 +27,8 @@ export interface EntryBody {
 /** An entry seen in a checked blob: its key bytes (see top) and what they decode to. */
 interface Seen {
   readonly hash: number;
-  readonly bytes: Buffer;
+  /** The key's 32-bit words (every part of an entry's key starts and ends 4-aligned). */
+  readonly words: Int32Array;
   readonly hookMask: number;
   body?: EntryBody;
   /** The last generation that kept it (so each is kept once per generation). */
@@ -42,6 +43,8 @@ export class EntryMemo {
   private table = '';
   /** What each entry of the blob being checked was matched with, by offset. */
   private readonly current = new Map<number, Seen>();
+  /** The blob being checked as 32-bit words. */
+  private view: { readonly blob: Buffer; readonly words: Int32Array } | undefined;
 
   /**
    * Whether the entry at `pos` (with `hookMask` from mark_source_chains) was checked before.
@@ -54,17 +57,30 @@ export class EntryMemo {
       this.table = table;
     }
     const parts = keyParts(blob, pos);
-    const hash = hashParts(blob, parts, hookMask);
+    // Entries are 8-aligned and so are their parts unless a match's size is odd (which the
+    // kernel's check refuses): such an entry is simply checked again.
+    if (parts.some((p) => p % 4 !== 0)) return false;
+    const words = this.wordsOf(blob);
+    const hash = hashParts(words, parts, hookMask);
     const seen =
-      find(this.next.get(hash), blob, parts, hookMask) ??
-      find(this.last.get(hash), blob, parts, hookMask);
+      find(this.next.get(hash), words, parts, hookMask) ??
+      find(this.last.get(hash), words, parts, hookMask);
     if (seen?.body !== undefined) {
       this.current.set(pos, seen);
       this.keep(seen);
       return true;
     }
-    this.current.set(pos, { hash, bytes: copyParts(blob, parts), hookMask, kept: -1 });
+    this.current.set(pos, { hash, words: copyParts(words, parts), hookMask, kept: -1 });
     return false;
+  }
+
+  private wordsOf(blob: Buffer): Int32Array {
+    if (this.view?.blob !== blob) {
+      const aligned = blob.byteOffset % 4 === 0 ? blob : Buffer.from(blob);
+      const words = new Int32Array(aligned.buffer, aligned.byteOffset, aligned.length >> 2);
+      this.view = { blob, words };
+    }
+    return this.view.words;
   }
 
   /** The body remembered for the entry at `pos` of the blob being checked. */
@@ -101,6 +117,7 @@ export class EntryMemo {
   private end(): void {
     this.next = new Map();
     this.current.clear();
+    this.view = undefined;
     this.generation++;
   }
 
@@ -122,40 +139,52 @@ function keyParts(blob: Buffer, pos: number): number[] {
   return [pos, pos + OFF_COMEFROM, pos + SIZEOF_IPT_ENTRY, verdict, verdict + 4, end];
 }
 
-function hashParts(blob: Buffer, parts: readonly number[], hookMask: number): number {
+function hashParts(words: Int32Array, parts: readonly number[], hookMask: number): number {
   let h = Math.imul(hookMask ^ 0x811c9dc5, 0x01000193);
   for (let k = 0; k < parts.length; k += 2) {
-    const end = parts[k + 1] as number;
-    for (let i = parts[k] as number; i < end; i++)
-      h = Math.imul(h ^ (blob[i] as number), 0x01000193);
+    const end = (parts[k + 1] as number) >> 2;
+    for (let i = (parts[k] as number) >> 2; i < end; i++)
+      h = Math.imul(h ^ (words[i] as number), 0x01000193);
   }
   return h >>> 0;
 }
 
-function copyParts(blob: Buffer, parts: readonly number[]): Buffer {
-  const out: Buffer[] = [];
-  for (let k = 0; k < parts.length; k += 2) out.push(blob.subarray(parts[k], parts[k + 1]));
-  return Buffer.concat(out);
+function copyParts(words: Int32Array, parts: readonly number[]): Int32Array {
+  let n = 0;
+  for (let k = 0; k < parts.length; k += 2)
+    n += ((parts[k + 1] as number) - (parts[k] as number)) >> 2;
+  const out = new Int32Array(n);
+  let at = 0;
+  for (let k = 0; k < parts.length; k += 2) {
+    const part = words.subarray((parts[k] as number) >> 2, (parts[k + 1] as number) >> 2);
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function find(
   bucket: readonly Seen[] | undefined,
-  blob: Buffer,
+  words: Int32Array,
   parts: readonly number[],
   hookMask: number,
 ): Seen | undefined {
   if (bucket === undefined) return undefined;
   for (const s of bucket) {
     if (s.hookMask !== hookMask) continue;
+    const key = s.words;
     let at = 0;
     let same = true;
     for (let k = 0; k < parts.length && same; k += 2) {
-      const a = parts[k] as number;
-      const b = parts[k + 1] as number;
-      same = b - a <= s.bytes.length - at && blob.compare(s.bytes, at, at + b - a, a, b) === 0;
-      at += b - a;
+      const end = (parts[k + 1] as number) >> 2;
+      for (let i = (parts[k] as number) >> 2; i < end; i++, at++) {
+        if (at >= key.length || key[at] !== words[i]) {
+          same = false;
+          break;
+        }
+      }
     }
-    if (same && at === s.bytes.length) return s;
+    if (same && at === key.length) return s;
   }
   return undefined;
 }
