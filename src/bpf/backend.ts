@@ -16,9 +16,9 @@ import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bp
 import { CT_IMAGE, REPLY, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
-import { compile, image, newInstance, type Compiled } from './engine/index.js';
+import { classified, image, newInstance, planFor, type Compiled } from './engine/index.js';
 import { TreeCache } from '../translate/classify/incremental.js';
-import { fits, roomFor, sameKinds, type Capacity } from './engine/image.js';
+import { fits, likelyRoom, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
 import { NetnsState, netnsMaps, planTables } from './engine/netns.js';
 import type { NetnsMap } from '../translate/ext/types.js';
@@ -307,23 +307,47 @@ export class BpfBackend implements RulesetBackend {
     const key = `${netns.id}/${table.name}`;
     const trees = this.trees.get(key) ?? new TreeCache();
     this.trees.set(key, trees);
-    const compiled = compile(table, this.flavor.hz, trees);
-    ms('compile');
+    const planned = planFor(table, this.flavor.hz);
     const dir = pinDir(this.root, netns.id, table.name);
     const st = this.attach(netns, table);
     const cur = st.current;
+    const shared = {
+      events: () => this.events(netns, dir),
+      replies: () => this.replies(netns, dir),
+      netns: st.state,
+    };
+    // New programs are verified on libuv's threads while this one classifies the table.
+    const sameProgs =
+      cur !== undefined &&
+      sameKinds(cur.compiled.kinds, planned.kinds) &&
+      cur.compiled.poolDepth === planned.poolDepth;
+    const early = sameProgs
+      ? undefined
+      : newInstance(
+          table.name,
+          planned,
+          likelyRoom(planned.plan, planned.kinds),
+          this.flavor,
+          shared,
+        );
+    let compiled: Compiled;
+    try {
+      compiled = classified(planned, trees);
+    } catch (e) {
+      void early?.then(
+        (i) => i.close(),
+        () => undefined,
+      );
+      throw e;
+    }
+    ms('compile');
     const ct = usesConntrack(table);
     // Before the switch, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
     accountFor(netns, table);
     let counted: readonly XtCounters[] | undefined;
     const tables = planTables(compiled.classified.plan.entries, st.state.tables);
-    if (
-      cur &&
-      sameKinds(cur.compiled.kinds, compiled.kinds) &&
-      cur.compiled.poolDepth === compiled.poolDepth &&
-      fits(compiled.need, cur.cap)
-    ) {
+    if (cur && sameProgs && fits(compiled.need, cur.cap)) {
       // Data only: the idle half, then the header. No program is loaded.
       const was = cur.instance.active;
       st.state.prepare(tables);
@@ -340,12 +364,12 @@ export class BpfBackend implements RulesetBackend {
       cur.instance.resetCounters(was);
       ms('counters');
     } else {
-      const cap = roomFor(compiled.need);
-      const inst = await newInstance(table.name, compiled, cap, this.flavor, {
-        events: () => this.events(netns, dir),
-        replies: () => this.replies(netns, dir),
-        netns: st.state,
-      });
+      let inst = await (early ?? Promise.resolve(undefined));
+      if (inst === undefined || !fits(compiled.need, inst.spec.cap)) {
+        inst?.close();
+        inst = await newInstance(table.name, compiled, roomFor(compiled.need), this.flavor, shared);
+      }
+      const cap = inst.spec.cap;
       ms('load');
       st.state.prepare(tables);
       const img = image(compiled, cap, 0, this.flavor, st.state.tables);

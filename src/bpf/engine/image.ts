@@ -24,7 +24,7 @@ import {
 } from '../codegen/layout.js';
 import type { Evaluated } from '../../translate/ext/types.js';
 import { tablesMap, type TableSlots } from './netns.js';
-import type { Action, PlanEntry } from '../../translate/plan.js';
+import type { Action, Plan, PlanEntry } from '../../translate/plan.js';
 import {
   IPT_F_FRAG,
   IPT_INV_DSTIP,
@@ -80,7 +80,7 @@ export interface Refusal {
  * Every entry the engine cannot run: extensions without an engine part, QUEUE, and records
  * their extension refuses on this kernel (limit's HZ, --ctexpire without CONFIG_HZ).
  */
-export function refusals(c: Classified, hz: number | undefined): Refusal[] {
+export function refusals(c: { readonly plan: Plan }, hz: number | undefined): Refusal[] {
   const out: Refusal[] = [];
   const tryRecord = (e: PlanEntry, k: Evaluated, value: unknown, revision: number): void => {
     try {
@@ -113,7 +113,7 @@ export function refusals(c: Classified, hz: number | undefined): Refusal[] {
 }
 
 /** The extensions the plan's rules use (refusals() must have found none). */
-export function kindsOf(c: Classified): Kinds {
+export function kindsOf(c: { readonly plan: Plan }): Kinds {
   const matches = new Map<string, Evaluated>();
   const targets = new Map<string, Evaluated>();
   for (const e of c.plan.entries) {
@@ -139,13 +139,29 @@ export function sameKinds(a: Kinds, b: Kinds): boolean {
 
 /** What one generation of the plan needs of each map. */
 export function needs(c: Classified, kinds: Kinds): Capacity {
+  // Node 0 and list entry 0 of a half are the sentinel leaf and its list; each leaf's list
+  // ends with a sentinel.
+  let nodes = 1;
+  let lists = 1;
+  for (const b of c.blocks) {
+    for (const t of b.trees) {
+      nodes += t.nodes;
+      lists += t.list.length;
+      for (let j = 0; j < t.nodes; j++) if (t.leaf[j]) lists++;
+    }
+  }
+  return { ...planNeeds(c.plan, kinds), blocks: c.blocks.length, nodes, lists };
+}
+
+/** What the plan needs of the maps that do not hold the classifier. */
+function planNeeds(plan: Plan, kinds: Kinds): Omit<Capacity, 'blocks' | 'nodes' | 'lists'> {
   const records = new Map<string, number>();
   const slots = new Map<string, number>();
   const bump = (m: Map<string, number>, k: string): void => {
     m.set(k, (m.get(k) ?? 0) + 1);
   };
   let mrefs = 0;
-  for (const e of c.plan.entries) {
+  for (const e of plan.entries) {
     if (e.ip && namesInterface(e.ip)) {
       bump(records, IFACE.name);
       mrefs++;
@@ -161,26 +177,20 @@ export function needs(c: Classified, kinds: Kinds): Capacity {
   }
   for (const k of [...kinds.matches, ...kinds.targets])
     if (!records.has(k.name)) records.set(k.name, 0);
-  // Node 0 and list entry 0 of a half are the sentinel leaf and its list; each leaf's list
-  // ends with a sentinel.
-  let nodes = 1;
-  let lists = 1;
-  for (const b of c.blocks) {
-    for (const t of b.trees) {
-      nodes += t.nodes;
-      lists += t.list.length;
-      for (let j = 0; j < t.nodes; j++) if (t.leaf[j]) lists++;
-    }
-  }
-  return {
-    rules: c.plan.entries.length,
-    blocks: c.blocks.length,
-    nodes,
-    lists,
-    mrefs,
-    records,
-    slots,
-  };
+  return { rules: plan.entries.length, mrefs, records, slots };
+}
+
+/**
+ * Room for a plan not classified yet, so that its programs can be verified while it is: the
+ * plan's own needs as roomFor gives them, and for the classifier what ClassBench's 10k and 100k
+ * sets take at most (nodes up to 2.5 and list entries up to 8 per rule) rounded up to a power
+ * of two. A table that needs more gets maps of its size after all (and its programs again).
+ */
+export function likelyRoom(plan: Plan, kinds: Kinds): Capacity {
+  const own = roomFor({ ...planNeeds(plan, kinds), blocks: 0, nodes: 0, lists: 0 });
+  const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(64, n)));
+  const n = plan.entries.length;
+  return { ...own, blocks: pow2(n + 1), nodes: pow2(3 * n), lists: pow2(8 * n + 8) };
 }
 
 /** Whether `need` fits in `cap` everywhere. */

@@ -3,7 +3,7 @@
 import { classify, type Classified } from '../../translate/classify/blocks.js';
 import type { TreeCache } from '../../translate/classify/incremental.js';
 import type { Table } from '../../translate/ir.js';
-import { planTable } from '../../translate/plan.js';
+import { planTable, type Plan } from '../../translate/plan.js';
 import { EOPNOTSUPP, XtError } from '../../translate/errno.js';
 import { Unsupported } from '../codegen/eval.js';
 import type { HookFlavor } from '../codegen/flavor.js';
@@ -22,35 +22,45 @@ import {
 import { EngineInstance, poolDepthFor, type InstanceSpec, type SharedMaps } from './instance.js';
 import { planTables, type TableSlots } from './netns.js';
 
-export interface Compiled {
-  readonly classified: Classified;
+/** A table planned: enough to make its programs (kinds, hooks, jump depth), not its maps. */
+export interface Planned {
+  readonly plan: Plan;
   readonly kinds: Kinds;
-  readonly need: Capacity;
   readonly poolDepth: number;
 }
 
+export interface Compiled extends Planned {
+  readonly classified: Classified;
+  readonly need: Capacity;
+}
+
 /**
- * Everything about a table short of the kernel. What the engine cannot run throws
- * XtError(EOPNOTSUPP) naming every such rule. `trees` carries classifier trees over from the
- * table compiled before (classify/incremental.ts).
+ * The plan of `table` and the programs it takes. What the engine cannot run throws
+ * XtError(EOPNOTSUPP) naming every such rule.
  */
-export function compile(table: Table, hz: number | undefined, trees?: TreeCache): Compiled {
-  const classified = classify(planTable(table), trees);
-  const refused = refusals(classified, hz);
+export function planFor(table: Table, hz: number | undefined): Planned {
+  const plan = planTable(table);
+  const refused = refusals({ plan }, hz);
   if (refused.length > 0) {
-    const plan = classified.plan;
     const says = refused.map(
       (r) => `${plan.entries[r.entry]?.source ?? `entry ${r.entry}`}: ${r.reason}`,
     );
     throw new XtError(EOPNOTSUPP, says.join('; '));
   }
-  const kinds = kindsOf(classified);
-  return {
-    classified,
-    kinds,
-    need: needs(classified, kinds),
-    poolDepth: poolDepthFor(classified.plan.maxDepth),
-  };
+  return { plan, kinds: kindsOf({ plan }), poolDepth: poolDepthFor(plan.maxDepth) };
+}
+
+/**
+ * The planned table classified: everything short of the kernel. `trees` carries classifier
+ * trees over from the table compiled before (classify/incremental.ts).
+ */
+export function classified(p: Planned, trees?: TreeCache): Compiled {
+  const c = classify(p.plan, trees);
+  return { ...p, classified: c, need: needs(c, p.kinds) };
+}
+
+export function compile(table: Table, hz: number | undefined, trees?: TreeCache): Compiled {
+  return classified(planFor(table, hz), trees);
 }
 
 /** The image of `c` for `half` of maps sized `cap`, with the namespace's table slots. */
@@ -101,7 +111,7 @@ export function loadTable(
 /** A new instance for `c` (the daemon's: verified off its thread). */
 export async function newInstance(
   table: string,
-  c: Compiled,
+  c: Planned,
   cap: Capacity,
   flavor: HookFlavor,
   shared: SharedMaps,
@@ -109,20 +119,20 @@ export async function newInstance(
   try {
     return await EngineInstance.createAsync(instanceSpec(table, c, cap, flavor, shared));
   } catch (e) {
-    throw refusal(e, c.classified.plan.entries.length);
+    throw refusal(e, c.plan.entries.length);
   }
 }
 
 function instanceSpec(
   table: string,
-  c: Compiled,
+  c: Planned,
   cap: Capacity,
   flavor: HookFlavor,
   shared: SharedMaps,
 ): InstanceSpec {
   return {
     table,
-    hooks: c.classified.plan.hooks,
+    hooks: c.plan.hooks,
     kinds: c.kinds,
     cap,
     poolDepth: c.poolDepth,
