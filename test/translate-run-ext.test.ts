@@ -437,5 +437,3 @@ describe('string', () => {
     }
   });
 });
-
-describe('verification cost', () => {});
