@@ -16,6 +16,8 @@ export interface TwinOptions {
   readonly serverAddr: string;
   /** Addresses the servers reach at the client's MAC without ARP (sources a test spoofs). */
   readonly neighbours?: readonly string[];
+  /** The server's interface name (srv0 unless told): what its rules' -i names. */
+  readonly serverDev?: string;
 }
 
 export const CLIENT_MAC = '02:00:00:00:00:01';
@@ -43,25 +45,26 @@ export class Twins {
   async start(daemonArgs: readonly string[] = []): Promise<void> {
     requireBuild();
     const ip = (...a: string[]): void => void execFileSync('ip', a);
+    const dev = this.opts.serverDev ?? 'srv0';
     for (const side of SIDES) {
       const [c, s] = [this.ns(side, 'c'), this.ns(side, 's')];
       netnsAdd(c);
       netnsAdd(s);
-      ip('link', 'add', 'cli0', 'netns', c, 'type', 'veth', 'peer', 'name', 'srv0', 'netns', s);
+      ip('link', 'add', 'cli0', 'netns', c, 'type', 'veth', 'peer', 'name', dev, 'netns', s);
       ip('-n', c, 'link', 'set', 'cli0', 'address', CLIENT_MAC, 'up');
-      ip('-n', s, 'link', 'set', 'srv0', 'address', SERVER_MAC, 'up');
+      ip('-n', s, 'link', 'set', dev, 'address', SERVER_MAC, 'up');
       ip('-n', c, 'link', 'set', 'lo', 'up');
       ip('-n', s, 'link', 'set', 'lo', 'up');
-      ip('-n', s, 'addr', 'add', `${this.opts.serverAddr}/24`, 'dev', 'srv0');
+      ip('-n', s, 'addr', 'add', `${this.opts.serverAddr}/24`, 'dev', dev);
       // Permanent neighbours: no ARP exchange whose timing could differ between the sides.
-      const neigh = (n: string, addr: string, mac: string, dev: string): void =>
-        ip('-n', n, 'neigh', 'replace', addr, 'lladdr', mac, 'dev', dev, 'nud', 'permanent');
+      const neigh = (n: string, addr: string, mac: string, link: string): void =>
+        ip('-n', n, 'neigh', 'replace', addr, 'lladdr', mac, 'dev', link, 'nud', 'permanent');
       if (this.opts.clientAddr !== undefined) {
         ip('-n', c, 'addr', 'add', `${this.opts.clientAddr}/24`, 'dev', 'cli0');
         neigh(c, this.opts.serverAddr, SERVER_MAC, 'cli0');
-        neigh(s, this.opts.clientAddr, CLIENT_MAC, 'srv0');
+        neigh(s, this.opts.clientAddr, CLIENT_MAC, dev);
       }
-      for (const a of this.opts.neighbours ?? []) neigh(s, a, CLIENT_MAC, 'srv0');
+      for (const a of this.opts.neighbours ?? []) neigh(s, a, CLIENT_MAC, dev);
       this.sysctl(side, 'net.ipv4.icmp_ratelimit=0');
       this.sysctl(side, 'net.ipv4.icmp_msgs_burst=10000');
     }
@@ -143,18 +146,27 @@ export class Twins {
 
   /** An iptables-legacy command in a side's server: the kernel's, or ours through the shim. */
   iptables(side: Side, args: readonly string[], input?: string): string {
-    const cmd =
-      side === 'kernel'
-        ? [...args]
-        : [process.execPath, CLI, 'run', '--socket', this.sock, '--', ...args];
-    const r = spawnSync('ip', ['netns', 'exec', this.ns(side, 's'), ...cmd], {
-      input,
-      encoding: 'utf8',
-    });
+    const r = this.tryIptables(side, args, input);
     if (r.status !== 0) {
       throw new Error(`${side}: ${args.join(' ')}: ${r.stderr}\n${this.daemonLog.join('')}`);
     }
     return r.stdout;
+  }
+
+  /** As iptables(), for a command that may fail: its exit status and output. */
+  tryIptables(
+    side: Side,
+    args: readonly string[],
+    input?: string,
+  ): { status: number | null; stdout: string; stderr: string } {
+    const cmd =
+      side === 'kernel'
+        ? [...args]
+        : [process.execPath, CLI, 'run', '--socket', this.sock, '--', ...args];
+    return spawnSync('ip', ['netns', 'exec', this.ns(side, 's'), ...cmd], {
+      input,
+      encoding: 'utf8',
+    });
   }
 
   restore(side: Side, save: string): void {
