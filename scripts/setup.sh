@@ -37,3 +37,11 @@ fi
 echo "setup: building"
 npx tsc -p tsconfig.json
 make -s -C native
+
+# The host's bpffs, where pins outlive the helper: systemd mounts it at boot, a bare container
+# init may not have (the daemon mounts it too when started in the host's mount namespace, but
+# tests that pin without one need it first).
+if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != "bpf_fs" ]; then
+  echo "setup: mounting the host's bpffs on /sys/fs/bpf"
+  mount -t bpf bpf /sys/fs/bpf
+fi

@@ -43,9 +43,13 @@ const ADVICE =
 /** The decision, from what was observed (pure, so each case is tested on its own). */
 export function judgeBpffs(f: BpffsFacts): BpffsVerdict {
   if (f.explicit !== undefined) {
-    return f.here?.bpf
-      ? { ok: true }
-      : { ok: false, reason: `--pin-root ${f.explicit} is not on a bpffs` };
+    if (f.here?.bpf) return { ok: true };
+    // A pin root under the host's own /sys/fs/bpf before anything mounted it: mount the host's,
+    // as for the default root.
+    if (f.host?.sameMountNs === true && !f.host.bpf && underBpffs(f.explicit)) {
+      return { ok: true, mount: true };
+    }
+    return { ok: false, reason: `--pin-root ${f.explicit} is not on a bpffs` };
   }
   const here = f.here;
   if (f.host === undefined) {
@@ -109,12 +113,17 @@ function hostFs(): HostFs | undefined {
   return undefined;
 }
 
+function underBpffs(path: string): boolean {
+  return path === BPFFS || path.startsWith(`${BPFFS}/`);
+}
+
 export function bpffsFacts(explicitPinRoot?: string): BpffsFacts {
   const here = fsAt(explicitPinRoot !== undefined ? existing(explicitPinRoot) : BPFFS);
+  const wantHost = explicitPinRoot === undefined || underBpffs(explicitPinRoot);
   return {
     ...(explicitPinRoot !== undefined ? { explicit: explicitPinRoot } : {}),
     here,
-    host: explicitPinRoot !== undefined ? undefined : hostFs(),
+    host: wantHost ? hostFs() : undefined,
   };
 }
 

@@ -1,12 +1,12 @@
 // The daemon pins only on the host's bpffs: under `ip netns exec` (a mount namespace of its own
 // with /sys remounted) it refuses to start, as it does on a private bpffs; entered with nsenter,
 // which keeps the host's mounts, it starts; an explicit --pin-root is the operator's choice.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { judgeBpffs } from '../../src/ipc/bpffs-guard.js';
+import { BPF_FS_MAGIC, judgeBpffs } from '../../src/ipc/bpffs-guard.js';
 import { CLI, netnsAdd, netnsDel, requireBuild } from './helpers.js';
 
 const NS = `guard-${process.pid}`;
@@ -45,6 +45,11 @@ function daemon(prefix: string[], extra: string[] = [], shell?: string): Promise
 
 beforeAll(() => {
   requireBuild();
+  // The premise of the refusals below: the host has its bpffs (systemd mounts it at boot, and so
+  // does the daemon started in the host's mount namespace; a fresh machine may have none yet).
+  if (statfsSync('/sys/fs/bpf').type !== BPF_FS_MAGIC) {
+    execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+  }
   dir = mkdtempSync(join(tmpdir(), 'guard-'));
   netnsAdd(NS);
 });
@@ -127,6 +132,24 @@ describe('judgeBpffs', () => {
 
   it('leaves an explicit pin root to the operator, on a bpffs only', () => {
     expect(judgeBpffs({ explicit: '/x', here: bpf(41), host: undefined })).toEqual({ ok: true });
+    // Under the host's /sys/fs/bpf before it is mounted: the host's is mounted, as by default;
+    // from another mount namespace, or anywhere else, nothing is.
+    const unmounted = { ...host(22, true), bpf: false };
+    const sysfs = { bpf: false, dev: 22 };
+    expect(judgeBpffs({ explicit: '/sys/fs/bpf/t', here: sysfs, host: unmounted })).toEqual({
+      ok: true,
+      mount: true,
+    });
+    expect(
+      judgeBpffs({
+        explicit: '/sys/fs/bpf/t',
+        here: sysfs,
+        host: { ...unmounted, sameMountNs: false },
+      }),
+    ).toMatchObject({ ok: false });
+    expect(judgeBpffs({ explicit: '/sys/fs/bpfx', here: sysfs, host: unmounted })).toMatchObject({
+      ok: false,
+    });
     expect(judgeBpffs({ explicit: '/x', here: { bpf: false, dev: 3 }, host: undefined })).toEqual({
       ok: false,
       reason: '--pin-root /x is not on a bpffs',
