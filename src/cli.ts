@@ -84,6 +84,12 @@ interface Helper {
 
 const GC_INTERVAL_MS = 60_000;
 
+/** BPFILTER_TEST_LOAD_DELAY_MS: tests hold a program load that long (BpfBackendOptions). */
+function testLoadDelay(): { loadDelayMs?: number } {
+  const ms = Number(process.env.BPFILTER_TEST_LOAD_DELAY_MS ?? 0);
+  return Number.isFinite(ms) && ms > 0 ? { loadDelayMs: ms } : {};
+}
+
 function makeService(args: string[], transport: { socket?: string; control?: string }): Helper {
   const startedAt = Date.now();
   const pinRoot = option(args, '--pin-root');
@@ -101,6 +107,7 @@ function makeService(args: string[], transport: { socket?: string; control?: str
       ...(pinRoot !== undefined ? { pinRoot } : {}),
       ...wiring,
       keeper: (netns, desc, fd) => keepers.start(netns, desc, fd),
+      ...testLoadDelay(),
     });
     wiring.connect((netns, cookie, ctinfo, ct) => bpf.tagReply(netns, cookie, ctinfo, ct));
     backend = bpf;

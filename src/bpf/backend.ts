@@ -7,6 +7,7 @@
 // the counters and the header are pinned, so filtering outlives the helper and a new helper
 // adopts them instead of attaching twice.
 import { readdirSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { Call, Exit, LoadMapPtr, Mov, R0, R2, R3, assemble } from './asm/index.js';
 import type { HookFlavor } from './codegen/flavor.js';
@@ -107,6 +108,11 @@ export interface BpfBackendOptions {
    * rtnetlink), the first time the map is opened; what it returns runs when the namespace goes.
    */
   readonly keeper?: (netns: NetnsRef, desc: NetnsMap, fd: number) => (() => void) | undefined;
+  /**
+   * Test-only: a load of new programs takes this much longer, off the event loop like the
+   * verifier itself, so a test can hold one namespace's apply and watch the others answer.
+   */
+  readonly loadDelayMs?: number;
 }
 
 /** The dispatcher: tail-call slot 0; with no ruleset there (never replaced yet) accept, as a
@@ -365,6 +371,7 @@ export class BpfBackend implements RulesetBackend {
       ms('counters');
     } else {
       let inst = await (early ?? Promise.resolve(undefined));
+      if (this.opts.loadDelayMs) await sleep(this.opts.loadDelayMs);
       if (inst === undefined || !fits(compiled.need, inst.spec.cap)) {
         inst?.close();
         inst = await newInstance(table.name, compiled, roomFor(compiled.need), this.flavor, shared);
