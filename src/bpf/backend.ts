@@ -14,7 +14,17 @@ import type { HookFlavor } from './codegen/flavor.js';
 import { netfilterFlavor } from './codegen/nf.js';
 import { HEADER, MAPS } from './codegen/layout.js';
 import { ensureBpffs, pinDir, pinExists, unpinDir, DEFAULT_PIN_ROOT } from './bpffs.js';
-import { CT_IMAGE, REPLY, REPLY_VALUE_SIZE, RING_BYTES } from './codegen/event.js';
+import {
+  BUDGET,
+  BUDGET_VALUE_SIZE,
+  budgetValue,
+  CT_IMAGE,
+  EVENT_CEILING,
+  EventKind,
+  REPLY,
+  REPLY_VALUE_SIZE,
+  RING_BYTES,
+} from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
 import { classified, image, newInstance, planFor, type Compiled } from './engine/index.js';
@@ -84,6 +94,8 @@ interface Netns {
   events?: number;
   /** The REJECT reply tag (event.ts: REPLIES_MAP), once a ruleset needed it. */
   replies?: number;
+  /** The event ceilings (event.ts: BUDGET_MAP), once a ruleset needed events. */
+  budget?: number;
   /** hook → the dispatcher's prog array fd. */
   readonly slots: Map<number, number>;
   current?: Running;
@@ -188,6 +200,7 @@ export class BpfBackend implements RulesetBackend {
           close(st.events);
         }
         if (st.replies !== undefined) close(st.replies);
+        if (st.budget !== undefined) close(st.budget);
         for (const slot of st.slots.values()) close(slot);
         st.current?.instance.close();
         for (const stop of st.kept) stop();
@@ -210,6 +223,28 @@ export class BpfBackend implements RulesetBackend {
     const fd = pinExists(pin) ? objGet(pin) : createRepliesMap();
     if (!pinExists(pin)) objPin(fd, pin);
     if (st) st.replies = fd;
+    return fd;
+  }
+
+  /** The namespace's event ceilings: adopted from their pin (with their drop counts) or made. */
+  private budget(netns: NetnsRef, dir: string): number {
+    const st = this.nets.get(netns.id);
+    if (st?.budget !== undefined) return st.budget;
+    const pin = join(dir, 'evbudget');
+    let fd: number;
+    if (pinExists(pin)) fd = objGet(pin);
+    else {
+      fd = mapCreate({
+        type: MapType.ARRAY,
+        keySize: 4,
+        valueSize: BUDGET_VALUE_SIZE,
+        maxEntries: 1,
+        name: 'bpfilter_evbud',
+      });
+      mapUpdate(fd, u32(0), budgetValue(EVENT_CEILING));
+      objPin(fd, pin);
+    }
+    if (st) st.budget = fd;
     return fd;
   }
 
@@ -320,6 +355,7 @@ export class BpfBackend implements RulesetBackend {
     const shared = {
       events: () => this.events(netns, dir),
       replies: () => this.replies(netns, dir),
+      budget: () => this.budget(netns, dir),
       netns: st.state,
     };
     // New programs are verified on libuv's threads while this one classifies the table.
@@ -427,6 +463,7 @@ export class BpfBackend implements RulesetBackend {
     // An earlier helper's programs may still report to the pinned ring: read it again.
     if (pinExists(join(st.dir, 'events'))) st.events = this.events(netns, st.dir);
     if (pinExists(join(st.dir, 'replies'))) st.replies = this.replies(netns, st.dir);
+    if (pinExists(join(st.dir, 'evbudget'))) st.budget = this.budget(netns, st.dir);
     const counters = join(st.dir, 'counters');
     const header = join(st.dir, 'header');
     if (st.current === undefined && pinExists(counters) && pinExists(header)) {
@@ -489,10 +526,14 @@ export class BpfBackend implements RulesetBackend {
         programs.push({ hook, name: objName(objInfo(fd), 64), id });
         for (const m of progMapIds(fd)) mapIds.add(m);
       });
+    let dropped: number | undefined;
     for (const table of tables) {
       const dir = join(base, table);
       const pins = readdirSync(dir).sort();
       pinned.push(...pins.map((p) => join(dir, p)));
+      if (pins.includes('evbudget')) {
+        dropped = (dropped ?? 0) + withFd(objGet(join(dir, 'evbudget')), eventsDropped);
+      }
       for (const hook of HOOK_NAMES) {
         if (!pins.includes(`${hook}_link`)) continue;
         const [id, progId] = withFd(objGet(join(dir, `${hook}_link`)), (fd) => {
@@ -516,13 +557,29 @@ export class BpfBackend implements RulesetBackend {
     for (const id of [...mapIds].sort((a, b) => a - b)) {
       maps.push({ name: withFd(fdById('map', id), (fd) => objName(objInfo(fd), 24)), id });
     }
-    return { programs, links, maps, pins: pinned };
+    return {
+      programs,
+      links,
+      maps,
+      pins: pinned,
+      ...(dropped !== undefined ? { eventsDropped: dropped } : {}),
+    };
   }
 }
 
 /** A NUL-padded object name in a bpf_*_info (prog: offset 64, map: 24). */
 const objName = (info: Buffer, at: number): string =>
   info.toString('latin1', at, at + 16).replace(/\0.*$/s, '');
+
+/** Events the namespace's ceilings turned away, every kind. */
+function eventsDropped(fd: number): number {
+  const v = mapLookup(fd, u32(0), BUDGET_VALUE_SIZE);
+  let n = 0n;
+  for (const kind of [EventKind.LOG, EventKind.REJECT]) {
+    n += v.readBigUInt64LE(kind * BUDGET.SIZE + BUDGET.DROPPED);
+  }
+  return Number(n);
+}
 
 function createRing(name: string): number {
   return mapCreate({

@@ -30,6 +30,13 @@ const epollWait = (
 
 /** How long one wait in the thread pool lasts before it looks at `closed` again. */
 const WAIT_MS = 200;
+/**
+ * Records handled per turn of the event loop. ring_buffer__consume reads until the ring is
+ * empty, which under a steady producer is never: a turn stops after this many (the callback's
+ * negative return makes libbpf stop, that record consumed) and the rest waits for the next.
+ */
+const BATCH = 64;
+const STOP = -1;
 
 export type RecordHandler = (record: Buffer) => void;
 
@@ -39,6 +46,9 @@ export class RingReader {
   private readonly rings = new Map<number, { handler: RecordHandler; cb: Buffer }>();
   private waiting = false;
   private closed = false;
+  /** Records handled in the current drain. */
+  private handled = 0;
+  private again: NodeJS.Immediate | undefined;
   private readonly events = Buffer.alloc(12 * 4);
 
   constructor(private readonly onError: (e: unknown) => void) {}
@@ -52,7 +62,7 @@ export class RingReader {
       } catch (e) {
         this.onError(e);
       }
-      return 0;
+      return ++this.handled >= BATCH ? STOP : 0;
     }) as unknown as Buffer;
     // The callback must outlive every call libbpf makes to it: keep it with its ring.
     this.rings.set(fd, { handler, cb });
@@ -85,9 +95,22 @@ export class RingReader {
     }
   }
 
-  /** Delivers what is in the rings now; returns how many records. */
+  /**
+   * Delivers up to BATCH records of what is in the rings now; returns how many. When records
+   * were left, the next batch runs on a later turn of the event loop, after other I/O.
+   */
   drain(): number {
-    return this.rb === undefined ? 0 : Math.max(0, lib.ring_buffer__consume(this.rb));
+    if (this.rb === undefined) return 0;
+    this.handled = 0;
+    lib.ring_buffer__consume(this.rb);
+    const n = this.handled;
+    if (n >= BATCH && this.again === undefined && !this.closed) {
+      this.again = setImmediate(() => {
+        this.again = undefined;
+        this.drain();
+      });
+    }
+    return n;
   }
 
   private wait(): void {
@@ -115,6 +138,8 @@ export class RingReader {
   /** Stops waiting; the manager is freed once the pending wait returns. */
   close(): void {
     this.closed = true;
+    if (this.again !== undefined) clearImmediate(this.again);
+    this.again = undefined;
     if (!this.waiting) this.free();
   }
 }

@@ -3,9 +3,17 @@
 // ring_buffer manager: what was sent, which entry, verdicts and counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTable, readCounters, type LoadedTable } from '../../src/bpf/backend.js';
-import { EV, EventKind, parseEvent, type Event } from '../../src/bpf/codegen/event.js';
+import {
+  BUDGET,
+  BUDGET_VALUE_SIZE,
+  budgetValue,
+  EV,
+  EventKind,
+  parseEvent,
+  type Event,
+} from '../../src/bpf/codegen/event.js';
 import { RingReader } from '../../src/bpf/ringbuf.js';
-import { mapCreate, MapType, progLoad } from '../../src/bpf/syscall.js';
+import { mapCreate, mapLookup, mapUpdate, MapType, progLoad, u32 } from '../../src/bpf/syscall.js';
 import {
   assemble,
   Call,
@@ -41,6 +49,7 @@ const LOCAL_OUT = 3;
 function withRing(
   save: string,
   fn: (r: LoadedTable, events: () => Event[], ring: number) => void,
+  budget?: number,
 ): void {
   const ring = mapCreate({
     type: MapType.RINGBUF,
@@ -54,7 +63,10 @@ function withRing(
     throw e;
   });
   reader.add(ring, (rec) => got.push(parseEvent(rec)));
-  const r = loadTable(kt.table(save), undefined, { events: () => ring });
+  const r = loadTable(kt.table(save), undefined, {
+    events: () => ring,
+    ...(budget !== undefined ? { budget: () => budget } : {}),
+  });
   try {
     fn(
       r,
@@ -72,6 +84,54 @@ function withRing(
 }
 
 describe('event records', () => {
+  it("stop at the namespace's ceiling per kind, each one turned away counted", () => {
+    const budget = mapCreate({
+      type: MapType.ARRAY,
+      keySize: 4,
+      valueSize: BUDGET_VALUE_SIZE,
+      maxEntries: 1,
+      name: 'test_bud',
+    });
+    // A burst of 5 REJECTs and 3 LOGs, refilled at one a minute: none during the test.
+    mapUpdate(
+      budget,
+      u32(0),
+      budgetValue({
+        [EventKind.REJECT]: { perSec: 1 / 60, burst: 5 },
+        [EventKind.LOG]: { perSec: 1 / 60, burst: 3 },
+      }),
+    );
+    const dropped = (kind: EventKind): bigint =>
+      mapLookup(budget, u32(0), BUDGET_VALUE_SIZE).readBigUInt64LE(
+        kind * BUDGET.SIZE + BUDGET.DROPPED,
+      );
+    try {
+      withRing(
+        filterTable(`
+-A OUTPUT -p udp --dport 514 -j LOG
+-A OUTPUT -p udp -j REJECT
+`),
+        (r, events) => {
+          const out = r.progs[LOCAL_OUT] as number;
+          for (let i = 0; i < 8; i++) {
+            // Past the ceiling the packet still meets its verdict: only the record is not sent.
+            expect(runPacket(out, ipv4(17, udp(1000 + i, 53)), LOCAL_OUT)).toBe(DROP);
+            expect(runPacket(out, ipv4(17, udp(1000 + i, 514)), LOCAL_OUT)).toBe(DROP);
+          }
+          const got = events();
+          expect(got.filter((e) => e.kind === EventKind.REJECT)).toHaveLength(5);
+          expect(got.filter((e) => e.kind === EventKind.LOG)).toHaveLength(3);
+          expect(dropped(EventKind.REJECT)).toBe(11n);
+          expect(dropped(EventKind.LOG)).toBe(5n);
+          expect(readCounters(r.counters, 1, 3)[0]?.pcnt).toBe(16n);
+        },
+        budget,
+      );
+    } finally {
+      close(budget);
+    }
+  });
+
   it('LOG continues to the next rule; REJECT drops; each sends one record', () => {
     withRing(
       filterTable(`

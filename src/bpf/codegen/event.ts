@@ -84,6 +84,46 @@ export const EVF_CT = 2;
 /** Ring buffer bytes per netns: a power of two pages; ~600 records before the producer drops. */
 export const RING_BYTES = 1 << 20;
 
+/**
+ * The namespace's ceiling on events, per kind (index EventKind), checked in BPF before a record
+ * is reserved: a flood of packets hitting LOG or REJECT must not become a flood of user-space
+ * work (the ring alone only bounds memory, not the reader's CPU). A GCRA bucket per kind,
+ * {u64 tat, u64 interval, u64 slack, u64 dropped} in ns: the event passes when the theoretical
+ * arrival time `tat` is at most `slack` ahead of now, and moves `tat` one interval on; interval 0
+ * is no ceiling (a test load's own map). CPUs update `tat` without a lock: a lost update lets an
+ * event more through, never fewer, so the ceiling holds within a factor of the CPU count.
+ */
+export const BUDGET_MAP = 'evbudget';
+export const BUDGET = { TAT: 0, INTERVAL: 8, SLACK: 16, DROPPED: 24, SIZE: 32 } as const;
+/** One array entry holding every kind's bucket: programs address it directly (one-entry maps only). */
+export const BUDGET_VALUE_SIZE = 3 * BUDGET.SIZE;
+/**
+ * Events per second and burst, per kind and namespace. REJECT's ICMP errors are all type 3,
+ * which the kernel's own global limit (icmp_msgs_per_sec 1,000 and burst 50 by default, per
+ * netns, before the per-destination one) holds to half of this or less: the ceiling drops only
+ * replies the kernel would not send either. TCP resets, which the kernel does not limit, and LOG
+ * lines, which it prints all, are where a flood past the ceiling gets fewer than the kernel's;
+ * each one turned away is counted (`bpfilter status`: events dropped in the kernel).
+ */
+export const EVENT_CEILING = {
+  [EventKind.LOG]: { perSec: 5_000, burst: 500 },
+  [EventKind.REJECT]: { perSec: 2_000, burst: 200 },
+} as const;
+
+/** The budget map's value: each kind's ceiling, none for a kind not given. */
+export function budgetValue(
+  ceilings: Partial<Record<EventKind, { perSec: number; burst: number }>>,
+): Buffer {
+  const v = Buffer.alloc(BUDGET_VALUE_SIZE);
+  for (const [kind, { perSec, burst }] of Object.entries(ceilings)) {
+    const k = Number(kind);
+    const interval = BigInt(Math.ceil(1e9 / perSec));
+    v.writeBigUInt64LE(interval, k * BUDGET.SIZE + BUDGET.INTERVAL);
+    v.writeBigUInt64LE(interval * BigInt(Math.max(0, burst - 1)), k * BUDGET.SIZE + BUDGET.SLACK);
+  }
+  return v;
+}
+
 export interface Event {
   readonly kind: number;
   readonly entry: number;

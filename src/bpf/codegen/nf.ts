@@ -8,6 +8,8 @@ import {
   FP,
   Ja,
   JEq,
+  JGe,
+  JGt,
   JLe,
   JNe,
   JSLe,
@@ -30,6 +32,7 @@ import {
   Lsh,
   LoadMapPtr,
   LoadMapValue,
+  AtomicAdd,
   R8,
   Rsh,
   ToBe,
@@ -48,6 +51,8 @@ import { MAIN_FRAME } from './flavor.js';
 import { RECORD, type EvalEventOptions } from './eval.js';
 import { ctLayout, ctLayoutEnd } from './ct.js';
 import {
+  BUDGET,
+  BUDGET_MAP,
   CAPTURE,
   EV,
   EVENTS_MAP,
@@ -144,6 +149,34 @@ const BPF_FUNC_dynptr_read = 201;
 const BPF_FUNC_probe_read_kernel = 113;
 const BPF_FUNC_ringbuf_reserve = 131;
 const BPF_FUNC_ringbuf_submit = 132;
+const BPF_FUNC_ktime_get_ns = 5;
+
+/** The namespace's ceiling for `kind` (event.ts: BUDGET_MAP): past it, to `skip`. R0-R5. */
+function withinBudget(kind: EventKind, label: (hint: string) => string, skip: string): Insn[] {
+  const ahead = label('ev_ahead');
+  const over = label('ev_over');
+  const pass = label('ev_pass');
+  return [
+    Call.helper(BPF_FUNC_ktime_get_ns),
+    LoadMapValue(R1, BUDGET_MAP, kind * BUDGET.SIZE),
+    LoadMem(R2, R1, BUDGET.INTERVAL, Size.DW),
+    JEq.imm(R2, 0, pass),
+    LoadMem(R3, R1, BUDGET.TAT, Size.DW),
+    JGe.reg(R3, R0, ahead),
+    Mov.reg(R3, R0),
+    withLabel(Mov.reg(R4, R3), ahead),
+    Sub.reg(R4, R0),
+    LoadMem(R5, R1, BUDGET.SLACK, Size.DW),
+    JGt.reg(R4, R5, over),
+    Add.reg(R3, R2),
+    StoreMem(R1, BUDGET.TAT, R3, Size.DW),
+    Ja(pass),
+    withLabel(Mov.imm(R2, 1), over),
+    AtomicAdd(R1, BUDGET.DROPPED, R2, Size.DW),
+    Ja(skip),
+    withLabel(Nop(), pass),
+  ];
+}
 
 /**
  * The netfilter flavor's event record (event.ts): hook state devices, the link-layer header the
@@ -172,6 +205,7 @@ export function nfEvent(
   const R = R8;
   const uid = opts.uidIf;
   const out: Insn[] = [
+    ...withinBudget(kind, label, skip),
     // What is needed of the target's record (R7), before R7 is the skb.
     ...(uid
       ? [

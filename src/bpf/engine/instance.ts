@@ -5,7 +5,7 @@
 import { assemble } from '../asm/index.js';
 import { funcInfoBtf } from '../codegen/btf.js';
 import { engineProgram, type EngineSpec } from '../codegen/engine.js';
-import { EVENTS_MAP, REPLIES_MAP } from '../codegen/event.js';
+import { BUDGET_MAP, BUDGET_VALUE_SIZE, EVENTS_MAP, REPLIES_MAP } from '../codegen/event.js';
 import type { HookFlavor } from '../codegen/flavor.js';
 import {
   BLOCK,
@@ -49,6 +49,8 @@ import { netnsMaps, NetnsState } from './netns.js';
 export interface SharedMaps {
   readonly events?: () => number;
   readonly replies?: () => number;
+  /** The namespace's event ceilings (event.ts: BUDGET_MAP). */
+  readonly budget?: () => number;
   /** The namespace's state maps (netns.ts). */
   readonly netns?: NetnsState;
 }
@@ -240,35 +242,47 @@ export class EngineInstance {
   private shared(name: string): number {
     const own = this.maps.get(name);
     if (own) return own.fd;
-    const get = name === EVENTS_MAP ? this.spec.shared?.events : this.spec.shared?.replies;
+    const shared = this.spec.shared;
+    const get =
+      name === EVENTS_MAP ? shared?.events : name === BUDGET_MAP ? shared?.budget : shared?.replies;
     if (get) {
       const fd = get();
       this.maps.set(name, { fd, valueSize: 0 });
       return fd;
     }
-    // A test load: maps of its own.
+    // A test load: maps of its own (a budget without ceilings).
     const fd =
-      name === EVENTS_MAP
+      name === BUDGET_MAP
         ? mapCreate({
-            type: MapType.RINGBUF,
-            keySize: 0,
-            valueSize: 0,
-            maxEntries: 1 << 16,
-            name: 'bpf_test_ev',
-          })
-        : mapCreate({
             type: MapType.ARRAY,
             keySize: 4,
-            valueSize: 272,
+            valueSize: BUDGET_VALUE_SIZE,
             maxEntries: 1,
-            name: 'bpf_test_rep',
-          });
+            name: 'bpf_test_bud',
+          })
+        : name === EVENTS_MAP
+          ? mapCreate({
+              type: MapType.RINGBUF,
+              keySize: 0,
+              valueSize: 0,
+              maxEntries: 1 << 16,
+              name: 'bpf_test_ev',
+            })
+          : mapCreate({
+              type: MapType.ARRAY,
+              keySize: 4,
+              valueSize: 272,
+              maxEntries: 1,
+              name: 'bpf_test_rep',
+            });
     this.add(name, fd, 0);
     return fd;
   }
 
   private resolve(name: string): number {
-    if (name === EVENTS_MAP || name === REPLIES_MAP) return this.shared(name);
+    if (name === EVENTS_MAP || name === REPLIES_MAP || name === BUDGET_MAP) {
+      return this.shared(name);
+    }
     const m = this.maps.get(name);
     if (!m) throw new Error(`engine program references map "${name}" it does not have`);
     return m.fd;
