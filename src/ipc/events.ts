@@ -2,7 +2,7 @@
 // buffer (bpf/codegen/event.ts) and drop or go on; here LOG's line is written where the kernel's
 // LOG would write it, and REJECT's ICMP error or RST is sent from the packet's own namespace, as
 // nf_send_unreach / nf_send_reset would, within the kernel's ICMP rate limits.
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { EventKind, parseEvent, REPLY_NO_CTINFO, type Event } from '../bpf/codegen/event.js';
 import { LOG, logLine } from '../translate/ext/LOG.js';
 import { REJECT, rejectReply } from '../translate/ext/REJECT.js';
@@ -64,27 +64,54 @@ interface NetSysctls {
   readonly icmp: IcmpSysctls;
 }
 
-const SYSCTL_TTL_MS = 1000;
+/**
+ * A namespace's sysctl files, held open and read again from offset 0 for each reply: the
+ * kernel applies a changed limit to the very next packet, and a flood's replies would
+ * otherwise each cost an open, fstat, read and close per file. The files are opened from
+ * inside the namespace (a /proc/sys/net file is the opener's namespace's) and do not keep it
+ * alive.
+ */
+class SysctlFiles {
+  private readonly fds = new Map<string, number>();
+  private readonly buf = Buffer.alloc(32);
 
-function readSysctl(name: string, fallback: number): number {
-  try {
-    const v = Number(readFileSync(`/proc/sys/net/${name}`, 'latin1').trim());
-    return Number.isFinite(v) ? v : fallback;
-  } catch {
-    return fallback;
+  read(name: string, fallback: number): number {
+    let fd = this.fds.get(name);
+    try {
+      if (fd === undefined) {
+        fd = openSync(`/proc/sys/net/${name}`, 'r');
+        this.fds.set(name, fd);
+      }
+      const n = readSync(fd, this.buf, 0, this.buf.length, 0);
+      const v = Number(this.buf.toString('latin1', 0, n).trim());
+      return Number.isFinite(v) ? v : fallback;
+    } catch {
+      this.forget(name);
+      return fallback;
+    }
+  }
+
+  private forget(name: string): void {
+    const fd = this.fds.get(name);
+    this.fds.delete(name);
+    if (fd !== undefined) closeSync(fd);
+  }
+
+  close(): void {
+    for (const name of [...this.fds.keys()]) this.forget(name);
   }
 }
 
-/** The sysctls REJECT's replies depend on, read in the calling thread's namespace. */
-function netSysctls(): NetSysctls {
+/** The sysctls REJECT's replies depend on, of the namespace `files` were opened in. */
+function netSysctls(files: SysctlFiles): NetSysctls {
   return {
-    ttl: readSysctl('ipv4/ip_default_ttl', 64),
-    fwmarkReflect: readSysctl('ipv4/fwmark_reflect', 0) !== 0,
+    ttl: files.read('ipv4/ip_default_ttl', 64),
+    fwmarkReflect: files.read('ipv4/fwmark_reflect', 0) !== 0,
     icmp: {
-      ratelimit: readSysctl('ipv4/icmp_ratelimit', ICMP_DEFAULTS.ratelimit),
-      ratemask: readSysctl('ipv4/icmp_ratemask', ICMP_DEFAULTS.ratemask),
-      msgsPerSec: readSysctl('ipv4/icmp_msgs_per_sec', ICMP_DEFAULTS.msgsPerSec),
-      msgsBurst: readSysctl('ipv4/icmp_msgs_burst', ICMP_DEFAULTS.msgsBurst),
+      ratelimit: files.read('ipv4/icmp_ratelimit', ICMP_DEFAULTS.ratelimit),
+      ratemask: files.read('ipv4/icmp_ratemask', ICMP_DEFAULTS.ratemask),
+      msgsPerSec: files.read('ipv4/icmp_msgs_per_sec', ICMP_DEFAULTS.msgsPerSec),
+      msgsBurst: files.read('ipv4/icmp_msgs_burst', ICMP_DEFAULTS.msgsBurst),
     },
   };
 }
@@ -96,6 +123,7 @@ interface NetState {
   /** addressType answers of the last second: floods ask about the same few addresses. */
   readonly types: Map<string, { readonly type: AddressType; readonly at: number }>;
   readonly limiter: IcmpRateLimiter;
+  readonly sysctls: SysctlFiles;
 }
 
 /** How long a namespace path or a route answer is trusted without asking the kernel again. */
@@ -128,8 +156,8 @@ export class EventHandler {
   private readonly nets = new Map<string, NetState>();
   private readonly counts = new Map<string, { received: number; failed: number }>();
   private readonly initNet: string;
-  private allowAt = -Infinity;
-  private allowAll = false;
+  /** The helper's own namespace's (init_net's) sysctls. */
+  private readonly own = new SysctlFiles();
 
   constructor(
     private readonly log: Logger,
@@ -168,12 +196,7 @@ export class EventHandler {
   /** nf_log_allowed: the kernel logs other namespaces only with nf_log_all_netns set. */
   private allowed(netns: NetnsRef): boolean {
     if (netns.id === this.initNet) return true;
-    const now = this.now();
-    if (now - this.allowAt > SYSCTL_TTL_MS) {
-      this.allowAll = readSysctl('netfilter/nf_log_all_netns', 0) !== 0;
-      this.allowAt = now;
-    }
-    return this.allowAll;
+    return this.own.read('netfilter/nf_log_all_netns', 0) !== 0;
   }
 
   private logPacket(netns: NetnsRef, ev: Event): void {
@@ -195,7 +218,12 @@ export class EventHandler {
   private state(netns: NetnsRef): NetState {
     let st = this.nets.get(netns.id);
     if (!st) {
-      st = { checked: -Infinity, types: new Map(), limiter: new IcmpRateLimiter() };
+      st = {
+        checked: -Infinity,
+        types: new Map(),
+        limiter: new IcmpRateLimiter(),
+        sysctls: new SysctlFiles(),
+      };
       this.nets.set(netns.id, st);
     }
     return st;
@@ -209,6 +237,7 @@ export class EventHandler {
     if (path === undefined || t - st.checked > TRUST_MS) {
       path = findNetns(netns.id, st.path ?? netns.path);
       if (path === undefined) {
+        st.sysctls.close();
         this.nets.delete(netns.id);
         return;
       }
@@ -228,7 +257,7 @@ export class EventHandler {
       inNetns(path, () => {
         const now = this.now();
         // Read each time: the kernel applies a changed limit to the very next packet.
-        const sys = netSysctls();
+        const sys = netSysctls(st.sysctls);
         const dst = typeOf(dotted(ev.packet, 16));
         const reply = rejectReply(v, {
           packet: ev.packet,
