@@ -16,7 +16,7 @@ import {
   SIZEOF_XT_COUNTERS_INFO,
   SIZEOF_XT_GET_REVISION,
 } from '../translate/abi.js';
-import { EFAULT, EINVAL, ESRCH, XtError, errnoName } from '../translate/errno.js';
+import { EFAULT, EINVAL, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
 import { EntryMemo } from '../translate/memo.js';
@@ -46,6 +46,15 @@ export const stderrLogger: Logger = (record) => {
 };
 
 /** The tables this helper serves; a fresh netns gets them on first use, as iptable_filter does. */
+/**
+ * What one command may make the helper read and hold. The kernel caps a table at
+ * XT_MAX_TABLE_SIZE (512 MiB) and at what vmalloc can give, answering ENOMEM; the helper holds
+ * a table several times over (its IR, the classifier, both halves of the maps), so its caps are
+ * lower and answer the same: 64 MiB of entries (ClassBench's 100k rules are 20 MiB) and 262,144
+ * entries. A command past them is refused before its entries are read.
+ */
+export const LIMITS = { tableBytes: 64 << 20, entries: 1 << 18 } as const;
+
 const TABLES = ['filter'] as const;
 type TableName = (typeof TABLES)[number];
 const isServed = (name: string): name is TableName => (TABLES as readonly string[]).includes(name);
@@ -407,7 +416,16 @@ function readBounded(req: MboxRequest, len: number): Buffer {
 function readReplace(req: MboxRequest): Buffer {
   if (req.len < SIZEOF_IPT_REPLACE) return read(req, 0, req.len);
   const hdr = read(req, 0, SIZEOF_IPT_REPLACE);
-  const { size } = checkReplaceHeader(hdr, req.len);
+  const { size, numEntries, numCounters } = checkReplaceHeader(hdr, req.len);
+  if (size > LIMITS.tableBytes) {
+    throw new XtError(ENOMEM, `table size ${size} is past the helper's ${LIMITS.tableBytes}`);
+  }
+  if (numEntries > LIMITS.entries || numCounters > LIMITS.entries) {
+    throw new XtError(
+      ENOMEM,
+      `${Math.max(numEntries, numCounters)} entries are past the helper's ${LIMITS.entries}`,
+    );
+  }
   return Buffer.concat([hdr, read(req, SIZEOF_IPT_REPLACE, size)]);
 }
 
@@ -415,6 +433,10 @@ function readReplace(req: MboxRequest): Buffer {
 function addCountersLength(req: MboxRequest): number {
   if (req.len < SIZEOF_XT_COUNTERS_INFO) return req.len;
   const num = read(req, 0, SIZEOF_XT_COUNTERS_INFO).readUInt32LE(32);
+  // No table has more counters; the kernel's vmalloc of a huge count fails alike.
+  if (num > LIMITS.entries) {
+    throw new XtError(ENOMEM, `${num} counters are past the helper's ${LIMITS.entries}`);
+  }
   return SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
 }
 

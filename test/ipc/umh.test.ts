@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeRequest } from '../../src/ipc/mbox.js';
+import { LIMITS } from '../../src/ipc/service.js';
 import { addressOf } from '../../src/sys/libc.js';
 import {
   IPT_SO_GET_ENTRIES,
@@ -20,6 +21,7 @@ import {
   EFAULT,
   EINVAL,
   ENOENT,
+  ENOMEM,
   EPROTONOSUPPORT,
   ESRCH,
 } from '../../src/translate/errno.js';
@@ -241,6 +243,31 @@ describe('bpfilter umh over pipes', () => {
     expect(
       out.subarray(40, 40 + 112 + 40).equals(tableToBlob(table).entries.subarray(0, 152)),
     ).toBe(true);
+  });
+
+  it("a table past the helper's limits → ENOMEM before its entries are read", async () => {
+    const table = withDropRule();
+    const n = entryCount(table);
+    const counters = Buffer.alloc(16 * n);
+    const good = replaceBuf(table, n, counters);
+    // Only the header is in the caller's memory: the optlen claims what was never allocated,
+    // so a helper that read on would answer EFAULT.
+    const header = (size: number, entries: number): Buffer => {
+      const b = Buffer.from(good.subarray(0, 96));
+      b.writeUInt32LE(entries, 36);
+      b.writeUInt32LE(size, 40);
+      return b;
+    };
+    const big = header(LIMITS.tableBytes + 1, n);
+    expect(await set(big, IPT_SO_SET_REPLACE, 96 + LIMITS.tableBytes + 1)).toBe(-ENOMEM);
+    const many = header(good.length - 96, LIMITS.entries + 1);
+    expect(await set(many, IPT_SO_SET_REPLACE, good.length)).toBe(-ENOMEM);
+    const add = Buffer.alloc(40);
+    add.write('filter', 'latin1');
+    add.writeUInt32LE(LIMITS.entries + 1, 32);
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, 40 + 16 * (LIMITS.entries + 1))).toBe(-ENOMEM);
+    // Within them, the same header reaches the checks (the good table still applies).
+    expect(await set(good, IPT_SO_SET_REPLACE)).toBe(0);
   });
 
   it('GET_REVISION: registered revisions → 0, unknown → ENOENT, too new → EPROTONOSUPPORT', async () => {
