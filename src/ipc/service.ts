@@ -32,7 +32,7 @@ import {
   checkReplaceAgainst,
   checkReplaceHeader,
 } from '../translate/validate.js';
-import { processVmRead, processVmWrite, SysError } from '../sys/libc.js';
+import { processVmRead, processVmReadAsync, processVmWrite, SysError } from '../sys/libc.js';
 import { cookieOf, liveNetns } from '../sys/netns.js';
 import type { NetnsRef, RulesetBackend } from './backend.js';
 import { isHealthCheck, type MboxRequest } from './mbox.js';
@@ -54,6 +54,9 @@ export const stderrLogger: Logger = (record) => {
  * entries. A command past them is refused before its entries are read.
  */
 export const LIMITS = { tableBytes: 64 << 20, entries: 1 << 18 } as const;
+
+/** Entries read on libuv's thread pool from this size on (about a millisecond of copying). */
+const BIG_READ = 1 << 20;
 
 const TABLES = ['filter'] as const;
 type TableName = (typeof TABLES)[number];
@@ -275,7 +278,7 @@ export class SockoptService {
 
   private async replace(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
     const ms = phaseTimer();
-    const buf = readReplace(req);
+    const buf = await readReplace(req);
     const hdr = checkReplaceHeader(buf, req.len);
     out.table = hdr.name;
     ms('read');
@@ -413,7 +416,7 @@ function readBounded(req: MboxRequest, len: number): Buffer {
  * bytes of entries — never the whole optlen, which the caller may overstate. checkReplace only
  * asks whether optlen reaches header + size, which a buffer of exactly that length answers alike.
  */
-function readReplace(req: MboxRequest): Buffer {
+async function readReplace(req: MboxRequest): Promise<Buffer> {
   if (req.len < SIZEOF_IPT_REPLACE) return read(req, 0, req.len);
   const hdr = read(req, 0, SIZEOF_IPT_REPLACE);
   const { size, numEntries, numCounters } = checkReplaceHeader(hdr, req.len);
@@ -426,7 +429,12 @@ function readReplace(req: MboxRequest): Buffer {
       `${Math.max(numEntries, numCounters)} entries are past the helper's ${LIMITS.entries}`,
     );
   }
-  return Buffer.concat([hdr, read(req, SIZEOF_IPT_REPLACE, size)]);
+  const at = req.addr + BigInt(SIZEOF_IPT_REPLACE);
+  const entries =
+    size >= BIG_READ
+      ? await processVmReadAsync(req.pid, at, size)
+      : read(req, SIZEOF_IPT_REPLACE, size);
+  return Buffer.concat([hdr, entries]);
 }
 
 /** xt_copy_counters reads the header, then exactly num_counters entries. */

@@ -33,9 +33,13 @@ const libc = ffi.Library(null, {
   gettimeofday: ['int', ['pointer', 'pointer']],
 });
 
-/** The one call made on libuv's thread pool: membarrier(2), which waits for a grace period. */
+/**
+ * Calls made on libuv's thread pool: membarrier(2), which waits for a grace period, and
+ * process_vm_readv of a big table.
+ */
 const blocking = ffi.Library(null, {
   syscall: ['long', ['long', 'int', 'int']],
+  process_vm_readv: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
 });
 
 export const SYS_bpf = 321;
@@ -73,6 +77,39 @@ export function processVmRead(pid: number, addr: bigint, len: number): Buffer {
   );
   if (n !== len) throw new SysError('process_vm_readv', 14);
   return local;
+}
+
+/**
+ * processVmRead on libuv's thread pool, for reads worth a millisecond or more of the event loop
+ * (a 100k-rule table is 20 MiB). errno does not survive the trip back from the pool: a failed or
+ * short read is made again here, where it is.
+ */
+export function processVmReadAsync(pid: number, addr: bigint, len: number): Promise<Buffer> {
+  const local = Buffer.alloc(len);
+  if (len === 0) return Promise.resolve(local);
+  const local_iov = iovec(addressOf(local), len);
+  const remote_iov = iovec(addr, len);
+  return new Promise((resolve, reject) => {
+    blocking.process_vm_readv.async(
+      pid,
+      local_iov,
+      1,
+      remote_iov,
+      1,
+      0,
+      (err: unknown, r: string | number) => {
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else if (Number(r) === len) resolve(local);
+        else {
+          try {
+            resolve(processVmRead(pid, addr, len));
+          } catch (e) {
+            reject(e instanceof Error ? e : new Error(String(e)));
+          }
+        }
+      },
+    );
+  });
 }
 
 /** Writes `data` at `addr` in process `pid`. A short write is EFAULT, as copy_to_user. */
