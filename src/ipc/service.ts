@@ -31,6 +31,7 @@ import {
   checkReplace,
   checkReplaceAgainst,
   checkReplaceHeader,
+  type ReplaceHeader,
 } from '../translate/validate.js';
 import { processVmRead, processVmReadAsync, processVmWrite, SysError } from '../sys/libc.js';
 import { cookieOf, liveNetns } from '../sys/netns.js';
@@ -278,14 +279,17 @@ export class SockoptService {
 
   private async replace(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
     const ms = phaseTimer();
-    const buf = await readReplace(req);
-    const hdr = checkReplaceHeader(buf, req.len);
+    const head = readReplaceHeader(req);
+    const hdr = head.hdr;
     out.table = hdr.name;
-    ms('read');
-    const next = checkReplace(buf, isServed(hdr.name) ? this.memo(ns, hdr.name) : undefined);
-    ms('check');
-    return this.serialize(ns, next.name, async () => {
+    // Read and checked in turn too: a later command's blob must not overtake this one's, and
+    // the table's memo serves one check at a time. Names no table has share one queue.
+    return this.serialize(ns, isServed(hdr.name) ? hdr.name : '', async () => {
       ms('wait');
+      const buf = await readReplaceEntries(req, head);
+      ms('read');
+      const next = checkReplace(buf, isServed(hdr.name) ? this.memo(ns, hdr.name) : undefined);
+      ms('check');
       const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
       // The old counts are read after the swap, as the kernel does, so packets the old rules
@@ -416,10 +420,10 @@ function readBounded(req: MboxRequest, len: number): Buffer {
  * bytes of entries — never the whole optlen, which the caller may overstate. checkReplace only
  * asks whether optlen reaches header + size, which a buffer of exactly that length answers alike.
  */
-async function readReplace(req: MboxRequest): Promise<Buffer> {
-  if (req.len < SIZEOF_IPT_REPLACE) return read(req, 0, req.len);
-  const hdr = read(req, 0, SIZEOF_IPT_REPLACE);
-  const { size, numEntries, numCounters } = checkReplaceHeader(hdr, req.len);
+function readReplaceHeader(req: MboxRequest): { buf: Buffer; hdr: ReplaceHeader } {
+  const buf = read(req, 0, Math.min(req.len, SIZEOF_IPT_REPLACE));
+  const hdr = checkReplaceHeader(buf, req.len);
+  const { size, numEntries, numCounters } = hdr;
   if (size > LIMITS.tableBytes) {
     throw new XtError(ENOMEM, `table size ${size} is past the helper's ${LIMITS.tableBytes}`);
   }
@@ -429,12 +433,20 @@ async function readReplace(req: MboxRequest): Promise<Buffer> {
       `${Math.max(numEntries, numCounters)} entries are past the helper's ${LIMITS.entries}`,
     );
   }
+  return { buf, hdr };
+}
+
+async function readReplaceEntries(
+  req: MboxRequest,
+  head: { buf: Buffer; hdr: ReplaceHeader },
+): Promise<Buffer> {
+  const size = head.hdr.size;
   const at = req.addr + BigInt(SIZEOF_IPT_REPLACE);
   const entries =
     size >= BIG_READ
       ? await processVmReadAsync(req.pid, at, size)
       : read(req, SIZEOF_IPT_REPLACE, size);
-  return Buffer.concat([hdr, entries]);
+  return Buffer.concat([head.buf, entries]);
 }
 
 /** xt_copy_counters reads the header, then exactly num_counters entries. */
