@@ -4,6 +4,10 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReply, serializeRequest, type MboxRequest } from '../../src/ipc/mbox.js';
+import { addressOf } from '../../src/sys/libc.js';
+import { ZERO_COUNTERS, type Table } from '../../src/translate/ir.js';
+import { serializeReplace } from '../../src/translate/serializer.js';
+import { initialTable, tableToBlob } from '../../src/translate/table.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -86,4 +90,52 @@ export function daemonArgs(
   extra: readonly string[] = [],
 ): string[] {
   return ['daemon', '--socket', sock, '--pin-root', pins, '--state-dir', stateDir, ...extra];
+}
+
+const name32 = (s: string): Buffer => {
+  const b = Buffer.alloc(32);
+  b.write(s, 'latin1');
+  return b;
+};
+
+/** A filter table with `rules` rules in INPUT, each `-p tcp -j DROP`. */
+export function withDropRule(rules = 1): Table {
+  const base = initialTable('filter');
+  const input = base.chains[0];
+  if (!input || input.kind !== 'builtin') throw new Error('no INPUT');
+  const rule = {
+    ip: {
+      src: 0,
+      srcMask: 0,
+      dst: 0,
+      dstMask: 0,
+      inIface: { name: '', mask: new Uint8Array(16) },
+      outIface: { name: '', mask: new Uint8Array(16) },
+      proto: 6,
+      flags: 0,
+      invflags: 0,
+    },
+    nfcache: 0,
+    matches: [],
+    target: { kind: 'verdict', verdict: 'DROP' } as const,
+    counters: ZERO_COUNTERS,
+    slack: 0,
+  };
+  const all = Array.from({ length: rules }, () => rule);
+  return { ...base, chains: [{ ...input, rules: all }, ...base.chains.slice(1)] };
+}
+
+export function replaceBuf(table: Table, numCounters: number, counters: Buffer): Buffer {
+  const enc = tableToBlob(table);
+  return serializeReplace({
+    name: name32(table.name),
+    validHooks: table.validHooks,
+    numEntries: enc.numEntries,
+    size: enc.size,
+    hookEntry: enc.hookEntry,
+    underflow: enc.underflow,
+    numCounters,
+    counters: addressOf(counters),
+    entries: enc.entries,
+  });
 }

@@ -26,10 +26,16 @@ import {
   ESRCH,
 } from '../../src/translate/errno.js';
 import { findExtension } from '../../src/translate/ext/registry.js';
-import { entryCount, ZERO_COUNTERS, type Table } from '../../src/translate/ir.js';
+import { entryCount } from '../../src/translate/ir.js';
 import { encodeGetinfo, initialTable, tableToBlob } from '../../src/translate/table.js';
-import { serializeReplace } from '../../src/translate/serializer.js';
-import { netnsAdd, netnsDel, requireBuild, UmhClient } from './helpers.js';
+import {
+  netnsAdd,
+  netnsDel,
+  replaceBuf,
+  requireBuild,
+  UmhClient,
+  withDropRule,
+} from './helpers.js';
 
 const NS = `ipc-umh-${process.pid}`;
 let tool = '';
@@ -44,12 +50,6 @@ function kernelErrno(blob: Buffer): number {
   );
 }
 
-const name32 = (s: string): Buffer => {
-  const b = Buffer.alloc(32);
-  b.write(s, 'latin1');
-  return b;
-};
-
 function getinfoBuf(table: string): Buffer {
   const b = Buffer.alloc(84);
   b.write(table, 'latin1');
@@ -61,47 +61,6 @@ function getEntriesBuf(table: string, size: number): Buffer {
   b.write(table, 'latin1');
   b.writeUInt32LE(size, 32);
   return b;
-}
-
-/** A filter table with one rule in INPUT: `-p tcp -j DROP` with counters the caller asks for. */
-function withDropRule(): Table {
-  const base = initialTable('filter');
-  const input = base.chains[0];
-  if (!input || input.kind !== 'builtin') throw new Error('no INPUT');
-  const rule = {
-    ip: {
-      src: 0,
-      srcMask: 0,
-      dst: 0,
-      dstMask: 0,
-      inIface: { name: '', mask: new Uint8Array(16) },
-      outIface: { name: '', mask: new Uint8Array(16) },
-      proto: 6,
-      flags: 0,
-      invflags: 0,
-    },
-    nfcache: 0,
-    matches: [],
-    target: { kind: 'verdict', verdict: 'DROP' } as const,
-    counters: ZERO_COUNTERS,
-    slack: 0,
-  };
-  return { ...base, chains: [{ ...input, rules: [rule] }, ...base.chains.slice(1)] };
-}
-
-function replaceBuf(table: Table, numCounters: number, counters: Buffer): Buffer {
-  const enc = tableToBlob(table);
-  return serializeReplace({
-    name: name32(table.name),
-    validHooks: table.validHooks,
-    numEntries: enc.numEntries,
-    size: enc.size,
-    hookEntry: enc.hookEntry,
-    underflow: enc.underflow,
-    numCounters,
-    counters: addressOf(counters),
-    entries: enc.entries,
-  });
 }
 
 function revisionBuf(name: string, revision: number): Buffer {
