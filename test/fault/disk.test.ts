@@ -70,6 +70,8 @@ describe('a full state directory', () => {
     const refused = sh(ruleset([5003, 5004], 1000));
     expect(refused.status).toBe(1);
     expect(refused.out).toContain('line 1007 failed');
+    expect(probe(p)).toEqual(dropping([5001, 5002]));
+    expect(rules(save(p.server, d.sock))).toBe(old);
     // A small table once something else has taken the space; iptables names the errno.
     const hog = join(state, 'hog');
     expect(() => writeFileSync(hog, Buffer.alloc(64 << 10))).toThrow(/ENOSPC/);
