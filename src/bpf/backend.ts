@@ -53,6 +53,7 @@ import {
   u32,
 } from './syscall.js';
 import type {
+  Candidate,
   BackendLink,
   BackendMap,
   BackendNetnsStatus,
@@ -343,6 +344,7 @@ export class BpfBackend implements RulesetBackend {
     netns: NetnsRef,
     table: Table,
     phase: (name: string) => void = () => undefined,
+    tag = 0n,
   ): Promise<readonly XtCounters[] | undefined> {
     const ms = phase;
     const key = `${netns.id}/${table.name}`;
@@ -396,7 +398,7 @@ export class BpfBackend implements RulesetBackend {
       const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor, st.state.tables);
       ms('image');
       cur.instance.write(img);
-      cur.instance.switchTo(img);
+      cur.instance.switchTo(img, tag);
       st.current = { ...cur, table, compiled };
       ms('write');
       // Every packet that read the old half has finished: its counters are final.
@@ -418,7 +420,7 @@ export class BpfBackend implements RulesetBackend {
       const img = image(compiled, cap, 0, this.flavor, st.state.tables);
       ms('image');
       inst.write(img);
-      inst.switchTo(img);
+      inst.switchTo(img, tag);
       for (const [hook, slot] of st.slots) {
         const fd = inst.progs.get(hook);
         if (fd !== undefined) mapUpdate(slot, u32(0), u32(fd));
@@ -458,34 +460,45 @@ export class BpfBackend implements RulesetBackend {
     }
   }
 
-  async resume(netns: NetnsRef, table: Table): Promise<void> {
-    const st = this.attach(netns, table);
+  async resume(netns: NetnsRef, candidates: readonly Candidate[]): Promise<number> {
+    const first = candidates[0];
+    if (first === undefined) throw new Error('resume: no table to resume');
+    const st = this.attach(netns, first.table);
     // An earlier helper's programs may still report to the pinned ring: read it again.
     if (pinExists(join(st.dir, 'events'))) st.events = this.events(netns, st.dir);
     if (pinExists(join(st.dir, 'replies'))) st.replies = this.replies(netns, st.dir);
     if (pinExists(join(st.dir, 'evbudget'))) st.budget = this.budget(netns, st.dir);
-    const counters = join(st.dir, 'counters');
-    const header = join(st.dir, 'header');
-    if (st.current === undefined && pinExists(counters) && pinExists(header)) {
-      // The programs an earlier helper put in the slots keep running; only their counters are
-      // needed here. The next replace loads an instance of this helper's own.
-      const hdr = objGet(header);
-      const half = mapLookup(hdr, u32(0), HEADER.SIZE).readUInt32LE(HEADER.HALF);
-      close(hdr);
-      const fd = objGet(counters);
-      // One run of 2 × capacity slots per possible CPU (engine/instance.ts).
-      const perHalf = mapInfo(fd).maxEntries / possibleCpus() / 2;
-      st.adopted = { table, counters: fd, start: half * perHalf };
-      st.conntrack = usesConntrack(table);
-      // Their namespace maps too, so what keeps them (addrtype's routes) runs again, and the
-      // names of their tables are known to the next replace.
-      const kinds = table.chains.flatMap((c) =>
-        c.rules.flatMap((r) => r.matches.map((m) => m.extension)),
-      );
-      for (const desc of netnsMaps(kinds)) st.state.open(desc);
-      return;
+    const running = st.current === undefined ? runningHalf(st.slots) : undefined;
+    // An earlier helper that did not tag its halves left 0: its table is the one last saved.
+    const at =
+      running === undefined
+        ? -1
+        : running.tag === 0n
+          ? 0
+          : candidates.findIndex((c) => c.tag === running.tag);
+    const found = candidates[at];
+    if (running === undefined || found === undefined) {
+      running?.close();
+      // Nothing to adopt (fresh pins), or a helper killed between two hooks' slot updates:
+      // one table in every hook again. The counters of what ran are not read back.
+      await this.apply(netns, first.table, undefined, first.tag);
+      return 0;
     }
-    await this.apply(netns, table);
+    // The programs an earlier helper put in the slots keep running; only their counters are
+    // needed here. The next replace loads an instance of this helper's own.
+    const { table } = found;
+    close(running.header);
+    // One run of 2 × capacity slots per possible CPU (engine/instance.ts).
+    const perHalf = mapInfo(running.counters).maxEntries / possibleCpus() / 2;
+    st.adopted = { table, counters: running.counters, start: running.half * perHalf };
+    st.conntrack = usesConntrack(table);
+    // Their namespace maps too, so what keeps them (addrtype's routes) runs again, and the
+    // names of their tables are known to the next replace.
+    const kinds = table.chains.flatMap((c) =>
+      c.rules.flatMap((r) => r.matches.map((m) => m.extension)),
+    );
+    for (const desc of netnsMaps(kinds)) st.state.open(desc);
+    return at;
   }
 
   async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
@@ -565,6 +578,81 @@ export class BpfBackend implements RulesetBackend {
       ...(dropped !== undefined ? { eventsDropped: dropped } : {}),
     };
   }
+}
+
+/** The header and counters of the instance every hook's slot runs, open, and what it says. */
+interface RunningHalf {
+  readonly header: number;
+  readonly counters: number;
+  readonly half: number;
+  readonly tag: bigint;
+  close(): void;
+}
+
+/**
+ * What the kernel runs, read from the slots rather than from pins: the programs in the slots
+ * are what filters, whatever the helper that put them there managed to pin or save before it
+ * died. Undefined when a slot is empty or the hooks run different instances or halves.
+ */
+function runningHalf(slots: ReadonlyMap<number, number>): RunningHalf | undefined {
+  const seen = new Set<string>();
+  let found: RunningHalf | undefined;
+  for (const slot of slots.values()) {
+    let progId: number;
+    try {
+      progId = mapLookup(slot, u32(0), 4).readUInt32LE(0);
+    } catch {
+      found?.close();
+      return undefined; // empty slot: never replaced
+    }
+    const prog = fdById('prog', progId);
+    let header: number | undefined;
+    let headerId = 0;
+    let counters: number | undefined;
+    try {
+      for (const id of progMapIds(prog)) {
+        const fd = fdById('map', id);
+        const name = objName(objInfo(fd), 24);
+        if (header === undefined && name.endsWith('_hdr')) {
+          header = fd;
+          headerId = id;
+        } else if (counters === undefined && name.endsWith('_cnt')) counters = fd;
+        else close(fd);
+      }
+    } finally {
+      close(prog);
+    }
+    if (header === undefined || counters === undefined) {
+      for (const fd of [header, counters]) if (fd !== undefined) close(fd);
+      found?.close();
+      return undefined;
+    }
+    const hdr = mapLookup(header, u32(0), HEADER.SIZE);
+    const half = hdr.readUInt32LE(HEADER.HALF);
+    const tag = hdr.readBigUInt64LE(HEADER.tag(half));
+    seen.add(`${headerId}/${half}`);
+    if (found === undefined) {
+      const [h, c] = [header, counters];
+      found = {
+        header: h,
+        counters: c,
+        half,
+        tag,
+        close: () => {
+          close(h);
+          close(c);
+        },
+      };
+    } else {
+      close(header);
+      close(counters);
+    }
+  }
+  if (seen.size !== 1) {
+    found?.close();
+    return undefined;
+  }
+  return found;
 }
 
 /** A NUL-padded object name in a bpf_*_info (prog: offset 64, map: 24). */

@@ -48,6 +48,12 @@ export interface BackendNetnsStatus {
   readonly eventsDropped?: number;
 }
 
+/** A table a restarted helper may find running, and the tag it was applied with. */
+export interface Candidate {
+  readonly table: Table;
+  readonly tag: bigint;
+}
+
 export interface RulesetBackend {
   /** Shown in logs. */
   readonly name: string;
@@ -61,12 +67,15 @@ export interface RulesetBackend {
     netns: NetnsRef,
     table: Table,
     phase?: (name: string) => void,
+    tag?: bigint,
   ): Promise<readonly XtCounters[] | undefined>;
   /**
-   * After a helper restart: `table` is what an earlier helper last applied in `netns`. Adopt
-   * what it left running (or apply it again); packets must keep being filtered meanwhile.
+   * After a helper restart: the tables an earlier helper may have left running in `netns`, the
+   * last one it completed first, then the one it was applying when it died (each with the `tag`
+   * it was applied with). Adopt whichever the kernel runs and return its index; when none can
+   * be told running, apply the first again and return 0. Packets must keep being filtered.
    */
-  resume(netns: NetnsRef, table: Table): Promise<void>;
+  resume(netns: NetnsRef, candidates: readonly Candidate[]): Promise<number>;
   /**
    * Packets and bytes each entry (by blob entry index) matched since `table` was applied, or
    * undefined when the backend counts nothing.
@@ -96,7 +105,10 @@ export class StoreOnlyBackend implements RulesetBackend {
     return undefined;
   }
 
-  async resume(): Promise<void> {}
+  /** Nothing runs: the table last completed is the one to serve. */
+  async resume(): Promise<number> {
+    return 0;
+  }
 
   async counters(): Promise<undefined> {
     return undefined;

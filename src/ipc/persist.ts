@@ -1,6 +1,13 @@
 // What a restarted helper needs to answer as before: per namespace and table, the last accepted
 // ipt_replace exactly as the caller sent it (re-validated on load, so the IR is rebuilt by the
 // same code path) and the counters SET_ADD_COUNTERS added since. Files are replaced atomically.
+//
+// A replace is written ahead as `<table>.next` before the backend switches, and renamed over
+// `<table>.replace` after: a helper killed in between finds both, and the tag of each (a hash
+// of its bytes, which the backend also writes next to the table it runs) tells which one the
+// kernel took. The counters file carries the tag of the replace it counts for, so counters of
+// the previous table never attach to the next one.
+import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { XtCounters } from '../translate/ir.js';
@@ -9,32 +16,58 @@ export const DEFAULT_STATE_DIR = '/run/bpfilter/state';
 
 export interface SavedTable {
   readonly replace: Buffer;
+  readonly tag: bigint;
   readonly base: readonly XtCounters[];
 }
 
+/** The tag of an ipt_replace: 64 bits of its SHA-256, never 0 (what an untagged half reads). */
+export function tagOf(replace: Buffer): bigint {
+  return createHash('sha256').update(replace).digest().readBigUInt64LE(0) | 1n;
+}
+
 function writeAtomic(path: string, data: Buffer): void {
-  writeFileSync(`${path}.tmp`, data, { mode: 0o600 });
+  try {
+    writeFileSync(`${path}.tmp`, data, { mode: 0o600 });
+  } catch (e) {
+    // A full disk leaves a partial file that would hold on to the space that is left.
+    rmSync(`${path}.tmp`, { force: true });
+    throw e;
+  }
   renameSync(`${path}.tmp`, path);
 }
+
+type What = 'replace' | 'next' | 'counters';
 
 export class StateFiles {
   constructor(private readonly dir: string) {}
 
-  private path(netns: string, table: string, what: 'replace' | 'counters'): string {
+  private path(netns: string, table: string, what: What): string {
     const d = join(this.dir, netns);
     mkdirSync(d, { recursive: true, mode: 0o700 });
     return join(d, `${table}.${what}`);
   }
 
-  saveReplace(netns: string, table: string, replace: Buffer): void {
-    writeAtomic(this.path(netns, table, 'replace'), replace);
+  /** Before the backend switches to `replace`: what it is switching to. */
+  saveNext(netns: string, table: string, replace: Buffer): void {
+    writeAtomic(this.path(netns, table, 'next'), replace);
   }
 
-  saveCounters(netns: string, table: string, base: readonly XtCounters[]): void {
-    const buf = Buffer.alloc(16 * base.length);
+  /** The switch happened: the written-ahead replace is the table's. */
+  commitNext(netns: string, table: string): void {
+    renameSync(this.path(netns, table, 'next'), this.path(netns, table, 'replace'));
+  }
+
+  /** The switch did not happen: the written-ahead replace is dropped. */
+  dropNext(netns: string, table: string): void {
+    rmSync(this.path(netns, table, 'next'), { force: true });
+  }
+
+  saveCounters(netns: string, table: string, tag: bigint, base: readonly XtCounters[]): void {
+    const buf = Buffer.alloc(8 + 16 * base.length);
+    buf.writeBigUInt64LE(tag, 0);
     base.forEach((c, i) => {
-      buf.writeBigUInt64LE(c.pcnt, 16 * i);
-      buf.writeBigUInt64LE(c.bcnt, 16 * i + 8);
+      buf.writeBigUInt64LE(c.pcnt, 8 + 16 * i);
+      buf.writeBigUInt64LE(c.bcnt, 8 + 16 * i + 8);
     });
     writeAtomic(this.path(netns, table, 'counters'), buf);
   }
@@ -52,23 +85,33 @@ export class StateFiles {
     rmSync(join(this.dir, netns), { recursive: true, force: true });
   }
 
+  /** The last completed replace and its counters. */
   load(netns: string, table: string): SavedTable | undefined {
-    let replace: Buffer;
+    const replace = this.read(netns, table, 'replace');
+    if (replace === undefined) return undefined;
+    const tag = tagOf(replace);
+    const raw = this.read(netns, table, 'counters');
+    // Written for another replace (or none since this one): no counters added to this one.
+    const mine = raw !== undefined && raw.length % 16 === 8 && raw.readBigUInt64LE(0) === tag;
+    const base = mine
+      ? Array.from({ length: (raw.length - 8) / 16 }, (_, i) => ({
+          pcnt: raw.readBigUInt64LE(8 + 16 * i),
+          bcnt: raw.readBigUInt64LE(8 + 16 * i + 8),
+        }))
+      : [];
+    return { replace, tag, base };
+  }
+
+  /** A replace written ahead whose switch no helper saw through. */
+  loadNext(netns: string, table: string): Buffer | undefined {
+    return this.read(netns, table, 'next');
+  }
+
+  private read(netns: string, table: string, what: What): Buffer | undefined {
     try {
-      replace = readFileSync(this.path(netns, table, 'replace'));
+      return readFileSync(this.path(netns, table, what));
     } catch {
       return undefined;
     }
-    let raw = Buffer.alloc(0);
-    try {
-      raw = readFileSync(this.path(netns, table, 'counters'));
-    } catch {
-      // no SET_ADD_COUNTERS since the replace
-    }
-    const base = Array.from({ length: raw.length / 16 }, (_, i) => ({
-      pcnt: raw.readBigUInt64LE(16 * i),
-      bcnt: raw.readBigUInt64LE(16 * i + 8),
-    }));
-    return { replace, base };
   }
 }

@@ -37,7 +37,7 @@ import { processVmRead, processVmReadAsync, processVmWrite, SysError } from '../
 import { cookieOf, liveNetns } from '../sys/netns.js';
 import type { NetnsRef, RulesetBackend } from './backend.js';
 import { isHealthCheck, type MboxRequest } from './mbox.js';
-import type { StateFiles } from './persist.js';
+import { tagOf, type SavedTable, type StateFiles } from './persist.js';
 import { ApplyHistory, type ServedTable } from './status.js';
 
 export type Logger = (record: Readonly<Record<string, unknown>>) => void;
@@ -65,6 +65,8 @@ const isServed = (name: string): name is TableName => (TABLES as readonly string
 
 interface TableState {
   readonly table: Table;
+  /** persist.ts tagOf the replace that made it (0 for the fresh table). */
+  readonly tag: bigint;
   /** Counters set by SET_ADD_COUNTERS since the replace, added to what the backend counted. */
   readonly base: XtCounters[];
 }
@@ -238,13 +240,10 @@ export class SockoptService {
     if (known !== undefined || !isServed(name)) return known;
     let st: TableState | undefined;
     const saved = this.saved?.load(ns.id, name);
-    if (saved) {
+    const next = this.saved?.loadNext(ns.id, name);
+    if (saved || next) {
       try {
-        const table = checkReplace(saved.replace);
-        await this.backend.resume(ns, table);
-        const base = zeros(entryCount(table)).map((z, i) => saved.base[i] ?? z);
-        st = { table, base };
-        this.log({ event: 'resumed', netns: ns.id, table: name, entries: entryCount(table) });
+        st = await this.resume(ns, name, saved, next);
       } catch (e) {
         this.log({
           event: 'saved state unusable, starting fresh',
@@ -256,10 +255,49 @@ export class SockoptService {
     }
     if (st === undefined) {
       const table = initialTable(name);
-      st = { table, base: zeros(entryCount(table)) };
+      st = { table, tag: 0n, base: zeros(entryCount(table)) };
     }
     this.tables.set(key, st);
     return st;
+  }
+
+  /**
+   * Adopts what an earlier helper left: its last completed table, or the one it was applying
+   * when it died if the backend finds that one running (the kernel took it: it is the table now,
+   * counting from zero as after any replace).
+   */
+  private async resume(
+    ns: NetnsRef,
+    name: TableName,
+    saved: SavedTable | undefined,
+    next: Buffer | undefined,
+  ): Promise<TableState> {
+    const last = saved
+      ? { table: checkReplace(saved.replace), tag: saved.tag }
+      : { table: initialTable(name), tag: 0n };
+    let pending: { table: Table; tag: bigint } | undefined;
+    if (next) {
+      try {
+        pending = { table: checkReplace(next), tag: tagOf(next) };
+      } catch {
+        // not a table this helper accepts: it cannot be what runs
+      }
+    }
+    const at = await this.backend.resume(ns, pending ? [last, pending] : [last]);
+    const chosen = at === 1 && pending ? pending : last;
+    const took = chosen !== last;
+    if (took) this.saved?.commitNext(ns.id, name);
+    else this.saved?.dropNext(ns.id, name);
+    const { table, tag } = chosen;
+    const base = zeros(entryCount(table)).map((z, i) => (took ? z : (saved?.base[i] ?? z)));
+    this.log({
+      event: 'resumed',
+      netns: ns.id,
+      table: name,
+      entries: entryCount(table),
+      ...(next ? { interrupted: took ? 'switched' : 'not switched' } : {}),
+    });
+    return { table, tag, base };
   }
 
   private memo(ns: NetnsRef, name: string): EntryMemo {
@@ -292,13 +330,32 @@ export class SockoptService {
       ms('check');
       const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
+      const tag = tagOf(buf);
+      // Written ahead, so a helper killed during the switch can tell which table runs. Where it
+      // cannot be written the table is refused before anything changes, with the errno of a
+      // kernel that cannot allocate one (xt_alloc_table_info).
+      try {
+        this.saved?.saveNext(ns.id, next.name, buf);
+      } catch (e) {
+        throw new XtError(ENOMEM, `the state directory cannot take the table: ${String(e)}`);
+      }
+      ms('ahead');
       // The old counts are read after the swap, as the kernel does, so packets the old rules
       // counted while the new ones were being loaded are not lost.
-      const counted = await this.backend.apply(ns, next, ms);
+      let counted: readonly XtCounters[] | undefined;
+      try {
+        counted = await this.backend.apply(ns, next, ms, tag);
+      } catch (e) {
+        this.saved?.dropNext(ns.id, next.name);
+        throw e;
+      }
       const old = cur ? withCounts(cur.base, counted) : [];
-      this.tables.set(`${ns.id}/${next.name}`, { table: next, base: zeros(entryCount(next)) });
-      this.saved?.saveReplace(ns.id, next.name, buf);
-      this.saved?.saveCounters(ns.id, next.name, []);
+      this.tables.set(`${ns.id}/${next.name}`, {
+        table: next,
+        tag,
+        base: zeros(entryCount(next)),
+      });
+      this.saved?.commitNext(ns.id, next.name);
       ms('save');
       out.entries = entryCount(next);
       const phases = ms.phases;
@@ -324,11 +381,17 @@ export class SockoptService {
       const st = await this.state(ns, add.name);
       checkAddCountersAgainst(st?.table, add);
       if (!st) return 0;
-      add.counters.forEach((c, i) => {
-        const b = st.base[i];
-        if (b) st.base[i] = { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt };
+      const base = st.base.map((b, i) => {
+        const c = add.counters[i];
+        return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
       });
-      this.saved?.saveCounters(ns.id, add.name, st.base);
+      // Saved first: counters a restarted helper would not list are refused, as above.
+      try {
+        this.saved?.saveCounters(ns.id, add.name, st.tag, base);
+      } catch (e) {
+        throw new XtError(ENOMEM, `the state directory cannot take the counters: ${String(e)}`);
+      }
+      st.base.splice(0, base.length, ...base);
       return 0;
     });
   }
@@ -372,16 +435,32 @@ export class SockoptService {
   }
 }
 
+/**
+ * The fault tests (test/fault/) kill the helper at the end of a SET_REPLACE phase, named here
+ * as `phase` or `phase@n` (the n-th SET_REPLACE, 1 without): it logs that it stopped and then
+ * never returns. Unset outside those tests.
+ */
+const [PAUSE_PHASE, PAUSE_NTH = '1'] = (process.env.BPFILTER_TEST_PAUSE ?? '').split('@');
+let replaces = 0;
+
+function pauseForTest(phase: string): void {
+  process.stderr.write(`${JSON.stringify({ event: 'paused', phase })}\n`);
+  // Blocks the whole helper, timers and sockets included, until the test's SIGKILL.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+}
+
 /** A stopwatch: each call records the milliseconds since the last one under `name`. */
 export function phaseTimer(): ((name: string) => void) & {
   readonly phases: Record<string, number>;
 } {
   let last = process.hrtime.bigint();
   const phases: Record<string, number> = {};
+  const nth = String(++replaces);
   const mark = (name: string): void => {
     const now = process.hrtime.bigint();
     phases[name] = (phases[name] ?? 0) + Number(now - last) / 1e6;
     last = now;
+    if (name === PAUSE_PHASE && nth === PAUSE_NTH) pauseForTest(name);
   };
   return Object.assign(mark, { phases });
 }

@@ -3,7 +3,7 @@
 // table is compiled. Test-only: production code has no switch for it. Run from the build as
 // `node dist/test/differential/faulty-daemon.js daemon --socket S --pin-root P --state-dir D`.
 import { BpfBackend } from '../../src/bpf/backend.js';
-import type { NetnsRef } from '../../src/ipc/backend.js';
+import type { Candidate, NetnsRef } from '../../src/ipc/backend.js';
 import { serveSocket } from '../../src/ipc/daemon.js';
 import { eventWiring } from '../../src/ipc/events.js';
 import { StateFiles } from '../../src/ipc/persist.js';
@@ -36,12 +36,16 @@ class FlippedBackend extends BpfBackend {
     netns: NetnsRef,
     table: Table,
     phase?: (name: string) => void,
+    tag?: bigint,
   ): Promise<readonly XtCounters[] | undefined> {
-    return super.apply(netns, this.flip(table), phase);
+    return super.apply(netns, this.flip(table), phase, tag);
   }
 
-  override resume(netns: NetnsRef, table: Table): Promise<void> {
-    return super.resume(netns, this.flip(table));
+  override resume(netns: NetnsRef, candidates: readonly Candidate[]): Promise<number> {
+    return super.resume(
+      netns,
+      candidates.map((c) => ({ ...c, table: this.flip(c.table) })),
+    );
   }
 
   override counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {

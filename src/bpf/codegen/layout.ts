@@ -30,6 +30,11 @@ export const HEADER = {
   UNDERFLOW: 4,
   /** u32: the half the hooks point at, for a helper that adopts the maps (not read by BPF). */
   HALF: 48,
+  /**
+   * u64 per half: the tag of the table written there (the helper's, not read by BPF), so a
+   * helper restarted mid-replace tells which of the saved tables the kernel is running.
+   */
+  tag: (half: number): number => (half === 0 ? 40 : 56),
 } as const;
 
 /** "No block": the walk fell off the end of the table (the kernel's blob never lets it). */

@@ -394,9 +394,13 @@ export class EngineInstance {
     return k;
   }
 
-  /** Points every hook at `image`'s half: one atomic 8-byte store per hook. */
-  switchTo(image: Image): void {
+  /**
+   * Points every hook at `image`'s half: one atomic 8-byte store per hook. `tag` names the table
+   * in that half (HEADER.tag), stored first: until the hooks move, no one reads it as current.
+   */
+  switchTo(image: Image, tag = 0n): void {
     const header = this.bytes(MAPS.HEADER);
+    header.writeBigUInt64LE(tag, HEADER.tag(image.half));
     const words = new BigUint64Array(header.buffer, header.byteOffset, HEADER.SIZE / 8);
     for (const [off, v] of headerWords(image.hooks)) Atomics.store(words, off / 8, v);
     header.writeUInt32LE(image.half, HEADER.HALF);
