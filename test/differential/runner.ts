@@ -59,8 +59,9 @@ export interface Summary {
 }
 
 export function summaryLine(s: Summary): string {
+  const aimed = s.nesting ? `, aimed ${s.nesting} deep` : '';
   const chains = s.maxChains
-    ? `, up to ${s.maxChains} chains, deepest hit c${s.deepestHit}, aimed ${s.nesting} deep`
+    ? `, up to ${s.maxChains} chains, deepest hit c${s.deepestHit}${aimed}`
     : '';
   return `differential ${s.kind}: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${s.rulesHit}/${s.rules} rules hit${chains}, ${s.logLines} LOG lines, ${(s.ms / 1000).toFixed(1)} s)`;
 }
