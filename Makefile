@@ -30,13 +30,15 @@ bench: setup
 	node dist/bench/run.js
 
 # The differential harness (kernel iptables-legacy vs our BPF). Replay a run: make diff SEED=S
-# [CASE=I]; soak for DURATION seconds (default an hour) from a fresh or given SEED.
+# [CASE=I] [KIND=small|big|jumps]; soak for DURATION seconds (default an hour) from a fresh or
+# given SEED.
 diff: build
 	node dist/test/differential/runner.js --rulesets $(or $(RULESETS),200) \
-	  $(if $(SEED),--seed $(SEED)) $(if $(CASE),--case $(CASE))
+	  $(if $(KIND),--kind $(KIND)) $(if $(SEED),--seed $(SEED)) $(if $(CASE),--case $(CASE))
 
 soak: build
-	node dist/test/differential/runner.js --seconds $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED))
+	node dist/test/differential/runner.js --seconds $(or $(DURATION),3600) \
+	  $(if $(KIND),--kind $(KIND)) $(if $(SEED),--seed $(SEED))
 
 # Installed like a system firewall (docs/install.md): PREFIX (default /usr/local), DESTDIR for
 # staging; ALTDIR, ADMINDIR and LINKDIR for update-alternatives somewhere else than the system's;

@@ -24,6 +24,8 @@ export interface RulesetSpec {
 export interface Case {
   readonly ruleset: RulesetSpec;
   readonly packets: readonly Packet[];
+  /** The deepest jump nesting the generator aimed a packet at (its own model of the walk). */
+  readonly nesting?: number;
 }
 
 export function toSave(r: RulesetSpec): string {
@@ -50,7 +52,7 @@ const SENDER_SIDE = [
   '10.2.3.4',
 ];
 const FAR_SIDE = ['10.9.0.5', '10.9.255.254', '10.9.128.0', '10.10.0.7', '10.10.1.1'];
-const LOCAL = ['10.1.0.1', '10.2.0.1', '10.9.0.1', '10.10.0.1'];
+export const LOCAL = ['10.1.0.1', '10.2.0.1', '10.9.0.1', '10.10.0.1'];
 const ADDRS = [...SENDER_SIDE, ...FAR_SIDE, ...LOCAL];
 const PORTS = [0, 1, 22, 53, 79, 80, 81, 443, 1023, 1024, 1025, 8080, 32768, 65534, 65535];
 const IFACES = ['in0', 'in1', 'out0', 'out1', 'in+', 'out+', 'i+', 'in0+', '+', 'lo', 'eth0'];
@@ -519,7 +521,7 @@ const addrNear = (pool: readonly string[]): fc.Arbitrary<number> =>
 
 /** The port a packet from/to `addr` uses on the router: in0 by default, in1 for 10.2/16 and
  *  172.16/12, out0/out1 for the far side. */
-function portOf(addr: number): Exclude<Port, 'local'> {
+export function portOf(addr: number): Exclude<Port, 'local'> {
   const s = ip4str(addr);
   if (s.startsWith('10.9.')) return 'out0';
   if (s.startsWith('10.10.')) return 'out1';

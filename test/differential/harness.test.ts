@@ -119,6 +119,44 @@ describe('differential: random rulesets and packets', () => {
   );
 });
 
+describe('differential: big ClassBench rulesets', () => {
+  it(
+    '10 rulesets of ≥ 2,000 ClassBench rules, 1,000 packets each from the rules: no mismatch',
+    async () => {
+      const s = await runHarness(topo, {
+        kind: 'big',
+        seed: seedFromEnv(),
+        rulesets: 10,
+        packets: 1000,
+      });
+      console.log(summaryLine(s));
+      expect(s.mismatches.map((m) => m.report)).toEqual([]);
+      expect(s.refused).toBe(0);
+      expect(s.rules).toBeGreaterThanOrEqual(10 * 2000);
+      // Packets built from the rules' own fields hit rules, not only the policies.
+      expect(s.rulesHit).toBeGreaterThanOrEqual(2000);
+    },
+    5 * 60_000,
+  );
+});
+
+describe('differential: dense jumps across up to 1,000 chains', () => {
+  it(
+    '6 rulesets (3 of 1,000 chains), 300 packets each aimed deep: no mismatch',
+    async () => {
+      const s = await runHarness(topo, { kind: 'jumps', seed: seedFromEnv(), rulesets: 6 });
+      console.log(summaryLine(s));
+      expect(s.mismatches.map((m) => m.report)).toEqual([]);
+      expect(s.refused).toBe(0);
+      expect(s.maxChains).toBe(1000);
+      // The kernel's own counters: packets got to the last chains, hundreds of jumps in.
+      expect(s.deepestHit).toBeGreaterThanOrEqual(500);
+      expect(s.nesting).toBeGreaterThanOrEqual(100);
+    },
+    5 * 60_000,
+  );
+});
+
 describe('differential: a wrong translation is caught', () => {
   it(
     'flipped -s inversions (test-only daemon) give a mismatch shrunk to one rule',

@@ -1,14 +1,17 @@
 // The differential runner: random cases on the kernel's router and ours, compared after each
 // batch; a mismatch is confirmed by a rerun, then shrunk (rules, then packets, then rules again)
 // to a minimal ruleset and packet sequence that still disagree, and printed with both views.
-// As a program: `node dist/test/differential/runner.js [--seed S] [--rulesets N | --seconds T]
-// [--packets P] [--case I]` (make diff / make soak).
+// As a program: `node dist/test/differential/runner.js [--kind small|big|jumps] [--seed S]
+// [--rulesets N | --seconds T] [--packets P] [--case I]` (make diff / make soak).
 import { compare, render } from './compare.js';
-import { caseAt, toSave, type Case, type RuleSpec, type RulesetSpec } from './gen.js';
+import { toSave, type Case, type RuleSpec, type RulesetSpec } from './gen.js';
+import { caseOf, DEFAULT_PACKETS, KINDS, type Kind } from './gen-scale.js';
 import { describe } from './packets.js';
 import { CLI, Topology, type Observation, type Packet } from './topology.js';
 
 export interface HarnessOptions {
+  /** Which generator (gen-scale.ts): small rulesets, big ClassBench ones, or dense jumps. */
+  readonly kind?: Kind;
   readonly seed: number;
   /** Stop after this many cases... */
   readonly rulesets: number;
@@ -32,6 +35,7 @@ export interface Mismatch {
 }
 
 export interface Summary {
+  readonly kind: Kind;
   readonly seed: number;
   readonly rulesets: number;
   /** Cases both sides refused to restore (the generator's invalid rulesets). */
@@ -43,13 +47,23 @@ export interface Summary {
   /** Rules that counted at least one packet on the kernel's side, of all rules restored. */
   readonly rulesHit: number;
   readonly rules: number;
+  /** The most user chains a restored ruleset had, and the highest chain index (cN) of a rule
+   *  that counted a packet on the kernel's side: how deep packets went. */
+  readonly maxChains: number;
+  readonly deepestHit: number;
+  /** The deepest nesting packets were aimed at (gen-scale.ts's model of the walk). */
+  readonly nesting: number;
   /** LOG lines compared (the kernel's count) — evidence LOG is exercised, not just generated. */
   readonly logLines: number;
   readonly ms: number;
 }
 
 export function summaryLine(s: Summary): string {
-  return `differential: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${s.rulesHit}/${s.rules} rules hit, ${s.logLines} LOG lines, ${(s.ms / 1000).toFixed(1)} s)`;
+  const aimed = s.nesting ? `, aimed ${s.nesting} deep` : '';
+  const chains = s.maxChains
+    ? `, up to ${s.maxChains} chains, deepest hit c${s.deepestHit}${aimed}`
+    : '';
+  return `differential ${s.kind}: ${s.rulesets} rulesets, ${s.packets} packets, ${s.mismatches.length} mismatches, seed ${s.seed} (${s.refused} refused by both, ${s.unconfirmed} unconfirmed, ${s.rulesHit}/${s.rules} rules hit${chains}, ${s.logLines} LOG lines, ${(s.ms / 1000).toFixed(1)} s)`;
 }
 
 async function differs(topo: Topology, c: Case): Promise<string[]> {
@@ -132,6 +146,7 @@ export async function shrink(topo: Topology, c: Case): Promise<Case> {
 }
 
 function report(
+  kind: Kind,
   index: number,
   seed: number,
   c: Case,
@@ -140,7 +155,7 @@ function report(
   diff: readonly string[],
 ): string {
   return [
-    `MISMATCH in case ${index} of seed ${seed} (replay: DIFF_SEED=${seed} DIFF_CASE=${index}), shrunk to ${c.ruleset.rules.length} rule(s), ${c.packets.length} packet(s):`,
+    `MISMATCH in case ${index} of seed ${seed} (replay: make diff KIND=${kind} SEED=${seed} CASE=${index}), shrunk to ${c.ruleset.rules.length} rule(s), ${c.packets.length} packet(s):`,
     toSave(c.ruleset).trim(),
     'packets:',
     ...c.packets.map((p, i) => `  ${i}: via ${p.port}: ${describe(p.ip)}  ${p.ip.toString('hex')}`),
@@ -164,7 +179,8 @@ function refusal(topo: Topology, b: Observation): string {
 export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Summary> {
   const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const t0 = Date.now();
-  const per = o.packets ?? 60;
+  const kind = o.kind ?? 'small';
+  const per = o.packets ?? DEFAULT_PACKETS[kind];
   const mismatches: Mismatch[] = [];
   let rulesets = 0;
   let refused = 0;
@@ -173,10 +189,13 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
   let rulesHit = 0;
   let rules = 0;
   let logLines = 0;
+  let maxChains = 0;
+  let deepestHit = -1;
+  let nesting = 0;
   const [first, end] = o.only !== undefined ? [o.only, o.only + 1] : [0, o.rulesets];
   for (let index = first; index < end; index++) {
     if (o.deadlineMs !== undefined && Date.now() - t0 > o.deadlineMs) break;
-    const c = caseAt(o.seed, index, per);
+    const c = caseOf(kind, o.seed, index, per);
     const [k, b] = await topo.runCase(toSave(c.ruleset), c.packets);
     rulesets++;
     packets += c.packets.length;
@@ -190,6 +209,12 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
       const counted = k.save.split('\n').filter((l) => l.startsWith('['));
       rules += counted.length;
       rulesHit += counted.filter((l) => !l.startsWith('[0:')).length;
+      maxChains = Math.max(maxChains, c.ruleset.chains.length);
+      nesting = Math.max(nesting, c.nesting ?? 0);
+      for (const l of counted) {
+        const m = /^\[[1-9]\d*:\d+\] -A c(\d+) /.exec(l);
+        if (m) deepestHit = Math.max(deepestHit, Number(m[1]));
+      }
     }
     const diff = compare(k, b);
     if (diff.length === 0) continue;
@@ -204,7 +229,7 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     const small = await shrink(topo, c);
     const [sk, sb] = await topo.runCase(toSave(small.ruleset), small.packets);
     const sdiff = compare(sk, sb);
-    let text = report(index, o.seed, small, sk, sb, sdiff.length ? sdiff : diff);
+    let text = report(kind, index, o.seed, small, sk, sb, sdiff.length ? sdiff : diff);
     if (sk.restore.status !== sb.restore.status) text += `\n${refusal(topo, sb)}`;
     log(text);
     mismatches.push({
@@ -217,6 +242,7 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     if (o.stopAtFirst) break;
   }
   return {
+    kind,
     seed: o.seed,
     rulesets,
     refused,
@@ -225,6 +251,9 @@ export async function runHarness(topo: Topology, o: HarnessOptions): Promise<Sum
     unconfirmed,
     rulesHit,
     rules,
+    maxChains,
+    deepestHit,
+    nesting,
     logLines,
     ms: Date.now() - t0,
   };
@@ -246,6 +275,8 @@ async function main(): Promise<number> {
   const seed = seedArg !== undefined && seedArg !== '' ? Number(seedArg) | 0 : seedFromEnv();
   const seconds = arg('--seconds');
   const only = arg('--case') ?? process.env.DIFF_CASE;
+  const kind = (arg('--kind') ?? process.env.DIFF_KIND ?? 'small') as Kind;
+  if (!KINDS.includes(kind)) throw new Error(`--kind: one of ${KINDS.join(', ')}`);
   const topo = new Topology();
   const stop = (): void => {
     topo.close();
@@ -256,10 +287,11 @@ async function main(): Promise<number> {
   try {
     await topo.open(arg('--daemon') ?? CLI);
     const s = await runHarness(topo, {
+      kind,
       seed,
       rulesets: Number(arg('--rulesets') ?? (seconds ? Number.MAX_SAFE_INTEGER : 200)),
       deadlineMs: seconds ? Number(seconds) * 1000 : undefined,
-      packets: Number(arg('--packets') ?? 60),
+      packets: Number(arg('--packets') ?? DEFAULT_PACKETS[kind]),
       only: only !== undefined && only !== '' ? Number(only) : undefined,
     });
     process.stdout.write(`${summaryLine(s)}\n`);
