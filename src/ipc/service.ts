@@ -45,6 +45,8 @@ export const stderrLogger: Logger = (record) => {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
 };
 
+const INT_MAX = 0x7fffffff;
+
 /** The tables this helper serves; a fresh netns gets them on first use, as iptable_filter does. */
 const TABLES = ['filter'] as const;
 type TableName = (typeof TABLES)[number];
@@ -111,6 +113,9 @@ export class SockoptService {
     let netns: string | undefined;
     let error: string | undefined;
     try {
+      // The syscalls take optlen as an int and refuse a negative one before netfilter sees it;
+      // the shim forwards the caller's socklen_t as it is.
+      if (req.len > INT_MAX) throw new XtError(EINVAL, `optlen ${req.len} > INT_MAX`);
       const ns = netnsOf(req.pid);
       netns = ns.id;
       status = await this.dispatch(req, ns, outcome);
