@@ -315,7 +315,7 @@ export class SockoptService {
       if (!st) return 0;
       add.counters.forEach((c, i) => {
         const b = st.base[i];
-        if (b) st.base[i] = { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt };
+        if (b) st.base[i] = { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) };
       });
       this.saved?.saveCounters(ns.id, add.name, st.base);
       return 0;
@@ -375,13 +375,16 @@ export function phaseTimer(): ((name: string) => void) & {
   return Object.assign(mark, { phases });
 }
 
+/** Counters are u64 in the kernel: ADD_COUNTERS wraps them (and a caller may add 2^64 - c). */
+const u64 = (n: bigint): bigint => BigInt.asUintN(64, n);
+
 function withCounts(
   base: readonly XtCounters[],
   counted: readonly XtCounters[] | undefined,
 ): XtCounters[] {
   return base.map((b, i) => {
     const c = counted?.[i];
-    return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
+    return c ? { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) } : b;
   });
 }
 
