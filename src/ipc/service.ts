@@ -419,11 +419,17 @@ function readReplace(req: MboxRequest): Buffer {
   return Buffer.concat([hdr, read(req, SIZEOF_IPT_REPLACE, size)]);
 }
 
-/** xt_copy_counters reads the header, then exactly num_counters entries. */
+/**
+ * xt_copy_counters reads the header, then exactly num_counters entries — and refuses an optlen
+ * other than header + num_counters entries before reading them (EINVAL), a longer one too.
+ */
 function addCountersLength(req: MboxRequest): number {
   if (req.len < SIZEOF_XT_COUNTERS_INFO) return req.len;
   const num = read(req, 0, SIZEOF_XT_COUNTERS_INFO).readUInt32LE(32);
-  return SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
+  const len = SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
+  if (num !== 0 && len !== req.len)
+    throw new XtError(EINVAL, `${num} counters need optlen ${len}, got ${req.len}`);
+  return len;
 }
 
 function encodeCounters(cs: readonly XtCounters[]): Buffer {
