@@ -15,6 +15,7 @@ import {
   SIZEOF_XT_COUNTERS,
   SIZEOF_XT_COUNTERS_INFO,
   SIZEOF_XT_GET_REVISION,
+  XT_TABLE_MAXNAMELEN,
 } from '../translate/abi.js';
 import { EFAULT, EINVAL, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
@@ -325,7 +326,13 @@ export class SockoptService {
   private async getInfo(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
     if (req.len !== SIZEOF_IPT_GETINFO)
       checkGetInfo(Buffer.alloc(Math.min(req.len, SIZEOF_IPT_GETINFO + 1)));
-    const name = checkGetInfo(read(req, 0, req.len));
+    // get_info copies only the name in before looking the table up: an optval readable for
+    // the name but not for the whole struct is ENOENT for an unknown table, not EFAULT.
+    const asked = Buffer.concat([
+      read(req, 0, XT_TABLE_MAXNAMELEN),
+      Buffer.alloc(SIZEOF_IPT_GETINFO - XT_TABLE_MAXNAMELEN),
+    ]);
+    const name = checkGetInfo(asked);
     out.table = name;
     return this.serialize(ns, name, async () => {
       const st = await this.state(ns, name);
