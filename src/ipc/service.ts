@@ -344,12 +344,9 @@ export class SockoptService {
 
   private async getEntries(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
     if (req.len < SIZEOF_IPT_GET_ENTRIES) checkGetEntries(Buffer.alloc(req.len));
-    const hdr = read(req, 0, SIZEOF_IPT_GET_ENTRIES);
-    const size = hdr.readUInt32LE(32);
-    if (req.len !== SIZEOF_IPT_GET_ENTRIES + size) {
-      throw new XtError(EINVAL, `optlen ${req.len} != 40 + size ${size}`);
-    }
-    const ask = { name: checkGetEntries(Buffer.concat([hdr, Buffer.alloc(size)])).name, size };
+    // Checked against optlen without a buffer of `size`: a caller's size must not make the
+    // helper allocate it.
+    const ask = checkGetEntries(read(req, 0, SIZEOF_IPT_GET_ENTRIES), req.len);
     out.table = ask.name;
     return this.serialize(ns, ask.name, async () => {
       const st = await this.state(ns, ask.name);
