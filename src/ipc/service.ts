@@ -307,7 +307,11 @@ export class SockoptService {
   }
 
   private async addCounters(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
-    const buf = readBounded(req, addCountersLength(req));
+    // xt_copy_counters refuses optlen <= sizeof(xt_counters_info) before copying anything.
+    const buf =
+      req.len <= SIZEOF_XT_COUNTERS_INFO
+        ? Buffer.alloc(req.len)
+        : readBounded(req, addCountersLength(req));
     const add = checkAddCounters(buf);
     out.table = add.name;
     return this.serialize(ns, add.name, async () => {
@@ -417,7 +421,8 @@ function readBounded(req: MboxRequest, len: number): Buffer {
  * asks whether optlen reaches header + size, which a buffer of exactly that length answers alike.
  */
 function readReplace(req: MboxRequest): Buffer {
-  if (req.len < SIZEOF_IPT_REPLACE) return read(req, 0, req.len);
+  // Too short is EINVAL before do_replace copies anything: nothing to read.
+  if (req.len < SIZEOF_IPT_REPLACE) return Buffer.alloc(req.len);
   const hdr = read(req, 0, SIZEOF_IPT_REPLACE);
   const { size } = checkReplaceHeader(hdr, req.len);
   return Buffer.concat([hdr, read(req, SIZEOF_IPT_REPLACE, size)]);
