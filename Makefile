@@ -1,7 +1,7 @@
 # The two commands a fresh Debian 12 machine needs: `make start` and `make test`.
 # Both run the whole set-up first (apt packages if missing, npm ci, TypeScript and native builds).
 
-.PHONY: start test test-kmod setup build lint bench clean diff soak install uninstall
+.PHONY: start test test-kmod setup build lint bench clean diff soak fuzz install uninstall
 
 setup:
 	@scripts/setup.sh
@@ -39,6 +39,12 @@ diff: build
 soak: build
 	node dist/test/differential/runner.js --seconds $(or $(DURATION),3600) \
 	  $(if $(KIND),--kind $(KIND)) $(if $(SEED),--seed $(SEED))
+
+# Sockopt fuzzing, the kernel against the daemon (docs/fuzz.md): CASES mutated requests (default
+# a million) from a fresh or given SEED; replay one with SEED=S CASE=I (and KEEP=K if it was set).
+fuzz: build
+	node dist/test/fuzz/runner.js --cases $(or $(CASES),1000000) $(if $(SEED),--seed $(SEED)) \
+	  $(if $(CASE),--case $(CASE)) $(if $(KEEP),--keep $(KEEP))
 
 # Installed like a system firewall (docs/install.md): PREFIX (default /usr/local), DESTDIR for
 # staging; ALTDIR, ADMINDIR and LINKDIR for update-alternatives somewhere else than the system's;

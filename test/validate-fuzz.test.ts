@@ -11,33 +11,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { XtError } from '../src/translate/errno.js';
 import { encodeGetinfo, tableToBlob } from '../src/translate/table.js';
 import { checkReplace } from '../src/translate/validate.js';
+import { baseBlob, DELTAS, FIELDS, mutate, PICKS } from './fuzz/blob.js';
 
 const NS = `cdc-fuzz-${process.pid}`;
-const RULES = `*filter
-:INPUT DROP [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
-:logdrop - [0:0]
-:web - [0:0]
--A INPUT -i lo -j ACCEPT
--A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A INPUT -p tcp -m multiport --dports 80,443 -m comment --comment "web" -j web
--A INPUT -p udp --dport 53 -j ACCEPT
--A INPUT -p icmp --icmp-type echo-request -m limit --limit 5/sec -j ACCEPT
--A INPUT -m ttl --ttl-gt 64 -m mark --mark 0x10/0xff -j logdrop
--A INPUT -p tcp -j REJECT --reject-with tcp-reset
--A FORWARD -g web
--A web -s 1.2.3.4 -j RETURN
--A web -j ACCEPT
--A logdrop -j LOG --log-prefix "drop: "
--A logdrop -j DROP
-COMMIT
-`;
 let dir = '';
 let set = '';
 let dump = '';
-let base = Buffer.alloc(0);
-const offsets: number[] = [];
+let base: Buffer = Buffer.alloc(0);
+let offsets: readonly number[] = [];
 
 function sh(args: string[], input?: Buffer | string): string {
   return execFileSync('ip', ['netns', 'exec', NS, ...args], { input, encoding: 'utf8' });
@@ -50,18 +31,7 @@ beforeAll(() => {
   execFileSync('gcc', ['-o', set, join(import.meta.dirname, 'helpers', 'cdc-set-replace.c')]);
   execFileSync('gcc', ['-o', dump, join(import.meta.dirname, 'helpers', 'cdc-dump-table.c')]);
   execFileSync('ip', ['netns', 'add', NS]);
-  sh(['iptables-legacy-restore'], RULES);
-  const [infoHex, entriesHex] = sh([dump, 'filter']).split('\n');
-  const info = Buffer.from(infoHex ?? '', 'hex');
-  const entries = Buffer.from(entriesHex ?? '', 'hex');
-  const hdr = Buffer.alloc(96);
-  info.copy(hdr, 0, 0, 36);
-  hdr.writeUInt32LE(info.readUInt32LE(76), 36);
-  hdr.writeUInt32LE(info.readUInt32LE(80), 40);
-  info.copy(hdr, 44, 36, 76);
-  hdr.writeUInt32LE(1, 84);
-  base = Buffer.concat([hdr, entries]);
-  for (let o = 0; o < entries.length; o += entries.readUInt16LE(o + 90)) offsets.push(o);
+  ({ blob: base, offsets } = baseBlob(NS, dump));
 });
 
 afterAll(() => {
@@ -69,43 +39,12 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** One structural mutation: [field, entry pick, value pick, delta pick]. */
 const mutation = fc.tuple(
-  fc.nat(9),
-  fc.nat(1000),
-  fc.nat(1000),
-  fc.constantFrom(8, -8, 4, 16, -16, 1),
+  fc.nat(FIELDS - 1),
+  fc.nat(PICKS - 1),
+  fc.nat(PICKS - 1),
+  fc.constantFrom(...DELTAS),
 );
-
-function apply(b: Buffer, [field, ep, vp, delta]: [number, number, number, number]): void {
-  const e = 96 + (offsets[ep % offsets.length] ?? 0);
-  const to = b.readUInt16LE(e + 88);
-  const someEntry = offsets[vp % offsets.length] ?? 0;
-  switch (field) {
-    case 0:
-      return void b.writeUInt16LE((to + delta) & 0xffff, e + 88);
-    case 1:
-      return void b.writeUInt16LE((b.readUInt16LE(e + 90) + delta) & 0xffff, e + 90);
-    case 2:
-      return void b.writeInt32LE(someEntry + (vp % 4 === 0 ? delta : 0), e + to + 32);
-    case 3:
-      return void b.writeInt32LE(-1 - (vp % 6), e + to + 32);
-    case 4:
-      if (to > 112) b.writeUInt16LE((b.readUInt16LE(e + 112) + delta) & 0xffff, e + 112);
-      return;
-    case 5:
-      return void b.writeUInt16LE((b.readUInt16LE(e + to) + delta) & 0xffff, e + to);
-    case 6:
-      return void b.writeUInt8(vp % 4, (to > 112 && vp % 2 ? e + 112 : e + to) + 31);
-    case 7:
-      return void b.writeUInt32LE(someEntry, 44 + 4 * (ep % 10));
-    case 8:
-      return void b.writeUInt32LE((b.readUInt32LE(36) + (vp % 2 ? 1 : -1)) >>> 0, 36);
-    default:
-      b.writeUInt16LE(vp % 7, e + 80);
-      b.writeUInt8(vp % 2 ? 0x40 : 0, e + 83);
-  }
-}
 
 function ours(b: Buffer): number {
   try {
@@ -127,7 +66,7 @@ it(`${RUNS} mutated blobs: same errno as the kernel, same GET_ENTRIES when accep
   fc.assert(
     fc.property(fc.array(mutation, { minLength: 1, maxLength: 2 }), (muts) => {
       const b = Buffer.from(base);
-      for (const m of muts) apply(b, m);
+      for (const m of muts) mutate(b, offsets, m);
       const kernel = Number(sh([set, 'auto'], b));
       cases++;
       seen.set(kernel, (seen.get(kernel) ?? 0) + 1);

@@ -15,8 +15,9 @@ import {
   SIZEOF_XT_COUNTERS,
   SIZEOF_XT_COUNTERS_INFO,
   SIZEOF_XT_GET_REVISION,
+  XT_TABLE_MAXNAMELEN,
 } from '../translate/abi.js';
-import { EFAULT, EINVAL, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
+import { EFAULT, EINVAL, ENOENT, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
 import { EntryMemo } from '../translate/memo.js';
@@ -45,6 +46,8 @@ export type Logger = (record: Readonly<Record<string, unknown>>) => void;
 export const stderrLogger: Logger = (record) => {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
 };
+
+const INT_MAX = 0x7fffffff;
 
 /** The tables this helper serves; a fresh netns gets them on first use, as iptable_filter does. */
 /**
@@ -126,6 +129,9 @@ export class SockoptService {
     let netns: string | undefined;
     let error: string | undefined;
     try {
+      // The syscalls take optlen as an int and refuse a negative one before netfilter sees it;
+      // the shim forwards the caller's socklen_t as it is.
+      if (req.len > INT_MAX) throw new XtError(EINVAL, `optlen ${req.len} > INT_MAX`);
       const ns = netnsOf(req.pid);
       netns = ns.id;
       status = await this.dispatch(req, ns, outcome);
@@ -374,7 +380,11 @@ export class SockoptService {
   }
 
   private async addCounters(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
-    const buf = readBounded(req, addCountersLength(req));
+    // xt_copy_counters refuses optlen <= sizeof(xt_counters_info) before copying anything.
+    const buf =
+      req.len <= SIZEOF_XT_COUNTERS_INFO
+        ? Buffer.alloc(req.len)
+        : readBounded(req, addCountersLength(req));
     const add = checkAddCounters(buf);
     out.table = add.name;
     return this.serialize(ns, add.name, async () => {
@@ -383,7 +393,7 @@ export class SockoptService {
       if (!st) return 0;
       const base = st.base.map((b, i) => {
         const c = add.counters[i];
-        return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
+        return c ? { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) } : b;
       });
       // Saved first: counters a restarted helper would not list are refused, as above.
       try {
@@ -399,7 +409,13 @@ export class SockoptService {
   private async getInfo(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
     if (req.len !== SIZEOF_IPT_GETINFO)
       checkGetInfo(Buffer.alloc(Math.min(req.len, SIZEOF_IPT_GETINFO + 1)));
-    const name = checkGetInfo(read(req, 0, req.len));
+    // get_info copies only the name in before looking the table up: an optval readable for
+    // the name but not for the whole struct is ENOENT for an unknown table, not EFAULT.
+    const asked = Buffer.concat([
+      read(req, 0, XT_TABLE_MAXNAMELEN),
+      Buffer.alloc(SIZEOF_IPT_GETINFO - XT_TABLE_MAXNAMELEN),
+    ]);
+    const name = checkGetInfo(asked);
     out.table = name;
     return this.serialize(ns, name, async () => {
       const st = await this.state(ns, name);
@@ -411,12 +427,9 @@ export class SockoptService {
 
   private async getEntries(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
     if (req.len < SIZEOF_IPT_GET_ENTRIES) checkGetEntries(Buffer.alloc(req.len));
-    const hdr = read(req, 0, SIZEOF_IPT_GET_ENTRIES);
-    const size = hdr.readUInt32LE(32);
-    if (req.len !== SIZEOF_IPT_GET_ENTRIES + size) {
-      throw new XtError(EINVAL, `optlen ${req.len} != 40 + size ${size}`);
-    }
-    const ask = { name: checkGetEntries(Buffer.concat([hdr, Buffer.alloc(size)])).name, size };
+    // Checked against optlen without a buffer of `size`: a caller's size must not make the
+    // helper allocate it.
+    const ask = checkGetEntries(read(req, 0, SIZEOF_IPT_GET_ENTRIES), req.len);
     out.table = ask.name;
     return this.serialize(ns, ask.name, async () => {
       const st = await this.state(ns, ask.name);
@@ -465,13 +478,16 @@ export function phaseTimer(): ((name: string) => void) & {
   return Object.assign(mark, { phases });
 }
 
+/** Counters are u64 in the kernel: ADD_COUNTERS wraps them (and a caller may add 2^64 - c). */
+const u64 = (n: bigint): bigint => BigInt.asUintN(64, n);
+
 function withCounts(
   base: readonly XtCounters[],
   counted: readonly XtCounters[] | undefined,
 ): XtCounters[] {
   return base.map((b, i) => {
     const c = counted?.[i];
-    return c ? { pcnt: b.pcnt + c.pcnt, bcnt: b.bcnt + c.bcnt } : b;
+    return c ? { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) } : b;
   });
 }
 
@@ -500,17 +516,17 @@ function readBounded(req: MboxRequest, len: number): Buffer {
  * asks whether optlen reaches header + size, which a buffer of exactly that length answers alike.
  */
 function readReplaceHeader(req: MboxRequest): { buf: Buffer; hdr: ReplaceHeader } {
-  const buf = read(req, 0, Math.min(req.len, SIZEOF_IPT_REPLACE));
+  // Too short is EINVAL before do_replace copies anything: nothing to read.
+  const buf =
+    req.len < SIZEOF_IPT_REPLACE ? Buffer.alloc(req.len) : read(req, 0, SIZEOF_IPT_REPLACE);
   const hdr = checkReplaceHeader(buf, req.len);
-  const { size, numEntries, numCounters } = hdr;
+  // num_counters costs nothing to hold: a wrong one is EAGAIN against the live table, as ever.
+  const { size, numEntries } = hdr;
   if (size > LIMITS.tableBytes) {
     throw new XtError(ENOMEM, `table size ${size} is past the helper's ${LIMITS.tableBytes}`);
   }
-  if (numEntries > LIMITS.entries || numCounters > LIMITS.entries) {
-    throw new XtError(
-      ENOMEM,
-      `${Math.max(numEntries, numCounters)} entries are past the helper's ${LIMITS.entries}`,
-    );
+  if (numEntries > LIMITS.entries) {
+    throw new XtError(ENOMEM, `${numEntries} entries are past the helper's ${LIMITS.entries}`);
   }
   return { buf, hdr };
 }
@@ -528,15 +544,33 @@ async function readReplaceEntries(
   return Buffer.concat([head.buf, entries]);
 }
 
-/** xt_copy_counters reads the header, then exactly num_counters entries. */
+/**
+ * xt_copy_counters reads the header, then exactly num_counters entries — and refuses an optlen
+ * other than header + num_counters entries before reading them (EINVAL), a longer one too.
+ */
 function addCountersLength(req: MboxRequest): number {
   if (req.len < SIZEOF_XT_COUNTERS_INFO) return req.len;
   const num = read(req, 0, SIZEOF_XT_COUNTERS_INFO).readUInt32LE(32);
-  // No table has more counters; the kernel's vmalloc of a huge count fails alike.
-  if (num > LIMITS.entries) {
-    throw new XtError(ENOMEM, `${num} counters are past the helper's ${LIMITS.entries}`);
+  const len = SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
+  if (num !== 0 && len !== req.len)
+    throw new XtError(EINVAL, `${num} counters need optlen ${len}, got ${req.len}`);
+  if (num > LIMITS.entries) refuseCounters(req, num);
+  return len;
+}
+
+/**
+ * More counters than any table has: the kernel copies them all in (EFAULT where the caller has
+ * none), then looks the table up (ENOENT) and compares the count (EINVAL). The helper answers
+ * the same, reading them a chunk at a time and holding none.
+ */
+function refuseCounters(req: MboxRequest, num: number): never {
+  const end = SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
+  for (let off = SIZEOF_XT_COUNTERS_INFO; off < end; off += BIG_READ) {
+    read(req, off, Math.min(BIG_READ, end - off));
   }
-  return SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * num;
+  const name = read(req, 0, XT_TABLE_MAXNAMELEN).toString('latin1').replace(/\0.*$/s, '');
+  if (!isServed(name)) throw new XtError(ENOENT, `no table ${name}`);
+  throw new XtError(EINVAL, `${num} counters: no table has more than ${LIMITS.entries} entries`);
 }
 
 function encodeCounters(cs: readonly XtCounters[]): Buffer {

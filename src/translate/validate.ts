@@ -434,13 +434,15 @@ export function checkGetInfo(buf: Buffer): string {
   return cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1);
 }
 
-/** get_entries: optlen < 40 → EINVAL, optlen != 40 + size → EINVAL. */
-export function checkGetEntries(buf: Buffer): { name: string; size: number } {
-  if (buf.length < SIZEOF_IPT_GET_ENTRIES)
-    fail(EINVAL, `optlen ${buf.length} < sizeof(ipt_get_entries)`);
+/**
+ * get_entries: optlen < 40 → EINVAL, optlen != 40 + size → EINVAL. `buf` holds at least the
+ * header; `optlen` (default its length) is the caller's, so no buffer of `size` is needed.
+ */
+export function checkGetEntries(buf: Buffer, optlen = buf.length): { name: string; size: number } {
+  if (optlen < SIZEOF_IPT_GET_ENTRIES) fail(EINVAL, `optlen ${optlen} < sizeof(ipt_get_entries)`);
   const size = buf.readUInt32LE(32);
-  if (buf.length !== SIZEOF_IPT_GET_ENTRIES + size)
-    fail(EINVAL, `optlen ${buf.length} != 40 + size ${size}`);
+  if (optlen !== SIZEOF_IPT_GET_ENTRIES + size)
+    fail(EINVAL, `optlen ${optlen} != 40 + size ${size}`);
   return { name: cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1), size };
 }
 

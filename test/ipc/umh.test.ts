@@ -221,16 +221,54 @@ describe('bpfilter umh over pipes', () => {
     expect(await set(big, IPT_SO_SET_REPLACE, 96 + LIMITS.tableBytes + 1)).toBe(-ENOMEM);
     const many = header(good.length - 96, LIMITS.entries + 1);
     expect(await set(many, IPT_SO_SET_REPLACE, good.length)).toBe(-ENOMEM);
-    const add = Buffer.alloc(40);
+    // More counters than any table has: the kernel copies them in and then finds the count
+    // wrong (EINVAL), or no such table (ENOENT); so does the helper, without holding them.
+    const past = 40 + 16 * (LIMITS.entries + 1);
+    const add = Buffer.alloc(past);
     add.write('filter', 'latin1');
     add.writeUInt32LE(LIMITS.entries + 1, 32);
-    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, 40 + 16 * (LIMITS.entries + 1))).toBe(-ENOMEM);
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, past)).toBe(-EINVAL);
+    add.write('nosuch\0', 'latin1');
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, past)).toBe(-ENOENT);
     // Within them, entries the caller does not have are EFAULT, on a big table's read from
     // libuv's thread pool too.
     const absent = header(2 << 20, n);
     expect(await set(absent, IPT_SO_SET_REPLACE, 96 + (2 << 20))).toBe(-EFAULT);
     // And the same header reaches the checks (the good table still applies).
     expect(await set(good, IPT_SO_SET_REPLACE)).toBe(0);
+  });
+
+  // Each of these was a disagreement with the kernel make fuzz found (docs/fuzz.md).
+  it('optlen > INT_MAX, counters past 2^64, a long ADD_COUNTERS, short headers: as the kernel', async () => {
+    const table = withDropRule();
+    const n = entryCount(table);
+    const size = tableToBlob(table).size;
+    const add = Buffer.alloc(40 + 16 * (n + 1));
+    add.write('filter', 'latin1');
+    add.writeUInt32LE(n, 32);
+    add.writeBigUInt64LE((1n << 64n) - 1n, 40);
+    add.writeBigUInt64LE(1n << 63n, 48);
+    const exact = 40 + 16 * n;
+    // The syscalls refuse a negative int optlen.
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, 0x80000000)).toBe(-EINVAL);
+    expect(await get(getinfoBuf('filter'), IPT_SO_GET_INFO, 0xffffffff)).toBe(-EINVAL);
+    const huge = getEntriesBuf('filter', 0);
+    huge.writeUInt32LE(0x7fffffff, 32);
+    expect(await get(huge, IPT_SO_GET_ENTRIES, 40 + 0x7fffffff)).toBe(-EINVAL);
+    // xt_copy_counters wants exactly num_counters entries.
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, exact + 16)).toBe(-EINVAL);
+    // u64 counters wrap: (2^64 - 1) * 2 and 2^63 * 2.
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, exact)).toBe(0);
+    expect(await set(add, IPT_SO_SET_ADD_COUNTERS, exact)).toBe(0);
+    const out = getEntriesBuf('filter', size);
+    expect(await get(out, IPT_SO_GET_ENTRIES)).toBe(0);
+    expect(out.readBigUInt64LE(40 + 96)).toBe((1n << 64n) - 2n);
+    expect(out.readBigUInt64LE(40 + 104)).toBe(0n);
+    // Too short for their header: EINVAL before optval is read (here: nothing is mapped).
+    const nowhere = { addr: 0x10n, pid, isSet: true };
+    expect(await umh.request({ ...nowhere, len: 95, cmd: IPT_SO_SET_REPLACE })).toBe(-EINVAL);
+    expect(await umh.request({ ...nowhere, len: 40, cmd: IPT_SO_SET_ADD_COUNTERS })).toBe(-EINVAL);
+    expect(await umh.request({ ...nowhere, len: 96, cmd: IPT_SO_SET_REPLACE })).toBe(-EFAULT);
   });
 
   it('GET_REVISION: registered revisions → 0, unknown → ENOENT, too new → EPROTONOSUPPORT', async () => {
