@@ -14,6 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { caseAt, LOCAL, portOf, type Builtin, type Case, type RuleSpec } from './gen.js';
 import { icmpMsg, ip4, ip4str, ipv4, tcpSeg, udpSeg } from './packets.js';
 import { ROOT, type Packet, type Port } from './topology.js';
+import { mulberry32 } from '../helpers/random.js';
 
 export type Kind = 'small' | 'big' | 'jumps';
 export const KINDS: readonly Kind[] = ['small', 'big', 'jumps'];
@@ -32,16 +33,9 @@ export function caseOf(kind: Kind, seed: number, index: number, packets: number)
 
 /** mulberry32: small, seeded, the same on every platform. */
 class Rand {
-  private s: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    this.next = mulberry32(seed);
   }
   /** An integer in [lo, hi]. */
   int(lo: number, hi: number): number {

@@ -22,6 +22,7 @@ import {
   sleep,
   type Pair,
 } from './net.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const tag = process.pid % 100000;
 const PINS = `/sys/fs/bpf/bpfilter-kill-${tag}`;
@@ -60,18 +61,6 @@ function ruleset(kind: Kind, drops: Drops): string {
 const verdicts = (drops: Drops): string[] =>
   PORTS.map((p) => (DROPPED[drops].includes(p) ? 'timeout' : 'up'));
 
-/** mulberry32: a seeded run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const restore = (text: string): number | null => {
   if (!daemon) throw new Error('no daemon');
   return iptables(net?.server ?? '', daemon.sock, ['iptables-legacy-restore'], text).status;
@@ -100,7 +89,7 @@ describe('kill -9 during applies', () => {
     const d = daemon as Daemon;
     const p = net as Pair;
     const seed = Number(process.env.FAULT_SEED ?? Date.now() % 1e9);
-    const rand = rng(seed);
+    const rand = mulberry32(seed);
     console.log(`fault kill seed ${seed}`);
 
     /**

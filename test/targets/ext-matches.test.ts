@@ -15,6 +15,7 @@ import {
   type IpOptions,
 } from '../helpers/packets.js';
 import { CLIENT_MAC, filterTable, SERVER_MAC, SIDES, Twins, type Side } from '../helpers/twins.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const SERVER = '10.87.0.2';
 const CLIENT = '10.87.0.1';
@@ -515,23 +516,12 @@ describe('u32', () => {
 });
 
 describe('string', () => {
-  /** A deterministic PRNG (mulberry32), so both sides and every run see the same packets. */
-  function random(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   // Letters in both cases, Latin-1 ones whose kernel case mapping is lopsided (0xdf, 0xff,
   // 0xbf), and a few more: matches are frequent, and --icase matters.
   const ALPHABET = [0x61, 0x62, 0x41, 0x42, 0xdf, 0xff, 0xbf, 0xe9, 0xc9, 0x2e];
 
   it('bm and kmp, --from/--to, --icase and ! find what the kernel finds, over random payloads', () => {
-    const rnd = random(0x5eed);
+    const rnd = mulberry32(0x5eed);
     const pick = (n: number): Buffer =>
       Buffer.from(
         Array.from({ length: n }, () => ALPHABET[Math.floor(rnd() * ALPHABET.length)] ?? 0),
