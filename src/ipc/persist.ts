@@ -8,7 +8,8 @@
 // kernel took. The counters file carries the tag of the replace it counts for, so counters of
 // the previous table never attach to the next one.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { XtCounters } from '../translate/ir.js';
 
@@ -25,15 +26,17 @@ export function tagOf(replace: Buffer): bigint {
   return createHash('sha256').update(replace).digest().readBigUInt64LE(0) | 1n;
 }
 
-function writeAtomic(path: string, data: Buffer): void {
+// Writes go through libuv's thread pool: a 100k-rule replace is 10 MB, and the event loop
+// keeps answering other namespaces meanwhile. Callers await each one in their table's turn.
+async function writeAtomic(path: string, data: Buffer): Promise<void> {
   try {
-    writeFileSync(`${path}.tmp`, data, { mode: 0o600 });
+    await writeFile(`${path}.tmp`, data, { mode: 0o600 });
   } catch (e) {
     // A full disk leaves a partial file that would hold on to the space that is left.
-    rmSync(`${path}.tmp`, { force: true });
+    await rm(`${path}.tmp`, { force: true });
     throw e;
   }
-  renameSync(`${path}.tmp`, path);
+  await rename(`${path}.tmp`, path);
 }
 
 type What = 'replace' | 'next' | 'counters';
@@ -48,28 +51,33 @@ export class StateFiles {
   }
 
   /** Before the backend switches to `replace`: what it is switching to. */
-  saveNext(netns: string, table: string, replace: Buffer): void {
-    writeAtomic(this.path(netns, table, 'next'), replace);
+  saveNext(netns: string, table: string, replace: Buffer): Promise<void> {
+    return writeAtomic(this.path(netns, table, 'next'), replace);
   }
 
   /** The switch happened: the written-ahead replace is the table's. */
-  commitNext(netns: string, table: string): void {
-    renameSync(this.path(netns, table, 'next'), this.path(netns, table, 'replace'));
+  commitNext(netns: string, table: string): Promise<void> {
+    return rename(this.path(netns, table, 'next'), this.path(netns, table, 'replace'));
   }
 
   /** The switch did not happen: the written-ahead replace is dropped. */
-  dropNext(netns: string, table: string): void {
-    rmSync(this.path(netns, table, 'next'), { force: true });
+  dropNext(netns: string, table: string): Promise<void> {
+    return rm(this.path(netns, table, 'next'), { force: true });
   }
 
-  saveCounters(netns: string, table: string, tag: bigint, base: readonly XtCounters[]): void {
+  saveCounters(
+    netns: string,
+    table: string,
+    tag: bigint,
+    base: readonly XtCounters[],
+  ): Promise<void> {
     const buf = Buffer.alloc(8 + 16 * base.length);
     buf.writeBigUInt64LE(tag, 0);
     base.forEach((c, i) => {
       buf.writeBigUInt64LE(c.pcnt, 8 + 16 * i);
       buf.writeBigUInt64LE(c.bcnt, 8 + 16 * i + 8);
     });
-    writeAtomic(this.path(netns, table, 'counters'), buf);
+    return writeAtomic(this.path(netns, table, 'counters'), buf);
   }
 
   /** The namespaces (cookies) with saved tables. */

@@ -292,8 +292,8 @@ export class SockoptService {
     const at = await this.backend.resume(ns, pending ? [last, pending] : [last]);
     const chosen = at === 1 && pending ? pending : last;
     const took = chosen !== last;
-    if (took) this.saved?.commitNext(ns.id, name);
-    else this.saved?.dropNext(ns.id, name);
+    if (took) await this.saved?.commitNext(ns.id, name);
+    else await this.saved?.dropNext(ns.id, name);
     const { table, tag } = chosen;
     const base = zeros(entryCount(table)).map((z, i) => (took ? z : (saved?.base[i] ?? z)));
     this.log({
@@ -341,7 +341,7 @@ export class SockoptService {
       // cannot be written the table is refused before anything changes, with the errno of a
       // kernel that cannot allocate one (xt_alloc_table_info).
       try {
-        this.saved?.saveNext(ns.id, next.name, buf);
+        await this.saved?.saveNext(ns.id, next.name, buf);
       } catch (e) {
         throw new XtError(ENOMEM, `the state directory cannot take the table: ${String(e)}`);
       }
@@ -352,7 +352,7 @@ export class SockoptService {
       try {
         counted = await this.backend.apply(ns, next, ms, tag);
       } catch (e) {
-        this.saved?.dropNext(ns.id, next.name);
+        await this.saved?.dropNext(ns.id, next.name);
         throw e;
       }
       const old = cur ? withCounts(cur.base, counted) : [];
@@ -361,7 +361,7 @@ export class SockoptService {
         tag,
         base: zeros(entryCount(next)),
       });
-      this.saved?.commitNext(ns.id, next.name);
+      await this.saved?.commitNext(ns.id, next.name);
       ms('save');
       out.entries = entryCount(next);
       const phases = ms.phases;
@@ -397,7 +397,7 @@ export class SockoptService {
       });
       // Saved first: counters a restarted helper would not list are refused, as above.
       try {
-        this.saved?.saveCounters(ns.id, add.name, st.tag, base);
+        await this.saved?.saveCounters(ns.id, add.name, st.tag, base);
       } catch (e) {
         throw new XtError(ENOMEM, `the state directory cannot take the counters: ${String(e)}`);
       }
