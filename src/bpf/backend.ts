@@ -58,6 +58,7 @@ import type {
   BackendMap,
   BackendNetnsStatus,
   BackendProgram,
+  ApplyAround,
   NetnsRef,
   RulesetBackend,
 } from '../ipc/backend.js';
@@ -345,6 +346,7 @@ export class BpfBackend implements RulesetBackend {
     table: Table,
     phase: (name: string) => void = () => undefined,
     tag = 0n,
+    around: ApplyAround = {},
   ): Promise<readonly XtCounters[] | undefined> {
     const ms = phase;
     const key = `${netns.id}/${table.name}`;
@@ -377,6 +379,9 @@ export class BpfBackend implements RulesetBackend {
     let compiled: Compiled;
     try {
       compiled = classified(planned, trees);
+      ms('compile');
+      await around.ready;
+      ms('ahead');
     } catch (e) {
       void early?.then(
         (i) => i.close(),
@@ -384,7 +389,6 @@ export class BpfBackend implements RulesetBackend {
       );
       throw e;
     }
-    ms('compile');
     const ct = usesConntrack(table);
     // Before the switch, so the first packet the new rules see already has its entry.
     if (ct && !st.conntrack) holdConntrack(netns, true);
@@ -402,7 +406,7 @@ export class BpfBackend implements RulesetBackend {
       st.current = { ...cur, table, compiled };
       ms('write');
       // Every packet that read the old half has finished: its counters are final.
-      await graceAsync();
+      await drained(around);
       ms('grace');
       counted = cur.instance.counters(was);
       cur.instance.resetCounters(was);
@@ -431,7 +435,7 @@ export class BpfBackend implements RulesetBackend {
       st.adopted = undefined;
       this.pinState(st, inst);
       ms('write');
-      await graceAsync();
+      await drained(around);
       ms('grace');
       if (old) {
         counted = old.counters(old.active);
@@ -687,4 +691,19 @@ function createRepliesMap(): number {
     maxEntries: 1,
     name: 'bpfilter_replies',
   });
+}
+
+/**
+ * A grace period, with `around.meanwhile` run on the event loop while the kernel waits. The
+ * switch has happened: what `meanwhile` throws cannot refuse the table, and is left to whoever
+ * asks for its work later.
+ */
+async function drained(around: ApplyAround): Promise<void> {
+  const grace = graceAsync();
+  try {
+    around.meanwhile?.();
+  } catch {
+    // see above
+  }
+  await grace;
 }

@@ -54,6 +54,17 @@ export interface Candidate {
   readonly tag: bigint;
 }
 
+/** What a replace does around the backend's switch, on the backend's schedule. */
+export interface ApplyAround {
+  /**
+   * Settled before the switch; a rejection refuses the table with nothing changed (its error is
+   * the refusal). The backend compiles while it is pending.
+   */
+  readonly ready?: Promise<void>;
+  /** Work for the event loop while the old ruleset drains after the switch. */
+  readonly meanwhile?: () => void;
+}
+
 export interface RulesetBackend {
   /** Shown in logs. */
   readonly name: string;
@@ -68,6 +79,7 @@ export interface RulesetBackend {
     table: Table,
     phase?: (name: string) => void,
     tag?: bigint,
+    around?: ApplyAround,
   ): Promise<readonly XtCounters[] | undefined>;
   /**
    * After a helper restart: the tables an earlier helper may have left running in `netns`, the
@@ -101,7 +113,14 @@ export interface RulesetBackend {
 export class StoreOnlyBackend implements RulesetBackend {
   readonly name = 'store-only (rules are kept and listed, not enforced)';
 
-  async apply(): Promise<undefined> {
+  async apply(
+    _netns: NetnsRef,
+    _table: Table,
+    _phase?: (name: string) => void,
+    _tag?: bigint,
+    around?: ApplyAround,
+  ): Promise<undefined> {
+    await around?.ready;
     return undefined;
   }
 

@@ -21,7 +21,7 @@ import { EFAULT, EINVAL, ENOENT, ENOMEM, ESRCH, XtError, errnoName } from '../tr
 import { revisionFor } from '../translate/ext/registry.js';
 import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
 import { EntryMemo } from '../translate/memo.js';
-import { encodeGetinfo, initialTable, tableToBlob } from '../translate/table.js';
+import { encodeGetinfo, initialTable, layOut, tableToBlob } from '../translate/table.js';
 import {
   checkAddCounters,
   checkAddCountersAgainst,
@@ -337,21 +337,27 @@ export class SockoptService {
       const cur = await this.state(ns, next.name);
       checkReplaceAgainst(cur?.table, next, hdr.numCounters);
       const tag = tagOf(buf);
-      // Written ahead, so a helper killed during the switch can tell which table runs. Where it
-      // cannot be written the table is refused before anything changes, with the errno of a
+      // Written ahead, so a helper killed during the switch can tell which table runs: on
+      // libuv's threads while the backend compiles, awaited by it just before the switch. Where
+      // it cannot be written the table is refused before anything changes, with the errno of a
       // kernel that cannot allocate one (xt_alloc_table_info).
-      try {
-        await this.saved?.saveNext(ns.id, next.name, buf);
-      } catch (e) {
-        throw new XtError(ENOMEM, `the state directory cannot take the table: ${String(e)}`);
-      }
-      ms('ahead');
+      const ahead = (this.saved?.saveNext(ns.id, next.name, buf) ?? Promise.resolve()).catch(
+        (e: unknown) => {
+          throw new XtError(ENOMEM, `the state directory cannot take the table: ${String(e)}`);
+        },
+      );
+      ahead.catch(() => undefined);
       // The old counts are read after the swap, as the kernel does, so packets the old rules
-      // counted while the new ones were being loaded are not lost.
+      // counted while the new ones were being loaded are not lost. While the old rules drain,
+      // the new table is laid out for the GET_INFO and GET_ENTRIES that follow every command.
       let counted: readonly XtCounters[] | undefined;
       try {
-        counted = await this.backend.apply(ns, next, ms, tag);
+        counted = await this.backend.apply(ns, next, ms, tag, {
+          ready: ahead,
+          meanwhile: () => layOut(next),
+        });
       } catch (e) {
+        await ahead.catch(() => undefined);
         await this.saved?.dropNext(ns.id, next.name);
         throw e;
       }

@@ -505,6 +505,11 @@ interface LaidOut extends EncodedTable {
 
 const encodedTables = new WeakMap<Table, LaidOut>();
 
+/** Lays `table` out now (it is kept for GET_INFO and GET_ENTRIES): for a moment that is idle. */
+export function layOut(table: Table): void {
+  laidOut(table);
+}
+
 function laidOut(table: Table): LaidOut {
   let enc = encodedTables.get(table);
   if (enc === undefined) {

@@ -3,7 +3,7 @@
 // table is compiled. Test-only: production code has no switch for it. Run from the build as
 // `node dist/test/differential/faulty-daemon.js daemon --socket S --pin-root P --state-dir D`.
 import { BpfBackend } from '../../src/bpf/backend.js';
-import type { Candidate, NetnsRef } from '../../src/ipc/backend.js';
+import type { ApplyAround, Candidate, NetnsRef } from '../../src/ipc/backend.js';
 import { serveSocket } from '../../src/ipc/daemon.js';
 import { eventWiring } from '../../src/ipc/events.js';
 import { StateFiles } from '../../src/ipc/persist.js';
@@ -37,8 +37,9 @@ class FlippedBackend extends BpfBackend {
     table: Table,
     phase?: (name: string) => void,
     tag?: bigint,
+    around?: ApplyAround,
   ): Promise<readonly XtCounters[] | undefined> {
-    return super.apply(netns, this.flip(table), phase, tag);
+    return super.apply(netns, this.flip(table), phase, tag, around);
   }
 
   override resume(netns: NetnsRef, candidates: readonly Candidate[]): Promise<number> {

@@ -22,7 +22,7 @@ import {
   NO_CAND,
   RULE,
 } from '../codegen/layout.js';
-import type { Evaluated } from '../../translate/ext/types.js';
+import type { Evaluated, RecordContext } from '../../translate/ext/types.js';
 import { tablesMap, type TableSlots } from './netns.js';
 import type { Action, Plan, PlanEntry } from '../../translate/plan.js';
 import {
@@ -70,6 +70,42 @@ export interface Image {
 const byName = (a: Evaluated, b: Evaluated): number =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
+// `iptables -A` on a 10,000-rule table sends 10,000 rules the last replace had; the memo
+// (translate/memo.ts) hands back the very same decoded values for them, so their records can be
+// remembered by value identity instead of encoded again for every image. Only records that are
+// functions of (value, revision, HZ) alone are kept: one that asked for a state or table slot
+// depends on the ruleset around it.
+interface KnownRecord {
+  readonly kind: Evaluated;
+  readonly revision: number;
+  readonly hz: number | undefined;
+  readonly bytes: Buffer;
+}
+const known = new WeakMap<object, KnownRecord>();
+
+/** k's record of `value`, from `known` when it is a pure function of what it was made from. */
+function recordBytes(k: Evaluated, value: unknown, revision: number, ctx: RecordContext): Buffer {
+  const engine = k.engine as NonNullable<Evaluated['engine']>;
+  const key = typeof value === 'object' && value !== null ? value : undefined;
+  const hit = key && known.get(key);
+  if (hit && hit.kind === k && hit.revision === revision && hit.hz === ctx.hz) return hit.bytes;
+  let pure = true;
+  const impure =
+    <A extends unknown[]>(f: (...a: A) => number) =>
+    (...a: A): number => {
+      pure = false;
+      return f(...a);
+    };
+  const { tableSlot } = ctx;
+  const bytes = engine.record(value, revision, {
+    hz: ctx.hz,
+    stateSlot: impure(() => ctx.stateSlot()),
+    ...(tableSlot && { tableSlot: impure((name: string) => tableSlot.call(ctx, name)) }),
+  });
+  if (key && pure) known.set(key, { kind: k, revision, hz: ctx.hz, bytes });
+  return bytes;
+}
+
 /** A plan entry the engine cannot run, and why. */
 export interface Refusal {
   readonly entry: number;
@@ -84,7 +120,7 @@ export function refusals(c: { readonly plan: Plan }, hz: number | undefined): Re
   const out: Refusal[] = [];
   const tryRecord = (e: PlanEntry, k: Evaluated, value: unknown, revision: number): void => {
     try {
-      k.engine?.record(value, revision, { hz, stateSlot: () => 0, tableSlot: () => 0 });
+      recordBytes(k, value, revision, { hz, stateSlot: () => 0, tableSlot: () => 0 });
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       out.push({ entry: e.index, reason: err.message });
@@ -260,7 +296,20 @@ function ruleAction(
   }
 }
 
-function writeIp(b: Buffer, at: number, e: PlanEntry): void {
+/** A zeroed map image and its host-order 32-bit words (every engine record is 4-aligned). */
+function zeroed(size: number): { readonly bytes: Buffer; readonly words: Uint32Array } {
+  const words = new Uint32Array(Math.ceil(size / 4));
+  return { bytes: Buffer.from(words.buffer, 0, size), words };
+}
+
+/** A u32 in network byte order, as a host-order word holding those bytes. */
+function wire(v: number): number {
+  return (
+    (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0
+  );
+}
+
+function writeIp(b: Buffer, w: Uint32Array, at: number, e: PlanEntry): void {
   const ip = e.ip;
   if (!ip) return;
   let ipf = 0;
@@ -271,10 +320,10 @@ function writeIp(b: Buffer, at: number, e: PlanEntry): void {
   if ((ip.flags & IPT_F_FRAG) !== 0) ipf |= Ipf.FRAG;
   b[at + RULE.IPF] = ipf;
   // Addresses as the packet's bytes: the program compares them as loaded.
-  b.writeUInt32BE(ip.src >>> 0, at + RULE.SRC);
-  b.writeUInt32BE(ip.srcMask >>> 0, at + RULE.SMSK);
-  b.writeUInt32BE(ip.dst >>> 0, at + RULE.DST);
-  b.writeUInt32BE(ip.dstMask >>> 0, at + RULE.DMSK);
+  w[(at + RULE.SRC) >> 2] = wire(ip.src);
+  w[(at + RULE.SMSK) >> 2] = wire(ip.srcMask);
+  w[(at + RULE.DST) >> 2] = wire(ip.dst);
+  w[(at + RULE.DMSK) >> 2] = wire(ip.dstMask);
   b[at + RULE.PROTO] = ip.proto;
   b[at + RULE.FLAGS] = ip.flags;
   b[at + RULE.INV] = inv & (IPT_INV_SRCIP | IPT_INV_DSTIP | IPT_INV_PROTO | IPT_INV_FRAG);
@@ -312,7 +361,7 @@ export function buildImage(
       buf = Buffer.alloc(size * (need.records.get(k.name) ?? 0));
       records.set(k.name, buf);
     }
-    const bytes = (k.engine as NonNullable<Evaluated['engine']>).record(value, revision, {
+    const bytes = recordBytes(k, value, revision, {
       hz,
       stateSlot: () => stateSlot(k),
       tableSlot: (name) => {
@@ -333,78 +382,79 @@ export function buildImage(
     return half * (cap.slots.get(map) ?? 0) + n;
   };
 
-  const rules = Buffer.alloc(RULE.SIZE * plan.entries.length);
-  const mrefs = Buffer.alloc(MREF.SIZE * need.mrefs);
+  const { bytes: rules, words: rw } = zeroed(RULE.SIZE * plan.entries.length);
+  const { bytes: mrefs, words: mw } = zeroed(MREF.SIZE * need.mrefs);
   let m = 0;
   const mref = (kind: number, index: number): void => {
-    mrefs.writeUInt32LE(kind, m * MREF.SIZE + MREF.KIND);
-    mrefs.writeUInt32LE(index, m * MREF.SIZE + MREF.INDEX);
+    mw[(m * MREF.SIZE + MREF.KIND) >> 2] = kind;
+    mw[(m * MREF.SIZE + MREF.INDEX) >> 2] = index;
     m++;
   };
+  const iface = matchId.get(IFACE.name) ?? -1;
   plan.entries.forEach((e, i) => {
     const at = i * RULE.SIZE;
-    rules.writeUInt32LE(i, at + RULE.ENTRY);
+    rw[(at + RULE.ENTRY) >> 2] = i;
     const first = m;
-    if (e.ip && namesInterface(e.ip)) {
-      mref(matchId.get(IFACE.name) as number, recordOf(IFACE, e.ip, 0));
-    }
+    if (e.ip && namesInterface(e.ip)) mref(iface, recordOf(IFACE, e.ip, 0));
     for (const x of e.matches) {
       if (x.extension.engine?.always) continue;
       mref(matchId.get(x.extension.name) as number, recordOf(x.extension, x.value, x.revision));
     }
-    rules.writeUInt32LE(base.mrefs + first, at + RULE.MFIRST);
+    rw[(at + RULE.MFIRST) >> 2] = base.mrefs + first;
     rules.writeUInt16LE(m - first, at + RULE.MCOUNT);
     const [act, arg0, arg1] = ruleAction(e, c, base.blocks, (a) => [
       targetId.get(a.target.extension.name) as number,
       recordOf(a.target.extension, a.target.value, a.target.revision),
     ]);
     rules[at + RULE.ACTION] = act;
-    rules.writeUInt32LE(arg0 >>> 0, at + RULE.ARG0);
-    rules.writeUInt32LE(arg1 >>> 0, at + RULE.ARG1);
-    writeIp(rules, at, e);
+    rw[(at + RULE.ARG0) >> 2] = arg0 >>> 0;
+    rw[(at + RULE.ARG1) >> 2] = arg1 >>> 0;
+    writeIp(rules, rw, at, e);
   });
 
-  const blocks = Buffer.alloc(BLOCK.SIZE * c.blocks.length);
-  const nodes = Buffer.alloc(NODE.SIZE * need.nodes);
-  const lists = Buffer.alloc(CAND.SIZE * need.lists);
+  const { bytes: blocks, words: bw } = zeroed(BLOCK.SIZE * c.blocks.length);
+  const { bytes: nodes, words: nw } = zeroed(NODE.SIZE * need.nodes);
+  const { words: lw, bytes: lists } = zeroed(CAND.SIZE * need.lists);
+  const N = NODE.SIZE >> 2;
+  const C = CAND.SIZE >> 2;
   const sentinel = (at: number): void => {
-    lists.writeUInt32LE(NO_CAND, at * CAND.SIZE + CAND.POS);
+    lw[at * C + (CAND.POS >> 2)] = NO_CAND;
   };
   nodes[NODE.KIND] = NODE_LEAF;
-  nodes.writeUInt32LE(base.lists, NODE.START);
+  nw[NODE.START >> 2] = base.lists;
   sentinel(0);
   let nodeAt = 1;
   let listAt = 1;
   c.blocks.forEach((b, k) => {
-    const at = k * BLOCK.SIZE;
+    const at = (k * BLOCK.SIZE) >> 2;
     const next = k + 1 < c.blocks.length ? base.blocks + k + 1 : NO_BLOCK;
-    blocks.writeUInt32LE(next >>> 0, at + BLOCK.NEXT);
-    blocks.writeUInt32LE(b.first, at + BLOCK.FIRST);
+    bw[at + (BLOCK.NEXT >> 2)] = next >>> 0;
+    bw[at + (BLOCK.FIRST >> 2)] = b.first;
     if (b.trees.length > GROUPS) throw new Error(`block with ${b.trees.length} groups`);
-    for (let g = b.trees.length; g < GROUPS; g++)
-      blocks.writeUInt32LE(base.nodes, at + BLOCK.ROOT + 4 * g);
+    for (let g = b.trees.length; g < GROUPS; g++) bw[at + (BLOCK.ROOT >> 2) + g] = base.nodes;
     b.trees.forEach((t, g) => {
       const n0 = nodeAt;
-      blocks.writeUInt32LE(base.nodes + n0, at + BLOCK.ROOT + 4 * g);
+      bw[at + (BLOCK.ROOT >> 2) + g] = base.nodes + n0;
       for (let j = 0; j < t.nodes; j++) {
-        const o = (n0 + j) * NODE.SIZE;
+        const o = (n0 + j) * N;
         if (t.leaf[j]) {
-          nodes[o + NODE.KIND] = NODE_LEAF;
-          nodes.writeUInt32LE(base.lists + listAt, o + NODE.START);
-          for (let x = t.start[j] as number; x < (t.end[j] as number); x++) {
+          nodes[o * 4 + NODE.KIND] = NODE_LEAF;
+          nw[o + (NODE.START >> 2)] = base.lists + listAt;
+          const end = t.end[j] as number;
+          for (let x = t.start[j] as number; x < end; x++) {
             const v = t.list[x] as number;
             const entry = b.first + (v >>> 1);
-            const lo = listAt * CAND.SIZE;
-            lists.writeUInt32LE(base.rules + entry, lo + CAND.RULE);
-            lists.writeUInt32LE(((entry << 1) | (v & 1)) >>> 0, lo + CAND.POS);
+            const lo = listAt * C;
+            lw[lo + (CAND.RULE >> 2)] = base.rules + entry;
+            lw[lo + (CAND.POS >> 2)] = ((entry << 1) | (v & 1)) >>> 0;
             listAt++;
           }
           sentinel(listAt++);
         } else {
-          nodes[o + NODE.DIM] = t.dim[j] as number;
-          nodes.writeUInt32LE(t.thr[j] as number, o + NODE.THR);
-          nodes.writeUInt32LE(base.nodes + n0 + (t.left[j] as number), o + NODE.LEFT);
-          nodes.writeUInt32LE(base.nodes + n0 + (t.right[j] as number), o + NODE.RIGHT);
+          nodes[o * 4 + NODE.DIM] = t.dim[j] as number;
+          nw[o + (NODE.THR >> 2)] = t.thr[j] as number;
+          nw[o + (NODE.LEFT >> 2)] = base.nodes + n0 + (t.left[j] as number);
+          nw[o + (NODE.RIGHT >> 2)] = base.nodes + n0 + (t.right[j] as number);
         }
       }
       nodeAt += t.nodes;
