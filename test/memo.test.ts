@@ -89,6 +89,49 @@ describe('EntryMemo', () => {
     );
   });
 
+  it('after an insert, a delete or a change, reuses the decoded body of every rule kept', () => {
+    // Distinct rules (each its own port), so each kept rule has one old self to be found.
+    const rule = (port: number): string =>
+      port % 3 === 0
+        ? `-A INPUT -p tcp -m tcp --dport ${port} -j ACCEPT`
+        : port % 3 === 1
+          ? `-A INPUT -p udp -m udp --sport ${port} -j c1`
+          : `-A c1 -p tcp -m multiport --dports ${port},${port + 1} -j RETURN`;
+    const edit = fc.record({
+      at: fc.nat(),
+      remove: fc.nat({ max: 12 }),
+      add: fc.array(fc.integer({ min: 20000, max: 30000 }), { maxLength: 12 }),
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 60 }), fc.array(edit, { maxLength: 4 }), (n, edits) => {
+        const memo = new EntryMemo();
+        let ports = Array.from({ length: n }, (_, i) => 1000 + i);
+        let before = checkReplace(replaceBuf(text(ports.map(rule))), memo);
+        for (const e of edits) {
+          const at = e.at % (ports.length + 1);
+          const kept = new Set(ports);
+          ports = [...ports.slice(0, at), ...e.add, ...ports.slice(at + e.remove)];
+          const buf = replaceBuf(text(ports.map(rule)));
+          const after = checkReplace(buf, memo);
+          expect(after).toEqual(checkReplace(buf));
+          const bodies = (t: typeof after): Map<string, object> =>
+            new Map(
+              t.chains.flatMap((c) =>
+                c.rules.map((r) => [JSON.stringify(r.matches.map((m) => m.value)), r.ip]),
+              ),
+            );
+          const old = bodies(before);
+          for (const [key, ip] of bodies(after)) {
+            const port = Number(/\d+/.exec(key)?.[0]);
+            if (kept.has(port) && !e.add.includes(port)) expect(ip).toBe(old.get(key));
+          }
+          before = after;
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
   it('answers GET_ENTRIES with the comefrom mark_source_chains gave the checked blob', () => {
     const buf = replaceBuf(text(RULES));
     const table = checkReplace(buf, new EntryMemo());

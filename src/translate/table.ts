@@ -198,6 +198,11 @@ function isPlainErrorEntry(blob: Buffer, off: number): boolean {
 }
 
 function countersAt(blob: Buffer, off: number): XtCounters {
+  // A checked blob's counters are zeroed (the kernel's copy): one shared object, no BigInts.
+  const at = off + OFF_COUNTERS;
+  if ((blob.readUInt32LE(at) | blob.readUInt32LE(at + 4) | blob.readUInt32LE(at + 8)) === 0) {
+    if (blob.readUInt32LE(at + 12) === 0) return ZERO_COUNTERS;
+  }
   return {
     pcnt: blob.readBigUInt64LE(off + OFF_COUNTERS),
     bcnt: blob.readBigUInt64LE(off + OFF_COUNTERS + 8),
@@ -279,16 +284,13 @@ export function blobToTable(
       target = { kind: 'extension', target: body.target };
     }
     const hookMask = comefrom?.get(off);
-    return {
-      ip: body.ip,
-      nfcache: body.nfcache,
-      matches: body.matches,
-      target,
-      counters: countersAt(blob, off),
-      slack: body.slack,
-      ...(hookMask === undefined ? {} : { hookMask }),
-      origin: { offset: off, index: index.get(off) ?? -1 },
-    };
+    const origin = { offset: off, index: index.get(off) ?? -1 };
+    const counters = countersAt(blob, off);
+    const { ip, nfcache, matches, slack } = body;
+    // Two literals rather than a spread: this runs once per entry of every command.
+    return hookMask === undefined
+      ? { ip, nfcache, matches, target, counters, slack, origin }
+      : { ip, nfcache, matches, target, counters, slack, hookMask, origin };
   };
 
   const chains: Chain[] = [];
