@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { XtCounters } from '../translate/ir.js';
+import { ZERO_COUNTERS, type XtCounters } from '../translate/ir.js';
 
 export const DEFAULT_STATE_DIR = '/run/bpfilter/state';
 
@@ -74,6 +74,7 @@ export class StateFiles {
     const buf = Buffer.alloc(8 + 16 * base.length);
     buf.writeBigUInt64LE(tag, 0);
     base.forEach((c, i) => {
+      if (c === ZERO_COUNTERS) return;
       buf.writeBigUInt64LE(c.pcnt, 8 + 16 * i);
       buf.writeBigUInt64LE(c.bcnt, 8 + 16 * i + 8);
     });

@@ -19,7 +19,7 @@ import {
 } from '../translate/abi.js';
 import { EFAULT, EINVAL, ENOENT, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
-import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
+import { entryCount, ZERO_COUNTERS, type Table, type XtCounters } from '../translate/ir.js';
 import { EntryMemo } from '../translate/memo.js';
 import { encodeGetinfo, initialTable, layOut, tableToBlob } from '../translate/table.js';
 import {
@@ -74,8 +74,7 @@ interface TableState {
   readonly base: XtCounters[];
 }
 
-const zeros = (n: number): XtCounters[] =>
-  Array.from({ length: n }, () => ({ pcnt: 0n, bcnt: 0n }));
+const zeros = (n: number): XtCounters[] => Array<XtCounters>(n).fill(ZERO_COUNTERS);
 
 export function netnsOf(pid: number): NetnsRef {
   const path = `/proc/${pid}/ns/net`;
@@ -397,17 +396,14 @@ export class SockoptService {
       const st = await this.state(ns, add.name);
       checkAddCountersAgainst(st?.table, add);
       if (!st) return 0;
-      const base = st.base.map((b, i) => {
-        const c = add.counters[i];
-        return c ? { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) } : b;
-      });
+      const base = withCounts(st.base, add.counters);
       // Saved first: counters a restarted helper would not list are refused, as above.
       try {
         await this.saved?.saveCounters(ns.id, add.name, st.tag, base);
       } catch (e) {
         throw new XtError(ENOMEM, `the state directory cannot take the counters: ${String(e)}`);
       }
-      st.base.splice(0, base.length, ...base);
+      base.forEach((b, i) => (st.base[i] = b));
       return 0;
     });
   }
@@ -493,7 +489,8 @@ function withCounts(
 ): XtCounters[] {
   return base.map((b, i) => {
     const c = counted?.[i];
-    return c ? { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) } : b;
+    if (c === undefined || c === ZERO_COUNTERS) return b;
+    return b === ZERO_COUNTERS ? c : { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) };
   });
 }
 
@@ -582,6 +579,7 @@ function refuseCounters(req: MboxRequest, num: number): never {
 function encodeCounters(cs: readonly XtCounters[]): Buffer {
   const buf = Buffer.alloc(cs.length * SIZEOF_XT_COUNTERS);
   cs.forEach((c, i) => {
+    if (c === ZERO_COUNTERS) return;
     buf.writeBigUInt64LE(c.pcnt, i * 16);
     buf.writeBigUInt64LE(c.bcnt, i * 16 + 8);
   });

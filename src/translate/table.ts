@@ -493,8 +493,10 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
     for (let i = 0; i < n; i++) {
       const c = live[i];
       if (c === undefined) continue;
-      entries.writeBigUInt64LE(c.pcnt, (at[i] ?? 0) + OFF_COUNTERS);
-      entries.writeBigUInt64LE(c.bcnt, (at[i] ?? 0) + OFF_COUNTERS + 8);
+      const o = (at[i] ?? 0) + OFF_COUNTERS;
+      if (c === ZERO_COUNTERS && countersAt(entries, o - OFF_COUNTERS) === ZERO_COUNTERS) continue;
+      entries.writeBigUInt64LE(c.pcnt, o);
+      entries.writeBigUInt64LE(c.bcnt, o + 8);
     }
   }
   return { ...enc, entries };

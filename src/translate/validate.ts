@@ -40,7 +40,7 @@ import {
 import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from './errno.js';
 import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
-import { entryCount, type Table, type XtCounters } from './ir.js';
+import { entryCount, ZERO_COUNTERS, type Table, type XtCounters } from './ir.js';
 import type { EntryMemo } from './memo.js';
 import { blobToTable, tableSize } from './table.js';
 
@@ -412,10 +412,15 @@ export function checkAddCounters(buf: Buffer): AddCounters {
       `${num} counters need ${num * SIZEOF_XT_COUNTERS} bytes, got ${buf.length - SIZEOF_XT_COUNTERS_INFO}`,
     );
   }
-  const counters = Array.from({ length: num }, (_, i) => ({
-    pcnt: buf.readBigUInt64LE(SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * i),
-    bcnt: buf.readBigUInt64LE(SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * i + 8),
-  }));
+  const counters = Array.from({ length: num }, (_, i): XtCounters => {
+    const at = SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * i;
+    const zero =
+      (buf.readUInt32LE(at) | buf.readUInt32LE(at + 4) | buf.readUInt32LE(at + 8)) === 0 &&
+      buf.readUInt32LE(at + 12) === 0;
+    return zero
+      ? ZERO_COUNTERS
+      : { pcnt: buf.readBigUInt64LE(at), bcnt: buf.readBigUInt64LE(at + 8) };
+  });
   return { name: cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1), counters };
 }
 

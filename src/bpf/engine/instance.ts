@@ -21,7 +21,7 @@ import {
 } from '../codegen/layout.js';
 import { workSize } from '../codegen/state.js';
 import type { Evaluated } from '../../translate/ext/types.js';
-import type { XtCounters } from '../../translate/ir.js';
+import { ZERO_COUNTERS, type XtCounters } from '../../translate/ir.js';
 import type { HookPlan } from '../../translate/plan.js';
 import { NF_INET_LOCAL_OUT } from '../../translate/abi.js';
 import { mmapShared, type Mapping } from '../../sys/libc.js';
@@ -476,7 +476,15 @@ function pageAligned(n: number): number {
 export function sumCounters(bytes: Buffer, slots: number, n: number, start: number): XtCounters[] {
   const cpus = possibleCpus();
   const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
+  const halves = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
   return Array.from({ length: n }, (_, i) => {
+    // Most entries of a big table count nothing between two commands: no BigInts for them.
+    let any = 0;
+    for (let c = 0; c < cpus; c++) {
+      const w = 4 * (c * slots + start + i);
+      any |= (halves[w] as number) | (halves[w + 1] as number);
+    }
+    if (any === 0) return ZERO_COUNTERS;
     let pcnt = 0n;
     let bcnt = 0n;
     for (let c = 0; c < cpus; c++) {
