@@ -70,7 +70,8 @@ export function findJumpOffset(offsets: readonly number[], target: number): bool
  * comefrom of every entry (by offset), or null where the kernel returns 0 (→ ELOOP): a loop, a
  * jump to something that is not an entry start, or falling off the end of the table.
  *
- * `offsets` are the entry start offsets in order; `hookEntry` the validated hook entry points.
+ * `offsets` are the entry start offsets in order, each 8-aligned (check_entry_size_and_hooks
+ * refuses others); `hookEntry` the validated hook entry points.
  */
 export function markSourceChains(
   blob: Buffer,
@@ -79,24 +80,25 @@ export function markSourceChains(
   hookEntry: readonly number[],
   offsets: readonly number[],
 ): Map<number, number> | null {
-  const comefrom = new Map<number, number>();
-  const back = new Map<number, number>();
+  // Per entry by offset / 8: arrays, not maps, as this walks every entry of every command.
+  const slots = (size >> 3) + 1;
+  const from = new Int32Array(slots);
+  const backs = new Int32Array(slots);
   for (const off of offsets) {
-    comefrom.set(off, 0);
-    back.set(off, 0);
+    if (off % 8 !== 0 || off >= size) throw new Error(`entry offset ${off} is not 8-aligned`);
   }
   const busy = 1 << NF_INET_NUMHOOKS;
-  const get = (m: Map<number, number>, k: number): number => m.get(k) ?? 0;
+  const at = (off: number): number => off >> 3;
 
   for (let hook = 0; hook < NF_INET_NUMHOOKS; hook++) {
     if (!(validHooks & (1 << hook))) continue;
     let pos = hookEntry[hook] ?? 0;
-    back.set(pos, pos);
+    backs[at(pos)] = pos;
     for (;;) {
-      const from = get(comefrom, pos);
-      const visited = (from & (1 << hook)) !== 0;
-      if (from & busy) return null;
-      comefrom.set(pos, from | (1 << hook) | busy);
+      const was = from[at(pos)] as number;
+      const visited = (was & (1 << hook)) !== 0;
+      if (was & busy) return null;
+      from[at(pos)] = was | (1 << hook) | busy;
 
       if (
         (unconditional(blob, pos) && targetNameIs(blob, pos, '') && verdictAt(blob, pos) < 0) ||
@@ -106,10 +108,10 @@ export function markSourceChains(
         let oldpos: number;
         let done = false;
         for (;;) {
-          comefrom.set(pos, get(comefrom, pos) ^ busy);
+          from[at(pos)] = (from[at(pos)] as number) ^ busy;
           oldpos = pos;
-          pos = get(back, pos);
-          back.set(oldpos, 0);
+          pos = backs[at(pos)] as number;
+          backs[at(oldpos)] = 0;
           if (pos === oldpos) {
             done = true;
             break;
@@ -119,7 +121,7 @@ export function markSourceChains(
         if (done) break;
         const step = nextOffsetAt(blob, pos);
         if (pos + step >= size) return null;
-        back.set(pos + step, pos);
+        backs[at(pos + step)] = pos;
         pos += step;
       } else {
         // Only a standard target's verdict is a jump; other targets may be too short to read.
@@ -131,10 +133,10 @@ export function markSourceChains(
           newpos = pos + nextOffsetAt(blob, pos);
           if (newpos >= size) return null;
         }
-        back.set(newpos, pos);
+        backs[at(newpos)] = pos;
         pos = newpos;
       }
     }
   }
-  return comefrom;
+  return new Map(offsets.map((off) => [off, from[off >> 3] as number]));
 }

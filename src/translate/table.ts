@@ -82,12 +82,20 @@ const PRELUDE = '';
 const USER_HEAD_SIZE = SIZEOF_IPT_ENTRY + SIZEOF_XT_ERROR_TARGET;
 const STANDARD_ENTRY_SIZE = SIZEOF_IPT_ENTRY + SIZEOF_XT_STANDARD_TARGET;
 
-const VERDICTS: Readonly<Record<number, Verdict>> = {
-  [-NF_ACCEPT - 1]: 'ACCEPT',
-  [-NF_DROP - 1]: 'DROP',
-  [-NF_QUEUE - 1]: 'QUEUE',
-  [XT_RETURN]: 'RETURN',
-};
+/**
+ * The standard target's verdicts as rule targets, one shared object each. A Map: negative
+ * numbers as object keys are strings, made anew on every lookup of every entry.
+ */
+const VERDICT_TARGETS: ReadonlyMap<number, RuleTarget> = new Map(
+  (
+    [
+      [-NF_ACCEPT - 1, 'ACCEPT'],
+      [-NF_DROP - 1, 'DROP'],
+      [-NF_QUEUE - 1, 'QUEUE'],
+      [XT_RETURN, 'RETURN'],
+    ] as const
+  ).map(([v, verdict]) => [v, Object.freeze({ kind: 'verdict', verdict })]),
+);
 
 export function verdictValue(v: Verdict): number {
   switch (v) {
@@ -276,9 +284,9 @@ export function blobToTable(
                 index: to.index,
               };
       } else {
-        const verdict = VERDICTS[v];
+        const verdict = VERDICT_TARGETS.get(v);
         if (verdict === undefined) unrepresentable(`verdict ${v}`);
-        target = { kind: 'verdict', verdict };
+        target = verdict;
       }
     } else {
       target = { kind: 'extension', target: body.target };

@@ -83,12 +83,22 @@ interface KnownRecord {
 }
 const known = new WeakMap<object, KnownRecord>();
 
-/** k's record of `value`, from `known` when it is a pure function of what it was made from. */
-function recordBytes(k: Evaluated, value: unknown, revision: number, ctx: RecordContext): Buffer {
+/**
+ * k's record of `value`, from `known` when it is a pure function of what it was made from;
+ * `ctxOf` gives the context of a record that has to be made.
+ */
+function recordBytes(
+  k: Evaluated,
+  value: unknown,
+  revision: number,
+  hz: number | undefined,
+  ctxOf: () => RecordContext,
+): Buffer {
   const engine = k.engine as NonNullable<Evaluated['engine']>;
   const key = typeof value === 'object' && value !== null ? value : undefined;
   const hit = key && known.get(key);
-  if (hit && hit.kind === k && hit.revision === revision && hit.hz === ctx.hz) return hit.bytes;
+  if (hit && hit.kind === k && hit.revision === revision && hit.hz === hz) return hit.bytes;
+  const ctx = ctxOf();
   let pure = true;
   const impure =
     <A extends unknown[]>(f: (...a: A) => number) =>
@@ -98,11 +108,11 @@ function recordBytes(k: Evaluated, value: unknown, revision: number, ctx: Record
     };
   const { tableSlot } = ctx;
   const bytes = engine.record(value, revision, {
-    hz: ctx.hz,
+    hz,
     stateSlot: impure(() => ctx.stateSlot()),
     ...(tableSlot && { tableSlot: impure((name: string) => tableSlot.call(ctx, name)) }),
   });
-  if (key && pure) known.set(key, { kind: k, revision, hz: ctx.hz, bytes });
+  if (key && pure) known.set(key, { kind: k, revision, hz, bytes });
   return bytes;
 }
 
@@ -120,7 +130,7 @@ export function refusals(c: { readonly plan: Plan }, hz: number | undefined): Re
   const out: Refusal[] = [];
   const tryRecord = (e: PlanEntry, k: Evaluated, value: unknown, revision: number): void => {
     try {
-      recordBytes(k, value, revision, { hz, stateSlot: () => 0, tableSlot: () => 0 });
+      recordBytes(k, value, revision, hz, () => ({ hz, stateSlot: () => 0, tableSlot: () => 0 }));
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       out.push({ entry: e.index, reason: err.message });
@@ -351,17 +361,18 @@ export function buildImage(
   const matchId = new Map(kinds.matches.map((k, i) => [k.name, i]));
   const targetId = new Map(kinds.targets.map((k, i) => [k.name, i]));
   const records = new Map<string, Buffer>();
-  const used = new Map<string, number>();
+  /** Per kind: its records' buffer, size, count so far and first index in this half. */
+  const written = new Map<Evaluated, { buf: Buffer; size: number; n: number; first: number }>();
   const recordOf = (k: Evaluated, value: unknown, revision: number): number => {
-    const size = recordSize(k);
-    const n = used.get(k.name) ?? 0;
-    used.set(k.name, n + 1);
-    let buf = records.get(k.name);
-    if (!buf) {
-      buf = Buffer.alloc(size * (need.records.get(k.name) ?? 0));
+    let w = written.get(k);
+    if (w === undefined) {
+      const size = recordSize(k);
+      const buf = Buffer.alloc(size * (need.records.get(k.name) ?? 0));
       records.set(k.name, buf);
+      w = { buf, size, n: 0, first: half * (cap.records.get(k.name) ?? 0) };
+      written.set(k, w);
     }
-    const bytes = recordBytes(k, value, revision, {
+    const bytes = recordBytes(k, value, revision, hz, () => ({
       hz,
       stateSlot: () => stateSlot(k),
       tableSlot: (name) => {
@@ -369,9 +380,10 @@ export function buildImage(
         if (slot === undefined) throw new Error(`"${k.name}" names table "${name}" not planned`);
         return slot;
       },
-    });
-    bytes.copy(buf, n * size, 0, Math.min(bytes.length, size));
-    return half * (cap.records.get(k.name) ?? 0) + n;
+    }));
+    const n = w.n++;
+    w.buf.set(bytes.length > w.size ? bytes.subarray(0, w.size) : bytes, n * w.size);
+    return w.first + n;
   };
   const slots = new Map<string, number>();
   const stateSlot = (k: Evaluated): number => {
