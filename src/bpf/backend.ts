@@ -406,7 +406,7 @@ export class BpfBackend implements RulesetBackend {
       st.current = { ...cur, table, compiled };
       ms('write');
       // Every packet that read the old half has finished: its counters are final.
-      await drained(around);
+      await graceAsync();
       ms('grace');
       counted = cur.instance.counters(was);
       cur.instance.resetCounters(was);
@@ -435,7 +435,7 @@ export class BpfBackend implements RulesetBackend {
       st.adopted = undefined;
       this.pinState(st, inst);
       ms('write');
-      await drained(around);
+      await graceAsync();
       ms('grace');
       if (old) {
         counted = old.counters(old.active);
@@ -691,19 +691,4 @@ function createRepliesMap(): number {
     maxEntries: 1,
     name: 'bpfilter_replies',
   });
-}
-
-/**
- * A grace period, with `around.meanwhile` run on the event loop while the kernel waits. The
- * switch has happened: what `meanwhile` throws cannot refuse the table, and is left to whoever
- * asks for its work later.
- */
-async function drained(around: ApplyAround): Promise<void> {
-  const grace = graceAsync();
-  try {
-    around.meanwhile?.();
-  } catch {
-    // see above
-  }
-  await grace;
 }

@@ -61,8 +61,6 @@ export interface ApplyAround {
    * the refusal). The backend compiles while it is pending.
    */
   readonly ready?: Promise<void>;
-  /** Work for the event loop while the old ruleset drains after the switch. */
-  readonly meanwhile?: () => void;
 }
 
 export interface RulesetBackend {

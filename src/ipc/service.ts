@@ -347,14 +347,10 @@ export class SockoptService {
       );
       ahead.catch(() => undefined);
       // The old counts are read after the swap, as the kernel does, so packets the old rules
-      // counted while the new ones were being loaded are not lost. While the old rules drain,
-      // the new table is laid out for the GET_INFO and GET_ENTRIES that follow every command.
+      // counted while the new ones were being loaded are not lost.
       let counted: readonly XtCounters[] | undefined;
       try {
-        counted = await this.backend.apply(ns, next, ms, tag, {
-          ready: ahead,
-          meanwhile: () => layOut(next),
-        });
+        counted = await this.backend.apply(ns, next, ms, tag, { ready: ahead });
       } catch (e) {
         await ahead.catch(() => undefined);
         await this.saved?.dropNext(ns.id, next.name);
@@ -368,6 +364,15 @@ export class SockoptService {
       });
       await this.saved?.commitNext(ns.id, next.name);
       ms('save');
+      // Laid out for the GET_INFO and GET_ENTRIES that start every later command, once the reply
+      // is on its way: while the caller exits and the next iptables starts.
+      setImmediate(() => {
+        try {
+          layOut(next);
+        } catch {
+          // GET_INFO lays it out again and answers with what that throws.
+        }
+      });
       out.entries = entryCount(next);
       const phases = ms.phases;
       out.detail = `${out.entries} entries; ms ${Object.entries(phases)
