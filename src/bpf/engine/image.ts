@@ -74,7 +74,8 @@ const byName = (a: Evaluated, b: Evaluated): number =>
 // (translate/memo.ts) hands back the very same decoded values for them, so their records can be
 // remembered by value identity instead of encoded again for every image. Only records that are
 // functions of (value, revision, HZ) alone are kept: one that asked for a state or table slot
-// depends on the ruleset around it.
+// depends on the ruleset around it, and an extension says `freshRecord` when its record is new
+// for every ruleset for another reason.
 interface KnownRecord {
   readonly kind: Evaluated;
   readonly revision: number;
@@ -95,7 +96,8 @@ function recordBytes(
   ctxOf: () => RecordContext,
 ): Buffer {
   const engine = k.engine as NonNullable<Evaluated['engine']>;
-  const key = typeof value === 'object' && value !== null ? value : undefined;
+  const key =
+    typeof value === 'object' && value !== null && !engine.freshRecord ? value : undefined;
   const hit = key && known.get(key);
   if (hit && hit.kind === k && hit.revision === revision && hit.hz === hz) return hit.bytes;
   const ctx = ctxOf();

@@ -102,6 +102,7 @@ export const connlimit: Extension<ConnlimitMatch> = {
     // Counting a connection changes what the next packet sees.
     stateful: true,
     recordSize: REC_BYTES,
+    freshRecord: true,
     record(v: ConnlimitMatch): Buffer {
       const b = Buffer.alloc(REC_BYTES);
       b.writeBigUInt64LE(nextEpoch(), REC.EPOCH);

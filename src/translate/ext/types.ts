@@ -124,6 +124,12 @@ export interface Engine<T> {
   readonly always?: boolean;
   /** Bytes of the record `record` writes and `evaluate` reads (0: none). */
   readonly recordSize: number;
+  /**
+   * The record is made anew for every ruleset even where value, revision and HZ are the same
+   * (connlimit's epoch: checkentry gives each replace fresh lists). Without it, and without a
+   * state or table slot asked for, the image reuses the record made for the same value object.
+   */
+  readonly freshRecord?: boolean;
   record(value: T, revision: number, ctx: RecordContext): Buffer;
   /**
    * The evaluation, for any rule's record (EvalContext: R7 = record). Matches fall through when
