@@ -14,6 +14,7 @@ import {
   inexact,
   intersect,
   interval,
+  union,
   type Field,
   type Region,
 } from './key.js';
@@ -82,14 +83,28 @@ const regions = new WeakMap<readonly unknown[], { ip: RuleIp | undefined; region
 
 function computeRegion(e: PlanEntry): Region {
   let r = ipRegion(e.ip);
-  for (const m of e.matches) {
-    if (r.length === 0) return r;
+  // What a match that hotdrops leaves undecided, kept whatever narrows after it.
+  let hot: Region = NOWHERE;
+  let last = e.matches.length - 1;
+  while (last >= 0 && e.matches[last]?.extension.engine?.always) last--;
+  for (let k = 0; k < e.matches.length; k++) {
+    if (r.length === 0) break;
+    const m = e.matches[k] as PlanEntry['matches'][number];
     const engine = m.extension.engine;
-    r = intersect(
-      r,
-      engine?.region?.(m.value, m.revision) ?? (engine?.always ? EVERYWHERE : ANYWHERE),
-    );
-    if (engine?.stateful) return inexact(r);
+    const mr = engine?.region?.(m.value, m.revision) ?? (engine?.always ? EVERYWHERE : ANYWHERE);
+    if (engine?.hotdrops && k < last) {
+      hot = union(
+        hot,
+        inexact(
+          intersect(
+            r,
+            mr.filter((b) => !b.exact),
+          ),
+        ),
+      );
+    }
+    r = intersect(r, mr);
+    if (engine?.stateful) return union(inexact(r), hot);
   }
-  return r;
+  return union(r, hot);
 }

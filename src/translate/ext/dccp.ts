@@ -185,6 +185,7 @@ export const dccp: Extension<DccpMatch> = {
     return { extension: dccp, revision: 0, value };
   },
   engine: {
+    hotdrops: true,
     region: (v: DccpMatch) =>
       l4PortsRegion(IPPROTO_DCCP, {
         spts: (v.flags & XT_DCCP_SRC_PORTS) !== 0 ? v.spts : undefined,

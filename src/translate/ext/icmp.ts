@@ -88,6 +88,7 @@ export const icmp: Extension<IcmpMatch> = {
     return { extension: icmp, revision: 0, value };
   },
   engine: {
+    hotdrops: true,
     region: icmpRegion,
     recordSize: SIZE,
     record: (v: IcmpMatch) => icmp.encode(v, 0),

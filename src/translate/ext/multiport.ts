@@ -178,6 +178,7 @@ export const multiport: Extension<MultiportMatch> = {
     return { extension: multiport, revision: 1, value };
   },
   engine: {
+    hotdrops: true,
     region: multiportRegion,
     recordSize: SIZE,
     record: (v: MultiportMatch) => multiport.encode(v, 1),

@@ -247,6 +247,7 @@ export const sctp: Extension<SctpMatch> = {
     return { extension: sctp, revision: 0, value };
   },
   engine: {
+    hotdrops: true,
     region: (v: SctpMatch) =>
       l4PortsRegion(IPPROTO_SCTP, {
         spts: (v.flags & XT_SCTP_SRC_PORTS) !== 0 ? v.spts : undefined,

@@ -91,6 +91,7 @@ export function spiEngine<T extends SpiRange>(
       ? [LoadMem(R1, STATE, S.L4 + field.offset, Size.W), ToBe(R1, 32)]
       : [LoadMem(R1, STATE, S.L4 + field.offset, Size.H), ToBe(R1, 16)];
   return {
+    hotdrops: true,
     recordSize: SPI_SIZE,
     record: encode,
     evaluate: (cg: EvalContext): Insn[] => [

@@ -156,6 +156,7 @@ export const tcp: Extension<TcpMatch> = {
     return { extension: tcp, revision: 0, value };
   },
   engine: {
+    hotdrops: true,
     region: tcpRegion,
     recordSize: SIZE,
     record: (v: TcpMatch) => tcp.encode(v, 0),

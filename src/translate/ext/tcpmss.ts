@@ -91,6 +91,7 @@ export const tcpmss: Extension<TcpmssMatch> = {
     return { extension: tcpmss, revision: 0, value: { min, max, invert: o.mss.invert ? 1 : 0 } };
   },
   engine: {
+    hotdrops: true,
     recordSize: SIZE,
     record: (v: TcpmssMatch) => tcpmss.encode(v, 0),
     evaluate: tcpmssCode,

@@ -120,6 +120,12 @@ export interface Engine<T> {
    * rule for what matches after this one would say, since the kernel evaluates this one first.
    */
   readonly stateful?: boolean;
+  /**
+   * The match can hotdrop (a header cut short): ipt_do_table then drops the packet whatever the
+   * matches after it would say, so the rule's region keeps the packets this match cannot decide
+   * (its inexact boxes) however later matches narrow the rest.
+   */
+  readonly hotdrops?: boolean;
   /** The match always holds and needs no evaluation (comment). */
   readonly always?: boolean;
   /** Bytes of the record `record` writes and `evaluate` reads (0: none). */

@@ -206,6 +206,7 @@ export const u32: Extension<U32Match> = {
     return { extension: u32, revision: 0, value };
   },
   engine: {
+    hotdrops: true,
     recordSize: SIZE,
     record: (v: U32Match) => u32.encode(v, 0),
     evaluate: u32Code,

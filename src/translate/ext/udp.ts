@@ -89,6 +89,7 @@ export const udp: Extension<UdpMatch> = {
     return { extension: udp, revision: 0, value };
   },
   engine: {
+    hotdrops: true,
     region: udpRegion,
     recordSize: SIZE,
     record: (v: UdpMatch) => udp.encode(v, 0),
