@@ -33,6 +33,7 @@ import {
   Ja,
   JEq,
   JGe,
+  JGt,
   JLt,
   JNe,
   LoadFunc,
@@ -69,7 +70,14 @@ import {
   type Reg,
 } from '../asm/index.js';
 import type { Evaluated } from '../../translate/ext/types.js';
-import { DIM, L4_FRAGMENT, L4_HEADER, L4_SHORT, L4_WHOLE } from '../../translate/classify/key.js';
+import {
+  DIM,
+  KEY_WORDS,
+  L4_FRAGMENT,
+  L4_HEADER,
+  L4_SHORT,
+  L4_WHOLE,
+} from '../../translate/classify/key.js';
 import { MAX_DEPTH } from '../../translate/classify/hypersplit.js';
 import { IPT_INV_DSTIP, IPT_INV_FRAG, IPT_INV_PROTO, IPT_INV_SRCIP } from '../../translate/abi.js';
 import type { BtfFunc } from './btf.js';
@@ -141,10 +149,19 @@ const CB_KEY = 16;
 const CB_ACTION = 24;
 const CB_POS = (g: number): number => 32 + 4 * g;
 const CB_HRULE = (g: number): number => 32 + 4 * GROUPS + 4 * g;
-const CB_SCRATCH = 32 + 8 * GROUPS + SCRATCH;
+/** Candidates a CAND step may still turn down before it ends (a u64 count). */
+const CB_BUDGET = 32 + 8 * GROUPS + 8;
+const CB_SCRATCH = CB_BUDGET + SCRATCH;
 /** Global functions' frames: a lookup key and evaluator scratch. */
 const FN_KEY = 8;
 const FN_SCRATCH = 8 + SCRATCH;
+
+/**
+ * Candidates one CAND step may look at. Most are turned down by their boxes in a few
+ * instructions; ending the step for each would pay a bpf_loop round and the phase dispatch
+ * for every one. The verifier checks the CAND code this many times over, whatever the rules.
+ */
+const CANDS_PER_STEP = 4;
 
 /** Results of a match evaluator. */
 const M_NO = 0;
@@ -288,41 +305,50 @@ function keyFill(l: Labels): Insn[] {
 /**
  * classify(state): every group's tree from the block in STATE.BLOCK down to a leaf, whose list
  * start becomes the group's cursor; STATE.BLOCK moves to the block after. 0, or 1 when the data
- * is not what the image writer wrote. Left or right is chosen without a branch.
+ * is not what the image writer wrote.
+ *
+ * The trees are walked in lockstep, one level of each per round, and a leaf points left and
+ * right at itself, so a finished tree just stays put until all are done. A level is a chain of
+ * dependent loads (node, key word, threshold, child); walking the groups one after the other
+ * pays that latency once per level of every tree, in lockstep the four chains overlap and a
+ * packet pays about one per level of its deepest tree. Left or right is chosen without a branch.
  */
 function classifyFn(l: Labels): Insn[] {
   const bad = l.next('cls_bad');
+  const round = l.next('cls_round');
+  const at = (g: number): number => FN_KEY + 8 * (g + 1);
   const out: Insn[] = [
     withLabel(Mov.reg(STATE, R1), 'classify'),
     JEq.imm(STATE, 0, bad),
     LoadMem(R1, STATE, S.BLOCK, Size.W),
     ...lookup(MAPS.BLOCKS, R1, FN_KEY, bad),
-    Mov.reg(R6, R0),
-    LoadMem(R1, R6, BLOCK.NEXT, Size.W),
+    LoadMem(R1, R0, BLOCK.NEXT, Size.W),
     StoreMem(STATE, S.BLOCK, R1, Size.W),
   ];
   for (let g = 0; g < GROUPS; g++) {
-    const loop = l.next('cls_loop');
-    const leaf = l.next('cls_leaf');
+    out.push(LoadMem(R1, R0, BLOCK.ROOT + 4 * g, Size.W), StoreMem(FP, -at(g), R1, Size.W));
+  }
+  out.push(Mov.imm(R7, 0), withLabel(Mov.imm(R6, 1), round));
+  for (let g = 0; g < GROUPS; g++) {
     out.push(
-      LoadMem(R1, R6, BLOCK.ROOT + 4 * g, Size.W),
-      Mov.imm(R8, 0),
-      withLabel(StoreMem(FP, -FN_KEY, R1, Size.W), loop),
       LoadMapPtr(R1, MAPS.NODES),
       Mov.reg(R2, FP),
-      Add.imm(R2, -FN_KEY),
+      Add.imm(R2, -at(g)),
       Call.helper(BPF_FUNC_map_lookup_elem),
       JEq.imm(R0, 0, bad),
       LoadMem(R2, R0, NODE.KIND, Size.B),
-      JNe.imm(R2, 0, leaf),
+      And.reg(R6, R2),
       LoadMem(R2, R0, NODE.DIM, Size.B),
       And.imm(R2, 7),
       Lsh.imm(R2, 2),
       Mov.reg(R3, STATE),
       Add.reg(R3, R2),
       LoadMem(R3, R3, S.KEY, Size.W),
-      // right = key > thr: (thr - key) < 0; R1 = left ^ ((left ^ right) & -right)
+      // A leaf's list start is its THR word: the round that finds every group at its leaf
+      // leaves the cursors right.
       LoadMem(R4, R0, NODE.THR, Size.W),
+      StoreMem(STATE, cursor(g), R4, Size.W),
+      // right = key > thr: (thr - key) < 0; R1 = left ^ ((left ^ right) & -right)
       Sub.reg(R4, R3),
       Arsh.imm(R4, 63),
       LoadMem(R1, R0, NODE.LEFT, Size.W),
@@ -330,14 +356,17 @@ function classifyFn(l: Labels): Insn[] {
       Xor.reg(R2, R1),
       And.reg(R2, R4),
       Xor.reg(R1, R2),
-      Add.imm(R8, 1),
-      JLt.imm(R8, MAX_DEPTH + 1, loop),
-      Ja(bad),
-      withLabel(LoadMem(R1, R0, NODE.START, Size.W), leaf),
-      StoreMem(STATE, cursor(g), R1, Size.W),
+      StoreMem(FP, -at(g), R1, Size.W),
     );
   }
-  out.push(...ret(0), withLabel(Nop(), bad), ...ret(1));
+  out.push(
+    Add.imm(R7, 1),
+    JGt.imm(R7, MAX_DEPTH + 1, bad),
+    JEq.imm(R6, 0, round),
+    ...ret(0),
+    withLabel(Nop(), bad),
+    ...ret(1),
+  );
   return out;
 }
 
@@ -400,12 +429,44 @@ function ipTest(l: Labels, fail: string): Insn[] {
 }
 
 /**
+ * The rule record's boxes (layout.ts RULE) against the key: outside HULL → `fail`; inside EXACT
+ * (when the record has one) → act.
+ */
+function boxTests(l: Labels, fail: string): Insn[] {
+  const undecided = l.next('box_undecided');
+  const out: Insn[] = [];
+  const key = (d: number): number => S.KEY + 4 * d;
+  for (let d = 0; d < KEY_WORDS; d++) {
+    out.push(
+      LoadMem(R1, STATE, key(d), Size.W),
+      LoadMem(R2, R8, RULE.HULL + 4 * d, Size.W),
+      JLt.reg(R1, R2, fail),
+      LoadMem(R2, R8, RULE.HULL + 4 * (KEY_WORDS + d), Size.W),
+      JGt.reg(R1, R2, fail),
+    );
+  }
+  out.push(LoadMem(R1, R8, RULE.IPF, Size.B), And.imm(R1, Ipf.EXACT), JEq.imm(R1, 0, undecided));
+  for (let d = 0; d < KEY_WORDS; d++) {
+    out.push(
+      LoadMem(R1, STATE, key(d), Size.W),
+      LoadMem(R2, R8, RULE.EXACT + 4 * d, Size.W),
+      JLt.reg(R1, R2, undecided),
+      LoadMem(R2, R8, RULE.EXACT + 4 * (KEY_WORDS + d), Size.W),
+      JGt.reg(R1, R2, undecided),
+    );
+  }
+  out.push(Ja('act'), withLabel(Nop(), undecided));
+  return out;
+}
+
+/**
  * CAND: the next candidate in entry order across the groups: the smallest head position (a
  * merge of sorted lists, each ending in a sentinel), found and advanced without branches.
  * Covered → act; else ipt_ip from the rule record, then its first match in the same step.
  */
 function cand(l: Labels, corrupt: string): Insn[] {
   const again = l.next('cand_again');
+  const stepEnd = l.next('cand_step_end');
   const exhausted = l.next('cand_empty');
   const offEnd = l.next('cand_offend');
   const out: Insn[] = [withLabel(Nop(), 'cand')];
@@ -459,6 +520,7 @@ function cand(l: Labels, corrupt: string): Insn[] {
     Mov.reg(R8, R0),
     And.imm(R7, 1),
     JNe.imm(R7, 0, 'act'),
+    ...boxTests(l, again),
     ...ipTest(l, again),
     LoadMem(R1, R8, RULE.MCOUNT, Size.H),
     JEq.imm(R1, 0, 'act'),
@@ -467,7 +529,13 @@ function cand(l: Labels, corrupt: string): Insn[] {
     Add.reg(R1, R2),
     StoreMem(STATE, S.MEND, R1, Size.W),
     Ja('match'),
-    withLabel(Mov.imm(R0, 0), again),
+    // A candidate turned down: the next one in this step while the budget lasts.
+    withLabel(LoadMem(R1, FP, -CB_BUDGET, Size.DW), again),
+    JEq.imm(R1, 0, stepEnd),
+    Sub.imm(R1, 1),
+    StoreMem(FP, -CB_BUDGET, R1, Size.DW),
+    Ja('cand'),
+    withLabel(Mov.imm(R0, 0), stepEnd),
     Exit(),
     // Every list is done: on to the next block, or off the end of the table (ERROR: drop).
     withLabel(LoadMem(R1, STATE, S.BLOCK, Size.W), exhausted),
@@ -813,6 +881,7 @@ export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgr
   const walk: Insn[] = [
     withLabel(StoreMem(FP, -CB_FRAME, R2, Size.DW), 'walk'),
     LoadMem(STATE, R2, MAIN_FRAME.STATE, Size.DW),
+    StoreImm(FP, -CB_BUDGET, CANDS_PER_STEP - 1, Size.DW),
     LoadMem(R1, STATE, S.PHASE, Size.W),
     JEq.imm(R1, Phase.CAND, 'cand'),
     JEq.imm(R1, Phase.MATCH, 'match'),

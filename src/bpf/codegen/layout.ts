@@ -51,8 +51,9 @@ export const BLOCK = { SIZE: 32, NEXT: 0, ROOT: 8, FIRST: 24 } as const;
 
 /**
  * A tree node: internal {kind 0, dim, thr, left, right} (key[dim] <= thr goes left), or a leaf
- * {kind 1, start}: its list from entry `start` up to a sentinel. Node 0 of each half is a leaf
- * whose list is only the sentinel.
+ * {kind 1, start, left = right = itself}: its list from entry `start` up to a sentinel. A leaf
+ * leads back to itself so that the walk (engine.ts classify) can step a finished tree like any
+ * other. Node 0 of each half is a leaf whose list is only the sentinel.
  */
 export const NODE = { SIZE: 16, KIND: 0, DIM: 1, THR: 4, LEFT: 8, RIGHT: 12, START: 4 } as const;
 export const NODE_LEAF = 1;
@@ -84,16 +85,25 @@ export const Act = {
   DROP: 7,
 } as const;
 
-/** ipt_ip tests a rule record asks for (RULE.IPF). */
-export const Ipf = { SRC: 1, DST: 2, PROTO: 4, FRAG: 8, NEVER: 16 } as const;
+/**
+ * ipt_ip tests a rule record asks for (RULE.IPF). EXACT: the record's exact box decides the whole
+ * rule for keys inside it (nothing else to test).
+ */
+export const Ipf = { SRC: 1, DST: 2, PROTO: 4, FRAG: 8, NEVER: 16, EXACT: 32 } as const;
 
 /**
  * A rule record (one per blob entry, at the entry's index in the generation's half): the entry
  * index, its matches (MCOUNT match refs from MFIRST), its action, and ipt_ip's address, proto and
  * fragment tests. Addresses and masks are stored as the packet's bytes read as a u32.
+ *
+ * Then two boxes of the key (classify/key.ts), KEY_WORDS lo words then KEY_WORDS hi words each:
+ * HULL holds every key the rule could match or hotdrop (a key outside it skips the rule with no
+ * test at all), EXACT every key it surely matches (Ipf.EXACT: such a key acts at once). A leaf's
+ * candidates are mostly decided by these two, in the candidate's own step, so a rule that fails
+ * on its ports costs no match step and one that holds none either.
  */
 export const RULE = {
-  SIZE: 64,
+  SIZE: 136,
   ENTRY: 0,
   MFIRST: 4,
   MCOUNT: 8,
@@ -108,6 +118,8 @@ export const RULE = {
   PROTO: 36,
   FLAGS: 37,
   INV: 38,
+  HULL: 40,
+  EXACT: 88,
 } as const;
 
 /** A match ref: which kind's evaluator, and the index of the record in that kind's map. */

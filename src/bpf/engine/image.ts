@@ -6,6 +6,8 @@
 // counter slot base + i, whatever the trees look like, which is what lets a restarted helper
 // read the counters of a generation it did not build.
 import type { Classified } from '../../translate/classify/blocks.js';
+import { KEY_WORDS, hull, type Region } from '../../translate/classify/key.js';
+import { entryRegion } from '../../translate/classify/region.js';
 import { namesInterface, IFACE } from '../codegen/ip.js';
 import { Unsupported } from '../codegen/eval.js';
 import {
@@ -341,6 +343,26 @@ function writeIp(b: Buffer, w: Uint32Array, at: number, e: PlanEntry): void {
   b[at + RULE.INV] = inv & (IPT_INV_SRCIP | IPT_INV_DSTIP | IPT_INV_PROTO | IPT_INV_FRAG);
 }
 
+/**
+ * The rule's HULL and EXACT boxes (layout.ts RULE) from its region. A region that is nowhere
+ * keeps both zeroed: such a rule is never a candidate.
+ */
+function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
+  if (r.length === 0) return;
+  const h = r.length === 1 ? (r[0] as Region[number]) : hull(r);
+  const x = r.find((box) => box.exact);
+  const hw = (at + RULE.HULL) >> 2;
+  const xw = (at + RULE.EXACT) >> 2;
+  for (let d = 0; d < KEY_WORDS; d++) {
+    w[hw + d] = h.lo[d] as number;
+    w[hw + KEY_WORDS + d] = h.hi[d] as number;
+    if (x === undefined) continue;
+    w[xw + d] = x.lo[d] as number;
+    w[xw + KEY_WORDS + d] = x.hi[d] as number;
+  }
+  if (x !== undefined) b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | Ipf.EXACT;
+}
+
 /** The image of generation `half` (0 or 1) in maps of capacity `cap`. */
 export function buildImage(
   c: Classified,
@@ -424,6 +446,7 @@ export function buildImage(
     rw[(at + RULE.ARG0) >> 2] = arg0 >>> 0;
     rw[(at + RULE.ARG1) >> 2] = arg1 >>> 0;
     writeIp(rules, rw, at, e);
+    writeBoxes(rules, rw, at, entryRegion(e));
   });
 
   const { bytes: blocks, words: bw } = zeroed(BLOCK.SIZE * c.blocks.length);
@@ -434,8 +457,13 @@ export function buildImage(
   const sentinel = (at: number): void => {
     lw[at * C + (CAND.POS >> 2)] = NO_CAND;
   };
-  nodes[NODE.KIND] = NODE_LEAF;
-  nw[NODE.START >> 2] = base.lists;
+  const leaf = (o: number, self: number, list: number): void => {
+    nodes[o * 4 + NODE.KIND] = NODE_LEAF;
+    nw[o + (NODE.START >> 2)] = list;
+    nw[o + (NODE.LEFT >> 2)] = self;
+    nw[o + (NODE.RIGHT >> 2)] = self;
+  };
+  leaf(0, base.nodes, base.lists);
   sentinel(0);
   let nodeAt = 1;
   let listAt = 1;
@@ -452,8 +480,7 @@ export function buildImage(
       for (let j = 0; j < t.nodes; j++) {
         const o = (n0 + j) * N;
         if (t.leaf[j]) {
-          nodes[o * 4 + NODE.KIND] = NODE_LEAF;
-          nw[o + (NODE.START >> 2)] = base.lists + listAt;
+          leaf(o, base.nodes + n0 + j, base.lists + listAt);
           const end = t.end[j] as number;
           for (let x = t.start[j] as number; x < end; x++) {
             const v = t.list[x] as number;
