@@ -264,6 +264,7 @@ export function blobToTable(
       slack: e.trailer.length,
     };
     memo?.remember(off, body);
+    seedEntryBytes(blob, off, body);
     return body;
   };
 
@@ -642,6 +643,35 @@ interface EntryBytes {
   readonly bytes: Buffer;
 }
 const entryBytes = new WeakMap<RuleIp, EntryBytes>();
+
+/**
+ * The layout's bytes of a decoded entry, straight from its blob: what encodeRule would write for
+ * it, which is also what the kernel's copy_entries_to_user returns of the bytes it was given (the
+ * caller's entry with each name zero-padded after its NUL and each payload zeroed past the
+ * extension's usersize), with counters, comefrom and trailer zeroed. A table decoded from a
+ * checked blob is then laid out by copying, not by encoding every rule again; `test/ir.test.ts`
+ * holds the two ways to the same bytes.
+ */
+function seedEntryBytes(blob: Buffer, off: number, body: EntryBody): void {
+  const size = nextOffsetAt(blob, off);
+  const bytes = Buffer.allocUnsafe(size);
+  blob.copy(bytes, 0, off, off + size);
+  bytes.fill(0, OFF_COMEFROM, OFF_COUNTERS + 16);
+  let u = SIZEOF_IPT_ENTRY;
+  const use = (userSize: number): void => {
+    const n = bytes.readUInt16LE(u);
+    const name = u + 2;
+    const nul = bytes.indexOf(0, name);
+    if (nul >= 0 && nul < name + 29) bytes.fill(0, nul, name + 29);
+    bytes.fill(0, Math.min(u + SIZEOF_XT_ENTRY_MATCH + userSize, u + n), u + n);
+    u += n;
+  };
+  for (const m of body.matches) use(m.extension.userSize(m.revision));
+  use(body.target === undefined ? 4 : body.target.extension.userSize(body.target.revision));
+  bytes.fill(0, u);
+  const { ip, matches, target, nfcache, slack } = body;
+  entryBytes.set(ip, { matches, target, nfcache, slack, flags: ip.flags, bytes });
+}
 
 function writeRule(w: Writer, r: Rule, c: XtCounters, jumpOffset: (t: JumpTarget) => number): void {
   const t = r.target;

@@ -80,7 +80,15 @@ export const XT_CONNTRACK_STATE_UNTRACKED = 1 << 8;
 export interface CtAddr {
   readonly addr: number;
   readonly mask: number;
+  /**
+   * The rest of the nf_inet_addr mask is 0xff too: what iptables writes for an address given
+   * without a prefix. The kernel compares only the IPv4 word, but GET_ENTRIES shows the bytes.
+   */
+  readonly wideMask?: true;
 }
+
+/** Bytes of an nf_inet_addr mask past its IPv4 word. */
+const MASK_TAIL = 12;
 
 /** One port test as an inclusive host-order range; revisions 1 and 2 always have lo == hi. */
 export interface CtPort {
@@ -138,7 +146,10 @@ function sizeOf(revision: number): number {
 }
 
 function readAddr(b: Buffer, i: number): CtAddr {
-  return { addr: b.readUInt32BE(32 * i), mask: b.readUInt32BE(32 * i + 16) };
+  const a = { addr: b.readUInt32BE(32 * i), mask: b.readUInt32BE(32 * i + 16) };
+  const tail = 32 * i + 20;
+  for (let k = tail; k < tail + MASK_TAIL; k++) if (b[k] !== 0xff) return a;
+  return { ...a, wideMask: true };
 }
 
 export const conntrack: Extension<ConntrackMatch> = {
@@ -180,6 +191,7 @@ export const conntrack: Extension<ConntrackMatch> = {
     [v.origsrc, v.origdst, v.replsrc, v.repldst].forEach((a, i) => {
       b.writeUInt32BE(a.addr >>> 0, 32 * i);
       b.writeUInt32BE(a.mask >>> 0, 32 * i + 16);
+      if (a.wideMask) b.fill(0xff, 32 * i + 20, 32 * i + 20 + MASK_TAIL);
     });
     b.writeUInt32LE(v.expiresMin >>> 0, EXPIRES);
     b.writeUInt32LE(v.expiresMax >>> 0, EXPIRES + 4);
@@ -280,9 +292,9 @@ export const conntrack: Extension<ConntrackMatch> = {
     if (proto !== undefined) v.l4proto = parseProtocol(proto, `${what}: --ctproto`);
     const addr = (opt: SaveOption | undefined, flag: number): CtAddr => {
       const s = use(opt, flag);
-      return s === undefined
-        ? { addr: 0, mask: 0 }
-        : parseAddrMask(s, `${what}: --${opt?.name ?? ''}`);
+      if (s === undefined) return { addr: 0, mask: 0 };
+      const a = parseAddrMask(s, `${what}: --${opt?.name ?? ''}`);
+      return s.includes('/') ? a : { ...a, wideMask: true };
     };
     v.origsrc = addr(o.ctorigsrc, XT_CONNTRACK_ORIGSRC);
     v.origdst = addr(o.ctorigdst, XT_CONNTRACK_ORIGDST);
