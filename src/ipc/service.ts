@@ -109,6 +109,10 @@ export class SockoptService {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Per netns/table: the entries of the last accepted SET_REPLACE, checked and decoded. */
   private readonly memos = new Map<string, EntryMemo>();
+  private readonly pendingLayouts = new Map<
+    string,
+    { readonly table: Table; readonly timer: NodeJS.Timeout }
+  >();
   /** Every SET_REPLACE's outcome, for `bpfilter status`. */
   readonly applies = new ApplyHistory();
 
@@ -364,15 +368,7 @@ export class SockoptService {
       });
       await this.saved?.commitNext(ns.id, next.name);
       ms('save');
-      // Laid out for the GET_INFO and GET_ENTRIES that start every later command, once the reply
-      // is on its way: while the caller exits and the next iptables starts.
-      setImmediate(() => {
-        try {
-          layOut(next);
-        } catch {
-          // GET_INFO lays it out again and answers with what that throws.
-        }
-      });
+      this.layOutSoon(`${ns.id}/${next.name}`, next);
       out.entries = entryCount(next);
       const phases = ms.phases;
       out.detail = `${out.entries} entries; ms ${Object.entries(phases)
@@ -409,7 +405,36 @@ export class SockoptService {
         throw new XtError(ENOMEM, `the state directory cannot take the counters: ${String(e)}`);
       }
       base.forEach((b, i) => (st.base[i] = b));
+      this.layOutNow(`${ns.id}/${add.name}`);
       return 0;
+    });
+  }
+
+  /**
+   * Lays out a replaced table for the GET_INFO and GET_ENTRIES that start every later command,
+   * off the path of the command that replaced it: libiptc follows every replace with
+   * SET_ADD_COUNTERS and waits for its answer, so the layout starts once that is answered (or
+   * after LAYOUT_DELAY_MS without one), while the caller exits and the next iptables starts.
+   * A command that comes first lays the table out itself.
+   */
+  private layOutSoon(key: string, table: Table): void {
+    clearTimeout(this.pendingLayouts.get(key)?.timer);
+    const timer = setTimeout(() => this.layOutNow(key), LAYOUT_DELAY_MS);
+    timer.unref();
+    this.pendingLayouts.set(key, { table, timer });
+  }
+
+  private layOutNow(key: string): void {
+    const pending = this.pendingLayouts.get(key);
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this.pendingLayouts.delete(key);
+    setImmediate(() => {
+      try {
+        layOut(pending.table);
+      } catch {
+        // GET_INFO lays it out again and answers with what that throws.
+      }
     });
   }
 
@@ -556,6 +581,9 @@ async function readReplaceEntries(
  * xt_copy_counters reads the header, then exactly num_counters entries — and refuses an optlen
  * other than header + num_counters entries before reading them (EINVAL), a longer one too.
  */
+/** How long a replaced table waits for its SET_ADD_COUNTERS before it is laid out anyway. */
+const LAYOUT_DELAY_MS = 50;
+
 function addCountersLength(req: MboxRequest): number {
   if (req.len < SIZEOF_XT_COUNTERS_INFO) return req.len;
   const num = read(req, 0, SIZEOF_XT_COUNTERS_INFO).readUInt32LE(32);

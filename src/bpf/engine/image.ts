@@ -345,23 +345,32 @@ function writeIp(b: Buffer, w: Uint32Array, at: number, e: PlanEntry): void {
 
 /**
  * The rule's HULL and EXACT boxes (layout.ts RULE) from its region. A region that is nowhere
- * keeps both zeroed: such a rule is never a candidate.
+ * keeps both zeroed: such a rule is never a candidate. Regions are shared by unchanged rules
+ * (region.ts), so their words are made once per region.
  */
 function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
   if (r.length === 0) return;
-  const h = r.length === 1 ? (r[0] as Region[number]) : hull(r);
-  const x = r.find((box) => box.exact);
-  const hw = (at + RULE.HULL) >> 2;
-  const xw = (at + RULE.EXACT) >> 2;
-  for (let d = 0; d < KEY_WORDS; d++) {
-    w[hw + d] = h.lo[d] as number;
-    w[hw + KEY_WORDS + d] = h.hi[d] as number;
-    if (x === undefined) continue;
-    w[xw + d] = x.lo[d] as number;
-    w[xw + KEY_WORDS + d] = x.hi[d] as number;
+  let boxes = boxWords.get(r);
+  if (boxes === undefined) {
+    const words = new Uint32Array(4 * KEY_WORDS);
+    const h = r.length === 1 ? (r[0] as Region[number]) : hull(r);
+    const x = r.find((box) => box.exact);
+    for (let d = 0; d < KEY_WORDS; d++) {
+      words[d] = h.lo[d] as number;
+      words[KEY_WORDS + d] = h.hi[d] as number;
+      if (x === undefined) continue;
+      words[2 * KEY_WORDS + d] = x.lo[d] as number;
+      words[3 * KEY_WORDS + d] = x.hi[d] as number;
+    }
+    boxes = { words, ipf: x === undefined ? 0 : Ipf.EXACT };
+    boxWords.set(r, boxes);
   }
-  if (x !== undefined) b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | Ipf.EXACT;
+  // HULL and EXACT are adjacent in the record.
+  w.set(boxes.words, (at + RULE.HULL) >> 2);
+  b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | boxes.ipf;
 }
+
+const boxWords = new WeakMap<Region, { readonly words: Uint32Array; readonly ipf: number }>();
 
 /** The image of generation `half` (0 or 1) in maps of capacity `cap`. */
 export function buildImage(
