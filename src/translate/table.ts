@@ -16,6 +16,7 @@ import {
   SIZEOF_XT_ENTRY_TARGET,
   SIZEOF_XT_ERROR_TARGET,
   SIZEOF_XT_STANDARD_TARGET,
+  XT_EXTENSION_MAXNAMELEN,
   XT_RETURN,
   XT_TABLE_MAXNAMELEN,
   xtAlign,
@@ -27,6 +28,7 @@ import {
   OFF_COUNTERS,
   OFF_TARGET_OFFSET,
   targetNameIs,
+  targetOffsetAt,
   unconditional,
   verdictAt,
 } from './entries.js';
@@ -163,6 +165,83 @@ function decodeUse(kind: 'match' | 'target', m: XtEntryMatch): ExtensionUse {
   return { extension, revision: m.revision, value: extension.decode(m.data, m.revision) };
 }
 
+/** ipt_ip at `off` (parseIptIp's fields), read in place: most rules name no interface. */
+function ipAt(blob: Buffer, off: number): RuleIp {
+  const iface = (name: number, mask: number): IfaceMatch => {
+    let any = 0;
+    for (let i = 0; i < IFNAMSIZ; i += 4)
+      any |= blob.readUInt32LE(name + i) | blob.readUInt32LE(mask + i);
+    if (any === 0) return ANY_IFACE;
+    return decodeIface(
+      Buffer.from(blob.subarray(name, name + IFNAMSIZ)),
+      Buffer.from(blob.subarray(mask, mask + IFNAMSIZ)),
+    );
+  };
+  return {
+    src: blob.readUInt32BE(off),
+    dst: blob.readUInt32BE(off + 4),
+    srcMask: blob.readUInt32BE(off + 8),
+    dstMask: blob.readUInt32BE(off + 12),
+    inIface: iface(off + 16, off + 48),
+    outIface: iface(off + 32, off + 64),
+    proto: blob.readUInt16LE(off + 80),
+    flags: blob[off + 82] as number,
+    invflags: blob[off + 83] as number,
+  };
+}
+
+/**
+ * The body of the entry at `off` of a blob validate.ts accepted, read in place; an extension
+ * checked on the way has its decoded value in `uses` (validate.ts findCheck). A blob not laid
+ * out as the checks demand goes through parseEntry, which says what is wrong.
+ */
+function bodyAt(blob: Buffer, off: number, uses?: ReadonlyMap<number, ExtensionUse>): EntryBody {
+  const to = targetOffsetAt(blob, off);
+  const next = nextOffsetAt(blob, off);
+  const sized = (at: number, end: number): number => {
+    const n = at + SIZEOF_XT_ENTRY_MATCH <= end ? blob.readUInt16LE(at) : 0;
+    return n >= SIZEOF_XT_ENTRY_MATCH && at + n <= end ? n : 0;
+  };
+  const useAt = (kind: 'match' | 'target', at: number, n: number): ExtensionUse =>
+    uses?.get(at) ??
+    decodeUse(kind, {
+      size: n,
+      name: blob.subarray(at + 2, at + 2 + XT_EXTENSION_MAXNAMELEN),
+      revision: blob[at + 31] as number,
+      data: Buffer.from(blob.subarray(at + SIZEOF_XT_ENTRY_MATCH, at + n)),
+    });
+  const matches: ExtensionUse[] = [];
+  let at = off + SIZEOF_IPT_ENTRY;
+  const targetAt = off + to;
+  while (at < targetAt) {
+    const n = sized(at, targetAt);
+    if (n === 0) return parsedBody(blob, off);
+    matches.push(useAt('match', at, n));
+    at += n;
+  }
+  const tn = at === targetAt && to >= SIZEOF_IPT_ENTRY ? sized(targetAt, off + next) : 0;
+  if (tn === 0) return parsedBody(blob, off);
+  return {
+    ip: ipAt(blob, off),
+    nfcache: blob.readUInt32LE(off + SIZEOF_IPT_IP),
+    matches,
+    target: targetNameIs(blob, off, '') ? undefined : useAt('target', targetAt, tn),
+    slack: next - to - tn,
+  };
+}
+
+/** bodyAt through parseEntry, for a blob it cannot read in place (parseEntry throws). */
+function parsedBody(blob: Buffer, off: number): EntryBody {
+  const e: IptEntry = parseEntry(blob, off);
+  return {
+    ip: decodeIp(e.ip),
+    nfcache: e.nfcache,
+    matches: e.matches.map((m) => decodeUse('match', m)),
+    target: targetNameIs(blob, off, '') ? undefined : decodeUse('target', e.target),
+    slack: e.trailer.length,
+  };
+}
+
 function segmentsOf(blob: Buffer, offsets: readonly number[], layout: BlobLayout): Segment[] {
   const starts = new Map<number, { kind: 'builtin' | 'user' | 'end'; hook: number }>();
   for (let h = 0; h < NF_INET_NUMHOOKS; h++) {
@@ -230,6 +309,7 @@ export function blobToTable(
   layout: BlobLayout,
   comefrom?: ReadonlyMap<number, number>,
   memo?: EntryMemo,
+  uses?: ReadonlyMap<number, ExtensionUse>,
 ): Table {
   const offsets: number[] = [];
   for (let off = 0; off < blob.length; off += nextOffsetAt(blob, off)) offsets.push(off);
@@ -255,14 +335,7 @@ export function blobToTable(
   const bodyOf = (off: number): EntryBody => {
     const known = memo?.body(off);
     if (known !== undefined) return known;
-    const e: IptEntry = parseEntry(blob, off);
-    const body: EntryBody = {
-      ip: decodeIp(e.ip),
-      nfcache: e.nfcache,
-      matches: e.matches.map((m) => decodeUse('match', m)),
-      target: targetNameIs(blob, off, '') ? undefined : decodeUse('target', e.target),
-      slack: e.trailer.length,
-    };
+    const body = bodyAt(blob, off, uses);
     memo?.remember(off, body);
     seedEntryBytes(blob, off, body);
     return body;

@@ -40,7 +40,7 @@ import {
 import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from './errno.js';
 import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
-import { entryCount, ZERO_COUNTERS, type Table, type XtCounters } from './ir.js';
+import { entryCount, ZERO_COUNTERS, type ExtensionUse, type Table, type XtCounters } from './ir.js';
 import type { EntryMemo } from './memo.js';
 import { blobToTable, tableSize } from './table.js';
 
@@ -275,28 +275,56 @@ export function xtCheckExtension(
   revision: number,
   data: Buffer,
   ctx: CheckContext,
-): void {
+): unknown {
   const want = xtAlign(ext.dataSize(revision));
   if (data.length !== want) {
     fail(EINVAL, `${ext.kind} "${ext.name}" rev ${revision}: size ${data.length} != ${want}`);
   }
-  ext.check(ext.decode(data, revision), revision, ctx);
-  ext.writeBack?.(data, revision);
+  // Decoded from a copy: the value goes into the IR, which must not hold on to the blob.
+  const value = ext.decode(copyOf(data), revision);
+  ext.check(value, revision, ctx);
+  if (!ext.writeBack) return value;
+  ext.writeBack(data, revision);
+  return ext.decode(copyOf(data), revision);
 }
 
-/** find_check_match / the target half of find_check_entry for the header at `at`. */
-function findCheck(kind: 'match' | 'target', blob: Buffer, at: number, ctx: CheckContext): void {
+/** The bytes, in memory of their own (small ones from Node's pool). */
+function copyOf(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(b.length);
+  b.copy(out);
+  return out;
+}
+
+/**
+ * find_check_match / the target half of find_check_entry for the header at `at`. What the
+ * payload decodes to (after the extension's writeBack) goes into `uses` by `at`, so the IR is
+ * built without decoding it again.
+ */
+function findCheck(
+  kind: 'match' | 'target',
+  blob: Buffer,
+  at: number,
+  ctx: CheckContext,
+  uses: Map<number, ExtensionUse> | undefined,
+): void {
   const size = blob.readUInt16LE(at);
   const nameField = blob.subarray(at + 2, at + 2 + XT_EXTENSION_MAXNAMELEN);
   const nul = nameField.indexOf(0);
   const name = nameField.toString('latin1', 0, nul === -1 ? XT_EXTENSION_MAXNAMELEN : nul);
   const revision = blob.readUInt8(at + 31);
-  const ext = findExtension(kind, name, revision);
-  xtCheckExtension(ext, revision, blob.subarray(at + SIZEOF_XT_ENTRY_MATCH, at + size), ctx);
+  const extension = findExtension(kind, name, revision);
+  const data = blob.subarray(at + SIZEOF_XT_ENTRY_MATCH, at + size);
+  const value = xtCheckExtension(extension, revision, data, ctx);
+  uses?.set(at, { extension, revision, value });
 }
 
 /** find_check_entry: check_entry, then each match (lookup + check), then the target. */
-export function findCheckEntry(blob: Buffer, pos: number, table: string): void {
+export function findCheckEntry(
+  blob: Buffer,
+  pos: number,
+  table: string,
+  uses?: Map<number, ExtensionUse>,
+): void {
   checkEntry(blob, pos);
   const ctx: CheckContext = {
     table,
@@ -306,8 +334,8 @@ export function findCheckEntry(blob: Buffer, pos: number, table: string): void {
   };
   const to = targetOffsetAt(blob, pos);
   for (let i = SIZEOF_IPT_ENTRY; i < to; i += blob.readUInt16LE(pos + i))
-    findCheck('match', blob, pos + i, ctx);
-  findCheck('target', blob, pos + to, ctx);
+    findCheck('match', blob, pos + i, ctx, uses);
+  findCheck('target', blob, pos + to, ctx, uses);
 }
 
 /**
@@ -315,7 +343,12 @@ export function findCheckEntry(blob: Buffer, pos: number, table: string): void {
  * (ELOOP), then find and check every extension. Returns the kernel's working copy of the entries
  * (counters zeroed, comefrom = reachable hooks) — what GET_ENTRIES would later show.
  */
-export function translateTable(entries: Buffer, hdr: ReplaceHeader, memo?: EntryMemo): Buffer {
+export function translateTable(
+  entries: Buffer,
+  hdr: ReplaceHeader,
+  memo?: EntryMemo,
+  uses?: Map<number, ExtensionUse>,
+): Buffer {
   const blob = Buffer.from(entries.subarray(0, hdr.size));
   if (hdr.numEntries > XT_MAX_TABLE_SIZE / 4)
     fail(ENOMEM, `num_entries ${hdr.numEntries} too large`);
@@ -339,7 +372,7 @@ export function translateTable(entries: Buffer, hdr: ReplaceHeader, memo?: Entry
   for (const [off, m] of marks) blob.writeUInt32LE(m, off + OFF_COMEFROM);
   for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
     if (memo?.checked(blob, pos, blob.readUInt32LE(pos + OFF_COMEFROM), hdr.name)) continue;
-    findCheckEntry(blob, pos, hdr.name);
+    findCheckEntry(blob, pos, hdr.name, uses);
   }
   return blob;
 }
@@ -353,12 +386,13 @@ export function translateTable(entries: Buffer, hdr: ReplaceHeader, memo?: Entry
 export function checkReplace(buf: Buffer, memo?: EntryMemo): Table {
   try {
     const hdr = checkReplaceHeader(buf);
-    const blob = translateTable(buf.subarray(SIZEOF_IPT_REPLACE), hdr, memo);
+    const uses = new Map<number, ExtensionUse>();
+    const blob = translateTable(buf.subarray(SIZEOF_IPT_REPLACE), hdr, memo, uses);
     const comefrom = new Map<number, number>();
     for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
       comefrom.set(pos, blob.readUInt32LE(pos + OFF_COMEFROM));
     }
-    const table = blobToTable(blob, hdr, comefrom, memo);
+    const table = blobToTable(blob, hdr, comefrom, memo, uses);
     memo?.commit();
     return table;
   } catch (e) {

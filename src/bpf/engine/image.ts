@@ -6,7 +6,7 @@
 // counter slot base + i, whatever the trees look like, which is what lets a restarted helper
 // read the counters of a generation it did not build.
 import type { Classified } from '../../translate/classify/blocks.js';
-import { KEY_WORDS, hull, type Region } from '../../translate/classify/key.js';
+import { KEY_WORDS, type Region } from '../../translate/classify/key.js';
 import { entryRegion } from '../../translate/classify/region.js';
 import { namesInterface, IFACE } from '../codegen/ip.js';
 import { Unsupported } from '../codegen/eval.js';
@@ -344,33 +344,35 @@ function writeIp(b: Buffer, w: Uint32Array, at: number, e: PlanEntry): void {
 }
 
 /**
- * The rule's HULL and EXACT boxes (layout.ts RULE) from its region. A region that is nowhere
- * keeps both zeroed: such a rule is never a candidate. Regions are shared by unchanged rules
- * (region.ts), so their words are made once per region.
+ * The rule's HULL and EXACT boxes (layout.ts RULE) from its region, written in place. A region
+ * that is nowhere keeps both zeroed: such a rule is never a candidate.
  */
 function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
-  if (r.length === 0) return;
-  let boxes = boxWords.get(r);
-  if (boxes === undefined) {
-    const words = new Uint32Array(4 * KEY_WORDS);
-    const h = r.length === 1 ? (r[0] as Region[number]) : hull(r);
-    const x = r.find((box) => box.exact);
-    for (let d = 0; d < KEY_WORDS; d++) {
-      words[d] = h.lo[d] as number;
-      words[KEY_WORDS + d] = h.hi[d] as number;
-      if (x === undefined) continue;
-      words[2 * KEY_WORDS + d] = x.lo[d] as number;
-      words[3 * KEY_WORDS + d] = x.hi[d] as number;
+  const first = r[0];
+  if (first === undefined) return;
+  const hull = (at + RULE.HULL) >> 2;
+  for (let d = 0; d < KEY_WORDS; d++) {
+    let lo = first.lo[d] as number;
+    let hi = first.hi[d] as number;
+    for (let k = 1; k < r.length; k++) {
+      const x = r[k] as Region[number];
+      lo = Math.min(lo, x.lo[d] as number);
+      hi = Math.max(hi, x.hi[d] as number);
     }
-    boxes = { words, ipf: x === undefined ? 0 : Ipf.EXACT };
-    boxWords.set(r, boxes);
+    w[hull + d] = lo;
+    w[hull + KEY_WORDS + d] = hi;
   }
-  // HULL and EXACT are adjacent in the record.
-  w.set(boxes.words, (at + RULE.HULL) >> 2);
-  b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | boxes.ipf;
+  for (const x of r) {
+    if (!x.exact) continue;
+    const exact = (at + RULE.EXACT) >> 2;
+    for (let d = 0; d < KEY_WORDS; d++) {
+      w[exact + d] = x.lo[d] as number;
+      w[exact + KEY_WORDS + d] = x.hi[d] as number;
+    }
+    b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | Ipf.EXACT;
+    return;
+  }
 }
-
-const boxWords = new WeakMap<Region, { readonly words: Uint32Array; readonly ipf: number }>();
 
 /** The image of generation `half` (0 or 1) in maps of capacity `cap`. */
 export function buildImage(
