@@ -114,6 +114,11 @@ function pack(
       };
 }
 
+/**
+ * Builds one tree depth first. A node's items are a run of `pool` (item indices): a node puts
+ * its children's runs above its own and frees them when both subtrees are built, and the node
+ * box is narrowed in place and restored, so a node allocates nothing.
+ */
 class Builder {
   private readonly leaf: number[] = [];
   private readonly dim: number[] = [];
@@ -125,9 +130,20 @@ class Builder {
   private readonly list: number[] = [];
   /** Room for the edges of a (sampled) node. */
   private readonly scratch: Float64Array;
+  private pool: Int32Array;
+  private top: number;
 
   constructor(private readonly it: Items) {
-    this.scratch = new Float64Array(2 * (Math.min(it.rule.length, SAMPLE) + 1));
+    const n = it.rule.length;
+    this.scratch = new Float64Array(2 * (Math.min(n, SAMPLE) + 1));
+    this.pool = new Int32Array(Math.max(64, 4 * n));
+    for (let i = 0; i < n; i++) this.pool[i] = i;
+    this.top = n;
+  }
+
+  /** Builds the tree of every item in the box. */
+  root(lo: Float64Array, hi: Float64Array, depth: number): void {
+    this.build(0, this.it.rule.length, lo, hi, depth);
   }
 
   private covers(i: number, lo: Float64Array, hi: Float64Array): boolean {
@@ -139,32 +155,33 @@ class Builder {
     return true;
   }
 
-  /** Items up to (and with all boxes of) the first rule that ends every walk in the box. */
-  private reachable(items: Int32Array, lo: Float64Array, hi: Float64Array): Int32Array {
+  /** How many items of the run are up to (and with all boxes of) the first rule that ends every walk in the box. */
+  private reachable(at: number, n: number, lo: Float64Array, hi: Float64Array): number {
     const { rule, exact, terminal } = this.it;
-    for (let k = 0; k < items.length; k++) {
-      const i = items[k] as number;
+    const pool = this.pool;
+    for (let k = 0; k < n; k++) {
+      const i = pool[at + k] as number;
       const r = rule[i] as number;
       if (!exact[i] || !terminal[r] || !this.covers(i, lo, hi)) continue;
       let cut = k + 1;
-      while (cut < items.length && rule[items[cut] as number] === r) cut++;
-      return cut === items.length ? items : items.subarray(0, cut);
-    }
-    return items;
-  }
-
-  private distinctRules(items: Int32Array): number {
-    let n = 0;
-    let last = -1;
-    for (const i of items) {
-      const r = this.it.rule[i] as number;
-      if (r !== last) n++;
-      last = r;
+      while (cut < n && rule[pool[at + cut] as number] === r) cut++;
+      return cut;
     }
     return n;
   }
 
-  private makeLeaf(items: Int32Array, lo: Float64Array, hi: Float64Array): number {
+  private distinctRules(at: number, n: number): number {
+    let count = 0;
+    let last = -1;
+    for (let k = at; k < at + n; k++) {
+      const r = this.it.rule[this.pool[k] as number] as number;
+      if (r !== last) count++;
+      last = r;
+    }
+    return count;
+  }
+
+  private makeLeaf(at: number, n: number, lo: Float64Array, hi: Float64Array): number {
     const k = this.leaf.length;
     this.leaf.push(1);
     this.dim.push(0);
@@ -173,7 +190,8 @@ class Builder {
     this.right.push(0);
     this.start.push(this.list.length);
     let last = -1;
-    for (const i of items) {
+    for (let x = at; x < at + n; x++) {
+      const i = this.pool[x] as number;
       const r = this.it.rule[i] as number;
       const covered = this.it.exact[i] === 1 && this.covers(i, lo, hi) ? 1 : 0;
       if (r === last) {
@@ -193,14 +211,19 @@ class Builder {
    * (an item [a, b] has edges a - 1 and b): half the edges lie on each side, which balances
    * the children in O(n). Counts come from a sample when the node is big.
    */
-  private cut(items: Int32Array, lo: Float64Array, hi: Float64Array): [number, number] | undefined {
-    const n = items.length;
+  private cut(
+    at: number,
+    n: number,
+    lo: Float64Array,
+    hi: Float64Array,
+  ): [number, number] | undefined {
     const stride = n > SAMPLE ? n / SAMPLE : 1;
     const m = Math.min(n, SAMPLE);
     let best: [number, number] | undefined;
     let bestMax = Infinity;
     let bestSum = Infinity;
     const edges = this.scratch;
+    const pool = this.pool;
     const { lo: ilo, hi: ihi } = this.it;
     for (let d = 0; d < KEY_WORDS; d++) {
       const rlo = lo[d] as number;
@@ -208,7 +231,7 @@ class Builder {
       if (rlo >= rhi) continue;
       let e = 0;
       for (let k = 0; k < m; k++) {
-        const i = items[Math.floor(k * stride)] as number;
+        const i = pool[at + Math.floor(k * stride)] as number;
         const a = ilo[i * KEY_WORDS + d] as number;
         const b = ihi[i * KEY_WORDS + d] as number;
         if (a > rlo) edges[e++] = a - 1;
@@ -219,7 +242,7 @@ class Builder {
       let l = 0;
       let r = 0;
       for (let k = 0; k < m; k++) {
-        const i = items[Math.floor(k * stride)] as number;
+        const i = pool[at + Math.floor(k * stride)] as number;
         if ((ilo[i * KEY_WORDS + d] as number) <= t) l++;
         if ((ihi[i * KEY_WORDS + d] as number) > t) r++;
       }
@@ -234,28 +257,33 @@ class Builder {
     return best;
   }
 
-  build(items: Int32Array, lo: Float64Array, hi: Float64Array, depth: number): number {
-    const live = this.reachable(items, lo, hi);
-    if (this.distinctRules(live) <= BINTH || depth >= MAX_DEPTH) return this.makeLeaf(live, lo, hi);
-    const cut = this.cut(live, lo, hi);
-    if (cut === undefined) return this.makeLeaf(live, lo, hi);
+  private build(at: number, n: number, lo: Float64Array, hi: Float64Array, depth: number): number {
+    const live = this.reachable(at, n, lo, hi);
+    if (this.distinctRules(at, live) <= BINTH || depth >= MAX_DEPTH) {
+      return this.makeLeaf(at, live, lo, hi);
+    }
+    const cut = this.cut(at, live, lo, hi);
+    if (cut === undefined) return this.makeLeaf(at, live, lo, hi);
     const [d, t] = cut;
     const { lo: ilo, hi: ihi } = this.it;
     let nl = 0;
     let nr = 0;
-    for (const i of live) {
+    for (let x = at; x < at + live; x++) {
+      const i = this.pool[x] as number;
       if ((ilo[i * KEY_WORDS + d] as number) <= t) nl++;
       if ((ihi[i * KEY_WORDS + d] as number) > t) nr++;
     }
     // The sample promised progress; a skewed sample can be wrong: then this node is a leaf.
-    if (nl === live.length && nr === live.length) return this.makeLeaf(live, lo, hi);
-    const left = new Int32Array(nl);
-    const right = new Int32Array(nr);
-    nl = 0;
-    nr = 0;
-    for (const i of live) {
-      if ((ilo[i * KEY_WORDS + d] as number) <= t) left[nl++] = i;
-      if ((ihi[i * KEY_WORDS + d] as number) > t) right[nr++] = i;
+    if (nl === live && nr === live) return this.makeLeaf(at, live, lo, hi);
+    const base = this.top;
+    this.reserve(nl + nr);
+    const pool = this.pool;
+    let l = base;
+    let r = base + nl;
+    for (let x = at; x < at + live; x++) {
+      const i = pool[x] as number;
+      if ((ilo[i * KEY_WORDS + d] as number) <= t) pool[l++] = i;
+      if ((ihi[i * KEY_WORDS + d] as number) > t) pool[r++] = i;
     }
     const k = this.leaf.length;
     this.leaf.push(0);
@@ -265,13 +293,25 @@ class Builder {
     this.right.push(0);
     this.start.push(0);
     this.end.push(0);
-    const hiLeft = hi.slice();
-    hiLeft[d] = t;
-    const loRight = lo.slice();
-    loRight[d] = t + 1;
-    this.left[k] = this.build(left, lo, hiLeft, depth + 1);
-    this.right[k] = this.build(right, loRight, hi, depth + 1);
+    const h = hi[d] as number;
+    hi[d] = t;
+    this.left[k] = this.build(base, nl, lo, hi, depth + 1);
+    hi[d] = h;
+    const b = lo[d] as number;
+    lo[d] = t + 1;
+    this.right[k] = this.build(base + nl, nr, lo, hi, depth + 1);
+    lo[d] = b;
+    this.top = base;
     return k;
+  }
+
+  /** Room for `n` more items at the top of the pool (indices into it stay valid). */
+  private reserve(n: number): void {
+    this.top += n;
+    if (this.top <= this.pool.length) return;
+    const grown = new Int32Array(Math.max(2 * this.pool.length, this.top));
+    grown.set(this.pool);
+    this.pool = grown;
   }
 
   finish(): Tree {
@@ -342,9 +382,8 @@ export function buildTree(
 ): Tree {
   const it = pack(rules, positions, at.lo, at.hi);
   const b = new Builder(it);
-  const all = new Int32Array(it.rule.length);
-  for (let i = 0; i < all.length; i++) all[i] = i;
-  b.build(all, at.lo, at.hi, at.depth);
+  // Narrowed and restored in place while building.
+  b.root(at.lo.slice(), at.hi.slice(), at.depth);
   return b.finish();
 }
 
