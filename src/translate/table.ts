@@ -777,7 +777,10 @@ function writeRule(w: Writer, r: Rule, c: XtCounters, jumpOffset: (t: JumpTarget
   }
   const start = w.offset;
   w.bytes(cached.bytes);
-  w.patchU64(start + OFF_COUNTERS, c.pcnt).patchU64(start + OFF_COUNTERS + 8, c.bcnt);
+  // The kept bytes have zero counters already: no BigInts for a rule that counted nothing.
+  if (c !== ZERO_COUNTERS) {
+    w.patchU64(start + OFF_COUNTERS, c.pcnt).patchU64(start + OFF_COUNTERS + 8, c.bcnt);
+  }
   if (use === undefined) {
     const to = cached.bytes.readUInt16LE(OFF_TARGET_OFFSET);
     w.patchI32(start + to + SIZEOF_XT_ENTRY_TARGET, standardVerdict(t, jumpOffset));
