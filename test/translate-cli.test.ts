@@ -132,7 +132,10 @@ describe('translateSave', () => {
   it('formats headers with the rule, its line, its action and its data', () => {
     const text = formatTranslation(t);
     expect(text).toMatch(
-      /^# e2 INPUT rule 3 \(line 29\): -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n# {3}→ ACCEPT\n# {3}block b\d+, region .*\n# {3}record [0-9a-f]{128}\n# {3}match conntrack [0-9a-f]+\n/m,
+      new RegExp(
+        `^# e2 INPUT rule 3 \\(line 29\\): -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n# {3}→ ACCEPT\n# {3}block b\\d+, region .*\n# {3}record [0-9a-f]{${2 * RULE.SIZE}}\n# {3}match conntrack [0-9a-f]+\n`,
+        'm',
+      ),
     );
     expect(text).toMatch(
       /^## program FORWARD: chain FORWARD, first block b\d+, underflow rule \d+, \d+ insns/m,
