@@ -56,4 +56,4 @@ it('bpfilter.ko builds for 6.1 and 6.12 and serves iptables-legacy in a 6.12 gue
   }
   for (const name of CHECKS) expect({ name, ...results.get(name) }).toMatchObject({ status: 'ok' });
   expect(status).toBe(0);
-}, 330_000);
+}, 480_000);
