@@ -57,7 +57,7 @@ import type { EntryBody, EntryMemo } from './memo.js';
 import { parseEntry } from './parser.js';
 import { cString } from './reader.js';
 import { serializeGetinfo } from './serializer.js';
-import type { IptEntry, IptIp, XtEntryMatch } from './wire.js';
+import type { IptEntry, XtEntryMatch } from './wire.js';
 import { Writer } from './writer.js';
 
 /** What SET_REPLACE hands over besides the entries (ipt_replace's header fields). */
@@ -146,20 +146,6 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
-function decodeIp(ip: IptIp): RuleIp {
-  return {
-    src: ip.src,
-    srcMask: ip.smsk,
-    dst: ip.dst,
-    dstMask: ip.dmsk,
-    inIface: decodeIface(ip.iniface, ip.inifaceMask),
-    outIface: decodeIface(ip.outiface, ip.outifaceMask),
-    proto: ip.proto,
-    flags: ip.flags,
-    invflags: ip.invflags,
-  };
-}
-
 function decodeUse(kind: 'match' | 'target', m: XtEntryMatch): ExtensionUse {
   const extension = findExtension(kind, cString(m.name), m.revision);
   return { extension, revision: m.revision, value: extension.decode(m.data, m.revision) };
@@ -234,7 +220,7 @@ function bodyAt(blob: Buffer, off: number, uses?: ReadonlyMap<number, ExtensionU
 function parsedBody(blob: Buffer, off: number): EntryBody {
   const e: IptEntry = parseEntry(blob, off);
   return {
-    ip: decodeIp(e.ip),
+    ip: ipAt(blob, off),
     nfcache: e.nfcache,
     matches: e.matches.map((m) => decodeUse('match', m)),
     target: targetNameIs(blob, off, '') ? undefined : decodeUse('target', e.target),

@@ -434,27 +434,22 @@ function ipTest(l: Labels, fail: string): Insn[] {
  */
 function boxTests(l: Labels, fail: string): Insn[] {
   const undecided = l.next('box_undecided');
-  const out: Insn[] = [];
-  const key = (d: number): number => S.KEY + 4 * d;
-  for (let d = 0; d < KEY_WORDS; d++) {
-    out.push(
-      LoadMem(R1, STATE, key(d), Size.W),
-      LoadMem(R2, R8, RULE.HULL + 4 * d, Size.W),
-      JLt.reg(R1, R2, fail),
-      LoadMem(R2, R8, RULE.HULL + 4 * (KEY_WORDS + d), Size.W),
-      JGt.reg(R1, R2, fail),
-    );
-  }
-  out.push(LoadMem(R1, R8, RULE.IPF, Size.B), And.imm(R1, Ipf.EXACT), JEq.imm(R1, 0, undecided));
-  for (let d = 0; d < KEY_WORDS; d++) {
-    out.push(
-      LoadMem(R1, STATE, key(d), Size.W),
-      LoadMem(R2, R8, RULE.EXACT + 4 * d, Size.W),
-      JLt.reg(R1, R2, undecided),
-      LoadMem(R2, R8, RULE.EXACT + 4 * (KEY_WORDS + d), Size.W),
-      JGt.reg(R1, R2, undecided),
-    );
-  }
+  // The key outside the box at `at` in the record → `to`.
+  const outside = (at: number, to: string): Insn[] =>
+    Array.from({ length: KEY_WORDS }, (_, d) => [
+      LoadMem(R1, STATE, S.KEY + 4 * d, Size.W),
+      LoadMem(R2, R8, at + 4 * d, Size.W),
+      JLt.reg(R1, R2, to),
+      LoadMem(R2, R8, at + 4 * (KEY_WORDS + d), Size.W),
+      JGt.reg(R1, R2, to),
+    ]).flat();
+  const out: Insn[] = [
+    ...outside(RULE.HULL, fail),
+    LoadMem(R1, R8, RULE.IPF, Size.B),
+    And.imm(R1, Ipf.EXACT),
+    JEq.imm(R1, 0, undecided),
+    ...outside(RULE.EXACT, undecided),
+  ];
   out.push(Ja('act'), withLabel(Nop(), undecided));
   return out;
 }
