@@ -51,9 +51,8 @@ export const BLOCK = { SIZE: 32, NEXT: 0, ROOT: 8, FIRST: 24 } as const;
 
 /**
  * A tree node: internal {kind 0, dim, thr, left, right} (key[dim] <= thr goes left), or a leaf
- * {kind 1, start, left = right = itself}: its list from entry `start` up to a sentinel. A leaf
- * leads back to itself so that the walk (engine.ts classify) can step a finished tree like any
- * other. Node 0 of each half is a leaf whose list is only the sentinel.
+ * {kind 1, start}: its list from entry `start` up to a sentinel. Node 0 of each half is a leaf
+ * whose list is only the sentinel.
  */
 export const NODE = { SIZE: 16, KIND: 0, DIM: 1, THR: 4, LEFT: 8, RIGHT: 12, START: 4 } as const;
 export const NODE_LEAF = 1;

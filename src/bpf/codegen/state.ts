@@ -67,13 +67,18 @@ export const S = {
   /** u32 per group (layout.ts GROUPS): the list index of its next candidate. */
   GROUPS: 280,
   /**
+   * u64 per group: a copy of the list entry (layout.ts CAND) at its cursor, so that a CAND step
+   * reads the four heads from here and looks up only the list that advanced.
+   */
+  HEADS: 296,
+  /**
    * EVAL_SIZE bytes the running match evaluator may use as it likes (packet bytes past the
    * snapshot, a loop's variables): map memory, whose contents the verifier does not track, so a
    * loop keeping its variables here verifies in a few passes whatever its bound.
    */
-  EVAL: 296,
+  EVAL: 328,
   /** The jump stack: frames of FRAME bytes. */
-  FRAMES: 424,
+  FRAMES: 456,
 } as const;
 
 /** Bytes at S.EVAL. */

@@ -468,13 +468,11 @@ export function buildImage(
   const sentinel = (at: number): void => {
     lw[at * C + (CAND.POS >> 2)] = NO_CAND;
   };
-  const leaf = (o: number, self: number, list: number): void => {
+  const leaf = (o: number, list: number): void => {
     nodes[o * 4 + NODE.KIND] = NODE_LEAF;
     nw[o + (NODE.START >> 2)] = list;
-    nw[o + (NODE.LEFT >> 2)] = self;
-    nw[o + (NODE.RIGHT >> 2)] = self;
   };
-  leaf(0, base.nodes, base.lists);
+  leaf(0, base.lists);
   sentinel(0);
   let nodeAt = 1;
   let listAt = 1;
@@ -491,7 +489,7 @@ export function buildImage(
       for (let j = 0; j < t.nodes; j++) {
         const o = (n0 + j) * N;
         if (t.leaf[j]) {
-          leaf(o, base.nodes + n0 + j, base.lists + listAt);
+          leaf(o, base.lists + listAt);
           const end = t.end[j] as number;
           for (let x = t.start[j] as number; x < end; x++) {
             const v = t.list[x] as number;
