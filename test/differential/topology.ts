@@ -374,6 +374,14 @@ export class Topology {
     return prev;
   }
 
+  /** The frames so far, once our side has as many as the kernel's (or after 200 ms). */
+  private async caughtUp(): Promise<Frame[]> {
+    const frames = await this.drain(1);
+    const count = (p: string): number => frames.filter((f) => f.at.startsWith(p)).length;
+    for (let i = 0; i < 40 && count('b') < count('k'); i++) frames.push(...(await this.drain(5)));
+    return frames;
+  }
+
   private async drain(quietMs: number): Promise<Frame[]> {
     this.write(`drain ${quietMs}`);
     const frames: Frame[] = [];
@@ -413,7 +421,15 @@ export class Topology {
     // A fresh IP id range per run: a fragment queue left by an earlier run never completes here.
     const epoch = this.epoch;
     this.epoch = (this.epoch + 4096) & 0xffff;
+    // REJECT's replies come from our helper through a ring buffer, a little later than the
+    // kernel's, which go out before its hook returns. A packet sent right behind a rejected one
+    // would overtake our reply and could change what the reply meets (a connection it creates
+    // makes the reply RELATED to it, docs/engine.md "REJECT"): with REJECT in the ruleset each
+    // packet waits until our side has sent as many frames as the kernel's.
+    const paced = save.includes('-j REJECT');
+    const early: Frame[] = [];
     for (const p of packets) {
+      if (paced) early.push(...(await this.caughtUp()));
       const ip = Buffer.from(p.ip);
       ip.writeUInt16BE((ip.readUInt16BE(4) + epoch) & 0xffff, 4);
       ip.writeUInt16BE(0, 10);
@@ -438,7 +454,7 @@ export class Topology {
     }
     // REJECT's replies come from our helper through a ring buffer, later than the kernel's.
     // Generous: under a loaded CI machine the helper's replies can lag well behind.
-    const frames = await this.drain(save.includes('-j REJECT') ? 500 : 15);
+    const frames = [...early, ...(await this.drain(paced ? 500 : 15))];
     const [sk, sb] = await this.stableSaves();
     const [lk, lb] = save.includes(token) ? await this.logs(token) : [[], []];
     const side = (
