@@ -67,8 +67,8 @@ export function findJumpOffset(offsets: readonly number[], target: number): bool
 /**
  * ip_tables.c mark_source_chains(): walks every valid hook's chain without recursion, using
  * back pointers, and records in comefrom the hooks each entry is reachable from. Returns the
- * comefrom of every entry (by offset), or null where the kernel returns 0 (→ ELOOP): a loop, a
- * jump to something that is not an entry start, or falling off the end of the table.
+ * comefrom of every entry at index offset / 8, or null where the kernel returns 0 (→ ELOOP): a
+ * loop, a jump to something that is not an entry start, or falling off the end of the table.
  *
  * `offsets` are the entry start offsets in order, each 8-aligned (check_entry_size_and_hooks
  * refuses others); `hookEntry` the validated hook entry points.
@@ -79,7 +79,7 @@ export function markSourceChains(
   validHooks: number,
   hookEntry: readonly number[],
   offsets: readonly number[],
-): Map<number, number> | null {
+): Int32Array | null {
   // Per entry by offset / 8: arrays, not maps, as this walks every entry of every command.
   const slots = (size >> 3) + 1;
   const from = new Int32Array(slots);
@@ -138,5 +138,5 @@ export function markSourceChains(
       }
     }
   }
-  return new Map(offsets.map((off) => [off, from[off >> 3] as number]));
+  return from;
 }

@@ -287,23 +287,32 @@ function policyOf(blob: Buffer, off: number): Policy {
 }
 
 /**
- * The IR of a validated entry blob. `comefrom` is mark_source_chains' result (hook mask per entry
- * offset). Never refuses a blob validate.ts accepted (EOPNOTSUPP would mean a model gap).
+ * The IR of a validated entry blob (its entries 8-aligned, as check_entry_size_and_hooks demands).
+ * `checked`: the blob is translate_table's copy, whose comefrom fields hold mark_source_chains'
+ * answer (the rules' hook masks). Never refuses a blob validate.ts accepted (EOPNOTSUPP would
+ * mean a model gap).
  */
 export function blobToTable(
   blob: Buffer,
   layout: BlobLayout,
-  comefrom?: ReadonlyMap<number, number>,
+  checked = false,
   memo?: EntryMemo,
   uses?: ReadonlyMap<number, ExtensionUse>,
 ): Table {
   const offsets: number[] = [];
-  for (let off = 0; off < blob.length; off += nextOffsetAt(blob, off)) offsets.push(off);
-  const index = new Map(offsets.map((o, i) => [o, i]));
+  for (let off = 0; off < blob.length; off += nextOffsetAt(blob, off)) {
+    if (off % 8 !== 0) throw new Error(`entry at ${off} is not 8-aligned`);
+    offsets.push(off);
+  }
   const segments = segmentsOf(blob, offsets, layout);
 
-  // Where each entry sits in the model, for jumps.
-  const where = new Map<number, JumpTarget>();
+  // Per entry, by offset / 8 (arrays, not maps: this runs for every entry of every command):
+  // its index, and where it sits in the model (segment + 1, position in it) for jumps.
+  const slots = (blob.length >> 3) + 1;
+  const index = new Int32Array(slots);
+  const segOf = new Int32Array(slots);
+  const posOf = new Int32Array(slots);
+  offsets.forEach((o, i) => (index[o >> 3] = i));
   const names: string[] = segments.map((s) =>
     s.kind === 'builtin'
       ? (HOOK_NAMES[s.hook] ?? `hook${s.hook}`)
@@ -312,9 +321,15 @@ export function blobToTable(
         : cString(parseEntry(blob, s.start).target.data),
   );
   segments.forEach((s, si) => {
-    const chain = names[si] ?? '';
-    s.entries.forEach((off, i) => where.set(off, { chain, index: s.kind === 'user' ? i - 1 : i }));
+    s.entries.forEach((off, i) => {
+      segOf[off >> 3] = si + 1;
+      posOf[off >> 3] = s.kind === 'user' ? i - 1 : i;
+    });
   });
+  const where = (off: number): JumpTarget | undefined => {
+    const si = off % 8 === 0 && off < blob.length ? (segOf[off >> 3] as number) : 0;
+    return si === 0 ? undefined : { chain: names[si - 1] ?? '', index: posOf[off >> 3] as number };
+  };
 
   const counters = (off: number): XtCounters => countersAt(blob, off);
 
@@ -333,7 +348,7 @@ export function blobToTable(
     if (body.target === undefined) {
       const v = verdictAt(blob, off);
       if (v >= 0) {
-        const to = where.get(v);
+        const to = where(v);
         // Only unreachable code can jump to a non-entry or to the final entry: keep the offset.
         target =
           to === undefined || v === offsets[offsets.length - 1]
@@ -351,8 +366,8 @@ export function blobToTable(
     } else {
       target = { kind: 'extension', target: body.target };
     }
-    const hookMask = comefrom?.get(off);
-    const origin = { offset: off, index: index.get(off) ?? -1 };
+    const hookMask = checked ? blob.readUInt32LE(off + OFF_COMEFROM) : undefined;
+    const origin = { offset: off, index: index[off >> 3] as number };
     const counters = countersAt(blob, off);
     const { ip, nfcache, matches, slack } = body;
     // Two literals rather than a spread: this runs once per entry of every command.
@@ -381,7 +396,7 @@ export function blobToTable(
       const uflow = layout.underflow[s.hook] ?? -1;
       if (last !== uflow) {
         // The kernel accepts any unconditional ACCEPT/DROP entry as underflow: point at it.
-        const at = where.get(uflow);
+        const at = where(uflow);
         if (at === undefined) unrepresentable(`underflow of ${name} at ${uflow}`);
         chains.push({
           kind: 'builtin',
@@ -433,17 +448,21 @@ export function blobToTable(
     end,
     ...(prelude === undefined ? {} : { prelude }),
   };
-  if (comefrom !== undefined) checkedComefrom.set(table, { size: blob.length, marks: comefrom });
+  if (checked) {
+    const marks = Uint32Array.from(offsets, (o) => blob.readUInt32LE(o + OFF_COMEFROM));
+    checkedComefrom.set(table, { size: blob.length, offsets: Uint32Array.from(offsets), marks });
+  }
   return table;
 }
 
 /**
- * mark_source_chains' answer for a table decoded from a checked blob, by offset. Encoding keeps
- * every entry's size, so a layout of the same size has the same offsets and needs no second walk.
+ * mark_source_chains' answer for a table decoded from a checked blob: each entry's offset and
+ * mark. Encoding keeps every entry's size, so a layout of the same size has the same offsets and
+ * needs no second walk.
  */
 const checkedComefrom = new WeakMap<
   Table,
-  { readonly size: number; readonly marks: ReadonlyMap<number, number> }
+  { readonly size: number; readonly offsets: Uint32Array; readonly marks: Uint32Array }
 >();
 
 // ---------------------------------------------------------------------------------------------
@@ -673,7 +692,9 @@ function encodeTable(table: Table): LaidOut {
   const entries = w.finish();
   const checked = checkedComefrom.get(table);
   if (checked !== undefined && checked.size === entries.length) {
-    for (const [o, m] of checked.marks) entries.writeUInt32LE(m, o + OFF_COMEFROM);
+    checked.offsets.forEach((o, i) =>
+      entries.writeUInt32LE(checked.marks[i] as number, o + OFF_COMEFROM),
+    );
   } else {
     patchComefrom(entries, table.validHooks, hookEntry);
   }
@@ -814,7 +835,7 @@ function patchComefrom(entries: Buffer, validHooks: number, hookEntry: readonly 
   }
   const marks = markSourceChains(entries, entries.length, validHooks, hookEntry, offsets);
   if (marks === null) return;
-  for (const [o, m] of marks) entries.writeUInt32LE(m, o + 92);
+  for (const o of offsets) entries.writeUInt32LE(marks[o >> 3] as number, o + OFF_COMEFROM);
 }
 
 // ---------------------------------------------------------------------------------------------

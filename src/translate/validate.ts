@@ -370,7 +370,7 @@ export function translateTable(
   xtCheckTableHooks(found, hdr.validHooks);
   const marks = markSourceChains(blob, blob.length, hdr.validHooks, found.hookEntry, offsets);
   if (marks === null) fail(ELOOP, 'a loop, a jump to a non-entry, or a chain falling off the end');
-  for (const [off, m] of marks) blob.writeUInt32LE(m, off + OFF_COMEFROM);
+  for (const off of offsets) blob.writeUInt32LE(marks[off >> 3] as number, off + OFF_COMEFROM);
   for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
     if (memo?.checked(blob, pos, blob.readUInt32LE(pos + OFF_COMEFROM), hdr.name)) continue;
     findCheckEntry(blob, pos, hdr.name, uses);
@@ -389,11 +389,7 @@ export function checkReplace(buf: Buffer, memo?: EntryMemo): Table {
     const hdr = checkReplaceHeader(buf);
     const uses = new Map<number, ExtensionUse>();
     const blob = translateTable(buf.subarray(SIZEOF_IPT_REPLACE), hdr, memo, uses);
-    const comefrom = new Map<number, number>();
-    for (let pos = 0; pos < blob.length; pos += nextOffsetAt(blob, pos)) {
-      comefrom.set(pos, blob.readUInt32LE(pos + OFF_COMEFROM));
-    }
-    const table = blobToTable(blob, hdr, comefrom, memo, uses);
+    const table = blobToTable(blob, hdr, true, memo, uses);
     memo?.commit();
     return table;
   } catch (e) {
