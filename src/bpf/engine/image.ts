@@ -374,29 +374,6 @@ function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
   }
 }
 
-/**
- * The words of a rule record that follow from the rule's body alone: ipt_ip's tests and the
- * boxes. An `iptables -A` sends every other rule again, and the memo hands back their bodies
- * (the same ip and matches), so their records are copied from here and only what depends on
- * where the rule is (entry, match refs, action arguments) is written for each image.
- */
-const templates = new WeakMap<
-  readonly unknown[],
-  { readonly ip: PlanEntry['ip']; readonly words: Uint32Array }
->();
-
-/** Writes the body's part of e's record at byte `at` of the rules image, from its template. */
-function writeBody(b: Buffer, w: Uint32Array, at: number, e: PlanEntry): void {
-  const hit = templates.get(e.matches);
-  if (hit !== undefined && hit.ip === e.ip) {
-    w.set(hit.words, at >> 2);
-    return;
-  }
-  writeIp(b, w, at, e);
-  writeBoxes(b, w, at, entryRegion(e));
-  templates.set(e.matches, { ip: e.ip, words: w.slice(at >> 2, (at + RULE.SIZE) >> 2) });
-}
-
 /** The image of generation `half` (0 or 1) in maps of capacity `cap`. */
 export function buildImage(
   c: Classified,
@@ -463,7 +440,6 @@ export function buildImage(
   const iface = matchId.get(IFACE.name) ?? -1;
   plan.entries.forEach((e, i) => {
     const at = i * RULE.SIZE;
-    writeBody(rules, rw, at, e);
     rw[(at + RULE.ENTRY) >> 2] = i;
     const first = m;
     if (e.ip && namesInterface(e.ip)) mref(iface, recordOf(IFACE, e.ip, 0));
@@ -480,6 +456,8 @@ export function buildImage(
     rules[at + RULE.ACTION] = act;
     rw[(at + RULE.ARG0) >> 2] = arg0 >>> 0;
     rw[(at + RULE.ARG1) >> 2] = arg1 >>> 0;
+    writeIp(rules, rw, at, e);
+    writeBoxes(rules, rw, at, entryRegion(e));
   });
 
   const { bytes: blocks, words: bw } = zeroed(BLOCK.SIZE * c.blocks.length);
