@@ -424,7 +424,7 @@ export class Topology {
     // REJECT's replies come from our helper through a ring buffer, a little later than the
     // kernel's, which go out before its hook returns. A packet sent right behind a rejected one
     // would overtake our reply and could change what the reply meets (a connection it creates
-    // makes the reply RELATED to it, docs/engine.md "REJECT"): with REJECT in the ruleset each
+    // makes the reply RELATED to it, docs/differential.md "REJECT and LOG"): with REJECT in the ruleset each
     // packet waits until our side has sent as many frames as the kernel's.
     const paced = save.includes('-j REJECT');
     const early: Frame[] = [];

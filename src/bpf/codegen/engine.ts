@@ -191,6 +191,18 @@ function lookup(map: string, keyReg: Reg, slot: number, onNull: string): Insn[] 
 }
 
 const ret = (v: number): Insn[] => [Mov.imm(R0, v), Exit()];
+
+/**
+ * The list entry at index `cursor` (a register, via the key slot FP-`slot`) copied to a group's
+ * head at `base` + `off` (S.HEADS): what CAND merges. Clobbers R0-R5.
+ */
+function copyHead(cursor: Reg, slot: number, base: Reg, off: number, onNull: string): Insn[] {
+  return [
+    ...lookup(MAPS.LISTS, cursor, slot, onNull),
+    LoadMem(R1, R0, 0, Size.DW),
+    StoreMem(base, off, R1, Size.DW),
+  ];
+}
 const phase = (p: number): Insn => StoreImm(STATE, S.PHASE, p, Size.W);
 const cursor = (g: number): number => S.GROUPS + 4 * g;
 const head = (g: number): number => S.HEADS + 8 * g;
@@ -353,9 +365,7 @@ function classifyFn(l: Labels): Insn[] {
       StoreMem(STATE, cursor(g), R4, Size.W),
       Or.imm(R6, 1 << g),
       StoreMem(STATE, CLS_DONE, R6, Size.W),
-      ...lookup(MAPS.LISTS, R4, FN_KEY, bad),
-      LoadMem(R1, R0, 0, Size.DW),
-      StoreMem(STATE, head(g), R1, Size.DW),
+      ...copyHead(R4, FN_KEY, STATE, head(g), bad),
       Ja(skip),
       withLabel(LoadMem(R2, R0, NODE.DIM, Size.B), inner),
       And.imm(R2, 7),
@@ -516,9 +526,7 @@ function cand(l: Labels, corrupt: string): Insn[] {
     LoadMem(R1, R5, S.GROUPS, Size.W),
     Add.imm(R1, 1),
     StoreMem(R5, S.GROUPS, R1, Size.W),
-    ...lookup(MAPS.LISTS, R1, CB_KEY, corrupt),
-    LoadMem(R1, R0, 0, Size.DW),
-    StoreMem(R8, S.HEADS, R1, Size.DW),
+    ...copyHead(R1, CB_KEY, R8, S.HEADS, corrupt),
     // R6 = rule record index, R7 = (entry << 1) | covered
     Mov.reg(R1, R7),
     Rsh.imm(R1, 1),
@@ -722,19 +730,17 @@ function pop(spec: EngineSpec, empty: string, corrupt: string): Insn[] {
     JGe.imm(R1, spec.depth, corrupt),
     StoreMem(STATE, S.DEPTH, R1, Size.W),
     Mul.imm(R1, FRAME.SIZE),
-    Mov.reg(R3, STATE),
-    Add.reg(R3, R1),
+    // The frame in R6: the heads' lookups clobber R1-R5.
+    Mov.reg(R6, STATE),
+    Add.reg(R6, R1),
+    LoadMem(R4, R6, S.FRAMES + FRAME.BLOCK, Size.W),
+    StoreMem(STATE, S.BLOCK, R4, Size.W),
   ];
-  out.push(LoadMem(R4, R3, S.FRAMES + FRAME.BLOCK, Size.W), StoreMem(STATE, S.BLOCK, R4, Size.W));
   for (let g = 0; g < GROUPS; g++) {
     out.push(
-      LoadMem(R1, R3, S.FRAMES + FRAME.GROUPS + 4 * g, Size.W),
+      LoadMem(R1, R6, S.FRAMES + FRAME.GROUPS + 4 * g, Size.W),
       StoreMem(STATE, cursor(g), R1, Size.W),
-      Mov.reg(R6, R3),
-      ...lookup(MAPS.LISTS, R1, CB_KEY, corrupt),
-      Mov.reg(R3, R6),
-      LoadMem(R1, R0, 0, Size.DW),
-      StoreMem(STATE, head(g), R1, Size.DW),
+      ...copyHead(R1, CB_KEY, STATE, head(g), corrupt),
     );
   }
   return out;
