@@ -27,11 +27,13 @@ import {
 } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
-import { classified, image, newInstance, planFor, type Compiled } from './engine/index.js';
+import { classified, image, planFor, type Compiled } from './engine/compile.js';
+import { newInstance } from './engine/index.js';
 import { TreeCache } from '../translate/classify/incremental.js';
 import { fits, likelyRoom, roomFor, sameKinds, type Capacity } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
-import { NetnsState, netnsMaps, planTables } from './engine/netns.js';
+import { NetnsState } from './engine/netns.js';
+import { netnsMaps, planTables, tableUses } from './engine/tables.js';
 import type { NetnsMap } from '../translate/ext/types.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
@@ -394,12 +396,12 @@ export class BpfBackend implements RulesetBackend {
     if (ct && !st.conntrack) holdConntrack(netns, true);
     accountFor(netns, table);
     let counted: readonly XtCounters[] | undefined;
-    const tables = planTables(compiled.classified.plan.entries, st.state.tables);
+    const tables = planTables(tableUses(compiled.classified.plan.entries), st.state.tables);
     if (cur && sameProgs && fits(compiled.need, cur.cap)) {
       // Data only: the idle half, then the header. No program is loaded.
       const was = cur.instance.active;
       st.state.prepare(tables);
-      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor, st.state.tables);
+      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor.hz, st.state.tables);
       ms('image');
       cur.instance.write(img);
       cur.instance.switchTo(img, tag);
@@ -421,7 +423,7 @@ export class BpfBackend implements RulesetBackend {
       const cap = inst.spec.cap;
       ms('load');
       st.state.prepare(tables);
-      const img = image(compiled, cap, 0, this.flavor, st.state.tables);
+      const img = image(compiled, cap, 0, this.flavor.hz, st.state.tables);
       ms('image');
       inst.write(img);
       inst.switchTo(img, tag);

@@ -4,6 +4,7 @@
 import ffi from '@2060.io/ffi-napi';
 import ref from '@2060.io/ref-napi';
 import { errnoName } from '../translate/errno.js';
+import type { WallClock } from '../translate/ext/types.js';
 
 export class SysError extends Error {
   constructor(
@@ -187,13 +188,6 @@ function clockNs(id: number): bigint {
   const ts = Buffer.alloc(16);
   check('clock_gettime', libc.clock_gettime(id, ts));
   return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
-}
-
-export interface WallClock {
-  /** CLOCK_REALTIME - CLOCK_TAI in whole seconds: minus the kernel's TAI offset. */
-  readonly realMinusTai: number;
-  /** The kernel's sys_tz.tz_minuteswest, as gettimeofday(2) reports it. */
-  readonly minutesWest: number;
 }
 
 /** How the kernel's wall clock and time zone relate to CLOCK_TAI, now. */

@@ -8,8 +8,8 @@ import type { HookFlavor } from '../bpf/codegen/flavor.js';
 import { RULE, WORK_PER_CPU } from '../bpf/codegen/layout.js';
 import { workSize } from '../bpf/codegen/state.js';
 import { buildImage, kindsOf, needs, recordSize, refusals } from '../bpf/engine/image.js';
-import { planTables } from '../bpf/engine/netns.js';
-import { poolDepthFor } from '../bpf/engine/instance.js';
+import { planTables, tableUses } from '../bpf/engine/tables.js';
+import { poolDepthFor } from '../bpf/engine/compile.js';
 import { HOOK_NAMES } from './abi.js';
 import { classify, type Classified } from './classify/blocks.js';
 import { depth } from './classify/hypersplit.js';
@@ -152,7 +152,7 @@ export function translateSave(text: string, flavor: HookFlavor): Translation {
   const need = needs(c, kinds);
   // Half 0 of maps exactly as big as this table needs: the indexes are the entries' own.
   // A fresh namespace: every table the rules name is new.
-  const tables = planTables(plan.entries, new Map()).slots;
+  const tables = planTables(tableUses(plan.entries), new Map()).slots;
   const img = buildImage(c, kinds, need, 0, flavor.hz, tables);
   const poolDepth = poolDepthFor(plan.maxDepth);
   const programs = plan.hooks.map((h): ListedProgram => {

@@ -23,7 +23,6 @@ import {
   type Insn,
 } from '../asm/index.js';
 import type { EngineState } from '../../translate/ext/types.js';
-import { wallClock } from '../../sys/libc.js';
 
 export const CLOCK_MAP = 'clock';
 /** A slot: REALTIME - TAI in ns (s64), sys_tz.tz_minuteswest (s32). */
@@ -39,8 +38,7 @@ export function clockValue(realMinusTaiNs: bigint, minutesWest: number): Buffer 
 export const clockState: EngineState = {
   map: CLOCK_MAP,
   valueSize: CLOCK.SIZE,
-  fresh() {
-    const c = wallClock();
+  fresh(c) {
     return clockValue(BigInt(c.realMinusTai) * 1_000_000_000n, c.minutesWest);
   },
 };

@@ -25,7 +25,7 @@ import {
   RULE,
 } from '../codegen/layout.js';
 import type { Evaluated, RecordContext } from '../../translate/ext/types.js';
-import { tablesMap, type TableSlots } from './netns.js';
+import { tablesMap, type TableSlots } from './tables.js';
 import type { Action, Plan, PlanEntry } from '../../translate/plan.js';
 import {
   IPT_F_FRAG,

@@ -1,78 +1,15 @@
-// Table → plan → classifier → image, and loading that into a fresh engine instance. The backend
-// keeps instances alive across replaces; tests and benchmarks load one table at a time.
-import { classify, type Classified } from '../../translate/classify/blocks.js';
-import type { TreeCache } from '../../translate/classify/incremental.js';
+// Loading a compiled table (compile.ts) into a fresh engine instance. The backend keeps
+// instances alive across replaces; tests and benchmarks load one table at a time.
 import type { Table } from '../../translate/ir.js';
-import { planTable, type Plan } from '../../translate/plan.js';
 import { EOPNOTSUPP, XtError } from '../../translate/errno.js';
 import { Unsupported } from '../codegen/eval.js';
 import type { HookFlavor } from '../codegen/flavor.js';
 import { netfilterFlavor } from '../codegen/nf.js';
 import { MAPS } from '../codegen/layout.js';
-import {
-  buildImage,
-  kindsOf,
-  needs,
-  refusals,
-  roomFor,
-  type Capacity,
-  type Image,
-  type Kinds,
-} from './image.js';
-import { EngineInstance, poolDepthFor, type InstanceSpec, type SharedMaps } from './instance.js';
-import { planTables, type TableSlots } from './netns.js';
-
-/** A table planned: enough to make its programs (kinds, hooks, jump depth), not its maps. */
-export interface Planned {
-  readonly plan: Plan;
-  readonly kinds: Kinds;
-  readonly poolDepth: number;
-}
-
-export interface Compiled extends Planned {
-  readonly classified: Classified;
-  readonly need: Capacity;
-}
-
-/**
- * The plan of `table` and the programs it takes. What the engine cannot run throws
- * XtError(EOPNOTSUPP) naming every such rule.
- */
-export function planFor(table: Table, hz: number | undefined): Planned {
-  const plan = planTable(table);
-  const refused = refusals({ plan }, hz);
-  if (refused.length > 0) {
-    const says = refused.map(
-      (r) => `${plan.entries[r.entry]?.source ?? `entry ${r.entry}`}: ${r.reason}`,
-    );
-    throw new XtError(EOPNOTSUPP, says.join('; '));
-  }
-  return { plan, kinds: kindsOf({ plan }), poolDepth: poolDepthFor(plan.maxDepth) };
-}
-
-/**
- * The planned table classified: everything short of the kernel. `trees` carries classifier
- * trees over from the table compiled before (classify/incremental.ts).
- */
-export function classified(p: Planned, trees?: TreeCache): Compiled {
-  const c = classify(p.plan, trees);
-  return { ...p, classified: c, need: needs(c, p.kinds) };
-}
-
-export function compile(table: Table, hz: number | undefined, trees?: TreeCache): Compiled {
-  return classified(planFor(table, hz), trees);
-}
-
-/** The image of `c` for `half` of maps sized `cap`, with the namespace's table slots. */
-export function image(
-  c: Compiled,
-  cap: Capacity,
-  half: number,
-  flavor: HookFlavor,
-  tables?: TableSlots,
-): Image {
-  return buildImage(c.classified, c.kinds, cap, half, flavor.hz, tables);
-}
+import { compile, image, type Compiled, type Planned } from './compile.js';
+import { roomFor, type Capacity } from './image.js';
+import { EngineInstance, type InstanceSpec, type SharedMaps } from './instance.js';
+import { planTables, tableUses } from './tables.js';
 
 /** A table loaded on its own (tests, benchmarks, `translate`): its programs read half 0. */
 export interface LoadedTable {
@@ -97,10 +34,10 @@ export function loadTable(
     throw refusal(e, compiled.classified.plan.entries.length);
   }
   const ns = instance.netns();
-  const tables = planTables(compiled.classified.plan.entries, ns.tables);
+  const tables = planTables(tableUses(compiled.classified.plan.entries), ns.tables);
   ns.prepare(tables);
   ns.commit(tables);
-  const img = image(compiled, cap, 0, flavor, ns.tables);
+  const img = image(compiled, cap, 0, flavor.hz, ns.tables);
   instance.write(img);
   instance.switchTo(img);
   const progs: number[] = [];

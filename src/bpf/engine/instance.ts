@@ -24,7 +24,7 @@ import type { Evaluated } from '../../translate/ext/types.js';
 import { ZERO_COUNTERS, type XtCounters } from '../../translate/ir.js';
 import type { HookPlan } from '../../translate/plan.js';
 import { NF_INET_LOCAL_OUT } from '../../translate/abi.js';
-import { mmapShared, type Mapping } from '../../sys/libc.js';
+import { mmapShared, wallClock, type Mapping } from '../../sys/libc.js';
 import {
   BpfError,
   MAP_F_MMAPABLE,
@@ -43,7 +43,8 @@ import {
   type Verified,
 } from '../syscall.js';
 import { headerWords, recordSize, type Capacity, type Image, type Kinds } from './image.js';
-import { netnsMaps, NetnsState } from './netns.js';
+import { NetnsState } from './netns.js';
+import { netnsMaps } from './tables.js';
 
 /** Maps a ruleset shares with its namespace; without them (a test load) it gets its own. */
 export interface SharedMaps {
@@ -77,13 +78,6 @@ interface EngineMap {
   /** The mapped bytes of an mmapable map. */
   readonly mapping?: Mapping;
   readonly valueSize: number;
-}
-
-/** Frames per pool entry for a plan that nests `depth` jumps: a power of two, at least 32. */
-export function poolDepthFor(depth: number): number {
-  let d = 32;
-  while (d < depth + 1) d *= 2;
-  return d;
 }
 
 export class EngineInstance {
@@ -382,7 +376,7 @@ export class EngineInstance {
       const start = image.half * (cap.slots.get(map) ?? 0);
       const state = this.spec.kinds.matches.find((x) => x.engine?.state?.map === map)?.engine
         ?.state;
-      const fresh = state?.fresh?.() ?? Buffer.alloc(m.valueSize);
+      const fresh = state?.fresh?.(wallClock()) ?? Buffer.alloc(m.valueSize);
       for (let k = 0; k < n; k++) mapUpdate(m.fd, u32(start + k), fresh);
     }
     this.entries[image.half] = image.entries;

@@ -196,12 +196,23 @@ export interface NetnsTables {
   recover?(value: Buffer): string | undefined;
 }
 
+/** How the kernel's wall clock relates to CLOCK_TAI (sys/libc.ts wallClock reads it). */
+export interface WallClock {
+  /** CLOCK_REALTIME - CLOCK_TAI in whole seconds: minus the kernel's TAI offset. */
+  readonly realMinusTai: number;
+  /** The kernel's sys_tz.tz_minuteswest, as gettimeofday(2) reports it. */
+  readonly minutesWest: number;
+}
+
 /** A map of per-match state slots: array of `valueSize`-byte values, fresh for a new ruleset. */
 export interface EngineState {
   readonly map: string;
   readonly valueSize: number;
-  /** What a fresh slot holds (read when a new ruleset is written); zeros when absent. */
-  fresh?(): Buffer;
+  /**
+   * What a fresh slot holds (read when a new ruleset is written); zeros when absent. The clock
+   * is passed in so that extensions never load the syscall bindings (the compute worker cannot).
+   */
+  fresh?(clock: WallClock): Buffer;
   /** BTF for values holding a bpf_spin_lock. */
   readonly btf?: () => {
     readonly blob: Buffer;
