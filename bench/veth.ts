@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfBackend } from '../src/bpf/backend.js';
+import { LocalCompute } from '../src/bpf/engine/compute.js';
 import { cookieOf } from '../src/sys/netns.js';
 import { parseSave } from '../src/translate/save.js';
 import {
@@ -119,6 +120,9 @@ function pair(e: Engine): Pair {
   return { client: c, server: s };
 }
 
+/** bpfilter-ts's tables, compiled on this thread (the bench times packets, not applies). */
+const compute = new LocalCompute();
+
 async function load(
   e: Engine,
   n: number,
@@ -139,7 +143,8 @@ async function load(
     const table = parseSave(saveText(n)).tables[0]?.table;
     if (!table) throw new Error('no table');
     const path = `/run/netns/${p.server}`;
-    await backend.apply({ id: String(cookieOf(path)), path }, table);
+    const id = String(cookieOf(path));
+    await backend.apply({ id, path }, compute.adopt(`${id}/filter`, table));
   }
 }
 
@@ -163,7 +168,7 @@ export async function vethBench(dir: string): Promise<VethResult[]> {
   const blast = join(dir, 'blast');
   execFileSync('gcc', ['-O2', '-o', blast, join(ROOT, 'bench', 'blast.c')]);
   const pairs = new Map(ENGINES.map((e) => [e, pair(e)]));
-  const backend = new BpfBackend({ pinRoot: pinRoot('veth') });
+  const backend = new BpfBackend({ pinRoot: pinRoot('veth'), compute });
   onCleanup(() => backend.close());
   console.log(
     `\nveth: UDP for ${DURATION_MS} ms per round, ${ROUNDS} rounds, N non-matching rules before the accepting one`,

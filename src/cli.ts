@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfBackend } from './bpf/backend.js';
+import { WorkerCompute } from './bpf/engine/compute.js';
 import { StoreOnlyBackend, type RulesetBackend } from './ipc/backend.js';
 import { guardBpffs } from './ipc/bpffs-guard.js';
 import { eventWiring, type EventWiring } from './ipc/events.js';
@@ -77,7 +78,7 @@ interface Helper {
   /** `bpfilter recent`: a list of a namespace, listed or written. */
   recent?(netns: string, name: string, op?: string): string;
   /** The status document for the control socket. */
-  status(): DaemonStatus;
+  status(): Promise<DaemonStatus>;
   /** Stops what keeps the process alive besides the transport (the event reader). */
   close(): void;
 }
@@ -97,6 +98,13 @@ function makeService(args: string[], transport: { socket?: string; control?: str
   let close = (): void => undefined;
   let recent: Helper['recent'];
   let events: EventWiring | undefined;
+  const compute = new WorkerCompute({
+    onFatal: (e) => {
+      // Its tables cannot be rebuilt here; a restarted helper resumes from state and pins.
+      stderrLogger({ event: 'compute worker failed, exiting', error: String(e) });
+      process.exit(70);
+    },
+  });
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {
     const note = guardBpffs(pinRoot);
@@ -104,6 +112,7 @@ function makeService(args: string[], transport: { socket?: string; control?: str
     const wiring = eventWiring(stderrLogger, option(args, '--log-file'));
     const keepers = new Keepers((e) => stderrLogger({ event: 'keeper failed', error: String(e) }));
     const bpf = new BpfBackend({
+      compute,
       ...(pinRoot !== undefined ? { pinRoot } : {}),
       ...wiring,
       keeper: (netns, desc, fd) => keepers.start(netns, desc, fd),
@@ -124,7 +133,7 @@ function makeService(args: string[], transport: { socket?: string; control?: str
   }
   const stateDir = option(args, '--state-dir') ?? DEFAULT_STATE_DIR;
   stderrLogger({ event: 'start', backend: backend.name, stateDir, pid: process.pid });
-  const service = new SockoptService(backend, stderrLogger, new StateFiles(stateDir));
+  const service = new SockoptService(backend, compute, stderrLogger, new StateFiles(stateDir));
   // Namespaces die without telling anyone: forget theirs at start and then now and again.
   const gc = (): void => {
     try {
@@ -147,10 +156,10 @@ function makeService(args: string[], transport: { socket?: string; control?: str
   return {
     service,
     ...(recent ? { recent } : {}),
-    status: () =>
+    status: async () =>
       buildStatus({
         meta,
-        tables: () => service.served(),
+        tables: await service.served(),
         history: service.applies,
         ...(backend.describe ? { describe: (id: string) => backend.describe?.(id) } : {}),
         ...(events ? { events: events.counts } : {}),
@@ -158,6 +167,7 @@ function makeService(args: string[], transport: { socket?: string; control?: str
     close: () => {
       clearInterval(timer);
       close();
+      void compute.close();
     },
   };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Exit, Mov, R0, R1, R8, assemble } from '../src/bpf/asm/index.js';
 import { BpfBackend, readCounters } from '../src/bpf/backend.js';
+import { LocalCompute } from '../src/bpf/engine/compute.js';
 import { BpfError, close, mapLookup, objGet, progLoad, u32 } from '../src/bpf/syscall.js';
 import type { Extension } from '../src/translate/ext/types.js';
 import { EINVAL, XtError } from '../src/translate/errno.js';
@@ -39,7 +40,8 @@ describe('verifier rejections', () => {
   });
 
   it('a refused ruleset is EINVAL with the verifier words, and the slot keeps the old program', async () => {
-    const backend = new BpfBackend({ pinRoot: PINS });
+    const compute = new LocalCompute();
+    const backend = new BpfBackend({ pinRoot: PINS, compute });
     // Not kt's namespace: the kernel's own filter table holds priority 0 there.
     execFileSync('ip', ['netns', 'add', NS]);
     const path = `/run/netns/${NS}`;
@@ -47,7 +49,7 @@ describe('verifier rejections', () => {
     const good = kt.table(
       '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 10.1.1.1 -j DROP\nCOMMIT\n',
     );
-    await backend.apply(netns, good);
+    await backend.apply(netns, compute.adopt(`${netns.id}/filter`, good));
     const slot = objGet(join(PINS, netns.id, 'filter', 'INPUT_slot'));
     const before = mapLookup(slot, u32(0), 4).readUInt32LE(0);
     expect(before).toBeGreaterThan(0);
@@ -73,7 +75,7 @@ describe('verifier rejections', () => {
       ),
     };
     try {
-      await backend.apply(netns, bad);
+      await backend.apply(netns, compute.adopt(`${netns.id}/filter`, bad));
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(XtError);
@@ -85,13 +87,16 @@ describe('verifier rejections', () => {
   });
 
   it("a hook priority the kernel's own filter table holds is EBUSY, said plainly", async () => {
-    const backend = new BpfBackend({ pinRoot: PINS });
+    const compute = new LocalCompute();
+    const backend = new BpfBackend({ pinRoot: PINS, compute });
     const path = `/run/netns/${kt.ns}`;
     const netns = { id: String(cookieOf(path)), path };
     const table = kt.table(
       '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
     );
-    await expect(backend.apply(netns, table)).rejects.toThrow(/priority 0 is taken/);
+    await expect(backend.apply(netns, compute.adopt(`${netns.id}/filter`, table))).rejects.toThrow(
+      /priority 0 is taken/,
+    );
   });
 });
 

@@ -6,6 +6,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfBackend } from '../src/bpf/backend.js';
+import { LocalCompute } from '../src/bpf/engine/compute.js';
 import { close, objGet, objId } from '../src/bpf/syscall.js';
 import { cookieOf } from '../src/sys/netns.js';
 import { KernelTables } from './helpers/kernel-table.js';
@@ -41,7 +42,9 @@ describe('namespace maps in the backend', () => {
     kt.close();
     const started: string[] = [];
     let stopped = 0;
+    const compute = new LocalCompute();
     const backend = new BpfBackend({
+      compute,
       pinRoot: PINS,
       keeper: (_netns, desc) => {
         started.push(desc.map);
@@ -51,11 +54,12 @@ describe('namespace maps in the backend', () => {
     netnsAdd(NS);
     const ref = { id: String(cookieOf(`/run/netns/${NS}`)), path: `/run/netns/${NS}` };
     const dir = join(PINS, ref.id, 'filter');
-    await backend.apply(ref, first);
+    const held = (t: typeof first) => compute.adopt(`${ref.id}/filter`, t);
+    await backend.apply(ref, held(first));
     const pin = join(dir, 'ns_addrtypes');
     const id = idOf(pin);
-    await backend.apply(ref, same);
-    await backend.apply(ref, more);
+    await backend.apply(ref, held(same));
+    await backend.apply(ref, held(more));
     expect(idOf(pin)).toBe(id);
     expect(existsSync(join(dir, 'ns_recent'))).toBe(true);
     expect(started).toEqual(['addrtypes', 'recent']);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EAGAIN, EINVAL, ENOENT, XtError } from '../src/translate/errno.js';
 import { revisionFor } from '../src/translate/ext/registry.js';
-import { initialTable } from '../src/translate/table.js';
+import { initialTable, laidOut } from '../src/translate/table.js';
+import { viewOf } from '../src/translate/view.js';
 import {
   checkAddCounters,
   checkAddCountersAgainst,
@@ -24,17 +25,19 @@ type Op = 'add' | 'info' | 'entries' | 'revtarget';
 
 const live = initialTable('filter');
 const lookup = (name: string) => (name === 'filter' ? live : undefined);
+const view = (name: string) => (name === 'filter' ? viewOf(live) : undefined);
+const layout = (name: string) => (name === 'filter' ? laidOut(live) : undefined);
 
 function ours(op: Op, buf: Buffer): number {
   try {
     if (op === 'add')
-      checkAddCountersAgainst(lookup(checkAddCounters(buf).name), checkAddCounters(buf));
+      checkAddCountersAgainst(view(checkAddCounters(buf).name), checkAddCounters(buf));
     if (op === 'info') {
       const name = checkGetInfo(buf);
       if (lookup(name) === undefined) throw new XtError(ENOENT, name);
     }
     if (op === 'entries')
-      checkGetEntriesAgainst(lookup(checkGetEntries(buf).name), checkGetEntries(buf));
+      checkGetEntriesAgainst(layout(checkGetEntries(buf).name), checkGetEntries(buf));
     if (op === 'revtarget') {
       const r = checkGetRevision(buf);
       revisionFor('target', r.name, r.revision);

@@ -11,6 +11,7 @@ import type { Rule, RuleTarget, Table } from '../src/translate/ir.js';
 import { entryCount, ZERO_COUNTERS } from '../src/translate/ir.js';
 import { encodeGetinfo, initialTable, tableToBlob } from '../src/translate/table.js';
 import { checkReplace, checkReplaceAgainst } from '../src/translate/validate.js';
+import { viewOf } from '../src/translate/view.js';
 
 const NS = `cdc-val-${process.pid}`;
 let dir = '';
@@ -97,8 +98,8 @@ function ours(buf: Buffer): number {
   try {
     const live = initialTable('filter');
     checkReplaceAgainst(
-      live.name === checkReplace(buf).name ? live : undefined,
-      checkReplace(buf),
+      live.name === checkReplace(buf).name ? viewOf(live) : undefined,
+      viewOf(checkReplace(buf)),
       entryCount(live),
     );
     return 0;
@@ -316,8 +317,8 @@ describe('SET_REPLACE checks: our errno = expected = the kernel errno', () => {
 });
 
 describe('checkReplaceAgainst', () => {
-  const current = checkReplace(replaceOf(baseTable(false)).buf);
-  const next = initialTable('filter');
+  const current = viewOf(checkReplace(replaceOf(baseTable(false)).buf));
+  const next = viewOf(initialTable('filter'));
   it('no such table → ENOENT', () => {
     expect(() => checkReplaceAgainst(undefined, next, 9)).toThrow(
       expect.objectContaining({ errno: ENOENT }),

@@ -27,13 +27,13 @@ import {
 } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
-import { classified, image, planFor, type Compiled } from './engine/compile.js';
-import { newInstance } from './engine/index.js';
-import { TreeCache } from '../translate/classify/incremental.js';
-import { fits, likelyRoom, roomFor, sameKinds, type Capacity } from './engine/image.js';
+import { tableUsesOf, type Compute, type TableRef } from './engine/compute.js';
+import { newInstance, type Programs } from './engine/index.js';
+import { fits, roomFor, sameKinds, type Capacity, type Kinds } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
 import { NetnsState } from './engine/netns.js';
-import { netnsMaps, planTables, tableUses } from './engine/tables.js';
+import { netnsMaps, planTables } from './engine/tables.js';
+import { MATCHES, TARGETS } from '../translate/ext/registry.js';
 import type { NetnsMap } from '../translate/ext/types.js';
 import { inNetns } from '../sys/netns.js';
 import { graceAsync } from '../sys/libc.js';
@@ -66,7 +66,8 @@ import type {
 } from '../ipc/backend.js';
 import { HOOK_NAMES } from '../translate/abi.js';
 import { EBUSY, XtError } from '../translate/errno.js';
-import { entryCount, type Table, type XtCounters } from '../translate/ir.js';
+import type { XtCounters } from '../translate/ir.js';
+import type { TableView } from '../translate/view.js';
 
 export { readCounters } from './engine/instance.js';
 export { loadTable, type LoadedTable } from './engine/index.js';
@@ -76,17 +77,18 @@ const BPF_FUNC_tail_call = 12;
 /** Where iptable_filter sits (NF_IP_PRI_FILTER). */
 export const DEFAULT_PRIORITY = 0;
 
-/** The ruleset a namespace runs: its table and the instance holding it. */
+/** The ruleset a namespace runs: its table, its programs' kinds and the instance holding it. */
 interface Running {
-  readonly table: Table;
-  readonly compiled: Compiled;
+  readonly ref: TableRef;
+  readonly kinds: Kinds;
+  readonly poolDepth: number;
   readonly instance: EngineInstance;
   readonly cap: Capacity;
 }
 
 /** What a restarted helper found pinned: the counters of the generation still filtering. */
 interface Adopted {
-  readonly table: Table;
+  readonly ref: TableRef;
   readonly counters: number;
   readonly start: number;
 }
@@ -112,6 +114,8 @@ interface Netns {
 }
 
 export interface BpfBackendOptions {
+  /** Where tables are planned, classified and imaged (the service's own). */
+  readonly compute: Compute;
   readonly pinRoot?: string;
   readonly priority?: number;
   readonly flavor?: HookFlavor;
@@ -149,14 +153,14 @@ function dispatcher(slotFd: number, flavor: HookFlavor): Buffer {
 export class BpfBackend implements RulesetBackend {
   readonly name = 'bpf (netfilter hooks)';
   private readonly nets = new Map<string, Netns>();
-  /** Per netns/table: the classifier trees of the last table compiled, for the next one. */
-  private readonly trees = new Map<string, TreeCache>();
+  private readonly compute: Compute;
   private readonly root: string;
   private readonly priority: number;
   private readonly flavor: HookFlavor;
   private reader: RingReader | undefined;
 
-  constructor(private readonly opts: BpfBackendOptions = {}) {
+  constructor(private readonly opts: BpfBackendOptions) {
+    this.compute = opts.compute;
     this.root = opts.pinRoot ?? DEFAULT_PIN_ROOT;
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.flavor = opts.flavor ?? netfilterFlavor();
@@ -212,8 +216,6 @@ export class BpfBackend implements RulesetBackend {
         if (st.adopted) close(st.adopted.counters);
         this.nets.delete(id);
       }
-      for (const key of [...this.trees.keys()])
-        if (key.startsWith(`${id}/`)) this.trees.delete(key);
       unpinDir(this.root, id);
     }
     return [...dead];
@@ -285,7 +287,7 @@ export class BpfBackend implements RulesetBackend {
   }
 
   /** The dispatchers of `netns`: adopted from pins, or created, attached and pinned. */
-  private attach(netns: NetnsRef, table: Table): Netns {
+  private attach(netns: NetnsRef, table: TableView): Netns {
     let st = this.nets.get(netns.id);
     if (st) return st;
     const dir = pinDir(this.root, netns.id, table.name);
@@ -345,18 +347,25 @@ export class BpfBackend implements RulesetBackend {
 
   async apply(
     netns: NetnsRef,
-    table: Table,
+    ref: TableRef,
     phase: (name: string) => void = () => undefined,
     tag = 0n,
     around: ApplyAround = {},
   ): Promise<readonly XtCounters[] | undefined> {
     const ms = phase;
-    const key = `${netns.id}/${table.name}`;
-    const trees = this.trees.get(key) ?? new TreeCache();
-    this.trees.set(key, trees);
-    const planned = planFor(table, this.flavor.hz);
-    const dir = pinDir(this.root, netns.id, table.name);
-    const st = this.attach(netns, table);
+    const { view, handle } = ref;
+    const compute = this.compute;
+    const hz = this.flavor.hz;
+    const shape = await compute.plan(handle, hz);
+    const programs: Programs = {
+      table: view.name,
+      hooks: shape.hooks,
+      kinds: compute.kinds(handle, shape),
+      poolDepth: shape.poolDepth,
+      entries: shape.entries,
+    };
+    const dir = pinDir(this.root, netns.id, view.name);
+    const st = this.attach(netns, view);
     const cur = st.current;
     const shared = {
       events: () => this.events(netns, dir),
@@ -364,23 +373,17 @@ export class BpfBackend implements RulesetBackend {
       budget: () => this.budget(netns, dir),
       netns: st.state,
     };
-    // New programs are verified on libuv's threads while this one classifies the table.
+    // New programs are verified on libuv's threads while the compute classifies the table.
     const sameProgs =
       cur !== undefined &&
-      sameKinds(cur.compiled.kinds, planned.kinds) &&
-      cur.compiled.poolDepth === planned.poolDepth;
+      sameKinds(cur.kinds, programs.kinds) &&
+      cur.poolDepth === programs.poolDepth;
     const early = sameProgs
       ? undefined
-      : newInstance(
-          table.name,
-          planned,
-          likelyRoom(planned.plan, planned.kinds),
-          this.flavor,
-          shared,
-        );
-    let compiled: Compiled;
+      : newInstance(programs, shape.likelyRoom, this.flavor, shared);
+    let need: Capacity;
     try {
-      compiled = classified(planned, trees);
+      need = (await compute.classify(handle)).need;
       ms('compile');
       await around.ready;
       ms('ahead');
@@ -391,21 +394,22 @@ export class BpfBackend implements RulesetBackend {
       );
       throw e;
     }
-    const ct = usesConntrack(table);
+    const ct = usesConntrack(view.uses);
     // Before the switch, so the first packet the new rules see already has its entry.
-    if (ct && !st.conntrack) holdConntrack(netns, true);
-    accountFor(netns, table);
+    if (ct && !st.conntrack) await holdConntrack(netns, true);
+    await accountFor(netns, view.uses);
     let counted: readonly XtCounters[] | undefined;
-    const tables = planTables(tableUses(compiled.classified.plan.entries), st.state.tables);
-    if (cur && sameProgs && fits(compiled.need, cur.cap)) {
+    const tables = planTables(tableUsesOf(shape), st.state.tables);
+    const running = { ref, kinds: programs.kinds, poolDepth: programs.poolDepth };
+    if (cur && sameProgs && fits(need, cur.cap)) {
       // Data only: the idle half, then the header. No program is loaded.
       const was = cur.instance.active;
       st.state.prepare(tables);
-      const img = image(compiled, cur.cap, cur.instance.idle(), this.flavor.hz, st.state.tables);
+      const img = await compute.image(handle, cur.cap, cur.instance.idle(), hz, st.state.tables);
       ms('image');
       cur.instance.write(img);
       cur.instance.switchTo(img, tag);
-      st.current = { ...cur, table, compiled };
+      st.current = { ...cur, ...running };
       ms('write');
       // Every packet that read the old half has finished: its counters are final.
       await graceAsync();
@@ -416,14 +420,20 @@ export class BpfBackend implements RulesetBackend {
     } else {
       let inst = await (early ?? Promise.resolve(undefined));
       if (this.opts.loadDelayMs) await sleep(this.opts.loadDelayMs);
-      if (inst === undefined || !fits(compiled.need, inst.spec.cap)) {
+      if (inst === undefined || !fits(need, inst.spec.cap)) {
         inst?.close();
-        inst = await newInstance(table.name, compiled, roomFor(compiled.need), this.flavor, shared);
+        inst = await newInstance(programs, roomFor(need), this.flavor, shared);
       }
       const cap = inst.spec.cap;
       ms('load');
       st.state.prepare(tables);
-      const img = image(compiled, cap, 0, this.flavor.hz, st.state.tables);
+      let img;
+      try {
+        img = await compute.image(handle, cap, 0, hz, st.state.tables);
+      } catch (e) {
+        inst.close();
+        throw e;
+      }
       ms('image');
       inst.write(img);
       inst.switchTo(img, tag);
@@ -431,7 +441,7 @@ export class BpfBackend implements RulesetBackend {
         const fd = inst.progs.get(hook);
         if (fd !== undefined) mapUpdate(slot, u32(0), u32(fd));
       }
-      st.current = { table, compiled, instance: inst, cap };
+      st.current = { ...running, instance: inst, cap };
       const old = cur?.instance;
       const adopted = st.adopted;
       st.adopted = undefined;
@@ -443,13 +453,13 @@ export class BpfBackend implements RulesetBackend {
         counted = old.counters(old.active);
         old.close();
       } else if (adopted) {
-        counted = readCounters(adopted.counters, entryCount(adopted.table), adopted.start);
+        counted = readCounters(adopted.counters, adopted.ref.view.entries, adopted.start);
         close(adopted.counters);
       }
       ms('counters');
     }
     st.state.commit(tables);
-    if (!ct && st.conntrack) holdConntrack(netns, false);
+    if (!ct && st.conntrack) await holdConntrack(netns, false);
     st.conntrack = ct;
     return counted;
   }
@@ -469,7 +479,7 @@ export class BpfBackend implements RulesetBackend {
   async resume(netns: NetnsRef, candidates: readonly Candidate[]): Promise<number> {
     const first = candidates[0];
     if (first === undefined) throw new Error('resume: no table to resume');
-    const st = this.attach(netns, first.table);
+    const st = this.attach(netns, first.ref.view);
     // An earlier helper's programs may still report to the pinned ring: read it again.
     if (pinExists(join(st.dir, 'events'))) st.events = this.events(netns, st.dir);
     if (pinExists(join(st.dir, 'replies'))) st.replies = this.replies(netns, st.dir);
@@ -487,32 +497,33 @@ export class BpfBackend implements RulesetBackend {
       running?.close();
       // Nothing to adopt (fresh pins), or a helper killed between two hooks' slot updates:
       // one table in every hook again. The counters of what ran are not read back.
-      await this.apply(netns, first.table, undefined, first.tag);
+      await this.apply(netns, first.ref, undefined, first.tag);
       return 0;
     }
     // The programs an earlier helper put in the slots keep running; only their counters are
     // needed here. The next replace loads an instance of this helper's own.
-    const { table } = found;
+    const { ref } = found;
     close(running.header);
     // One run of 2 × capacity slots per possible CPU (engine/instance.ts).
     const perHalf = mapInfo(running.counters).maxEntries / possibleCpus() / 2;
-    st.adopted = { table, counters: running.counters, start: running.half * perHalf };
-    st.conntrack = usesConntrack(table);
+    st.adopted = { ref, counters: running.counters, start: running.half * perHalf };
+    st.conntrack = usesConntrack(ref.view.uses);
     // Their namespace maps too, so what keeps them (addrtype's routes) runs again, and the
     // names of their tables are known to the next replace.
-    const kinds = table.chains.flatMap((c) =>
-      c.rules.flatMap((r) => r.matches.map((m) => m.extension)),
-    );
+    const used = new Set(ref.view.uses);
+    const kinds = [...MATCHES, ...TARGETS].filter((e) => used.has(e.name));
     for (const desc of netnsMaps(kinds)) st.state.open(desc);
     return at;
   }
 
-  async counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
+  async counters(netns: NetnsRef, ref: TableRef): Promise<readonly XtCounters[] | undefined> {
     const st = this.nets.get(netns.id);
     const cur = st?.current;
-    if (cur && cur.table === table) return cur.instance.counters(cur.instance.active);
+    if (cur && cur.ref.handle === ref.handle) return cur.instance.counters(cur.instance.active);
     const a = st?.adopted;
-    if (a && a.table === table) return readCounters(a.counters, entryCount(table), a.start);
+    if (a && a.ref.handle === ref.handle) {
+      return readCounters(a.counters, ref.view.entries, a.start);
+    }
     return undefined;
   }
 

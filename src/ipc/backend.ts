@@ -1,6 +1,7 @@
 // Where a validated table goes to be enforced. The service core hands every accepted
 // SET_REPLACE to a backend and asks it for packet counts; the BPF translator is one backend.
-import type { Table, XtCounters } from '../translate/ir.js';
+import type { TableRef } from '../bpf/engine/compute.js';
+import type { XtCounters } from '../translate/ir.js';
 
 /** A network namespace. */
 export interface NetnsRef {
@@ -50,7 +51,7 @@ export interface BackendNetnsStatus {
 
 /** A table a restarted helper may find running, and the tag it was applied with. */
 export interface Candidate {
-  readonly table: Table;
+  readonly ref: TableRef;
   readonly tag: bigint;
 }
 
@@ -67,14 +68,14 @@ export interface RulesetBackend {
   /** Shown in logs. */
   readonly name: string;
   /**
-   * Makes `table` the ruleset enforced in `netns`, atomically. Throws XtError to refuse it; the
+   * Makes `table` (held by the service's compute) the ruleset enforced in `netns`, atomically. Throws XtError to refuse it; the
    * previous ruleset must then stay in force. Returns what the previous ruleset counted, read
    * after the swap (undefined when nothing counts). `phase`, when given, is called at the end
    * of each phase with its name (the log shows where the time went).
    */
   apply(
     netns: NetnsRef,
-    table: Table,
+    table: TableRef,
     phase?: (name: string) => void,
     tag?: bigint,
     around?: ApplyAround,
@@ -90,7 +91,7 @@ export interface RulesetBackend {
    * Packets and bytes each entry (by blob entry index) matched since `table` was applied, or
    * undefined when the backend counts nothing.
    */
-  counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined>;
+  counters(netns: NetnsRef, table: TableRef): Promise<readonly XtCounters[] | undefined>;
   /**
    * Drops everything kept for namespaces `alive` says are gone (in memory and pinned, also
    * what an earlier helper left); returns their ids.
@@ -113,7 +114,7 @@ export class StoreOnlyBackend implements RulesetBackend {
 
   async apply(
     _netns: NetnsRef,
-    _table: Table,
+    _table: TableRef,
     _phase?: (name: string) => void,
     _tag?: bigint,
     around?: ApplyAround,

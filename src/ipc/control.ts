@@ -43,11 +43,9 @@ export function serveControl(
       if (!line.includes('\n') && line.length < MAX_REQUEST) return;
       const request = line.split('\n')[0]?.trim() ?? '';
       if (!allowed) return reply({ error: 'EPERM: CAP_NET_ADMIN is needed' });
-      try {
-        reply(answer(request));
-      } catch (e) {
-        reply({ error: e instanceof Error ? e.message : String(e) });
-      }
+      Promise.resolve()
+        .then(() => answer(request))
+        .then(reply, (e: unknown) => reply({ error: e instanceof Error ? e.message : String(e) }));
     });
     sock.on('error', () => sock.destroy());
   });

@@ -19,9 +19,9 @@ import {
 } from '../translate/abi.js';
 import { EFAULT, EINVAL, ENOENT, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
-import { entryCount, ZERO_COUNTERS, type Table, type XtCounters } from '../translate/ir.js';
-import { EntryMemo } from '../translate/memo.js';
-import { encodeGetinfo, initialTable, layOut, tableToBlob } from '../translate/table.js';
+import { ZERO_COUNTERS, type XtCounters } from '../translate/ir.js';
+import { getinfoOf, withCounters, type LaidOut } from '../translate/table.js';
+import type { Compute, TableRef } from '../bpf/engine/compute.js';
 import {
   checkAddCounters,
   checkAddCountersAgainst,
@@ -29,7 +29,6 @@ import {
   checkGetEntriesAgainst,
   checkGetInfo,
   checkGetRevision,
-  checkReplace,
   checkReplaceAgainst,
   checkReplaceHeader,
   type ReplaceHeader,
@@ -67,11 +66,14 @@ type TableName = (typeof TABLES)[number];
 const isServed = (name: string): name is TableName => (TABLES as readonly string[]).includes(name);
 
 interface TableState {
-  readonly table: Table;
+  /** The table, held by the compute. */
+  readonly ref: TableRef;
   /** persist.ts tagOf the replace that made it (0 for the fresh table). */
   readonly tag: bigint;
   /** Counters set by SET_ADD_COUNTERS since the replace, added to what the backend counted. */
   readonly base: XtCounters[];
+  /** What GET_INFO and GET_ENTRIES answer with, once the compute has laid the table out. */
+  layout?: Promise<LaidOut>;
 }
 
 const zeros = (n: number): XtCounters[] => Array<XtCounters>(n).fill(ZERO_COUNTERS);
@@ -107,17 +109,13 @@ interface Outcome {
 export class SockoptService {
   private readonly tables = new Map<string, TableState>();
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** Per netns/table: the entries of the last accepted SET_REPLACE, checked and decoded. */
-  private readonly memos = new Map<string, EntryMemo>();
-  private readonly pendingLayouts = new Map<
-    string,
-    { readonly table: Table; readonly timer: NodeJS.Timeout }
-  >();
   /** Every SET_REPLACE's outcome, for `bpfilter status`. */
   readonly applies = new ApplyHistory();
 
   constructor(
     private readonly backend: RulesetBackend,
+    /** Decodes, checks and compiles tables off the event loop (bpf/engine/compute.ts). */
+    private readonly compute: Compute,
     private readonly log: Logger = stderrLogger,
     private readonly saved?: StateFiles,
   ) {}
@@ -168,10 +166,10 @@ export class SockoptService {
    * Every table this helper answers for: those in memory, and those an earlier helper saved
    * that no command has asked for since (their programs still run from the pins).
    */
-  served(): ServedTable[] {
+  async served(): Promise<ServedTable[]> {
     const out: ServedTable[] = [];
     for (const [key, st] of this.tables) {
-      out.push({ netns: key.slice(0, key.indexOf('/')), table: st.table, loaded: true });
+      out.push({ netns: key.slice(0, key.indexOf('/')), table: st.ref.view, loaded: true });
     }
     for (const netns of this.saved?.namespaces() ?? []) {
       for (const name of TABLES) {
@@ -179,7 +177,7 @@ export class SockoptService {
         const saved = this.saved?.load(netns, name);
         if (!saved) continue;
         try {
-          out.push({ netns, table: checkReplace(saved.replace), loaded: false });
+          out.push({ netns, table: await this.compute.view(saved.replace), loaded: false });
         } catch {
           // unusable: state() will say so when the namespace is next used
         }
@@ -231,9 +229,11 @@ export class SockoptService {
     for (const id of dead) {
       this.saved?.remove(id);
       this.applies.forget(id);
-      for (const map of [this.tables, this.memos]) {
-        for (const key of [...map.keys()]) if (key.startsWith(`${id}/`)) map.delete(key);
-      }
+      for (const key of [...this.tables.keys()])
+        if (key.startsWith(`${id}/`)) this.tables.delete(key);
+      this.compute.forget(id).catch((e: unknown) => {
+        this.log({ event: 'compute forget failed', netns: id, error: String(e) });
+      });
     }
     if (dead.size) this.log({ event: 'collected', netns: [...dead] });
     return [...dead];
@@ -263,8 +263,8 @@ export class SockoptService {
       }
     }
     if (st === undefined) {
-      const table = initialTable(name);
-      st = { table, tag: 0n, base: zeros(entryCount(table)) };
+      const ref = await this.compute.fresh(key, name);
+      st = { ref, tag: 0n, base: zeros(ref.view.entries) };
     }
     this.tables.set(key, st);
     return st;
@@ -281,47 +281,65 @@ export class SockoptService {
     saved: SavedTable | undefined,
     next: Buffer | undefined,
   ): Promise<TableState> {
-    const last = saved
-      ? { table: checkReplace(saved.replace), tag: saved.tag }
-      : { table: initialTable(name), tag: 0n };
-    let pending: { table: Table; tag: bigint } | undefined;
+    const key = `${ns.id}/${name}`;
+    const last = {
+      ref: await (saved ? this.compute.check(key, saved.replace) : this.compute.fresh(key, name)),
+      tag: saved?.tag ?? 0n,
+    };
+    let pending: { ref: TableRef; tag: bigint } | undefined;
     if (next) {
       try {
-        pending = { table: checkReplace(next), tag: tagOf(next) };
+        pending = { ref: await this.compute.check(key, next), tag: tagOf(next) };
       } catch {
         // not a table this helper accepts: it cannot be what runs
       }
     }
-    const at = await this.backend.resume(ns, pending ? [last, pending] : [last]);
-    const chosen = at === 1 && pending ? pending : last;
+    let chosen = last;
+    try {
+      const at = await this.backend.resume(ns, pending ? [last, pending] : [last]);
+      chosen = at === 1 && pending ? pending : last;
+    } catch (e) {
+      for (const c of [last, pending]) if (c) this.release(c.ref);
+      throw e;
+    }
     const took = chosen !== last;
+    this.release((took ? last : pending)?.ref);
     if (took) await this.saved?.commitNext(ns.id, name);
     else await this.saved?.dropNext(ns.id, name);
-    const { table, tag } = chosen;
-    const base = zeros(entryCount(table)).map((z, i) => (took ? z : (saved?.base[i] ?? z)));
+    const { ref, tag } = chosen;
+    const base = zeros(ref.view.entries).map((z, i) => (took ? z : (saved?.base[i] ?? z)));
     this.log({
       event: 'resumed',
       netns: ns.id,
       table: name,
-      entries: entryCount(table),
+      entries: ref.view.entries,
       ...(next ? { interrupted: took ? 'switched' : 'not switched' } : {}),
     });
-    return { table, tag, base };
+    return { ref, tag, base };
   }
 
-  private memo(ns: NetnsRef, name: string): EntryMemo {
-    const key = `${ns.id}/${name}`;
-    let memo = this.memos.get(key);
-    if (memo === undefined) {
-      memo = new EntryMemo();
-      this.memos.set(key, memo);
+  /** Lets the compute drop a table nothing refers to any more. */
+  private release(ref: TableRef | undefined): void {
+    if (ref === undefined) return;
+    this.compute.release(ref.handle).catch(() => undefined);
+  }
+
+  /** The table laid out for GET_INFO and GET_ENTRIES: asked of the compute once per table. */
+  private laidOut(st: TableState): Promise<LaidOut> {
+    if (st.layout === undefined) {
+      const p = this.compute.layout(st.ref.handle);
+      // A failure is answered to the command that asked; the next one asks again.
+      p.catch(() => {
+        if (st.layout === p) st.layout = undefined;
+      });
+      st.layout = p;
     }
-    return memo;
+    return st.layout;
   }
 
   /** Counters as GET_ENTRIES and SET_REPLACE report them: ADD_COUNTERS base + packets counted. */
   private async live(ns: NetnsRef, st: TableState): Promise<XtCounters[]> {
-    return withCounts(st.base, await this.backend.counters(ns, st.table));
+    return withCounts(st.base, await this.backend.counters(ns, st.ref));
   }
 
   private async replace(req: MboxRequest, ns: NetnsRef, out: Outcome): Promise<number> {
@@ -335,41 +353,51 @@ export class SockoptService {
       ms('wait');
       const buf = await readReplaceEntries(req, head);
       ms('read');
-      const next = checkReplace(buf, isServed(hdr.name) ? this.memo(ns, hdr.name) : undefined);
+      if (!isServed(hdr.name)) {
+        // Checked all the same: the kernel looks the table up only after translate_table.
+        checkReplaceAgainst(undefined, await this.compute.view(buf), hdr.numCounters);
+      }
+      const key = `${ns.id}/${hdr.name}`;
+      const next = await this.compute.check(key, buf);
       ms('check');
-      const cur = await this.state(ns, next.name);
-      checkReplaceAgainst(cur?.table, next, hdr.numCounters);
-      const tag = tagOf(buf);
-      // Written ahead, so a helper killed during the switch can tell which table runs: on
-      // libuv's threads while the backend compiles, awaited by it just before the switch. Where
-      // it cannot be written the table is refused before anything changes, with the errno of a
-      // kernel that cannot allocate one (xt_alloc_table_info).
-      const ahead = (this.saved?.saveNext(ns.id, next.name, buf) ?? Promise.resolve()).catch(
-        (e: unknown) => {
-          throw new XtError(ENOMEM, `the state directory cannot take the table: ${String(e)}`);
-        },
-      );
-      ahead.catch(() => undefined);
-      // The old counts are read after the swap, as the kernel does, so packets the old rules
-      // counted while the new ones were being loaded are not lost.
       let counted: readonly XtCounters[] | undefined;
+      let cur: TableState | undefined;
+      const tag = tagOf(buf);
       try {
-        counted = await this.backend.apply(ns, next, ms, tag, { ready: ahead });
+        cur = await this.state(ns, next.view.name);
+        checkReplaceAgainst(cur?.ref.view, next.view, hdr.numCounters);
+        // Written ahead, so a helper killed during the switch can tell which table runs: on
+        // libuv's threads while the backend compiles, awaited by it just before the switch.
+        // Where it cannot be written the table is refused before anything changes, with the
+        // errno of a kernel that cannot allocate one (xt_alloc_table_info).
+        const ahead = (this.saved?.saveNext(ns.id, next.view.name, buf) ?? Promise.resolve()).catch(
+          (e: unknown) => {
+            throw new XtError(ENOMEM, `the state directory cannot take the table: ${String(e)}`);
+          },
+        );
+        ahead.catch(() => undefined);
+        // The old counts are read after the swap, as the kernel does, so packets the old rules
+        // counted while the new ones were being loaded are not lost.
+        try {
+          counted = await this.backend.apply(ns, next, ms, tag, { ready: ahead });
+        } catch (e) {
+          await ahead.catch(() => undefined);
+          await this.saved?.dropNext(ns.id, next.view.name);
+          throw e;
+        }
       } catch (e) {
-        await ahead.catch(() => undefined);
-        await this.saved?.dropNext(ns.id, next.name);
+        this.release(next);
         throw e;
       }
       const old = cur ? withCounts(cur.base, counted) : [];
-      this.tables.set(`${ns.id}/${next.name}`, {
-        table: next,
-        tag,
-        base: zeros(entryCount(next)),
-      });
-      await this.saved?.commitNext(ns.id, next.name);
+      const st: TableState = { ref: next, tag, base: zeros(next.view.entries) };
+      this.tables.set(key, st);
+      this.release(cur?.ref);
+      await this.saved?.commitNext(ns.id, next.view.name);
       ms('save');
-      this.layOutSoon(`${ns.id}/${next.name}`, next);
-      out.entries = entryCount(next);
+      // Laid out now, on the compute: the next command starts with GET_INFO and GET_ENTRIES.
+      this.laidOut(st).catch(() => undefined);
+      out.entries = next.view.entries;
       const phases = ms.phases;
       out.detail = `${out.entries} entries; ms ${Object.entries(phases)
         .map(([k, v]) => `${k} ${v.toFixed(1)}`)
@@ -395,7 +423,7 @@ export class SockoptService {
     out.table = add.name;
     return this.serialize(ns, add.name, async () => {
       const st = await this.state(ns, add.name);
-      checkAddCountersAgainst(st?.table, add);
+      checkAddCountersAgainst(st?.ref.view, add);
       if (!st) return 0;
       const base = withCounts(st.base, add.counters);
       // Saved first: counters a restarted helper would not list are refused, as above.
@@ -405,36 +433,7 @@ export class SockoptService {
         throw new XtError(ENOMEM, `the state directory cannot take the counters: ${String(e)}`);
       }
       base.forEach((b, i) => (st.base[i] = b));
-      this.layOutNow(`${ns.id}/${add.name}`);
       return 0;
-    });
-  }
-
-  /**
-   * Lays out a replaced table for the GET_INFO and GET_ENTRIES that start every later command,
-   * off the path of the command that replaced it: libiptc follows every replace with
-   * SET_ADD_COUNTERS and waits for its answer, so the layout starts once that is answered (or
-   * after LAYOUT_DELAY_MS without one), while the caller exits and the next iptables starts.
-   * A command that comes first lays the table out itself.
-   */
-  private layOutSoon(key: string, table: Table): void {
-    clearTimeout(this.pendingLayouts.get(key)?.timer);
-    const timer = setTimeout(() => this.layOutNow(key), LAYOUT_DELAY_MS);
-    timer.unref();
-    this.pendingLayouts.set(key, { table, timer });
-  }
-
-  private layOutNow(key: string): void {
-    const pending = this.pendingLayouts.get(key);
-    if (pending === undefined) return;
-    clearTimeout(pending.timer);
-    this.pendingLayouts.delete(key);
-    setImmediate(() => {
-      try {
-        layOut(pending.table);
-      } catch {
-        // GET_INFO lays it out again and answers with what that throws.
-      }
     });
   }
 
@@ -451,8 +450,8 @@ export class SockoptService {
     out.table = name;
     return this.serialize(ns, name, async () => {
       const st = await this.state(ns, name);
-      if (!st) throw new XtError(2, `no table "${name}"`);
-      write(req, 0, encodeGetinfo(st.table));
+      if (!st) throw new XtError(ENOENT, `no table "${name}"`);
+      write(req, 0, getinfoOf(st.ref.view.name, st.ref.view.validHooks, await this.laidOut(st)));
       return 0;
     });
   }
@@ -465,9 +464,10 @@ export class SockoptService {
     out.table = ask.name;
     return this.serialize(ns, ask.name, async () => {
       const st = await this.state(ns, ask.name);
-      checkGetEntriesAgainst(st?.table, ask);
-      if (!st) return 0;
-      write(req, SIZEOF_IPT_GET_ENTRIES, tableToBlob(st.table, await this.live(ns, st)).entries);
+      const laid = st && (await this.laidOut(st));
+      checkGetEntriesAgainst(laid, ask);
+      if (!st || !laid) return 0;
+      write(req, SIZEOF_IPT_GET_ENTRIES, withCounters(laid, await this.live(ns, st)).entries);
       return 0;
     });
   }
@@ -581,9 +581,6 @@ async function readReplaceEntries(
  * xt_copy_counters reads the header, then exactly num_counters entries — and refuses an optlen
  * other than header + num_counters entries before reading them (EINVAL), a longer one too.
  */
-/** How long a replaced table waits for its SET_ADD_COUNTERS before it is laid out anyway. */
-const LAYOUT_DELAY_MS = 50;
-
 function addCountersLength(req: MboxRequest): number {
   if (req.len < SIZEOF_XT_COUNTERS_INFO) return req.len;
   const num = read(req, 0, SIZEOF_XT_COUNTERS_INFO).readUInt32LE(32);

@@ -4,7 +4,7 @@
 // DaemonStatus on request (control.ts carries it); formatStatus renders it for people.
 import { readdirSync } from 'node:fs';
 import { cookieOf } from '../sys/netns.js';
-import { entryCount, type Table } from '../translate/ir.js';
+import type { TableView } from '../translate/view.js';
 import type { BackendNetnsStatus } from './backend.js';
 
 /** One SET_REPLACE as the caller saw it. */
@@ -69,7 +69,7 @@ export class ApplyHistory {
 /** A table the service answers for: in memory, or saved by an earlier helper and not read yet. */
 export interface ServedTable {
   readonly netns: string;
-  readonly table: Table;
+  readonly table: TableView;
   /** False while it is only on disk (no command reached that namespace since the restart). */
   readonly loaded: boolean;
 }
@@ -132,17 +132,12 @@ export interface DaemonMeta {
 
 export interface StatusSources {
   readonly meta: DaemonMeta;
-  readonly tables: () => readonly ServedTable[];
+  readonly tables: readonly ServedTable[];
   readonly history: ApplyHistory;
   readonly describe?: (netns: string) => BackendNetnsStatus | undefined;
   readonly events?: (netns: string) => EventCounts | undefined;
   /** Namespace id → names (netnsNames by default). */
   readonly names?: () => ReadonlyMap<string, readonly string[]>;
-}
-
-/** Rules and chains as iptables counts them. */
-export function tableCounts(t: Table): { rules: number; chains: number } {
-  return { rules: t.chains.reduce((n, c) => n + c.rules.length, 0), chains: t.chains.length };
 }
 
 /** The names of namespaces: /run/netns entries and the daemon's own. */
@@ -169,7 +164,7 @@ export function netnsNames(): Map<string, string[]> {
 
 export function buildStatus(src: StatusSources, now = Date.now()): DaemonStatus {
   const { meta } = src;
-  const tables = src.tables();
+  const tables = src.tables;
   const ids = [...new Set([...tables.map((t) => t.netns), ...src.history.keys().map((k) => k[0])])];
   const names = ids.length ? (src.names ?? netnsNames)() : new Map<string, string[]>();
   const namespaces = ids.sort().map((id): NetnsStatus => {
@@ -186,8 +181,9 @@ export function buildStatus(src: StatusSources, now = Date.now()): DaemonStatus 
       const h = src.history.get(id, name);
       return {
         name,
-        ...(t ? tableCounts(t.table) : { rules: 0, chains: 0 }),
-        entries: t ? entryCount(t.table) : 0,
+        rules: t?.table.rules ?? 0,
+        chains: t?.table.chains ?? 0,
+        entries: t?.table.entries ?? 0,
         loaded: t?.loaded ?? false,
         applies: h?.applies ?? 0,
         ...(h?.last ? { lastApply: h.last } : {}),

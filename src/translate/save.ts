@@ -3,13 +3,7 @@
 // own options: `parse` in ext/<name>.ts), user chains in libiptc's order (sorted by name), and a
 // rule without -j falling through to the next entry. The result goes through checkReplace, so
 // text the kernel would refuse is refused here too.
-import {
-  FILTER_VALID_HOOKS,
-  IPT_F_FRAG,
-  IPT_F_GOTO,
-  IPT_INV_PROTO,
-  SIZEOF_IPT_REPLACE,
-} from './abi.js';
+import { IPT_F_FRAG, IPT_F_GOTO, IPT_INV_PROTO } from './abi.js';
 import { XtError } from './errno.js';
 import {
   OptionError,
@@ -34,7 +28,7 @@ import {
   type XtCounters,
   ZERO_COUNTERS,
 } from './ir.js';
-import { initialTable, tableToBlob } from './table.js';
+import { initialTable, replaceBlob } from './table.js';
 import { checkReplace } from './validate.js';
 
 /** A save file the translator refuses, with the line (1-based) it refuses. */
@@ -294,17 +288,8 @@ function checkRule(rule: Rule): void {
 
 /** The ipt_replace iptables would send for `table`, run through the kernel's checks. */
 function checkTable(table: Table, lineNo: number): Table {
-  const enc = tableToBlob(table);
-  const hdr = Buffer.alloc(SIZEOF_IPT_REPLACE);
-  hdr.write(table.name, 0, 31, 'latin1');
-  hdr.writeUInt32LE(FILTER_VALID_HOOKS, 32);
-  hdr.writeUInt32LE(enc.numEntries, 36);
-  hdr.writeUInt32LE(enc.size, 40);
-  enc.hookEntry.forEach((v, h) => hdr.writeUInt32LE(v >>> 0, 44 + 4 * h));
-  enc.underflow.forEach((v, h) => hdr.writeUInt32LE(v >>> 0, 64 + 4 * h));
-  hdr.writeUInt32LE(1, 84);
   try {
-    return checkReplace(Buffer.concat([hdr, enc.entries]));
+    return checkReplace(replaceBlob(table));
   } catch (e) {
     if (e instanceof XtError) {
       throw new SaveError(

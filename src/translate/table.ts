@@ -12,6 +12,7 @@ import {
   NF_QUEUE,
   SIZEOF_IPT_ENTRY,
   SIZEOF_IPT_GETINFO,
+  SIZEOF_IPT_REPLACE,
   SIZEOF_XT_ENTRY_MATCH,
   SIZEOF_XT_ENTRY_TARGET,
   SIZEOF_XT_ERROR_TARGET,
@@ -561,18 +562,17 @@ function writeErrorEntry(w: Writer, name: string, c: XtCounters): void {
 }
 
 /**
- * Lays the table out as an entry blob. `live`, if given, supplies the counters of every entry by
- * index (GET_ENTRIES); otherwise the counters stored in the IR are written. comefrom is what the
- * kernel leaves there: the hooks each entry is reachable from.
- */
-/**
  * `table` as an entry blob with `live` counters (per entry, in blob order) in place of the IR's.
  * Tables are immutable and GET_INFO/GET_ENTRIES ask for the same one again and again (iptables
  * fetches the whole table for every command), so the layout is computed once per table and only
  * the counters are written per call.
  */
 export function tableToBlob(table: Table, live?: readonly XtCounters[]): EncodedTable {
-  const enc = laidOut(table);
+  return withCounters(laidOut(table), live);
+}
+
+/** A laid-out table's entries with `live` counters (per entry, in blob order) written in. */
+export function withCounters(enc: LaidOut, live?: readonly XtCounters[]): EncodedTable {
   const entries = Buffer.from(enc.entries);
   if (live !== undefined) {
     const at = enc.offsets;
@@ -586,22 +586,39 @@ export function tableToBlob(table: Table, live?: readonly XtCounters[]): Encoded
       entries.writeBigUInt64LE(c.bcnt, o + 8);
     }
   }
-  return { ...enc, entries };
+  return {
+    entries,
+    hookEntry: enc.hookEntry,
+    underflow: enc.underflow,
+    numEntries: enc.numEntries,
+    size: enc.size,
+  };
 }
 
-interface LaidOut extends EncodedTable {
+/** The ipt_replace iptables would send for `table` (num_counters 1, no counters address). */
+export function replaceBlob(table: Table): Buffer {
+  const enc = laidOut(table);
+  const hdr = Buffer.alloc(SIZEOF_IPT_REPLACE);
+  hdr.write(table.name, 0, XT_TABLE_MAXNAMELEN - 1, 'latin1');
+  hdr.writeUInt32LE(table.validHooks, 32);
+  hdr.writeUInt32LE(enc.numEntries, 36);
+  hdr.writeUInt32LE(enc.size, 40);
+  enc.hookEntry.forEach((v, h) => hdr.writeUInt32LE(v >>> 0, 44 + 4 * h));
+  enc.underflow.forEach((v, h) => hdr.writeUInt32LE(v >>> 0, 64 + 4 * h));
+  hdr.writeUInt32LE(1, 84);
+  return Buffer.concat([hdr, enc.entries]);
+}
+
+/** A table as GET_INFO and GET_ENTRIES show it, but for the live counters. Plain data. */
+export interface LaidOut extends EncodedTable {
   /** Offset of each entry, in blob order. */
   readonly offsets: Uint32Array;
 }
 
 const encodedTables = new WeakMap<Table, LaidOut>();
 
-/** Lays `table` out now (it is kept for GET_INFO and GET_ENTRIES): for a moment that is idle. */
-export function layOut(table: Table): void {
-  laidOut(table);
-}
-
-function laidOut(table: Table): LaidOut {
+/** `table` laid out (kept: GET_INFO and GET_ENTRIES ask for it again and again). */
+export function laidOut(table: Table): LaidOut {
   let enc = encodedTables.get(table);
   if (enc === undefined) {
     enc = encodeTable(table);
@@ -843,12 +860,16 @@ function patchComefrom(entries: Buffer, validHooks: number, hookEntry: readonly 
 
 /** IPT_SO_GET_INFO's answer for `table` (84 bytes). */
 export function encodeGetinfo(table: Table): Buffer {
-  const enc = laidOut(table);
-  const name = Buffer.alloc(XT_TABLE_MAXNAMELEN);
-  name.write(table.name, 0, XT_TABLE_MAXNAMELEN - 1, 'latin1');
+  return getinfoOf(table.name, table.validHooks, laidOut(table));
+}
+
+/** ipt_getinfo of the table `name` laid out as `enc`. */
+export function getinfoOf(name: string, validHooks: number, enc: EncodedTable): Buffer {
+  const cname = Buffer.alloc(XT_TABLE_MAXNAMELEN);
+  cname.write(name, 0, XT_TABLE_MAXNAMELEN - 1, 'latin1');
   const out = serializeGetinfo({
-    name,
-    validHooks: table.validHooks,
+    name: cname,
+    validHooks,
     hookEntry: enc.hookEntry,
     underflow: enc.underflow,
     numEntries: enc.numEntries,

@@ -40,9 +40,10 @@ import {
 import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from './errno.js';
 import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
-import { entryCount, ZERO_COUNTERS, type ExtensionUse, type Table, type XtCounters } from './ir.js';
+import { ZERO_COUNTERS, type ExtensionUse, type Table, type XtCounters } from './ir.js';
 import type { EntryMemo } from './memo.js';
-import { blobToTable, tableSize } from './table.js';
+import { blobToTable } from './table.js';
+import type { TableView } from './view.js';
 
 const INT_MAX = 0x7fffffff;
 /** XT_MAX_TABLE_SIZE (x_tables.c): 512 MiB. */
@@ -404,8 +405,8 @@ export function checkReplace(buf: Buffer, memo?: EntryMemo): Table {
  * count → EAGAIN (libiptc retries on that).
  */
 export function checkReplaceAgainst(
-  current: Table | undefined,
-  next: Table,
+  current: TableView | undefined,
+  next: TableView,
   numCounters: number,
 ): void {
   if (current === undefined || current.name !== next.name) fail(ENOENT, `no table "${next.name}"`);
@@ -415,8 +416,9 @@ export function checkReplaceAgainst(
       `valid_hooks 0x${next.validHooks.toString(16)} != 0x${current.validHooks.toString(16)}`,
     );
   }
-  const have = entryCount(current);
-  if (numCounters !== have) fail(EAGAIN, `num_counters ${numCounters} != ${have} entries`);
+  if (numCounters !== current.entries) {
+    fail(EAGAIN, `num_counters ${numCounters} != ${current.entries} entries`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,9 +458,9 @@ export function checkAddCounters(buf: Buffer): AddCounters {
 }
 
 /** do_add_counters against the live table: no table → ENOENT, wrong count → EINVAL. */
-export function checkAddCountersAgainst(current: Table | undefined, req: AddCounters): void {
+export function checkAddCountersAgainst(current: TableView | undefined, req: AddCounters): void {
   if (current === undefined) fail(ENOENT, `no table "${req.name}"`);
-  const have = entryCount(current);
+  const have = current.entries;
   if (req.counters.length !== have)
     fail(EINVAL, `${req.counters.length} counters for ${have} entries`);
 }
@@ -484,11 +486,11 @@ export function checkGetEntries(buf: Buffer, optlen = buf.length): { name: strin
 
 /** get_entries against the live table: no table → ENOENT, size differs → EAGAIN. */
 export function checkGetEntriesAgainst(
-  current: Table | undefined,
+  current: { readonly size: number } | undefined,
   req: { name: string; size: number },
 ): void {
   if (current === undefined) fail(ENOENT, `no table "${req.name}"`);
-  const size = tableSize(current);
+  const size = current.size;
   if (req.size !== size) fail(EAGAIN, `size ${req.size} != table size ${size}`);
 }
 

@@ -3,13 +3,14 @@
 // table is compiled. Test-only: production code has no switch for it. Run from the build as
 // `node dist/test/differential/faulty-daemon.js daemon --socket S --pin-root P --state-dir D`.
 import { BpfBackend } from '../../src/bpf/backend.js';
-import type { ApplyAround, Candidate, NetnsRef } from '../../src/ipc/backend.js';
+import type { Planned } from '../../src/bpf/engine/compile.js';
+import { Compiler, LocalCompute } from '../../src/bpf/engine/compute.js';
 import { serveSocket } from '../../src/ipc/daemon.js';
 import { eventWiring } from '../../src/ipc/events.js';
 import { StateFiles } from '../../src/ipc/persist.js';
 import { SockoptService, stderrLogger } from '../../src/ipc/service.js';
 import { IPT_INV_SRCIP } from '../../src/translate/abi.js';
-import type { Chain, Rule, Table, XtCounters } from '../../src/translate/ir.js';
+import type { Chain, Rule, Table } from '../../src/translate/ir.js';
 
 const flipRule = (r: Rule): Rule =>
   r.ip.srcMask !== 0 ? { ...r, ip: { ...r.ip, invflags: r.ip.invflags ^ IPT_INV_SRCIP } } : r;
@@ -19,38 +20,10 @@ export function flipSourceInversions(t: Table): Table {
   return { ...t, chains };
 }
 
-class FlippedBackend extends BpfBackend {
-  /** The flipped table compiled for each table the service holds (counters are asked by it). */
-  private readonly flipped = new WeakMap<Table, Table>();
-
-  private flip(t: Table): Table {
-    let f = this.flipped.get(t);
-    if (!f) {
-      f = flipSourceInversions(t);
-      this.flipped.set(t, f);
-    }
-    return f;
-  }
-
-  override apply(
-    netns: NetnsRef,
-    table: Table,
-    phase?: (name: string) => void,
-    tag?: bigint,
-    around?: ApplyAround,
-  ): Promise<readonly XtCounters[] | undefined> {
-    return super.apply(netns, this.flip(table), phase, tag, around);
-  }
-
-  override resume(netns: NetnsRef, candidates: readonly Candidate[]): Promise<number> {
-    return super.resume(
-      netns,
-      candidates.map((c) => ({ ...c, table: this.flip(c.table) })),
-    );
-  }
-
-  override counters(netns: NetnsRef, table: Table): Promise<readonly XtCounters[] | undefined> {
-    return super.counters(netns, this.flip(table));
+/** Plans every table flipped; what is listed and counted stays the table as sent. */
+class FlippingCompiler extends Compiler {
+  protected override planned(table: Table, hz: number | undefined): Planned {
+    return super.planned(flipSourceInversions(table), hz);
   }
 }
 
@@ -68,8 +41,10 @@ if (socket === undefined || pinRoot === undefined || stateDir === undefined) {
 }
 // LOG and REJECT as the real daemon does them: only the inversions differ.
 const events = eventWiring(stderrLogger, option('--log-file'));
-const backend = new FlippedBackend({ pinRoot, ...events });
+// Compiled on the daemon's own thread: this helper is for proving the harness, not for speed.
+const compute = new LocalCompute(new FlippingCompiler());
+const backend = new BpfBackend({ pinRoot, compute, ...events });
 events.connect((netns, cookie, ctinfo, ct) => backend.tagReply(netns, cookie, ctinfo, ct));
-const service = new SockoptService(backend, stderrLogger, new StateFiles(stateDir));
+const service = new SockoptService(backend, compute, stderrLogger, new StateFiles(stateDir));
 await serveSocket(service, socket, stderrLogger);
 stderrLogger({ event: 'listening', socket, faulty: 'source inversions flipped' });

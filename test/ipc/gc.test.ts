@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfBackend } from '../../src/bpf/backend.js';
+import { LocalCompute } from '../../src/bpf/engine/compute.js';
 import { cookieOf } from '../../src/sys/netns.js';
 import { KernelTables } from '../helpers/kernel-table.js';
 import { CLI, daemonArgs, netnsAdd, netnsDel, requireBuild } from './helpers.js';
@@ -40,7 +41,8 @@ describe('collecting dead namespaces', () => {
     const kt = new KernelTables('gc');
     const table = kt.table(SAVE);
     kt.close();
-    const backend = new BpfBackend({ pinRoot: PINS, onEvent: () => undefined });
+    const compute = new LocalCompute();
+    const backend = new BpfBackend({ pinRoot: PINS, compute, onEvent: () => undefined });
     const [a, b] = names as [string, string];
     netnsAdd(a);
     netnsAdd(b);
@@ -49,8 +51,9 @@ describe('collecting dead namespaces', () => {
       path: `/run/netns/${n}`,
     });
     const [ra, rb] = [ref(a), ref(b)];
-    await backend.apply(ra, table);
-    await backend.apply(rb, table);
+    const held = (r: { id: string }) => compute.adopt(`${r.id}/filter`, table);
+    await backend.apply(ra, held(ra));
+    await backend.apply(rb, held(rb));
     expect(pinned()).toEqual([ra.id, rb.id].sort());
     expect(existsSync(join(PINS, ra.id, 'filter', 'events'))).toBe(true);
     netnsDel(a);
@@ -58,8 +61,9 @@ describe('collecting dead namespaces', () => {
     expect(backend.collect((id) => live.has(id))).toEqual([ra.id]);
     expect(pinned()).toEqual([rb.id]);
     // The survivor still works: a replace goes through and its counters read.
-    await backend.apply(rb, table);
-    expect(await backend.counters(rb, table)).toHaveLength(6);
+    const again = held(rb);
+    await backend.apply(rb, again);
+    expect(await backend.counters(rb, again)).toHaveLength(6);
     expect(backend.collect((id) => live.has(id))).toEqual([]);
     backend.close();
   });

@@ -1,13 +1,14 @@
 // Loading a compiled table (compile.ts) into a fresh engine instance. The backend keeps
 // instances alive across replaces; tests and benchmarks load one table at a time.
 import type { Table } from '../../translate/ir.js';
+import type { HookPlan } from '../../translate/plan.js';
 import { EOPNOTSUPP, XtError } from '../../translate/errno.js';
 import { Unsupported } from '../codegen/eval.js';
 import type { HookFlavor } from '../codegen/flavor.js';
 import { netfilterFlavor } from '../codegen/nf.js';
 import { MAPS } from '../codegen/layout.js';
 import { compile, image, type Compiled, type Planned } from './compile.js';
-import { roomFor, type Capacity } from './image.js';
+import { roomFor, type Capacity, type Kinds } from './image.js';
 import { EngineInstance, type InstanceSpec, type SharedMaps } from './instance.js';
 import { planTables, tableUses } from './tables.js';
 
@@ -26,12 +27,13 @@ export function loadTable(
   shared: SharedMaps = {},
 ): LoadedTable {
   const compiled = compile(table, flavor.hz);
+  const programs = programsOf(table.name, compiled);
   const cap = roomFor(compiled.need);
   let instance: EngineInstance;
   try {
-    instance = EngineInstance.create(instanceSpec(table.name, compiled, cap, flavor, shared));
+    instance = EngineInstance.create(instanceSpec(programs, cap, flavor, shared));
   } catch (e) {
-    throw refusal(e, compiled.classified.plan.entries.length);
+    throw refusal(e, programs.entries);
   }
   const ns = instance.netns();
   const tables = planTables(tableUses(compiled.classified.plan.entries), ns.tables);
@@ -45,34 +47,52 @@ export function loadTable(
   return { compiled, instance, progs, counters: instance.fd(MAPS.COUNTERS) };
 }
 
-/** A new instance for `c` (the daemon's: verified off its thread). */
+/** What an instance's programs are made of: a plan's hooks, kinds and jump depth. */
+export interface Programs {
+  readonly table: string;
+  readonly hooks: readonly HookPlan[];
+  readonly kinds: Kinds;
+  readonly poolDepth: number;
+  /** Plan entries, for the refusal message. */
+  readonly entries: number;
+}
+
+export function programsOf(table: string, p: Planned): Programs {
+  return {
+    table,
+    hooks: p.plan.hooks,
+    kinds: p.kinds,
+    poolDepth: p.poolDepth,
+    entries: p.plan.entries.length,
+  };
+}
+
+/** A new instance for `p` (the daemon's: verified off its thread). */
 export async function newInstance(
-  table: string,
-  c: Planned,
+  p: Programs,
   cap: Capacity,
   flavor: HookFlavor,
   shared: SharedMaps,
 ): Promise<EngineInstance> {
   try {
-    return await EngineInstance.createAsync(instanceSpec(table, c, cap, flavor, shared));
+    return await EngineInstance.createAsync(instanceSpec(p, cap, flavor, shared));
   } catch (e) {
-    throw refusal(e, c.plan.entries.length);
+    throw refusal(e, p.entries);
   }
 }
 
 function instanceSpec(
-  table: string,
-  c: Planned,
+  p: Programs,
   cap: Capacity,
   flavor: HookFlavor,
   shared: SharedMaps,
 ): InstanceSpec {
   return {
-    table,
-    hooks: c.plan.hooks,
-    kinds: c.kinds,
+    table: p.table,
+    hooks: p.hooks,
+    kinds: p.kinds,
     cap,
-    poolDepth: c.poolDepth,
+    poolDepth: p.poolDepth,
     flavor,
     shared,
   };
