@@ -627,12 +627,11 @@ export function laidOut(table: Table): LaidOut {
   return enc;
 }
 
-/** The entries' size in bytes, as GET_INFO reports it. */
-export function tableSize(table: Table): number {
-  return laidOut(table).size;
-}
-
-function encodeTable(table: Table): LaidOut {
+/**
+ * `table` laid out now, not kept: for the compute, which hands the layout to the thread that
+ * keeps it.
+ */
+export function encodeTable(table: Table): LaidOut {
   // Pass 1: offsets of every position a jump can name.
   const pos = new Map<string, number[]>();
   let off = 0;

@@ -23,7 +23,7 @@ import { ENOENT, XtError } from '../../translate/errno.js';
 import type { ExtensionUse, Table } from '../../translate/ir.js';
 import { EntryMemo } from '../../translate/memo.js';
 import type { HookPlan } from '../../translate/plan.js';
-import { initialTable, laidOut, type LaidOut } from '../../translate/table.js';
+import { encodeTable, initialTable, type LaidOut } from '../../translate/table.js';
 import { checkReplace } from '../../translate/validate.js';
 import { viewOf, type TableView } from '../../translate/view.js';
 import { TreeCache } from '../../translate/classify/incremental.js';
@@ -182,8 +182,9 @@ export class Compiler implements ComputeOps {
     return img;
   }
 
+  /** Not kept here: the main thread keeps it, and the copy would double a big table's. */
   layout(handle: number): LaidOut {
-    return laidOut(this.get(handle).table);
+    return encodeTable(this.get(handle).table);
   }
 
   release(handle: number): void {
@@ -335,7 +336,8 @@ interface Pending {
  * the helper exits so that a restarted one resumes from its saved state and pins.
  */
 export class WorkerCompute implements Compute {
-  private readonly workers: Worker[] = [];
+  /** Started on first use: a helper serving one namespace runs one. */
+  private readonly workers: (Worker | undefined)[] = [];
   private readonly pending = new Map<number, Pending>();
   /** netns/table → the worker serving it. */
   private readonly byKey = new Map<string, number>();
@@ -343,6 +345,8 @@ export class WorkerCompute implements Compute {
   private nextId = 1;
   private next = 0;
   private closing = false;
+  private readonly entry: URL;
+  private readonly onFatal: (e: Error) => void;
 
   constructor(opts: {
     readonly size?: number;
@@ -350,30 +354,41 @@ export class WorkerCompute implements Compute {
     readonly onFatal: (e: Error) => void;
   }) {
     const size = Math.max(1, opts.size ?? Math.min(2, availableParallelism()));
-    const entry = opts.entry ?? new URL('./compute-worker.js', import.meta.url);
+    this.entry = opts.entry ?? new URL('./compute-worker.js', import.meta.url);
+    this.onFatal = opts.onFatal;
     for (let w = 0; w < size; w++) {
-      const worker = new Worker(entry, { workerData: { first: w + 1, step: size } });
-      worker.on('message', (a: ComputeAnswer) => this.answer(a));
-      const fatal = (e: Error): void => {
-        if (this.closing) return;
-        for (const p of this.pending.values()) p.reject(e);
-        this.pending.clear();
-        opts.onFatal(e);
-      };
-      worker.on('error', fatal);
-      worker.on('exit', (code) => fatal(new Error(`compute worker ${w} exited (${code})`)));
-      worker.unref();
-      this.workers.push(worker);
+      this.workers.push(undefined);
       this.load.push(0);
     }
+  }
+
+  private worker(w: number): Worker {
+    const have = this.workers[w];
+    if (have !== undefined) return have;
+    const size = this.workers.length;
+    const worker = new Worker(this.entry, { workerData: { first: w + 1, step: size } });
+    worker.on('message', (a: ComputeAnswer) => this.answer(a));
+    const fatal = (e: Error): void => {
+      if (this.closing) return;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+      this.onFatal(e);
+    };
+    worker.on('error', fatal);
+    worker.on('exit', (code) => fatal(new Error(`compute worker ${w} exited (${code})`)));
+    this.workers[w] = worker;
+    return worker;
   }
 
   check = (key: string, blob: Uint8Array): Promise<TableRef> =>
     this.call(this.forKey(key), 'check', [key, blob]);
   fresh = (key: string, name: string): Promise<TableRef> =>
     this.call(this.forKey(key), 'fresh', [key, name]);
-  view = (blob: Uint8Array): Promise<TableView> =>
-    this.call(this.next++ % this.workers.length, 'view', [blob]);
+  /** On a worker that runs already: a status must not start one. */
+  view = (blob: Uint8Array): Promise<TableView> => {
+    const running = this.workers.flatMap((x, w) => (x ? [w] : []));
+    return this.call(running[this.next++ % running.length] ?? 0, 'view', [blob]);
+  };
   plan = (handle: number, hz: number | undefined): Promise<PlannedShape> =>
     this.call(this.forHandle(handle), 'plan', [handle, hz]);
   classify = (handle: number): Promise<{ need: Capacity }> =>
@@ -399,12 +414,14 @@ export class WorkerCompute implements Compute {
       this.byKey.delete(key);
       this.load[w] = (this.load[w] ?? 1) - 1;
     }
-    await Promise.all(this.workers.map((_, w) => this.call(w, 'forget', [netnsId])));
+    await Promise.all(
+      this.workers.flatMap((x, w) => (x ? [this.call(w, 'forget', [netnsId])] : [])),
+    );
   };
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => w?.terminate()));
   }
 
   /** The worker of `key`: the one it went to first, else the one serving fewest tables. */
@@ -423,8 +440,8 @@ export class WorkerCompute implements Compute {
   }
 
   private call<T>(w: number, op: keyof ComputeOps, args: readonly unknown[]): Promise<T> {
-    const worker = this.workers[w];
-    if (worker === undefined) return Promise.reject(new Error(`no compute worker ${w}`));
+    if (w >= this.workers.length) return Promise.reject(new Error(`no compute worker ${w}`));
+    const worker = this.worker(w);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -432,7 +449,7 @@ export class WorkerCompute implements Compute {
       worker.ref();
       worker.postMessage({ id, op, args } satisfies ComputeRequest);
     }).finally(() => {
-      if (this.pending.size === 0) for (const x of this.workers) x.unref();
+      if (this.pending.size === 0) for (const x of this.workers) x?.unref();
     });
   }
 
@@ -457,7 +474,11 @@ export function serveCompute(port: MessagePort, ops: ComputeOps): void {
     try {
       const fn = ops[r.op] as (...a: unknown[]) => unknown;
       const value = fn.apply(ops, [...r.args]);
-      if (r.op === 'image') transfer = ownBuffers(value as Image);
+      if (r.op === 'image') transfer = ownBuffers(imageBuffers(value as Image));
+      if (r.op === 'layout') {
+        const l = value as LaidOut;
+        transfer = ownBuffers([l.entries, l.offsets]);
+      }
       answer = { id: r.id, value };
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
@@ -470,17 +491,22 @@ export function serveCompute(port: MessagePort, ops: ComputeOps): void {
   });
 }
 
-/** The image's buffers that own their memory whole: moved to the main thread, not copied. */
-function ownBuffers(img: Image): ArrayBuffer[] {
+const imageBuffers = (img: Image): Uint8Array[] => [
+  img.blocks,
+  img.nodes,
+  img.lists,
+  img.rules,
+  img.mrefs,
+  ...img.records.values(),
+];
+
+/**
+ * The buffers that own their memory whole, to be moved to the main thread rather than copied
+ * (the results are made for the answer: nothing here uses them again).
+ */
+function ownBuffers(bufs: readonly ArrayBufferView[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
-  for (const b of [
-    img.blocks,
-    img.nodes,
-    img.lists,
-    img.rules,
-    img.mrefs,
-    ...img.records.values(),
-  ]) {
+  for (const b of bufs) {
     const ab = b.buffer;
     if (
       ab instanceof ArrayBuffer &&
