@@ -54,7 +54,11 @@ function ok(op: string, r: number, log?: Buffer): number {
   return r;
 }
 
-const cstr = (b: Buffer): string => b.toString('latin1').replace(/\0.*$/s, '');
+/** The C string at the start of `b` (a verifier log: a megabyte buffer, a few bytes used). */
+const cstr = (b: Buffer): string => {
+  const nul = b.indexOf(0);
+  return b.toString('latin1', 0, nul === -1 ? b.length : nul);
+};
 
 export interface MapSpec {
   readonly type: number;

@@ -278,11 +278,7 @@ export function layoutOf(l: LaidOut): LaidOut {
 
 /** The compiler on the calling thread. */
 export class LocalCompute implements Compute {
-  readonly compiler: Compiler;
-
-  constructor(compiler: Compiler = new Compiler()) {
-    this.compiler = compiler;
-  }
+  constructor(readonly compiler: Compiler = new Compiler()) {}
 
   /** A table built in memory (tests), held as if checked. */
   adopt(key: string, table: Table): TableRef {
@@ -336,7 +332,10 @@ interface Pending {
  * the helper exits so that a restarted one resumes from its saved state and pins.
  */
 export class WorkerCompute implements Compute {
-  /** Started on first use: a helper serving one namespace runs one. */
+  /**
+   * The first started with the helper (its start is a quarter second of imports the first
+   * command would wait for), the others on first use: a helper serving one namespace runs one.
+   */
   private readonly workers: (Worker | undefined)[] = [];
   private readonly pending = new Map<number, Pending>();
   /** netns/table → the worker serving it. */
@@ -360,6 +359,7 @@ export class WorkerCompute implements Compute {
       this.workers.push(undefined);
       this.load.push(0);
     }
+    this.worker(0);
   }
 
   private worker(w: number): Worker {
@@ -376,6 +376,8 @@ export class WorkerCompute implements Compute {
     };
     worker.on('error', fatal);
     worker.on('exit', (code) => fatal(new Error(`compute worker ${w} exited (${code})`)));
+    // Held only while a request is out (call), so that it never keeps the helper alive.
+    worker.unref();
     this.workers[w] = worker;
     return worker;
   }
@@ -445,7 +447,6 @@ export class WorkerCompute implements Compute {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      // Held while a request is out, so a helper waiting on one does not exit under it.
       worker.ref();
       worker.postMessage({ id, op, args } satisfies ComputeRequest);
     }).finally(() => {
