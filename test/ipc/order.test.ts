@@ -1,9 +1,10 @@
 // Commands on one table stay in the order they arrived, whatever their sizes: a big table is
 // read off the event loop, and a small one sent just after it on another connection must still
 // be applied after it (the table ends as the second said), with the first's counters handed
-// back to the second. The caller is this test process: the daemon reads its buffers.
+// back to the second. A caller that dies right after sending holds nothing up. The caller is
+// this test process: the daemon reads its buffers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,5 +95,36 @@ describe('commands on one table', () => {
     expect(await entries(a)).toBe(entryCount(small));
     a.end();
     b.end();
+  });
+
+  it('a caller that exits right after sending its replace holds nothing up', async () => {
+    const c = await open();
+    const before = await entries(c);
+    const file = join(dir, 'replace.bin');
+    writeFileSync(file, replaceBuf(withDropRule(8000), before, Buffer.alloc(16 * before)));
+    // The child sends a 1.2 MiB replace from its own memory and exits without waiting: the
+    // daemon reads that memory (or finds it gone) after the caller is dead or dying.
+    const child = spawn(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `const { addressOf } = await import(${JSON.stringify(join(CLI, '..', 'sys', 'libc.js'))});
+       const { serializeRequest } = await import(${JSON.stringify(join(CLI, '..', 'ipc', 'mbox.js'))});
+       const buf = (await import('node:fs')).readFileSync(${JSON.stringify(file)});
+       const s = (await import('node:net')).connect(${JSON.stringify(sock)}, () => {
+         s.write(serializeRequest({ addr: addressOf(buf), len: buf.length, isSet: true,
+           cmd: ${IPT_SO_SET_REPLACE}, pid: process.pid }), () => process.exit(0));
+       });`,
+    ]);
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(0);
+    // Whether its replace was read in time or not, the table answers the next command, as the
+    // old table or as the dead caller's.
+    expect([before, entryCount(withDropRule(8000))]).toContain(await entries(c));
+    const now = await entries(c);
+    const small = replaceBuf(withDropRule(2), now, Buffer.alloc(16 * now));
+    const req = { addr: addressOf(small), len: small.length, isSet: true, cmd: IPT_SO_SET_REPLACE };
+    expect(await ask(c, { ...req, pid: process.pid })).toBe(0);
+    expect(await entries(c)).toBe(entryCount(withDropRule(2)));
+    c.end();
   });
 });
