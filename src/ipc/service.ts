@@ -151,7 +151,10 @@ export class SockoptService {
       us: Number((process.hrtime.bigint() - started) / 1000n),
     });
     if (req.isSet && req.cmd === IPT_SO_SET_REPLACE && netns !== undefined) {
-      this.applies.record(netns, outcome.table ?? '', {
+      // Per table this helper serves; any other name goes under "", or a caller naming a new
+      // table in each command would grow the history without bound.
+      const table = outcome.table !== undefined && isServed(outcome.table) ? outcome.table : '';
+      this.applies.record(netns, table, {
         at,
         ms: Number(process.hrtime.bigint() - started) / 1e6,
         result: status < 0 ? errnoName(-status) : 'ok',

@@ -35,7 +35,10 @@ const KEEP_REFUSED = 10;
 export class ApplyHistory {
   private readonly byKey = new Map<string, TableHistory>();
 
-  /** `table` is "" when the request was refused before its table name could be read. */
+  /**
+   * `table` is "" when the request was refused before its table name could be read, or named
+   * a table the helper does not serve.
+   */
   record(netns: string, table: string, rec: ApplyRecord): void {
     const key = `${netns}/${table}`;
     const h = this.byKey.get(key) ?? { applies: 0, refusedCount: 0, refused: [] };

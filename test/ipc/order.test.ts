@@ -3,7 +3,7 @@
 // be applied after it (the table ends as the second said), with the first's counters handed
 // back to the second. A caller that dies right after sending holds nothing up. The caller is
 // this test process: the daemon reads its buffers.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,9 @@ import { parseReply, serializeRequest, type MboxRequest } from '../../src/ipc/mb
 import { addressOf } from '../../src/sys/libc.js';
 import { IPT_SO_GET_INFO, IPT_SO_SET_REPLACE } from '../../src/translate/abi.js';
 import { entryCount } from '../../src/translate/ir.js';
+import type { DaemonStatus } from '../../src/ipc/status.js';
+import { cookieOf } from '../../src/sys/netns.js';
+import { ENOENT } from '../../src/translate/errno.js';
 import { CLI, replaceBuf, requireBuild, withDropRule } from './helpers.js';
 
 let dir = '';
@@ -126,5 +129,25 @@ describe('commands on one table', () => {
     expect(await ask(c, { ...req, pid: process.pid })).toBe(0);
     expect(await entries(c)).toBe(entryCount(withDropRule(2)));
     c.end();
+  });
+
+  it('replaces naming tables nobody serves are ENOENT and kept under one name in the status', async () => {
+    const c = await open();
+    const before = await entries(c);
+    for (let i = 0; i < 30; i++) {
+      const buf = replaceBuf({ ...withDropRule(1), name: `t${i}` }, before, Buffer.alloc(16));
+      const req = { addr: addressOf(buf), len: buf.length, isSet: true, cmd: IPT_SO_SET_REPLACE };
+      expect(await ask(c, { ...req, pid: process.pid })).toBe(-ENOENT);
+    }
+    c.end();
+    const out = execFileSync(process.execPath, [CLI, 'status', '--socket', sock, '--json'], {
+      encoding: 'utf8',
+    });
+    const me = String(cookieOf('/proc/self/ns/net'));
+    const ns = (JSON.parse(out) as DaemonStatus).namespaces.find((n) => n.id === me);
+    // One entry for every name the helper does not serve, however many a caller makes up.
+    expect(ns?.tables.map((t) => t.name)).toEqual(['', 'filter']);
+    expect(ns?.tables[0]?.refusedCount).toBe(30);
+    expect(ns?.tables[0]?.refused.at(-1)?.reason).toContain('no table "t29"');
   });
 });
