@@ -165,8 +165,8 @@ describe('make install / make uninstall', () => {
       'sbin/iptables-bpfilter-save',
       'sbin/iptables-bpfilter-restore',
       'lib/bpfilter/shim.so',
+      'lib/bpfilter/native/build/sys.node',
       'lib/bpfilter/dist/src/cli.js',
-      'lib/bpfilter/node_modules/@2060.io/ffi-napi/package.json',
       'src/bpfilter-0.1.0/bpfilter.c',
       'src/bpfilter-0.1.0/dkms.conf',
     ]) {

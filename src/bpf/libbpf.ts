@@ -1,68 +1,9 @@
-// Debian's libbpf.so.1 (1.1) through ffi, for the commands it wraps; its opts structs are laid
-// out by hand below and checked against /usr/include/bpf/bpf.h by test/bpf-libbpf.test.ts.
-// libbpf 1.x returns -errno. What 1.1 lacks (netfilter links) goes through bpf(2) in syscall.ts.
-import ffi from '@2060.io/ffi-napi';
+// Debian's libbpf.so.1 (1.1), through the helper's addon (src/sys/native.ts), which links it;
+// libbpf 1.x returns -errno. Its opts structs are laid out by hand below and checked against
+// /usr/include/bpf/bpf.h by test/bpf-libbpf.test.ts. What 1.1 lacks (netfilter links) goes
+// through bpf(2) in syscall.ts.
 import { addressOf } from '../sys/libc.js';
-
-/** The calls we make, typed as we call them (pointer arguments are Buffers). */
-interface Libbpf {
-  bpf_prog_load: {
-    (type: number, name: string, license: string, insns: Buffer, cnt: number, opts: Buffer): number;
-    async(
-      type: number,
-      name: string,
-      license: string,
-      insns: Buffer,
-      cnt: number,
-      opts: Buffer,
-      done: (err: unknown, r: number) => void,
-    ): void;
-  };
-  bpf_map_create(
-    type: number,
-    name: string,
-    key: number,
-    value: number,
-    max: number,
-    opts: Buffer,
-  ): number;
-  bpf_btf_load(data: Buffer, size: number, opts: Buffer): number;
-  bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
-  bpf_map_lookup_elem_flags(fd: number, key: Buffer, value: Buffer, flags: number): number;
-  bpf_map_get_next_key(fd: number, key: Buffer | null, next: Buffer): number;
-  bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
-  bpf_map_delete_elem(fd: number, key: Buffer): number;
-  bpf_map_lookup_batch(
-    fd: number,
-    inBatch: Buffer | null,
-    outBatch: Buffer,
-    keys: Buffer,
-    values: Buffer,
-    count: Buffer,
-    opts: Buffer,
-  ): number;
-  bpf_obj_pin(fd: number, path: string): number;
-  bpf_obj_get(path: string): number;
-  bpf_prog_test_run_opts(fd: number, opts: Buffer): number;
-}
-
-const lib = ffi.Library('libbpf.so.1', {
-  bpf_prog_load: ['int', ['int', 'string', 'string', 'pointer', 'size_t', 'pointer']],
-  bpf_map_create: ['int', ['int', 'string', 'uint32', 'uint32', 'uint32', 'pointer']],
-  bpf_btf_load: ['int', ['pointer', 'size_t', 'pointer']],
-  bpf_map_lookup_elem: ['int', ['int', 'pointer', 'pointer']],
-  bpf_map_lookup_elem_flags: ['int', ['int', 'pointer', 'pointer', 'uint64']],
-  bpf_map_get_next_key: ['int', ['int', 'pointer', 'pointer']],
-  bpf_map_update_elem: ['int', ['int', 'pointer', 'pointer', 'uint64']],
-  bpf_map_delete_elem: ['int', ['int', 'pointer']],
-  bpf_map_lookup_batch: [
-    'int',
-    ['int', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer', 'pointer'],
-  ],
-  bpf_obj_pin: ['int', ['int', 'string']],
-  bpf_obj_get: ['int', ['string']],
-  bpf_prog_test_run_opts: ['int', ['int', 'pointer']],
-}) as unknown as Libbpf;
+import { sys } from '../sys/native.js';
 
 /** Field offsets of the opts structs (x86-64), as bpf.h declares them. */
 export const PROG_LOAD_OPTS = {
@@ -106,7 +47,7 @@ export interface ProgLoadArgs {
 
 /** bpf_prog_load(); returns the fd or -errno. */
 export function progLoad(a: ProgLoadArgs): number {
-  return lib.bpf_prog_load(a.type, a.name, 'GPL', a.insns, a.insns.length / 8, progLoadOpts(a));
+  return sys.progLoad(a.type, a.name, a.insns, progLoadOpts(a));
 }
 
 /**
@@ -115,20 +56,11 @@ export function progLoad(a: ProgLoadArgs): number {
  */
 export function progLoadAsync(a: ProgLoadArgs): Promise<number> {
   const o = progLoadOpts(a);
-  return new Promise((resolve, reject) => {
-    lib.bpf_prog_load.async(
-      a.type,
-      a.name,
-      'GPL',
-      a.insns,
-      a.insns.length / 8,
-      o,
-      (err: unknown, r: number) => {
-        void [a, o];
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve(r);
-      },
-    );
+  return new Promise((resolve) => {
+    sys.progLoadAsync(a.type, a.name, a.insns, o, (r) => {
+      void a;
+      resolve(r);
+    });
   });
 }
 
@@ -165,7 +97,7 @@ export function mapCreate(
     o.writeUInt32LE(btf.keyTypeId, MAP_CREATE_OPTS.btf_key_type_id);
     o.writeUInt32LE(btf.valueTypeId, MAP_CREATE_OPTS.btf_value_type_id);
   }
-  return lib.bpf_map_create(type, name, keySize, valueSize, maxEntries, o);
+  return sys.mapCreate(type, name, keySize, valueSize, maxEntries, o);
 }
 
 export function btfLoad(blob: Buffer, log: Buffer): number {
@@ -174,20 +106,18 @@ export function btfLoad(blob: Buffer, log: Buffer): number {
   o.writeBigUInt64LE(addressOf(log), BTF_LOAD_OPTS.log_buf);
   o.writeUInt32LE(log.length, BTF_LOAD_OPTS.log_size);
   o.writeUInt32LE(1, BTF_LOAD_OPTS.log_level);
-  return lib.bpf_btf_load(blob, blob.length, o);
+  return sys.btfLoad(blob, o);
 }
 
 export const mapLookup = (fd: number, key: Buffer, value: Buffer): number =>
-  lib.bpf_map_lookup_elem(fd, key, value);
+  sys.mapLookup(fd, key, value, 0);
 export const mapUpdate = (fd: number, key: Buffer, value: Buffer, flags = 0): number =>
-  lib.bpf_map_update_elem(fd, key, value, flags);
+  sys.mapUpdate(fd, key, value, flags);
 export const mapLookupFlags = (fd: number, key: Buffer, value: Buffer, flags: number): number =>
-  lib.bpf_map_lookup_elem_flags(fd, key, value, flags);
+  sys.mapLookup(fd, key, value, flags);
 export const mapNextKey = (fd: number, key: Buffer | null, next: Buffer): number =>
-  lib.bpf_map_get_next_key(fd, key, next);
-export const mapDelete = (fd: number, key: Buffer): number => lib.bpf_map_delete_elem(fd, key);
-
-export const MAP_BATCH_OPTS = { size: 24 } as const;
+  sys.mapNextKey(fd, key, next);
+export const mapDelete = (fd: number, key: Buffer): number => sys.mapDelete(fd, key);
 
 /**
  * One bpf_map_lookup_batch() call: up to `max` entries after `cursor` (null: from the start).
@@ -204,14 +134,12 @@ export function mapLookupBatch(
   const next = Buffer.alloc(keySize);
   const count = Buffer.alloc(4);
   count.writeUInt32LE(max, 0);
-  const o = Buffer.alloc(MAP_BATCH_OPTS.size);
-  o.writeBigUInt64LE(BigInt(MAP_BATCH_OPTS.size), 0);
-  const r = lib.bpf_map_lookup_batch(fd, cursor, next, keys, values, count, o);
+  const r = sys.mapLookupBatch(fd, cursor, next, keys, values, count);
   return [r, count.readUInt32LE(0), next];
 }
 
-export const objPin = (fd: number, path: string): number => lib.bpf_obj_pin(fd, path);
-export const objGet = (path: string): number => lib.bpf_obj_get(path);
+export const objPin = (fd: number, path: string): number => sys.objPin(fd, path);
+export const objGet = (path: string): number => sys.objGet(path);
 
 /**
  * bpf_prog_test_run_opts `repeat` times; returns [result, retval, mean ns per run (the kernel's
@@ -232,6 +160,6 @@ export function testRun(
     o.writeUInt32LE(ctx.length, TEST_RUN_OPTS.ctx_size_in);
   }
   o.writeUInt32LE(repeat, TEST_RUN_OPTS.repeat);
-  const r = lib.bpf_prog_test_run_opts(fd, o);
+  const r = sys.progTestRun(fd, o);
   return [r, o.readUInt32LE(TEST_RUN_OPTS.retval), o.readUInt32LE(TEST_RUN_OPTS.duration)];
 }

@@ -127,11 +127,16 @@ function copyHelper(root: string, lib: string, say: Say): void {
   cpSync(join(root, 'dist', 'src'), join(lib, 'dist', 'src'), { recursive: true });
   for (const p of runtimePackages(root)) cpSync(join(root, p), join(lib, p), { recursive: true });
   cpSync(shim, join(lib, 'shim.so'));
+  // Where src/sys/native.ts looks for it: beside dist/, as in the build tree.
+  const addon = join(root, 'native', 'build', 'sys.node');
+  if (!existsSync(addon)) throw new Error(`no native/build/sys.node under ${root}: run make`);
+  mkdirSync(join(lib, 'native', 'build'), { recursive: true });
+  cpSync(addon, join(lib, 'native', 'build', 'sys.node'));
   const umh = [join(root, 'native', 'build', 'umh-launch'), join(root, 'umh-launch')].find(
     existsSync,
   );
   if (umh !== undefined) cpSync(umh, join(lib, 'umh-launch'));
-  say(`${lib}: the helper, its runtime packages, shim.so${umh ? ', umh-launch' : ''}`);
+  say(`${lib}: the helper, its runtime packages, shim.so, sys.node${umh ? ', umh-launch' : ''}`);
 }
 
 function copyKmod(root: string, dest: string, version: string, say: Say): boolean {

@@ -1,10 +1,9 @@
-// Thin typed bindings to the libc calls the helper needs, with errno surfaced as SysError.
-// Calls are synchronous on the JS thread, so a setns() here switches the namespace of exactly the
-// thread that issues the following bpf(2)/socket calls.
-import ffi from '@2060.io/ffi-napi';
-import ref from '@2060.io/ref-napi';
+// Typed wrappers over the helper's system calls (src/sys/native.ts), with errno surfaced as
+// SysError. Calls are synchronous on the JS thread, so a setns() here switches the namespace of
+// exactly the thread that issues the following bpf(2)/socket calls.
 import { errnoName } from '../translate/errno.js';
 import type { WallClock } from '../translate/ext/types.js';
+import { sys } from './native.js';
 
 export class SysError extends Error {
   constructor(
@@ -16,125 +15,57 @@ export class SysError extends Error {
   }
 }
 
-const libc = ffi.Library(null, {
-  syscall: ['long', ['long', 'int', 'pointer', 'uint32']],
-  process_vm_readv: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
-  process_vm_writev: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
-  setns: ['int', ['int', 'int']],
-  getsockopt: ['int', ['int', 'int', 'int', 'pointer', 'pointer']],
-  socket: ['int', ['int', 'int', 'int']],
-  close: ['int', ['int']],
-  bind: ['int', ['int', 'pointer', 'uint32']],
-  connect: ['int', ['int', 'pointer', 'uint32']],
-  sendto: ['long', ['int', 'pointer', 'ulong', 'int', 'pointer', 'uint32']],
-  setsockopt: ['int', ['int', 'int', 'int', 'pointer', 'uint32']],
-  mmap: ['pointer', ['pointer', 'size_t', 'int', 'int', 'int', 'long']],
-  munmap: ['int', ['pointer', 'size_t']],
-  clock_gettime: ['int', ['int', 'pointer']],
-  gettimeofday: ['int', ['pointer', 'pointer']],
-});
-
-/**
- * Calls made on libuv's thread pool: membarrier(2), which waits for a grace period, and
- * process_vm_readv of a big table.
- */
-const blocking = ffi.Library(null, {
-  syscall: ['long', ['long', 'int', 'int']],
-  process_vm_readv: ['long', ['int', 'pointer', 'ulong', 'pointer', 'ulong', 'ulong']],
-});
-
-export const SYS_bpf = 321;
 export const CLONE_NEWNET = 0x40000000;
 
-function check(call: string, ret: number): number {
-  if (ret < 0) throw new SysError(call, ffi.errno());
+/** A call's result, or SysError when it is -errno. */
+export function check(call: string, ret: number): number {
+  if (ret < 0) throw new SysError(call, -ret);
   return ret;
 }
 
 /** bpf(2): `attr` is the union bpf_attr laid out by the caller. Returns the syscall's result. */
 export function bpfSyscall(cmd: number, attr: Buffer): number {
-  return check(`bpf(cmd ${cmd})`, Number(libc.syscall(SYS_bpf, cmd, attr, attr.length)));
+  return check(`bpf(cmd ${cmd})`, sys.bpf(cmd, attr));
 }
 
-/** Raw pointer of a Buffer as a bigint (for iovecs and bpf_attr pointer fields). */
-export function addressOf(buf: Buffer): bigint {
-  return BigInt((buf as unknown as { address(): number }).address());
+/** Where a Buffer's bytes are, as a bigint (for bpf_attr pointer fields). */
+export function addressOf(buf: Uint8Array): bigint {
+  return sys.addressOf(buf);
 }
 
-function iovec(base: bigint, len: number): Buffer {
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(base, 0);
-  iov.writeBigUInt64LE(BigInt(len), 8);
-  return iov;
-}
+const EFAULT = 14;
 
 /** Reads `len` bytes at `addr` in process `pid`. A short read is EFAULT, as copy_from_user. */
 export function processVmRead(pid: number, addr: bigint, len: number): Buffer {
   const local = Buffer.alloc(len);
   if (len === 0) return local;
-  const n = check(
-    'process_vm_readv',
-    Number(libc.process_vm_readv(pid, iovec(addressOf(local), len), 1, iovec(addr, len), 1, 0)),
-  );
-  if (n !== len) throw new SysError('process_vm_readv', 14);
+  if (check('process_vm_readv', sys.processVmReadv(pid, addr, local)) !== len)
+    throw new SysError('process_vm_readv', EFAULT);
   return local;
 }
 
 /**
  * processVmRead on libuv's thread pool, for reads worth a millisecond or more of the event loop
- * (a 100k-rule table is 20 MiB). errno does not survive the trip back from the pool: a failed or
- * short read is made again here, where it is.
+ * (a 100k-rule table is 20 MiB).
  */
 export function processVmReadAsync(pid: number, addr: bigint, len: number): Promise<Buffer> {
   const local = Buffer.alloc(len);
   if (len === 0) return Promise.resolve(local);
-  const local_iov = iovec(addressOf(local), len);
-  const remote_iov = iovec(addr, len);
   return new Promise((resolve, reject) => {
-    blocking.process_vm_readv.async(
-      pid,
-      local_iov,
-      1,
-      remote_iov,
-      1,
-      0,
-      (err: unknown, r: string | number) => {
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else if (Number(r) === len) resolve(local);
-        else {
-          try {
-            resolve(processVmRead(pid, addr, len));
-          } catch (e) {
-            reject(e instanceof Error ? e : new Error(String(e)));
-          }
-        }
-      },
-    );
+    sys.processVmReadvAsync(pid, addr, local, (r) => {
+      if (r < 0) reject(new SysError('process_vm_readv', -r));
+      else if (r !== len) reject(new SysError('process_vm_readv', EFAULT));
+      else resolve(local);
+    });
   });
 }
 
 /** Writes `data` at `addr` in process `pid`. A short write is EFAULT, as copy_to_user. */
 export function processVmWrite(pid: number, addr: bigint, data: Buffer): void {
   if (data.length === 0) return;
-  const n = check(
-    'process_vm_writev',
-    Number(
-      libc.process_vm_writev(
-        pid,
-        iovec(addressOf(data), data.length),
-        1,
-        iovec(addr, data.length),
-        1,
-        0,
-      ),
-    ),
-  );
-  if (n !== data.length) throw new SysError('process_vm_writev', 14);
+  if (check('process_vm_writev', sys.processVmWritev(pid, addr, data)) !== data.length)
+    throw new SysError('process_vm_writev', EFAULT);
 }
-
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const MAP_SHARED = 1;
 
 /** A shared read-write mapping of `len` bytes of `fd` (a BPF_F_MMAPABLE map), as a Buffer. */
 export interface Mapping {
@@ -142,24 +73,27 @@ export interface Mapping {
   unmap(): void;
 }
 
-export function mmapShared(fd: number, len: number): Mapping {
-  const p = libc.mmap(ref.NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  // MAP_FAILED is (void *)-1.
-  if (ref.address(p) === -1 || ref.isNull(p)) throw new SysError('mmap', ffi.errno());
-  const bytes = ref.reinterpret(p, len, 0);
-  let mapped = true;
-  return {
-    bytes,
-    unmap(): void {
-      if (!mapped) return;
-      mapped = false;
-      libc.munmap(p, len);
-    },
-  };
+export const PROT_READ = 1;
+const PROT_WRITE = 2;
+
+/** A MAP_SHARED mapping of `len` bytes of `fd` from `offset`, as an ArrayBuffer. */
+export function mmap(fd: number, len: number, prot: number, offset = 0): ArrayBuffer {
+  const ab = sys.mmap(fd, len, prot, offset);
+  if (typeof ab === 'number') throw new SysError('mmap', -ab);
+  return ab;
 }
 
-const SYS_membarrier = 324;
-const MEMBARRIER_CMD_GLOBAL = 1;
+export const munmap = (mapping: ArrayBuffer): void => void sys.munmap(mapping);
+export const pageSize = (): number => sys.pageSize();
+
+export function mmapShared(fd: number, len: number): Mapping {
+  const ab = mmap(fd, len, PROT_READ | PROT_WRITE);
+  return {
+    bytes: Buffer.from(ab),
+    // Detaches the mapping's ArrayBuffer: a view kept past here reads no bytes, not freed memory.
+    unmap: (): void => munmap(ab),
+  };
+}
 
 /**
  * membarrier(MEMBARRIER_CMD_GLOBAL): returns once every CPU has passed an RCU grace period, so
@@ -168,16 +102,7 @@ const MEMBARRIER_CMD_GLOBAL = 1;
  */
 export function graceAsync(): Promise<void> {
   return new Promise((resolve, reject) => {
-    blocking.syscall.async(
-      SYS_membarrier,
-      MEMBARRIER_CMD_GLOBAL,
-      0,
-      (err: unknown, r: string | number) => {
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else if (Number(r) < 0) reject(new SysError('membarrier', ffi.errno()));
-        else resolve();
-      },
-    );
+    sys.membarrierAsync((r) => (r < 0 ? reject(new SysError('membarrier', -r)) : resolve()));
   });
 }
 
@@ -185,28 +110,23 @@ const CLOCK_REALTIME = 0;
 const CLOCK_TAI = 11;
 
 function clockNs(id: number): bigint {
-  const ts = Buffer.alloc(16);
-  check('clock_gettime', libc.clock_gettime(id, ts));
-  return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
+  const ns = sys.clockGettime(id);
+  if (typeof ns === 'number') throw new SysError('clock_gettime', -ns);
+  return ns;
 }
 
 /** How the kernel's wall clock and time zone relate to CLOCK_TAI, now. */
 export function wallClock(): WallClock {
   const real = clockNs(CLOCK_REALTIME);
   const tai = clockNs(CLOCK_TAI);
-  const tv = Buffer.alloc(16);
-  const tz = Buffer.alloc(8);
-  check(
-    'gettimeofday',
-    libc.gettimeofday(tv as unknown as Parameters<typeof libc.gettimeofday>[0], tz),
-  );
+  const minutesWest = check('gettimeofday', sys.timezoneMinutesWest());
   // The offset is whole seconds; the two reads are apart by nanoseconds.
-  return { realMinusTai: Math.round(Number(real - tai) / 1e9), minutesWest: tz.readInt32LE(0) };
+  return { realMinusTai: Math.round(Number(real - tai) / 1e9), minutesWest };
 }
 
 /** setns(2) on the calling thread. */
 export function setns(fd: number, nstype: number): void {
-  check('setns', libc.setns(fd, nstype));
+  check('setns', sys.setns(fd, nstype));
 }
 
 const SOL_SOCKET = 1;
@@ -221,9 +141,7 @@ export interface PeerCred {
 /** SO_PEERCRED of a connected unix socket: who connected (as of connect(2)). */
 export function peerCred(fd: number): PeerCred {
   const ucred = Buffer.alloc(12);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(12, 0);
-  check('getsockopt(SO_PEERCRED)', libc.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len));
+  check('getsockopt(SO_PEERCRED)', sys.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred));
   return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
 }
 
@@ -231,15 +149,13 @@ const SO_NETNS_COOKIE = 71;
 
 /** SO_NETNS_COOKIE of a socket made in the calling thread's network namespace. */
 export function netnsCookie(): bigint {
-  const fd = check('socket', libc.socket(2, 2, 0));
+  const fd = check('socket', sys.socket(2, 2, 0));
   try {
     const v = Buffer.alloc(8);
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(8, 0);
-    check('getsockopt(SO_NETNS_COOKIE)', libc.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, v, len));
+    check('getsockopt(SO_NETNS_COOKIE)', sys.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, v));
     return v.readBigUInt64LE(0);
   } finally {
-    libc.close(fd);
+    sys.close(fd);
   }
 }
 
@@ -263,14 +179,14 @@ function sockaddrIn(addr: string): Buffer {
  * network namespace; it stays in that namespace for its life.
  */
 export function rawSocket(): number {
-  const fd = check('socket(SOCK_RAW)', libc.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  const fd = check('socket(SOCK_RAW)', sys.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
   // The kernel's own replies go to broadcast sources too (nothing checks the reply's route).
   const on = Buffer.alloc(4);
   on.writeUInt32LE(1, 0);
-  if (libc.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, on, 4) < 0) {
-    const errno = ffi.errno();
-    libc.close(fd);
-    throw new SysError('setsockopt(SO_BROADCAST)', errno);
+  const r = sys.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, on);
+  if (r < 0) {
+    sys.close(fd);
+    throw new SysError('setsockopt(SO_BROADCAST)', -r);
   }
   return fd;
 }
@@ -278,7 +194,7 @@ export function rawSocket(): number {
 /** sendto(2) of one IP packet on a raw socket. */
 export function sendPacket(fd: number, packet: Buffer, to: string): void {
   const sa = sockaddrIn(to);
-  check('sendto', Number(libc.sendto(fd, packet, packet.length, 0, sa, sa.length)));
+  check('sendto', sys.sendto(fd, packet, 0, sa));
 }
 
 const SO_COOKIE = 57;
@@ -286,9 +202,7 @@ const SO_COOKIE = 57;
 /** SO_COOKIE: the socket's cookie (what BPF sees as its sk's skc_cookie). */
 export function socketCookie(fd: number): bigint {
   const v = Buffer.alloc(8);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(8, 0);
-  check('getsockopt(SO_COOKIE)', libc.getsockopt(fd, SOL_SOCKET, SO_COOKIE, v, len));
+  check('getsockopt(SO_COOKIE)', sys.getsockopt(fd, SOL_SOCKET, SO_COOKIE, v));
   return v.readBigUInt64LE(0);
 }
 
@@ -296,11 +210,11 @@ export function socketCookie(fd: number): bigint {
 export function setMark(fd: number, mark: number): void {
   const v = Buffer.alloc(4);
   v.writeUInt32LE(mark >>> 0, 0);
-  check('setsockopt(SO_MARK)', libc.setsockopt(fd, SOL_SOCKET, SO_MARK, v, 4));
+  check('setsockopt(SO_MARK)', sys.setsockopt(fd, SOL_SOCKET, SO_MARK, v));
 }
 
 export function closeFd(fd: number): void {
-  libc.close(fd);
+  sys.close(fd);
 }
 
 export type AddressType = 'local' | 'broadcast' | 'multicast' | 'unicast';
@@ -317,18 +231,18 @@ export function addressType(addr: string): AddressType {
   if (first >= 224 && first < 240) return 'multicast';
   const sa = sockaddrIn(addr);
   const probe = (op: (fd: number) => number): [number, number] => {
-    const fd = check('socket(SOCK_DGRAM)', libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    const fd = check('socket(SOCK_DGRAM)', sys.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     try {
       const r = op(fd);
-      return [r, r < 0 ? ffi.errno() : 0];
+      return [r, r < 0 ? -r : 0];
     } finally {
-      libc.close(fd);
+      sys.close(fd);
     }
   };
   const port = Buffer.from(sa);
   port.writeUInt16BE(9, 2);
-  const [c, errno] = probe((fd) => libc.connect(fd, port, port.length));
+  const [c, errno] = probe((fd) => sys.connect(fd, port));
   if (c < 0 && errno === EACCES) return 'broadcast';
-  const [b] = probe((fd) => libc.bind(fd, sa, sa.length));
+  const [b] = probe((fd) => sys.bind(fd, sa));
   return b === 0 ? 'local' : 'unicast';
 }

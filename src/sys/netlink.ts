@@ -2,38 +2,9 @@
 // read synchronously (the kernel builds each reply part as it is read), and subscriptions are
 // watched by one epoll set whose epoll_wait runs in libuv's thread pool, so the event loop never
 // blocks. Messages come back to the JS thread as buffers.
-import ffi from '@2060.io/ffi-napi';
-import { SysError } from './libc.js';
+import { check, SysError } from './libc.js';
+import { sys } from './native.js';
 import { inNetns } from './netns.js';
-
-interface NlLib {
-  socket(domain: number, type: number, proto: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  close(fd: number): number;
-  setsockopt(fd: number, level: number, name: number, v: Buffer, len: number): number;
-  epoll_create1(flags: number): number;
-  epoll_ctl(epfd: number, op: number, fd: number, ev: Buffer | null): number;
-}
-
-const lib = ffi.Library(null, {
-  socket: ['int', ['int', 'int', 'int']],
-  bind: ['int', ['int', 'pointer', 'uint32']],
-  send: ['long', ['int', 'pointer', 'ulong', 'int']],
-  recv: ['long', ['int', 'pointer', 'ulong', 'int']],
-  close: ['int', ['int']],
-  setsockopt: ['int', ['int', 'int', 'int', 'pointer', 'uint32']],
-  epoll_create1: ['int', ['int']],
-  epoll_ctl: ['int', ['int', 'int', 'int', 'pointer']],
-}) as unknown as NlLib;
-
-type AsyncCall = (...args: [...unknown[], (err: Error | null, n: number) => void]) => void;
-const epollWait = (
-  ffi.Library(null, { epoll_wait: ['int', ['int', 'pointer', 'int', 'int']] }) as unknown as {
-    epoll_wait: { async: AsyncCall };
-  }
-).epoll_wait;
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -42,6 +13,7 @@ const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
+const EINTR = 4;
 const EPOLLIN = 1;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
@@ -53,11 +25,6 @@ export const NLM_F_DUMP = 0x300;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const NLMSG_HDRLEN = 16;
-
-const check = (call: string, r: number): number => {
-  if (r < 0) throw new SysError(call, ffi.errno());
-  return r;
-};
 
 /** One netlink message: its type and flags and the bytes after its header. */
 export interface NlMessage {
@@ -103,18 +70,18 @@ export function netlinkSocket(protocol: number, groups = 0, netnsPath?: string):
   const open = (): number => {
     const fd = check(
       'socket(AF_NETLINK)',
-      lib.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol),
+      sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol),
     );
     const sa = Buffer.alloc(12);
     sa.writeUInt16LE(AF_NETLINK, 0);
     sa.writeUInt32LE(groups >>> 0, 8);
     const size = Buffer.alloc(4);
     size.writeUInt32LE(1 << 20, 0);
-    lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
-    if (lib.bind(fd, sa, 12) < 0) {
-      const errno = ffi.errno();
-      lib.close(fd);
-      throw new SysError('bind(AF_NETLINK)', errno);
+    sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size);
+    const r = sys.bind(fd, sa);
+    if (r < 0) {
+      sys.close(fd);
+      throw new SysError('bind(AF_NETLINK)', -r);
     }
     return fd;
   };
@@ -122,7 +89,7 @@ export function netlinkSocket(protocol: number, groups = 0, netnsPath?: string):
 }
 
 export function closeSocket(fd: number): void {
-  lib.close(fd);
+  sys.close(fd);
 }
 
 let seq = 1;
@@ -138,11 +105,11 @@ export function dump(fd: number, type: number, body: Buffer): NlMessage[] {
   hdr.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
   hdr.writeUInt32LE(seq++, 8);
   const req = Buffer.concat([hdr, body]);
-  check('send(netlink)', lib.send(fd, req, req.length, 0));
+  check('send(netlink)', sys.sendto(fd, req, 0, null));
   const out: NlMessage[] = [];
   const buf = Buffer.alloc(1 << 16);
   for (;;) {
-    const n = check('recv(netlink)', lib.recv(fd, buf, buf.length, 0));
+    const n = check('recv(netlink)', sys.recv(fd, buf, 0));
     for (const m of parseMessages(buf.subarray(0, n))) {
       if (m.type === NLMSG_DONE) return out;
       if (m.type === NLMSG_ERROR) {
@@ -159,10 +126,9 @@ export function dump(fd: number, type: number, body: Buffer): NlMessage[] {
 function drainSocket(fd: number, buf: Buffer): NlMessage[] | 'overrun' {
   const out: NlMessage[] = [];
   for (;;) {
-    const n = lib.recv(fd, buf, buf.length, MSG_DONTWAIT);
+    const n = sys.recv(fd, buf, MSG_DONTWAIT);
     if (n < 0) {
-      const errno = ffi.errno();
-      if (errno === EAGAIN) return out;
+      if (-n === EAGAIN) return out;
       // ENOBUFS: the kernel dropped notifications; the caller must look at everything again.
       return 'overrun';
     }
@@ -180,7 +146,7 @@ const WAIT_MS = 200;
  * 'overrun' when the kernel dropped some).
  */
 export class NetlinkWatcher {
-  private readonly epfd = check('epoll_create1', lib.epoll_create1(0o2000000));
+  private readonly epfd = check('epoll_create1', sys.epollCreate1(0o2000000));
   private readonly handlers = new Map<number, (m: NlMessage[] | 'overrun') => void>();
   private readonly events = Buffer.alloc(12 * 16);
   private readonly buf = Buffer.alloc(1 << 16);
@@ -193,14 +159,14 @@ export class NetlinkWatcher {
     const ev = Buffer.alloc(12);
     ev.writeUInt32LE(EPOLLIN, 0);
     ev.writeUInt32LE(fd, 4);
-    check('epoll_ctl', lib.epoll_ctl(this.epfd, EPOLL_CTL_ADD, fd, ev));
+    check('epoll_ctl', sys.epollCtl(this.epfd, EPOLL_CTL_ADD, fd, ev));
     this.handlers.set(fd, handler);
     this.wait();
   }
 
   remove(fd: number): void {
     if (!this.handlers.delete(fd)) return;
-    lib.epoll_ctl(this.epfd, EPOLL_CTL_DEL, fd, null);
+    sys.epollCtl(this.epfd, EPOLL_CTL_DEL, fd, null);
   }
 
   /** Runs the handlers of every socket with messages waiting, now. */
@@ -220,13 +186,14 @@ export class NetlinkWatcher {
   private wait(): void {
     if (this.waiting || this.closed || this.handlers.size === 0) return;
     this.waiting = true;
-    epollWait.async(this.epfd, this.events, 16, WAIT_MS, (err: Error | null, n: number) => {
+    sys.epollWaitAsync(this.epfd, this.events, WAIT_MS, (n) => {
       this.waiting = false;
       if (this.closed) {
-        lib.close(this.epfd);
+        sys.close(this.epfd);
         return;
       }
-      if (err) this.onError(err);
+      // EINTR: a signal reached the pool thread; the next wait looks again.
+      if (n < 0 && -n !== EINTR) this.onError(new SysError('epoll_wait', -n));
       else if (n > 0) this.poll();
       this.wait();
     });
@@ -235,6 +202,6 @@ export class NetlinkWatcher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (!this.waiting) lib.close(this.epfd);
+    if (!this.waiting) sys.close(this.epfd);
   }
 }
