@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <linux/membarrier.h>
 #include <node_api.h>
 #include <sched.h>
@@ -428,6 +429,16 @@ static napi_value sys_mmap(napi_env env, napi_callback_info info) {
   return ab;
 }
 
+/**
+ * mallocTrim(): gives the free memory of every malloc arena back to the system. A worker
+ * thread's arena keeps what a big apply's Buffers freed, and glibc trims only the top of an
+ * arena on its own.
+ */
+static napi_value sys_malloc_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  return number(env, malloc_trim(0));
+}
+
 static napi_value sys_page_size(napi_env env, napi_callback_info info) {
   (void)info;
   return number(env, sysconf(_SC_PAGESIZE));
@@ -596,6 +607,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"timezoneMinutesWest", sys_tz_minutes_west},
       {"mmap", sys_mmap},
       {"pageSize", sys_page_size},
+      {"mallocTrim", sys_malloc_trim},
       {"munmap", sys_munmap},
       {"progLoad", prog_load},
       {"progLoadAsync", prog_load_async},

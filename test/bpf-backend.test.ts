@@ -1,11 +1,11 @@
 // The backend's guarantees that need no traffic: a verifier rejection is a clear error carrying
 // the verifier's log, and the ruleset in the dispatcher's slot does not change.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Exit, Mov, R0, R1, R8, assemble } from '../src/bpf/asm/index.js';
-import { BpfBackend, readCounters } from '../src/bpf/backend.js';
+import { BpfBackend, loadTable, readCounters } from '../src/bpf/backend.js';
 import { LocalCompute } from '../src/bpf/engine/compute.js';
 import { BpfError, close, mapLookup, objGet, progLoad, u32 } from '../src/bpf/syscall.js';
 import type { Extension } from '../src/translate/ext/types.js';
@@ -13,6 +13,7 @@ import { EINVAL, XtError } from '../src/translate/errno.js';
 import type { Rule, Table } from '../src/translate/ir.js';
 import { cookieOf } from '../src/sys/netns.js';
 import { KernelTables } from './helpers/kernel-table.js';
+import { filterTable } from './helpers/twins.js';
 
 const PINS = `/sys/fs/bpf/bpfilter-bk-${process.pid}`;
 const NS = `bk-ns-${process.pid}`;
@@ -167,5 +168,30 @@ describe('map operations', () => {
       close(prog);
       close(slot);
     }
+  });
+});
+
+describe('mappings', () => {
+  // The rule data maps are mapped only while a generation is written into them, so the pages
+  // of a big ruleset do not count in the helper's RSS; the header and counters stay mapped.
+  const bpfMappings = (): number =>
+    readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith('anon_inode:bpf-map')).length;
+
+  it('a loaded table keeps only its header and counters mapped', () => {
+    const before = bpfMappings();
+    const rules = Array.from(
+      { length: 300 },
+      (_, i) => `-A INPUT -s 10.1.${i >> 8}.${i & 255} -j DROP`,
+    );
+    const r = loadTable(kt.table(filterTable(rules.join('\n'))));
+    try {
+      expect(bpfMappings() - before).toBe(2);
+      expect(r.progs[1]).toBeGreaterThan(0);
+    } finally {
+      r.instance.close();
+    }
+    expect(bpfMappings()).toBe(before);
   });
 });

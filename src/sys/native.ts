@@ -35,6 +35,8 @@ export interface SysAddon {
   /** A MAP_SHARED mapping, or -errno; munmap detaches it. */
   mmap(fd: number, len: number, prot: number, offset: number): ArrayBuffer | number;
   pageSize(): number;
+  /** malloc_trim(0): 1 when memory went back to the system. */
+  mallocTrim(): number;
   munmap(mapping: ArrayBuffer): number;
   /** libbpf's calls, with the opts structs src/bpf/libbpf.ts lays out; license GPL. */
   progLoad(type: number, name: string, insns: Bytes, opts: Bytes): number;

@@ -75,10 +75,19 @@ interface Program {
 
 interface EngineMap {
   readonly fd: number;
-  /** The mapped bytes of an mmapable map. */
+  /** The mapped bytes of the header and the counters, which stay mapped. */
   readonly mapping?: Mapping;
+  /** How many bytes an mmapable map maps. */
+  readonly mapBytes?: number;
   readonly valueSize: number;
 }
+
+/**
+ * Maps read or written between applies. The rule data maps are mapped only while a generation
+ * is written into them: mapped, their pages count in the helper's RSS (140 MB at 100k rules)
+ * although they are the kernel's memory either way.
+ */
+const KEPT_MAPPED = new Set<string>([MAPS.HEADER, MAPS.COUNTERS]);
 
 export class EngineInstance {
   private readonly maps = new Map<string, EngineMap>();
@@ -132,10 +141,16 @@ export class EngineInstance {
     return inst;
   }
 
-  private add(name: string, fd: number, valueSize: number, mmapBytes?: number): void {
+  private add(name: string, fd: number, valueSize: number, mapBytes?: number): void {
     this.owned.push(fd);
-    const mapping = mmapBytes !== undefined ? mmapShared(fd, mmapBytes) : undefined;
-    this.maps.set(name, { fd, valueSize, ...(mapping ? { mapping } : {}) });
+    const mapping =
+      mapBytes !== undefined && KEPT_MAPPED.has(name) ? mmapShared(fd, mapBytes) : undefined;
+    this.maps.set(name, {
+      fd,
+      valueSize,
+      ...(mapping ? { mapping } : {}),
+      ...(mapBytes !== undefined ? { mapBytes } : {}),
+    });
   }
 
   private array(name: string, kernelName: string, valueSize: number, entries: number): void {
@@ -357,9 +372,24 @@ export class EngineInstance {
    * the last switch's grace period has passed). State slots it uses start fresh.
    */
   write(image: Image): void {
+    const mapped: Mapping[] = [];
+    try {
+      this.writeMapped(image, (name) => {
+        const m = this.maps.get(name);
+        if (m?.mapBytes === undefined) throw new Error(`map "${name}" is not mmapable`);
+        const mapping = mmapShared(m.fd, m.mapBytes);
+        mapped.push(mapping);
+        return mapping.bytes;
+      });
+    } finally {
+      for (const m of mapped) m.unmap();
+    }
+  }
+
+  private writeMapped(image: Image, into: (name: string) => Buffer): void {
     const { cap } = this.spec;
     const put = (name: string, buf: Buffer, perHalf: number, size: number): void => {
-      if (buf.length) buf.copy(this.bytes(name), image.half * perHalf * size);
+      if (buf.length) buf.copy(into(name), image.half * perHalf * size);
     };
     put(MAPS.BLOCKS, image.blocks, cap.blocks, BLOCK.SIZE);
     put(MAPS.NODES, image.nodes, cap.nodes, NODE.SIZE);
