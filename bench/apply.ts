@@ -26,6 +26,8 @@ const FILES = listKnob('BENCH_APPLY', 'acl1_10k,fw1_10k,ipc1_10k,acl1_100k', 'ac
 const APPENDS = Math.max(1, numberKnob('BENCH_APPENDS', 5, 2));
 /** The xtables lock is the host's: wait for other users' iptables rather than fail. */
 const WAIT = '--wait=30';
+/** A worker collects after 1 s without requests (compute-worker.ts); 100k rules take ~0.3 s. */
+const SETTLE_MS = 3000;
 
 export interface ApplyResult {
   readonly file: string;
@@ -36,7 +38,14 @@ export interface ApplyResult {
   /** The daemon's SET_REPLACE lines of the last round: the restore's, then each -A's. */
   replaces: readonly Replace[];
   /** MB per round: just started, and holding the ruleset after the last -A. */
-  readonly memory: { readonly idle: number[]; readonly held: number[]; readonly peak: number[] };
+  readonly memory: {
+    readonly idle: number[];
+    /** Right after the last -A. */
+    readonly held: number[];
+    /** SETTLE_MS later: the workers' idle collection has run. */
+    readonly settled: number[];
+    readonly peak: number[];
+  };
 }
 
 async function round(
@@ -65,6 +74,8 @@ async function round(
     }
     const m = d.memory();
     out.memory.held.push(m.rss);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    out.memory.settled.push(d.memory().rss);
     out.memory.peak.push(m.hwm);
     const replaces = d.replaces();
     const failed = replaces.find((x) => x.result !== 0);
@@ -95,7 +106,7 @@ export async function applyBench(dir: string): Promise<ApplyResult[]> {
       restore: { ours: [], kernel: [] },
       append: { ours: [], kernel: [] },
       replaces: [],
-      memory: { idle: [], held: [], peak: [] },
+      memory: { idle: [], held: [], settled: [], peak: [] },
     };
     for (let r = 0; r < ROUNDS; r++) await round(file, path, dir, pins, r, out);
     results.push(out);

@@ -62,7 +62,13 @@ export function printSummary(
   for (const r of apply) {
     if (r.rules <= 10_000) continue;
     targets.push({
-      what: `helper RSS holding ${r.file}`,
+      what: `helper RSS holding ${r.file} (settled)`,
+      value: Math.max(...r.memory.settled),
+      unit: 'MB',
+      limit: 200,
+    });
+    targets.push({
+      what: `helper RSS right after its last -A`,
       value: Math.max(...r.memory.held),
       unit: 'MB',
       limit: 200,
