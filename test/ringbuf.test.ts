@@ -2,59 +2,14 @@
 // into a one-page ring, so positions wrap many times and records straddle the ring's end (the
 // kernel maps the data twice; the reader relies on it), with discarded records in between.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  assemble,
-  Call,
-  Exit,
-  JEq,
-  LoadMapPtr,
-  Mov,
-  R0,
-  R1,
-  R2,
-  R3,
-  R6,
-  Size,
-  StoreImm,
-  withLabel,
-} from '../src/bpf/asm/index.js';
 import { RingReader } from '../src/bpf/ringbuf.js';
-import { close, mapCreate, MapType, progLoad } from '../src/bpf/syscall.js';
+import { close, mapCreate, MapType } from '../src/bpf/syscall.js';
 import { pageSize } from '../src/sys/libc.js';
 import { ipv4, udp } from './helpers/packets.js';
+import { ringWriter } from './helpers/ring-writer.js';
 import { runPacket } from './helpers/run.js';
 
 const LOCAL_OUT = 3;
-const RINGBUF_RESERVE = 131;
-const RINGBUF_SUBMIT = 132;
-const RINGBUF_DISCARD = 133;
-
-/** A program that reserves `size` bytes, fills them with `tag` and submits (or discards) them. */
-function writer(ring: number, size: number, tag: number, discard = false): number {
-  return progLoad({
-    type: 32,
-    expectedAttachType: 45,
-    name: `rb_${size}`,
-    insns: assemble(
-      [
-        LoadMapPtr(R1, 'ring'),
-        Mov.imm(R2, size),
-        Mov.imm(R3, 0),
-        Call.helper(RINGBUF_RESERVE),
-        // A full ring: the program says so with 0.
-        JEq.imm(R0, 0, 'out'),
-        Mov.reg(R6, R0),
-        ...Array.from({ length: size / 8 }, (_, k) => StoreImm(R6, 8 * k, tag, Size.DW)),
-        Mov.reg(R1, R6),
-        Mov.imm(R2, 0),
-        Call.helper(discard ? RINGBUF_DISCARD : RINGBUF_SUBMIT),
-        Mov.imm(R0, 1),
-        withLabel(Exit(), 'out'),
-      ],
-      { maps: () => ring },
-    ).bytes,
-  });
-}
 
 const SIZES = [8, 56, 200, 1000];
 let ring: number;
@@ -68,8 +23,8 @@ beforeAll(() => {
     maxEntries: pageSize(),
     name: 'test_rb',
   });
-  writers = SIZES.map((s, i) => writer(ring, s, i + 1));
-  discarder = writer(ring, 64, 0x7f, true);
+  writers = SIZES.map((s, i) => ringWriter(ring, s, i + 1));
+  discarder = ringWriter(ring, 64, 0x7f, true);
 });
 afterAll(() => {
   for (const fd of [...writers, discarder, ring]) close(fd);

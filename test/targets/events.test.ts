@@ -1,6 +1,6 @@
 // LOG and REJECT in BPF: the program hands the packet to the helper through the namespace's
-// ring buffer (codegen/event.ts). Test-runs on crafted packets, records read back with libbpf's
-// ring_buffer manager: what was sent, which entry, verdicts and counters.
+// ring buffer (codegen/event.ts). Test-runs on crafted packets, records read back by the ring
+// reader (bpf/ringbuf.ts): what was sent, which entry, verdicts and counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTable, readCounters, type LoadedTable } from '../../src/bpf/backend.js';
 import {
@@ -13,25 +13,10 @@ import {
   type Event,
 } from '../../src/bpf/codegen/event.js';
 import { RingReader } from '../../src/bpf/ringbuf.js';
-import { mapCreate, mapLookup, mapUpdate, MapType, progLoad, u32 } from '../../src/bpf/syscall.js';
-import {
-  assemble,
-  Call,
-  Exit,
-  JEq,
-  LoadMapPtr,
-  Mov,
-  R0,
-  R1,
-  R2,
-  R3,
-  R6,
-  Size,
-  StoreImm,
-  withLabel,
-} from '../../src/bpf/asm/index.js';
+import { mapCreate, mapLookup, mapUpdate, MapType, u32 } from '../../src/bpf/syscall.js';
 import { close } from '../../src/bpf/syscall.js';
 import { KernelTables } from '../helpers/kernel-table.js';
+import { ringWriter } from '../helpers/ring-writer.js';
 import { runPacket } from '../helpers/run.js';
 import { ipv4, tcp, udp } from '../helpers/packets.js';
 import { filterTable } from '../helpers/twins.js';
@@ -207,28 +192,7 @@ describe('record hygiene', () => {
   it('fields a record does not set are zero, whatever an earlier record left in the ring', () => {
     withRing(filterTable('-A OUTPUT -p tcp -j LOG --log-uid'), (r, events, ring) => {
       // Fill every slot of the ring with records of 0xff bytes, then let ours reuse them.
-      const junk = progLoad({
-        type: 32,
-        expectedAttachType: 45,
-        name: 'junk',
-        insns: assemble(
-          [
-            LoadMapPtr(R1, 'ring'),
-            Mov.imm(R2, EV.SIZE),
-            Mov.imm(R3, 0),
-            Call.helper(131),
-            JEq.imm(R0, 0, 'out'),
-            Mov.reg(R6, R0),
-            ...Array.from({ length: EV.SIZE / 8 }, (_, k) => StoreImm(R6, 8 * k, -1, Size.DW)),
-            Mov.reg(R1, R6),
-            Mov.imm(R2, 0),
-            Call.helper(132),
-            withLabel(Mov.imm(R0, 1), 'out'),
-            Exit(),
-          ],
-          { maps: () => ring },
-        ).bytes,
-      });
+      const junk = ringWriter(ring, EV.SIZE, -1);
       try {
         const out = r.progs[LOCAL_OUT] as number;
         const got = [];
