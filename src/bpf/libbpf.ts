@@ -43,6 +43,8 @@ export interface ProgLoadArgs {
   readonly expectedAttachType: number;
   readonly btf?: { readonly fd: number; readonly funcInfo: Buffer };
   readonly log: Buffer;
+  /** BPF_LOG_* bits: 1 traces every instruction, 4 only the verdict and its statistics. */
+  readonly logLevel: number;
 }
 
 /** bpf_prog_load(); returns the fd or -errno. */
@@ -74,7 +76,7 @@ function progLoadOpts(a: ProgLoadArgs): Buffer {
     o.writeUInt32LE(a.btf.funcInfo.length / 8, PROG_LOAD_OPTS.func_info_cnt);
     o.writeUInt32LE(8, PROG_LOAD_OPTS.func_info_rec_size);
   }
-  o.writeUInt32LE(1, PROG_LOAD_OPTS.log_level);
+  o.writeUInt32LE(a.logLevel, PROG_LOAD_OPTS.log_level);
   o.writeUInt32LE(a.log.length, PROG_LOAD_OPTS.log_size);
   o.writeBigUInt64LE(addressOf(a.log), PROG_LOAD_OPTS.log_buf);
   return o;

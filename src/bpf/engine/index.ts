@@ -98,12 +98,19 @@ function instanceSpec(
   };
 }
 
+/** The verifier's closing statistics (BPF_LOG_STATS), which follow the reason it refused. */
+const STATS = /^(verification time|stack depth|processed \d+ insns)/;
+
 /** A load failure as the errno SET_REPLACE answers with and a sentence for the log. */
 function refusal(e: unknown, entries: number): unknown {
   if (e instanceof Unsupported) return new XtError(EOPNOTSUPP, e.message);
   const err = e as { op?: unknown; errno?: unknown; log?: unknown };
   if (typeof err.log === 'string' && typeof err.errno === 'number') {
-    const tail = err.log.split('\n').slice(-4).join(' | ');
+    const tail = err.log
+      .split('\n')
+      .filter((l) => l !== '' && !STATS.test(l))
+      .slice(-4)
+      .join(' | ');
     return new XtError(
       22,
       `the kernel refused the engine program (${String(err.op)}, errno ${err.errno}, ${entries} entries): ${tail}`,
