@@ -104,6 +104,7 @@ function makeService(args: string[], transport: { socket?: string; control?: str
       stderrLogger({ event: 'compute worker failed, exiting', error: String(e) });
       process.exit(70);
     },
+    onWarm: (worker, r) => stderrLogger({ event: 'compute warm', worker, ...r }),
   });
   if (args.includes('--store-only')) backend = new StoreOnlyBackend();
   else {

@@ -199,6 +199,11 @@ export class Compiler implements ComputeOps {
     for (const [handle, h] of this.held) if (dead(h.key)) this.held.delete(handle);
   }
 
+  /** How many tables, entry memos and tree caches it keeps (what forget and release drop). */
+  kept(): { tables: number; memos: number; trees: number } {
+    return { tables: this.held.size, memos: this.memos.size, trees: this.trees.size };
+  }
+
   /** Holds a table built in memory (tests), as if checked. */
   adopt(key: string, table: Table): TableRef {
     return this.keep(key, table);
@@ -321,6 +326,15 @@ export type ComputeAnswer =
   | { readonly id: number; readonly value: unknown }
   | { readonly id: number; readonly error: { message: string; errno?: number } };
 
+/** A worker's warm-up (warmup.ts) ended: whole (`ran`) or cut short by the first request. */
+export interface WarmReport {
+  readonly ran: boolean;
+  readonly ms: number;
+  readonly error?: string;
+}
+
+type WorkerMessage = ComputeAnswer | { readonly warm: WarmReport };
+
 interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
@@ -346,15 +360,18 @@ export class WorkerCompute implements Compute {
   private closing = false;
   private readonly entry: URL;
   private readonly onFatal: (e: Error) => void;
+  private readonly onWarm: (worker: number, r: WarmReport) => void;
 
   constructor(opts: {
     readonly size?: number;
     readonly entry?: URL;
     readonly onFatal: (e: Error) => void;
+    readonly onWarm?: (worker: number, r: WarmReport) => void;
   }) {
     const size = Math.max(1, opts.size ?? Math.min(2, availableParallelism()));
     this.entry = opts.entry ?? new URL('./compute-worker.js', import.meta.url);
     this.onFatal = opts.onFatal;
+    this.onWarm = opts.onWarm ?? (() => undefined);
     for (let w = 0; w < size; w++) {
       this.workers.push(undefined);
       this.load.push(0);
@@ -367,7 +384,10 @@ export class WorkerCompute implements Compute {
     if (have !== undefined) return have;
     const size = this.workers.length;
     const worker = new Worker(this.entry, { workerData: { first: w + 1, step: size } });
-    worker.on('message', (a: ComputeAnswer) => this.answer(a));
+    worker.on('message', (m: WorkerMessage) => {
+      if ('warm' in m) this.onWarm(w, m.warm);
+      else this.answer(m);
+    });
     const fatal = (e: Error): void => {
       if (this.closing) return;
       for (const p of this.pending.values()) p.reject(e);
