@@ -412,7 +412,7 @@ export class BpfBackend implements RulesetBackend {
       st.current = { ...cur, ...running };
       ms('write');
       // Every packet that read the old half has finished: its counters are final.
-      await graceAsync();
+      await cur.instance.quiesce();
       ms('grace');
       counted = cur.instance.counters(was);
       cur.instance.resetCounters(was);
@@ -447,6 +447,8 @@ export class BpfBackend implements RulesetBackend {
       st.adopted = undefined;
       this.pinState(st, inst);
       ms('write');
+      // Not the old instance's quiesce(): a packet may be between the dispatcher's tail call
+      // and the old program's claim, holding no work entry yet. RCU covers it.
       await graceAsync();
       ms('grace');
       if (old) {

@@ -228,6 +228,11 @@ function stat(which: number, slot: number, l: Labels): Insn[] {
  * R9 = a work entry this invocation owns: one of the CPU's WORK_PER_CPU entries, taken with a
  * cmpxchg on its owner word, so no two programs share one however they nest (a softirq running
  * INPUT in the middle of OUTPUT on the same CPU) or migrate. None free → `none`.
+ *
+ * The owner word counts: odd while held, and every claim and every release adds one. Everything
+ * a packet reads of a generation (the header first) it reads between the two, so the helper
+ * knows a generation it switched away from is no longer read once every word it saw odd has
+ * moved on (instance.ts quiesce), without waiting for an RCU grace period.
  */
 function claim(spec: EngineSpec, l: Labels, none: string): Insn[] {
   const got = l.next('claim_got');
@@ -248,10 +253,13 @@ function claim(spec: EngineSpec, l: Labels, none: string): Insn[] {
       withLabel(Nop(), inRange),
       ...lookup(MAPS.WORK, R1, MAIN_KEY, next),
       Mov.reg(R9, R0),
-      Mov.imm(R1, 1),
-      Mov.imm(R0, 0),
+      LoadMem(R0, R9, S.OWNER, Size.W),
+      JSet.imm(R0, 1, next),
+      Mov.reg(R2, R0),
+      Mov.reg(R1, R0),
+      Add.imm(R1, 1),
       AtomicCmpXchg(R9, S.OWNER, R1, Size.W),
-      JEq.imm(R0, 0, got),
+      JEq.reg(R0, R2, got),
       withLabel(Nop(), next),
     );
   }
@@ -891,8 +899,10 @@ export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgr
     Mov.imm(R7, flavor.accept),
     Ja('main_out'),
     withLabel(Mov.imm(R7, flavor.drop), 'main_free'),
-    // The work entry goes back.
-    withLabel(StoreImm(STATE, S.OWNER, 0, Size.W), 'main_out'),
+    // The work entry goes back (even again). A fetching atomic is ordered after every read of
+    // the generation and every count before it (lock xadd; ldaddal on arm64).
+    withLabel(Mov.imm(R1, 1), 'main_out'),
+    AtomicAdd(STATE, S.OWNER, R1, Size.W, true),
     Mov.reg(R0, R7),
     Exit(),
     withLabel(Mov.imm(R0, flavor.drop), 'main_drop'),

@@ -57,7 +57,7 @@ export const S = {
   ENTRY: 264,
   /** u32: jump frames pushed. */
   DEPTH: 268,
-  /** u32: 1 while a program holds this work entry (cmpxchg'ed from 0). */
+  /** u32: odd while a program holds this work entry; each claim and release adds one. */
   OWNER: 272,
   /**
    * u32: a match of the current rule set par->hotdrop and still held (an inverted test of a

@@ -19,12 +19,12 @@ import {
   WORK_PER_CPU,
   kindMap,
 } from '../codegen/layout.js';
-import { workSize } from '../codegen/state.js';
+import { S, workSize } from '../codegen/state.js';
 import type { Evaluated } from '../../translate/ext/types.js';
 import { ZERO_COUNTERS, type XtCounters } from '../../translate/ir.js';
 import type { HookPlan } from '../../translate/plan.js';
 import { NF_INET_LOCAL_OUT } from '../../translate/abi.js';
-import { mmapShared, wallClock, type Mapping } from '../../sys/libc.js';
+import { graceAsync, mmapShared, wallClock, type Mapping } from '../../sys/libc.js';
 import {
   BpfError,
   MAP_F_MMAPABLE,
@@ -88,6 +88,9 @@ interface EngineMap {
  * although they are the kernel's memory either way.
  */
 const KEPT_MAPPED = new Set<string>([MAPS.HEADER, MAPS.COUNTERS]);
+
+/** How long quiesce() waits for packets in flight before it waits for a grace period. */
+const QUIESCE_MS = 20;
 
 export class EngineInstance {
   private readonly maps = new Map<string, EngineMap>();
@@ -198,17 +201,12 @@ export class EngineInstance {
       }),
       8,
     );
-    const work = workSize(this.spec.poolDepth);
-    this.add(
+    // Mmapable for quiesce(), which reads the owner words; mapped only while it does.
+    this.array(
       MAPS.WORK,
-      mapCreate({
-        type: MapType.ARRAY,
-        keySize: 4,
-        valueSize: work,
-        maxEntries: possibleCpus() * WORK_PER_CPU,
-        name: `bpf_${t}_work`,
-      }),
-      work,
+      `bpf_${t}_work`,
+      workSize(this.spec.poolDepth),
+      possibleCpus() * WORK_PER_CPU,
     );
     const ns = this.netns();
     for (const desc of netnsMaps([...kinds.matches, ...kinds.targets])) {
@@ -429,6 +427,45 @@ export class EngineInstance {
     for (const [off, v] of headerWords(image.hooks)) Atomics.store(words, off / 8, v);
     header.writeUInt32LE(image.half, HEADER.HALF);
     this.active = image.half;
+  }
+
+  /**
+   * Resolves once no packet reads the generation the header named before the last switch:
+   * every work entry held when this looks has been released since (engine.ts claim: the owner
+   * word is odd while held and moves on at every claim and release). A packet claims its entry
+   * before it reads the header, so one that claims after this looks reads the new header: the
+   * header's hook words are stored with Atomics.store (a locked xchg) and the owner words loaded
+   * after it, while the packet's claim is a cmpxchg before its load of the header; with a full
+   * barrier on either side, at least one sees the other's store. Packets take microseconds; an
+   * entry held past `waitMs` (a process-context hook preempted in the middle) falls back to an
+   * RCU grace period, as a program swap does (backend.ts).
+   */
+  async quiesce(waitMs = QUIESCE_MS): Promise<void> {
+    const m = this.maps.get(MAPS.WORK);
+    if (m?.mapBytes === undefined) throw new Error('work map is not mmapable');
+    const mapping = mmapShared(m.fd, m.mapBytes);
+    try {
+      const b = mapping.bytes;
+      const words = new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
+      const stride = ((m.valueSize + 7) & ~7) >> 2;
+      const entries = possibleCpus() * WORK_PER_CPU;
+      let held: [number, number][] = [];
+      for (let e = 0; e < entries; e++) {
+        const at = e * stride + (S.OWNER >> 2);
+        const v = Atomics.load(words, at);
+        if (v & 1) held.push([at, v]);
+      }
+      const deadline = performance.now() + waitMs;
+      for (;;) {
+        held = held.filter(([at, v]) => Atomics.load(words, at) === v);
+        if (held.length === 0) return;
+        if (performance.now() > deadline) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      mapping.unmap();
+    }
+    await graceAsync();
   }
 
   /** Counter slots per CPU: both halves' rule records. */
