@@ -899,10 +899,12 @@ export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgr
     Mov.imm(R7, flavor.accept),
     Ja('main_out'),
     withLabel(Mov.imm(R7, flavor.drop), 'main_free'),
-    // The work entry goes back (even again). A fetching atomic is ordered after every read of
-    // the generation and every count before it (lock xadd; ldaddal on arm64).
-    withLabel(Mov.imm(R1, 1), 'main_out'),
-    AtomicAdd(STATE, S.OWNER, R1, Size.W, true),
+    // The work entry goes back (even again). A plain store: x86-64 orders it after every load
+    // and store before it (the generation's reads, the counters' locked adds), and only this
+    // invocation writes the word while it is odd.
+    withLabel(LoadMem(R1, STATE, S.OWNER, Size.W), 'main_out'),
+    Add.imm(R1, 1),
+    StoreMem(STATE, S.OWNER, R1, Size.W),
     Mov.reg(R0, R7),
     Exit(),
     withLabel(Mov.imm(R0, flavor.drop), 'main_drop'),
