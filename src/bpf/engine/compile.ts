@@ -9,7 +9,9 @@ import {
   buildImage,
   kindsOf,
   needs,
+  planNeeds,
   refusals,
+  type PlanNeeds,
   type Capacity,
   type Image,
   type Kinds,
@@ -28,6 +30,8 @@ export interface Planned {
   readonly plan: Plan;
   readonly kinds: Kinds;
   readonly poolDepth: number;
+  /** planNeeds of the plan: asked by likelyRoom, needs and the image, computed once. */
+  readonly own: PlanNeeds;
 }
 
 export interface Compiled extends Planned {
@@ -48,7 +52,8 @@ export function planFor(table: Table, hz: number | undefined): Planned {
     );
     throw new XtError(EOPNOTSUPP, says.join('; '));
   }
-  return { plan, kinds: kindsOf({ plan }), poolDepth: poolDepthFor(plan.maxDepth) };
+  const kinds = kindsOf({ plan });
+  return { plan, kinds, poolDepth: poolDepthFor(plan.maxDepth), own: planNeeds(plan, kinds) };
 }
 
 /**
@@ -57,7 +62,7 @@ export function planFor(table: Table, hz: number | undefined): Planned {
  */
 export function classified(p: Planned, trees?: TreeCache): Compiled {
   const c = classify(p.plan, trees);
-  return { ...p, classified: c, need: needs(c, p.kinds) };
+  return { ...p, classified: c, need: needs(c, p.kinds, p.own) };
 }
 
 export function compile(table: Table, hz: number | undefined, trees?: TreeCache): Compiled {
@@ -72,5 +77,5 @@ export function image(
   hz: number | undefined,
   tables?: TableSlots,
 ): Image {
-  return buildImage(c.classified, c.kinds, cap, half, hz, tables);
+  return buildImage(c.classified, c.kinds, cap, half, hz, tables, c.need);
 }

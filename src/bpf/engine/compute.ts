@@ -139,7 +139,7 @@ export class Compiler implements ComputeOps {
       poolDepth: p.poolDepth,
       hooks: p.plan.hooks,
       entries: p.plan.entries.length,
-      likelyRoom: likelyRoom(p.plan, p.kinds),
+      likelyRoom: likelyRoom(p.plan, p.kinds, p.own),
       tableUses: tableUses(p.plan.entries).map((u) => ({
         name: u.extension.name,
         revision: u.revision,

@@ -187,8 +187,8 @@ export function sameKinds(a: Kinds, b: Kinds): boolean {
   return names(a.matches) === names(b.matches) && names(a.targets) === names(b.targets);
 }
 
-/** What one generation of the plan needs of each map. */
-export function needs(c: Classified, kinds: Kinds): Capacity {
+/** What one generation of the plan needs of each map (`own`: planNeeds, when known). */
+export function needs(c: Classified, kinds: Kinds, own = planNeeds(c.plan, kinds)): Capacity {
   // Node 0 and list entry 0 of a half are the sentinel leaf and its list; each leaf's list
   // ends with a sentinel.
   let nodes = 1;
@@ -200,11 +200,14 @@ export function needs(c: Classified, kinds: Kinds): Capacity {
       for (let j = 0; j < t.nodes; j++) if (t.leaf[j]) lists++;
     }
   }
-  return { ...planNeeds(c.plan, kinds), blocks: c.blocks.length, nodes, lists };
+  return { ...own, blocks: c.blocks.length, nodes, lists };
 }
 
-/** What the plan needs of the maps that do not hold the classifier. */
-function planNeeds(plan: Plan, kinds: Kinds): Omit<Capacity, 'blocks' | 'nodes' | 'lists'> {
+/** What a plan needs of the maps that do not hold the classifier. */
+export type PlanNeeds = Omit<Capacity, 'blocks' | 'nodes' | 'lists'>;
+
+/** A plan's needs outside the classifier: one walk of the entries, kept with the plan. */
+export function planNeeds(plan: Plan, kinds: Kinds): PlanNeeds {
   const records = new Map<string, number>();
   const slots = new Map<string, number>();
   const bump = (m: Map<string, number>, k: string): void => {
@@ -236,8 +239,8 @@ function planNeeds(plan: Plan, kinds: Kinds): Omit<Capacity, 'blocks' | 'nodes' 
  * sets take at most (nodes up to 2.5 and list entries up to 8 per rule) rounded up to a power
  * of two. A table that needs more gets maps of its size after all (and its programs again).
  */
-export function likelyRoom(plan: Plan, kinds: Kinds): Capacity {
-  const own = roomFor({ ...planNeeds(plan, kinds), blocks: 0, nodes: 0, lists: 0 });
+export function likelyRoom(plan: Plan, kinds: Kinds, needs = planNeeds(plan, kinds)): Capacity {
+  const own = roomFor({ ...needs, blocks: 0, nodes: 0, lists: 0 });
   const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(64, n)));
   const n = plan.entries.length;
   return { ...own, blocks: pow2(n + 1), nodes: pow2(3 * n), lists: pow2(8 * n + 8) };
@@ -382,6 +385,7 @@ export function buildImage(
   half: number,
   hz: number | undefined,
   tables: TableSlots = new Map(),
+  need: Capacity = needs(c, kinds),
 ): Image {
   const plan = c.plan;
   const base = {
@@ -391,7 +395,6 @@ export function buildImage(
     lists: half * cap.lists,
     mrefs: half * cap.mrefs,
   };
-  const need = needs(c, kinds);
   if (!fits(need, cap)) throw new Error('image does not fit the maps it is built for');
   const matchId = new Map(kinds.matches.map((k, i) => [k.name, i]));
   const targetId = new Map(kinds.targets.map((k, i) => [k.name, i]));
