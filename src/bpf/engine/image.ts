@@ -347,53 +347,34 @@ function writeIp(b: Buffer, w: Uint32Array, at: number, e: PlanEntry): void {
 }
 
 /**
- * The words of a rule's HULL and EXACT boxes (layout.ts RULE: EXACT follows HULL), and whether
- * it has an exact box. A region that is nowhere keeps both zeroed: such a rule is never a
- * candidate. Kept per region: a region keeps its identity across the replaces of a table
- * (region.ts), so an -A copies the boxes of the rules it did not change.
+ * The rule's HULL and EXACT boxes (layout.ts RULE) from its region, written in place. A region
+ * that is nowhere keeps both zeroed: such a rule is never a candidate.
  */
-interface Boxes {
-  readonly words: Uint32Array;
-  readonly exact: boolean;
-}
-const boxesOfRegion = new WeakMap<Region, Boxes>();
-
-function boxesOf(r: Region): Boxes {
-  const known = boxesOfRegion.get(r);
-  if (known !== undefined) return known;
-  const words = new Uint32Array(4 * KEY_WORDS);
-  let exact = false;
-  const first = r[0];
-  if (first !== undefined) {
-    for (let d = 0; d < KEY_WORDS; d++) {
-      let lo = first.lo[d] as number;
-      let hi = first.hi[d] as number;
-      for (let k = 1; k < r.length; k++) {
-        const x = r[k] as Region[number];
-        lo = Math.min(lo, x.lo[d] as number);
-        hi = Math.max(hi, x.hi[d] as number);
-      }
-      words[d] = lo;
-      words[KEY_WORDS + d] = hi;
-    }
-    const x = r.find((b) => b.exact);
-    if (x !== undefined) {
-      exact = true;
-      for (let d = 0; d < KEY_WORDS; d++) {
-        words[2 * KEY_WORDS + d] = x.lo[d] as number;
-        words[3 * KEY_WORDS + d] = x.hi[d] as number;
-      }
-    }
-  }
-  const boxes = { words, exact };
-  boxesOfRegion.set(r, boxes);
-  return boxes;
-}
-
 function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
-  const { words, exact } = boxesOf(r);
-  w.set(words, (at + RULE.HULL) >> 2);
-  if (exact) b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | Ipf.EXACT;
+  const first = r[0];
+  if (first === undefined) return;
+  const hull = (at + RULE.HULL) >> 2;
+  for (let d = 0; d < KEY_WORDS; d++) {
+    let lo = first.lo[d] as number;
+    let hi = first.hi[d] as number;
+    for (let k = 1; k < r.length; k++) {
+      const x = r[k] as Region[number];
+      lo = Math.min(lo, x.lo[d] as number);
+      hi = Math.max(hi, x.hi[d] as number);
+    }
+    w[hull + d] = lo;
+    w[hull + KEY_WORDS + d] = hi;
+  }
+  for (const x of r) {
+    if (!x.exact) continue;
+    const exact = (at + RULE.EXACT) >> 2;
+    for (let d = 0; d < KEY_WORDS; d++) {
+      w[exact + d] = x.lo[d] as number;
+      w[exact + KEY_WORDS + d] = x.hi[d] as number;
+    }
+    b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | Ipf.EXACT;
+    return;
+  }
 }
 
 /** The image of generation `half` (0 or 1) in maps of capacity `cap`. */
