@@ -27,7 +27,7 @@ import {
 } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
-import { tableUsesOf, type Compute, type TableRef } from './engine/compute.js';
+import { tableUsesOf, type Compute, type PlannedShape, type TableRef } from './engine/compute.js';
 import { newInstance, type Programs } from './engine/index.js';
 import { fits, roomFor, sameKinds, type Capacity, type Kinds } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
@@ -356,7 +356,18 @@ export class BpfBackend implements RulesetBackend {
     const { view, handle } = ref;
     const compute = this.compute;
     const hz = this.flavor.hz;
-    const shape = await compute.plan(handle, hz);
+    // The classification is asked for with the plan: the worker goes on to it at once while
+    // this thread generates and loads the programs the plan's kinds need (that took the main
+    // thread 20-40 ms on a restore, and the classification waited for it).
+    const planning = compute.plan(handle, hz);
+    const classifying = compute.classify(handle);
+    let shape: PlannedShape;
+    try {
+      shape = await planning;
+    } catch (e) {
+      classifying.catch(() => undefined);
+      throw e;
+    }
     const programs: Programs = {
       table: view.name,
       hooks: shape.hooks,
@@ -383,7 +394,7 @@ export class BpfBackend implements RulesetBackend {
       : newInstance(programs, shape.likelyRoom, this.flavor, shared);
     let need: Capacity;
     try {
-      need = (await compute.classify(handle)).need;
+      need = (await classifying).need;
       ms('compile');
       await around.ready;
       ms('ahead');
@@ -448,8 +459,9 @@ export class BpfBackend implements RulesetBackend {
       this.pinState(st, inst);
       ms('write');
       // Not the old instance's quiesce(): a packet may be between the dispatcher's tail call
-      // and the old program's claim, holding no work entry yet. RCU covers it.
-      await graceAsync();
+      // and the old program's claim, holding no work entry yet. RCU covers it. With no old
+      // instance there is nothing to wait for: the dispatchers had no program, counted nothing.
+      if (old || adopted) await graceAsync();
       ms('grace');
       if (old) {
         counted = old.counters(old.active);
