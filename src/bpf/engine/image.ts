@@ -236,14 +236,14 @@ export function planNeeds(plan: Plan, kinds: Kinds): PlanNeeds {
 /**
  * Room for a plan not classified yet, so that its programs can be verified while it is: the
  * plan's own needs as roomFor gives them, and for the classifier what ClassBench's 10k and 100k
- * sets take at most (nodes up to 2.5 and list entries up to 8 per rule) rounded up to a power
- * of two. A table that needs more gets maps of its size after all (and its programs again).
+ * sets take at most (nodes up to 4.8 and list entries up to 9.3 per rule, fw1's) rounded up to
+ * a power of two. A table that needs more gets maps of its size after all (and its programs again).
  */
 export function likelyRoom(plan: Plan, kinds: Kinds, needs = planNeeds(plan, kinds)): Capacity {
   const own = roomFor({ ...needs, blocks: 0, nodes: 0, lists: 0 });
   const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(64, n)));
   const n = plan.entries.length;
-  return { ...own, blocks: pow2(n + 1), nodes: pow2(3 * n), lists: pow2(8 * n + 8) };
+  return { ...own, blocks: pow2(n + 1), nodes: pow2(6 * n), lists: pow2(12 * n + 8) };
 }
 
 /** Whether `need` fits in `cap` everywhere. */
