@@ -28,6 +28,12 @@ const APPENDS = Math.max(1, numberKnob('BENCH_APPENDS', 5, 2));
 const WAIT = '--wait=30';
 /** A worker collects after 1 s without requests (compute-worker.ts); 100k rules take ~0.3 s. */
 const SETTLE_MS = 3000;
+/**
+ * `-A` commands per round at a person's pace, each SPACED_MS after the last command: the
+ * back-to-back ones above find V8 and the caches as the last command left them.
+ */
+const SPACED = Math.max(1, numberKnob('BENCH_SPACED', 2, 1));
+const SPACED_MS = 2000;
 
 export interface ApplyResult {
   readonly file: string;
@@ -35,6 +41,8 @@ export interface ApplyResult {
   /** ms per command. */
   readonly restore: { readonly ours: number[]; readonly kernel: number[] };
   readonly append: { readonly ours: number[]; readonly kernel: number[] };
+  /** -A commands SPACED_MS after the previous command. */
+  readonly spaced: { readonly ours: number[]; readonly kernel: number[] };
   /** The daemon's SET_REPLACE lines of the last round: the restore's, then each -A's. */
   replaces: readonly Replace[];
   /** MB per round: just started, and holding the ruleset after the last -A. */
@@ -77,9 +85,18 @@ async function round(
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     out.memory.settled.push(d.memory().rss);
     out.memory.peak.push(m.hwm);
+    for (let a = 0; a < SPACED; a++) {
+      const rule = ['-A', 'INPUT', '-s', `10.253.${r}.${a + 1}/32`, '-j', 'DROP'];
+      await new Promise((resolve) => setTimeout(resolve, SPACED_MS));
+      out.spaced.ours.push(timed('ip', d.shim(ours.name, ['iptables-legacy', WAIT, ...rule])));
+      await new Promise((resolve) => setTimeout(resolve, SPACED_MS));
+      out.spaced.kernel.push(
+        timed('ip', ['netns', 'exec', kernel.name, 'iptables-legacy', WAIT, ...rule]),
+      );
+    }
     const replaces = d.replaces();
     const failed = replaces.find((x) => x.result !== 0);
-    if (failed || replaces.length !== 1 + APPENDS) {
+    if (failed || replaces.length !== 1 + APPENDS + SPACED) {
       throw new Error(`${file}: the daemon's SET_REPLACEs: ${JSON.stringify(replaces)}`);
     }
     out.replaces = replaces;
@@ -105,6 +122,7 @@ export async function applyBench(dir: string): Promise<ApplyResult[]> {
       rules: ruleCount(file),
       restore: { ours: [], kernel: [] },
       append: { ours: [], kernel: [] },
+      spaced: { ours: [], kernel: [] },
       replaces: [],
       memory: { idle: [], held: [], settled: [], peak: [] },
     };
@@ -141,11 +159,23 @@ export async function applyBench(dir: string): Promise<ApplyResult[]> {
       ...cells(r.append.ours, r.append.kernel),
     ]),
   );
-  console.log("  the daemon's SET_REPLACE (last round): restore, then the last -A");
+  printTable(
+    `-A at a person's pace (ms): each ${SPACED_MS / 1000} s after the previous command, ${SPACED} per round`,
+    ['ruleset', 'rules', '-A ours min', 'median', 'kernel min', 'median', 'ours/kernel'],
+    results.map((r) => [r.file, String(r.rules), ...cells(r.spaced.ours, r.spaced.kernel)]),
+  );
+  console.log(
+    "  the daemon's SET_REPLACE (last round): restore, the last -A back to back, the last spaced -A",
+  );
   for (const r of results) {
-    const [first, last] = [r.replaces[0], r.replaces[r.replaces.length - 1]];
+    const [first, last, spaced] = [
+      r.replaces[0],
+      r.replaces[APPENDS],
+      r.replaces[r.replaces.length - 1],
+    ];
     console.log(`  ${r.file} restore (${num(first?.ms ?? NaN)} ms): ${first?.detail ?? '-'}`);
     console.log(`  ${r.file} -A      (${num(last?.ms ?? NaN)} ms): ${last?.detail ?? '-'}`);
+    console.log(`  ${r.file} spaced  (${num(spaced?.ms ?? NaN)} ms): ${spaced?.detail ?? '-'}`);
   }
   return results;
 }

@@ -26,7 +26,8 @@
 //   BENCH_VETH_SIZES   rule counts through veth (1,100,1000,10000)
 //   BENCH_MS           ms of traffic per veth round (1000 / 200)
 //   BENCH_APPLY        rules files to apply (acl1_10k,fw1_10k,ipc1_10k,acl1_100k / acl1_10k)
-//   BENCH_APPENDS      -A commands per apply round (5 / 2)
+//   BENCH_APPENDS      -A commands per apply round, back to back (5 / 2)
+//   BENCH_SPACED       -A commands per apply round, 2 s after the previous command (2 / 1)
 //   BENCH_SVG          where the plot goes (build/bench.svg)
 import { join, resolve } from 'node:path';
 import { applyBench, type ApplyResult } from './apply.js';

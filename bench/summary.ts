@@ -24,6 +24,7 @@ export function printSummary(
     targets.push(
       { what: `${r.file} restore end to end`, value: med(r.restore.ours), unit: 'ms', limit: 400 },
       { what: `${r.file} one -A end to end`, value: med(r.append.ours), unit: 'ms', limit: 100 },
+      { what: `${r.file} one -A, 2 s apart`, value: med(r.spaced.ours), unit: 'ms', limit: 100 },
     );
   }
   const trAt = (set: string, asked: number): TestRunResult | undefined =>
