@@ -136,15 +136,12 @@ class Builder {
   private readonly list: number[] = [];
   /** Room for the edges of a (sampled) node. */
   private readonly scratch: Float64Array;
-  /** The sampled items of a node, as offsets into the items' lo/hi. */
-  private readonly sampled: Int32Array;
   private pool: Int32Array;
   private top: number;
 
   constructor(private readonly it: Items) {
     const n = it.rule.length;
     this.scratch = new Float64Array(2 * (Math.min(n, SAMPLE) + 1));
-    this.sampled = new Int32Array(Math.min(n, SAMPLE) + 1);
     this.pool = new Int32Array(Math.max(64, 4 * n));
     for (let i = 0; i < n; i++) this.pool[i] = i;
     this.top = n;
@@ -226,22 +223,13 @@ class Builder {
     lo: Float64Array,
     hi: Float64Array,
   ): [number, number] | undefined {
+    const stride = n > SAMPLE ? n / SAMPLE : 1;
     const m = Math.min(n, SAMPLE);
-    // The sampled items' offsets into lo/hi, gathered once for all fields.
-    const base = this.sampled;
-    const pool = this.pool;
-    if (n > SAMPLE) {
-      const stride = n / SAMPLE;
-      for (let k = 0; k < m; k++)
-        base[k] = (pool[at + Math.floor(k * stride)] as number) * KEY_WORDS;
-    } else {
-      for (let k = 0; k < m; k++) base[k] = (pool[at + k] as number) * KEY_WORDS;
-    }
-    let bestDim = -1;
-    let bestThr = 0;
+    let best: [number, number] | undefined;
     let bestMax = Infinity;
     let bestSum = Infinity;
     const edges = this.scratch;
+    const pool = this.pool;
     const { lo: ilo, hi: ihi } = this.it;
     for (let d = 0; d < KEY_WORDS; d++) {
       const rlo = lo[d] as number;
@@ -249,9 +237,9 @@ class Builder {
       if (rlo >= rhi) continue;
       let e = 0;
       for (let k = 0; k < m; k++) {
-        const o = (base[k] as number) + d;
-        const a = ilo[o] as number;
-        const b = ihi[o] as number;
+        const i = pool[at + Math.floor(k * stride)] as number;
+        const a = ilo[i * KEY_WORDS + d] as number;
+        const b = ihi[i * KEY_WORDS + d] as number;
         if (a > rlo) edges[e++] = a - 1;
         if (b < rhi) edges[e++] = b;
       }
@@ -260,20 +248,19 @@ class Builder {
       let l = 0;
       let r = 0;
       for (let k = 0; k < m; k++) {
-        const o = (base[k] as number) + d;
-        if ((ilo[o] as number) <= t) l++;
-        if ((ihi[o] as number) > t) r++;
+        const i = pool[at + Math.floor(k * stride)] as number;
+        if ((ilo[i * KEY_WORDS + d] as number) <= t) l++;
+        if ((ihi[i * KEY_WORDS + d] as number) > t) r++;
       }
       const worst = Math.max(l, r);
       if (worst >= m) continue;
       if (worst < bestMax || (worst === bestMax && l + r < bestSum)) {
         bestMax = worst;
         bestSum = l + r;
-        bestDim = d;
-        bestThr = t;
+        best = [d, t];
       }
     }
-    return bestDim < 0 ? undefined : [bestDim, bestThr];
+    return best;
   }
 
   private build(at: number, n: number, lo: Float64Array, hi: Float64Array, depth: number): number {
