@@ -5,6 +5,7 @@
 // that the restore is a first load and the daemon's memory (rss.ts) is that of the one ruleset.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ruleCount, rulesText } from './classbench.js';
 import {
   listKnob,
@@ -82,14 +83,14 @@ async function round(
     }
     const m = d.memory();
     out.memory.held.push(m.rss);
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    await sleep(SETTLE_MS);
     out.memory.settled.push(d.memory().rss);
     out.memory.peak.push(m.hwm);
     for (let a = 0; a < SPACED; a++) {
       const rule = ['-A', 'INPUT', '-s', `10.253.${r}.${a + 1}/32`, '-j', 'DROP'];
-      await new Promise((resolve) => setTimeout(resolve, SPACED_MS));
+      await sleep(SPACED_MS);
       out.spaced.ours.push(timed('ip', d.shim(ours.name, ['iptables-legacy', WAIT, ...rule])));
-      await new Promise((resolve) => setTimeout(resolve, SPACED_MS));
+      await sleep(SPACED_MS);
       out.spaced.kernel.push(
         timed('ip', ['netns', 'exec', kernel.name, 'iptables-legacy', WAIT, ...rule]),
       );

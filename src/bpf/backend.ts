@@ -27,7 +27,7 @@ import {
 } from './codegen/event.js';
 import { RingReader } from './ringbuf.js';
 import { accountFor, holdConntrack, usesConntrack } from './conntrack.js';
-import { tableUsesOf, type Compute, type PlannedShape, type TableRef } from './engine/compute.js';
+import { tableUsesOf, type Compute, type TableRef } from './engine/compute.js';
 import { newInstance, type Programs } from './engine/index.js';
 import { fits, roomFor, sameKinds, type Capacity, type Kinds } from './engine/image.js';
 import { readCounters, type EngineInstance } from './engine/instance.js';
@@ -361,13 +361,9 @@ export class BpfBackend implements RulesetBackend {
     // thread 20-40 ms on a restore, and the classification waited for it).
     const planning = compute.plan(handle, hz);
     const classifying = compute.classify(handle);
-    let shape: PlannedShape;
-    try {
-      shape = await planning;
-    } catch (e) {
-      classifying.catch(() => undefined);
-      throw e;
-    }
+    // Awaited below; a throw before that (the plan's, the dispatchers') must not leave it unheard.
+    classifying.catch(() => undefined);
+    const shape = await planning;
     const programs: Programs = {
       table: view.name,
       hooks: shape.hooks,
