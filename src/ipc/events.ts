@@ -274,6 +274,7 @@ export class EventHandler {
               ev.packet.readUInt32BE(12) === 0 &&
               ev.packet.readUInt32BE(16) === 0),
           ttl: sys.ttl,
+          icmpSocket: ev.icmpSocket,
         });
         if (!reply) return;
         if (reply.kind === 'icmp') {

@@ -65,10 +65,11 @@ export function udp(sport: number, dport: number, data: Buffer = Buffer.from('hi
   return u;
 }
 
-export function icmp(type: number, code: number): Buffer {
-  const i = Buffer.alloc(8);
+export function icmp(type: number, code: number, data: Buffer = Buffer.alloc(0)): Buffer {
+  const i = Buffer.alloc(8 + data.length);
   i[0] = type;
   i[1] = code;
+  data.copy(i, 8);
   i.writeUInt16BE(checksum(i), 2);
   return i;
 }

@@ -202,6 +202,26 @@ ${counting}
   });
 });
 
+describe("REJECT in OUTPUT meets the kernel's own ICMP replies", () => {
+  it('drops them and answers nothing: icmp_send finds icmp_xmit_lock taken', () => {
+    const rules = `-A OUTPUT -p icmp -m icmp --icmp-type 0 -j REJECT
+-A OUTPUT -p icmp -m icmp --icmp-type 14 -j REJECT
+-A OUTPUT -p icmp`;
+    // An echo request and a timestamp request (originate, receive, transmit timestamps).
+    const got = both(rules, [ipv4(1, icmp(8, 0), to), ipv4(1, icmp(13, 0, Buffer.alloc(12)), to)]);
+    expect(got.kernel).toEqual([]);
+    expect(got.bpf).toEqual(got.kernel);
+    const output = (side: Side): string[] =>
+      twins
+        .iptables(side, ['iptables-legacy-save', '-c'])
+        .split('\n')
+        .filter((l) => l.includes('-A OUTPUT'));
+    // Each reply hit its REJECT once; no port unreachable crossed OUTPUT after it.
+    expect(output('kernel').map((l) => l.slice(0, 4))).toEqual(['[1:2', '[1:4', '[0:0']);
+    expect(output('bpf')).toEqual(output('kernel'));
+  });
+});
+
 describe('LOG: the same lines as the kernel', () => {
   it('prefix, level, devices, MAC, IP/TCP/UDP/ICMP fields and options', () => {
     const prefix = `t${process.pid % 100000}: `;

@@ -80,6 +80,8 @@ export const NO_INPUT = 0xffffffff;
 export const EVF_UID = 1;
 /** FLAGS: CT holds the first CT_IMAGE bytes of the packet's struct nf_conn. */
 export const EVF_CT = 2;
+/** FLAGS: sent by the kernel's own ICMP socket, in OUTPUT (a REJECT there answers it nothing). */
+export const EVF_ICMP_SOCKET = 4;
 
 /** Ring buffer bytes per netns: a power of two pages; ~600 records before the producer drops. */
 export const RING_BYTES = 1 << 20;
@@ -139,6 +141,8 @@ export interface Event {
   readonly ctinfo: number;
   readonly ctset: boolean;
   readonly pktType: number;
+  /** Sent by the kernel's ICMP socket (EVF_ICMP_SOCKET). */
+  readonly icmpSocket: boolean;
   /** The sending socket's file owner, when asked for and there is one. */
   readonly owner: { readonly uid: number; readonly gid: number } | undefined;
   /** The conntrack entry's first CT_IMAGE bytes, when asked for and there is one. */
@@ -179,6 +183,7 @@ export function parseEvent(rec: Buffer): Event {
     ctinfo: rec.readUInt32LE(EV.CTINFO),
     ctset: rec.readUInt32LE(EV.CTSET) !== 0,
     pktType: rec.readUInt32LE(EV.PKT_TYPE),
+    icmpSocket: (rec.readUInt16LE(EV.FLAGS) & EVF_ICMP_SOCKET) !== 0,
     ctImage:
       rec.readUInt16LE(EV.FLAGS) & EVF_CT
         ? Buffer.from(rec.subarray(EV.CT, EV.CT + CT_IMAGE))

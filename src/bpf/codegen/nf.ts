@@ -34,6 +34,7 @@ import {
   LoadMapValue,
   AtomicAdd,
   R8,
+  Or,
   Rsh,
   ToBe,
   withLabel,
@@ -44,7 +45,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { vmlinuxBtf } from '../vmlinux.js';
 import { linkCreateNetfilter } from '../syscall.js';
-import { NFPROTO_IPV4 } from '../../translate/abi.js';
+import { NF_INET_LOCAL_OUT, NFPROTO_IPV4 } from '../../translate/abi.js';
 import type { HookFlavor, PrologueOptions } from './flavor.js';
 import { S, STATE } from './state.js';
 import { MAIN_FRAME } from './flavor.js';
@@ -64,8 +65,9 @@ import {
   REPLY_NO_CTINFO,
   CT_IMAGE,
   EVF_CT,
+  EVF_ICMP_SOCKET,
   EVF_UID,
-  type EventKind,
+  EventKind,
 } from './event.js';
 
 /** What the prologue needs from the running kernel (vmlinux BTF). */
@@ -96,6 +98,10 @@ export interface NfKernelFacts {
   readonly fileCred: number;
   readonly credFsuid: number;
   readonly credFsgid: number;
+  /** Bit offset of sock.sk_kern_sock: a socket the kernel made for itself. */
+  readonly skKernSockBit: number;
+  readonly skProtocol: number;
+  readonly skType: number;
 }
 
 /** CONFIG_HZ from /proc/config.gz, when the kernel exposes its config. */
@@ -137,6 +143,9 @@ export function nfKernelFacts(): NfKernelFacts {
     fileCred: btf.memberOffset('file', 'f_cred'),
     credFsuid: btf.memberOffset('cred', 'fsuid'),
     credFsgid: btf.memberOffset('cred', 'fsgid'),
+    skKernSockBit: btf.memberBitOffset('sock', 'sk_kern_sock'),
+    skProtocol: btf.memberOffset('sock', 'sk_protocol'),
+    skType: btf.memberOffset('sock', 'sk_type'),
   };
 }
 
@@ -178,13 +187,14 @@ function withinBudget(kind: EventKind, label: (hint: string) => string, skip: st
   ];
 }
 
+/** Whether what xt_conntrack reads of struct nf_conn on this kernel lies within CT_IMAGE. */
+let ctImageFits = true;
+
 /**
  * The netfilter flavor's event record (event.ts): hook state devices, the link-layer header the
  * kernel's LOG prints as MAC= (dev->hard_header_len bytes at skb->mac_header, when it differs
  * from the network header), ip_summed (whether REJECT must verify the checksum), and the packet.
  */
-/** Whether what xt_conntrack reads of struct nf_conn on this kernel lies within CT_IMAGE. */
-let ctImageFits = true;
 
 export function nfEvent(
   f: NfKernelFacts,
@@ -294,6 +304,9 @@ export function nfEvent(
     withLabel(Nop(), noOut),
     ...(uid ? socketOwner(f, R, label('ev_nouid'), scratch) : []),
     ...(opts.ct && ctImageFits ? ctImage(R, label('ev_noct')) : []),
+    ...(kind === EventKind.REJECT && hook === NF_INET_LOCAL_OUT
+      ? fromIcmpSocket(f, R, label('ev_noicmpsk'))
+      : []),
     LoadMem(R2, STATE, S.SKBLEN, Size.W),
     JLe.imm(R2, CAPTURE, pktLen),
     Mov.imm(R2, CAPTURE),
@@ -430,6 +443,33 @@ function ctImage(rec: Reg, none: string): Insn[] {
     Call.helper(BPF_FUNC_probe_read_kernel),
     JNe.imm(R0, 0, none),
     StoreImm(rec, EV.FLAGS, EVF_CT, Size.H),
+    withLabel(Nop(), none),
+  ];
+}
+
+const IPPROTO_ICMP = 1;
+const SOCK_RAW = 3;
+
+/**
+ * EVF_ICMP_SOCKET when the packet (R7 = skb) was sent by the kernel's own ICMP socket: an echo
+ * or timestamp reply, or an ICMP error. The kernel sends those holding icmp_xmit_lock, so the
+ * icmp_send of a REJECT that meets them in OUTPUT finds the lock taken and sends nothing.
+ */
+function fromIcmpSocket(f: NfKernelFacts, rec: Reg, none: string): Insn[] {
+  return [
+    LoadMem(R1, R7, f.skbSk, Size.DW),
+    JEq.imm(R1, 0, none),
+    LoadMem(R2, R1, f.skKernSockBit >> 3, Size.B),
+    Rsh.imm(R2, f.skKernSockBit & 7),
+    And.imm(R2, 1),
+    JEq.imm(R2, 0, none),
+    LoadMem(R2, R1, f.skProtocol, Size.H),
+    JNe.imm(R2, IPPROTO_ICMP, none),
+    LoadMem(R2, R1, f.skType, Size.H),
+    JNe.imm(R2, SOCK_RAW, none),
+    LoadMem(R2, rec, EV.FLAGS, Size.H),
+    Or.imm(R2, EVF_ICMP_SOCKET),
+    StoreMem(rec, EV.FLAGS, R2, Size.H),
     withLabel(Nop(), none),
   ];
 }

@@ -144,6 +144,11 @@ export interface RejectedPacket {
   readonly broadcast: boolean;
   /** net.ipv4.ip_default_ttl: the hop limit of the reply's route. */
   readonly ttl: number;
+  /**
+   * Sent by the kernel's own ICMP socket (an echo or timestamp reply, an ICMP error), seen in
+   * OUTPUT: the kernel sends those holding icmp_xmit_lock, where icmp_send's trylock fails.
+   */
+  readonly icmpSocket: boolean;
 }
 
 /** A reply to send with a raw socket: the IP packet (checksums filled) and whom it goes to. */
@@ -225,7 +230,7 @@ const isIcmpError = (type: number): boolean =>
 /** nf_send_unreach → __icmp_send: the ICMP error, or undefined when the kernel sends none. */
 function unreach(code: number, p: RejectedPacket): RejectReply | undefined {
   const ip = p.packet;
-  if (ip.length < 20) return undefined;
+  if (ip.length < 20 || p.icmpSocket) return undefined;
   const ihl = ((ip[0] as number) & 0x0f) * 4;
   const proto = ip[9] as number;
   if (ip.readUInt16BE(6) & 0x1fff) return undefined;
