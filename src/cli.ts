@@ -173,6 +173,20 @@ function makeService(args: string[], transport: { socket?: string; control?: str
   };
 }
 
+/**
+ * A daemon that stops on a signal says so before it goes, then dies of that signal as it would
+ * have (systemd reads a SIGTERM death as a clean stop): a helper that vanished from a log
+ * without a word was killed by SIGKILL or crashed.
+ */
+function logStopSignals(): void {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      stderrLogger({ event: 'stopping', signal });
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
 /** Answers the control socket's requests. */
 function controlAnswer(helper: Helper): (request: string) => unknown {
   return (request) => {
@@ -317,6 +331,7 @@ async function main(argv: string[]): Promise<number> {
       await serveSocket(helper.service, socket, stderrLogger);
       await serveControl(control, controlAnswer(helper), stderrLogger);
       stderrLogger({ event: 'listening', socket, control });
+      logStopSignals();
       return new Promise<number>(() => undefined);
     }
     case 'status':

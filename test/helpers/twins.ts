@@ -82,6 +82,10 @@ export class Twins {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.daemon.stderr?.on('data', (c: Buffer) => this.daemonLog.push(c.toString()));
+    // A daemon gone without a word in its log: its exit says whether it crashed or was killed.
+    this.daemon.once('exit', (code, signal) =>
+      this.daemonLog.push(`(daemon exited: code ${code ?? '-'}, signal ${signal ?? '-'})\n`),
+    );
     for (let i = 0; i < 100 && !existsSync(this.sock); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
