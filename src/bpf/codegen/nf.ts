@@ -195,7 +195,6 @@ let ctImageFits = true;
  * kernel's LOG prints as MAC= (dev->hard_header_len bytes at skb->mac_header, when it differs
  * from the network header), ip_summed (whether REJECT must verify the checksum), and the packet.
  */
-
 export function nfEvent(
   f: NfKernelFacts,
   kind: EventKind,
