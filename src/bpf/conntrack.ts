@@ -17,13 +17,18 @@ export function usesConntrack(uses: readonly string[]): boolean {
   return uses.some((n) => CT_MATCHES.has(n));
 }
 
-/** Runs `cmd` in `netns`, off the event loop (a process start is milliseconds). */
-function inNetns(netns: NetnsRef, cmd: readonly string[], input?: string): Promise<void> {
+/**
+ * Runs `cmd` in `netns`, off the event loop (a process start is milliseconds). Its exit status
+ * is the outcome: a command that exits without reading all of `input` (sysctl reads none) makes
+ * the write fail with EPIPE, which unheard was an uncaught error that took the helper down.
+ */
+export function inNetns(netns: NetnsRef, cmd: readonly string[], input?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = execFile('nsenter', [`--net=${netns.path}`, ...cmd], (err, _out, stderr) => {
       if (err) reject(new Error(`${cmd.join(' ')}: ${stderr.trim() || err.message}`));
       else resolve();
     });
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }
