@@ -2,7 +2,7 @@
 // server, our helper (the daemon, and the stock iptables-legacy binaries through the shim) the
 // other. Tests run the same traffic through both and compare what the kernel and we did.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, daemonArgs as ourDaemon, netnsAdd, netnsDel, requireBuild } from '../ipc/helpers.js';
@@ -28,7 +28,8 @@ export class Twins {
   readonly sock = join(this.dir, 'bpfilter.sock');
   private readonly pins: string;
   private daemon: ChildProcess | undefined;
-  readonly daemonLog: string[] = [];
+  /** The daemon's stderr goes to a file: readable while a synchronous command blocks the loop. */
+  private readonly logPath = join(this.dir, 'daemon.log');
 
   constructor(
     private readonly tag: string,
@@ -76,20 +77,47 @@ export class Twins {
 
   private async spawnDaemon(): Promise<void> {
     rmSync(this.sock, { force: true });
-    this.daemon = spawn(
-      process.execPath,
-      [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), this.daemonArgs)],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    this.daemon.stderr?.on('data', (c: Buffer) => this.daemonLog.push(c.toString()));
-    // A daemon gone without a word in its log: its exit says whether it crashed or was killed.
-    this.daemon.once('exit', (code, signal) =>
-      this.daemonLog.push(`(daemon exited: code ${code ?? '-'}, signal ${signal ?? '-'})\n`),
-    );
+    const log = openSync(this.logPath, 'a');
+    try {
+      this.daemon = spawn(
+        process.execPath,
+        [CLI, ...ourDaemon(this.sock, this.pins, join(this.dir, 'state'), this.daemonArgs)],
+        { stdio: ['ignore', 'ignore', log] },
+      );
+    } finally {
+      closeSync(log);
+    }
     for (let i = 0; i < 100 && !existsSync(this.sock); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
     if (!existsSync(this.sock)) throw new Error(`daemon did not start: ${this.daemonLog.join('')}`);
+  }
+
+  /** What the daemon logged, and whether it still runs (a command's error shows both). */
+  get daemonLog(): string[] {
+    const text = existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
+    return [text, `(${this.daemonState()})\n`];
+  }
+
+  /**
+   * Read from /proc, not from the child's 'exit' event, which a synchronous command keeps from
+   * running: a dead daemon not yet reaped is a zombie whose stat carries its wait status.
+   */
+  private daemonState(): string {
+    const pid = this.daemon?.pid;
+    if (pid === undefined) return 'daemon not started';
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      const d = this.daemon;
+      return `daemon ${pid} gone: code ${d?.exitCode ?? '-'}, signal ${d?.signalCode ?? '-'}`;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] !== 'Z') return `daemon ${pid} running (${fields[0] ?? '?'})`;
+    // Field 52, exit_code: the wait status (signal in the low 7 bits, exit code above).
+    const status = Number(fields[49]);
+    return `daemon ${pid} dead: code ${status >> 8}, signal ${status & 0x7f}`;
   }
 
   private readonly servers: ChildProcess[] = [];
