@@ -101,6 +101,13 @@ afterAll(() => {
 
 const to = { dst: SERVER, src: '10.88.0.1' };
 
+/** A side's OUTPUT rules as `iptables-legacy-save -c` lists them, counters first. */
+const output = (side: Side): string[] =>
+  twins
+    .iptables(side, ['iptables-legacy-save', '-c'])
+    .split('\n')
+    .filter((l) => l.includes('-A OUTPUT'));
+
 describe('REJECT: what the sender gets back equals the kernel', () => {
   it.each(REJECT_WITH.filter((w) => w !== 'tcp-reset'))(
     '--reject-with %s quotes the offending datagram',
@@ -178,11 +185,6 @@ ${counting}
     );
     expect(got.kernel).toHaveLength(2);
     expect(got.bpf).toEqual(got.kernel);
-    const output = (side: Side): string[] =>
-      twins
-        .iptables(side, ['iptables-legacy-save', '-c'])
-        .split('\n')
-        .filter((l) => l.includes('-A OUTPUT'));
     const kernel = output('kernel');
     expect(kernel.filter((l) => l.includes('RELATED'))[0]).toMatch(/^\[2:/);
     // The replies carry the rejected packets' entries: their tuples match.
@@ -211,11 +213,6 @@ describe("REJECT in OUTPUT meets the kernel's own ICMP replies", () => {
     const got = both(rules, [ipv4(1, icmp(8, 0), to), ipv4(1, icmp(13, 0, Buffer.alloc(12)), to)]);
     expect(got.kernel).toEqual([]);
     expect(got.bpf).toEqual(got.kernel);
-    const output = (side: Side): string[] =>
-      twins
-        .iptables(side, ['iptables-legacy-save', '-c'])
-        .split('\n')
-        .filter((l) => l.includes('-A OUTPUT'));
     // Each reply hit its REJECT once; no port unreachable crossed OUTPUT after it.
     expect(output('kernel').map((l) => l.slice(0, 4))).toEqual(['[1:2', '[1:4', '[0:0']);
     expect(output('bpf')).toEqual(output('kernel'));
