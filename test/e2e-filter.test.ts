@@ -116,7 +116,7 @@ describe('iptables-legacy → shim → helper → BPF at the netfilter hooks', (
     expect(Number(row?.trim().split(/\s+/)[0])).toBeGreaterThan(0);
     const progs = execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
     expect(progs).toContain('bpfilter_INPUT');
-    expect(progs).toContain('bpf_INPUT');
+    expect(progs).toContain('bpf_filter');
   });
 
   it('-D restores the port; the previous ruleset stays when a replace is refused', async () => {

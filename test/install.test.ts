@@ -242,7 +242,7 @@ describe('make install / make uninstall', () => {
     expect(st.status, st.stderr).toBe(0);
     const ns = (JSON.parse(st.stdout) as DaemonStatus).namespaces.find((n) => n.names.includes(NS));
     expect(ns?.tables[0]).toMatchObject({ name: 'filter', rules: 1, applies: 1 });
-    expect(ns?.kernel?.programs.map((p) => p.name)).toContain('bpf_INPUT');
+    expect(ns?.kernel?.programs.map((p) => p.name)).toContain('bpf_filter');
   });
 
   it('uninstalls: the earlier alternative back, the daemon stopped, the kernel iptables working', async () => {

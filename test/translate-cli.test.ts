@@ -52,6 +52,8 @@ function refusal(text: string): TranslateError {
 const SMALL = (rules: string): string =>
   `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rules}\nCOMMIT\n`;
 
+const HOOK_NAMES = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT'];
+
 describe('translateSave', () => {
   const t: Translation = translateSave(TEXT, flavor);
   const lines = ruleLines(TEXT);
@@ -60,24 +62,27 @@ describe('translateSave', () => {
     expect(lines.size).toBe(200);
   });
 
-  it('gives one engine program per hook and the extensions they evaluate', () => {
+  it('gives the hooks, the one engine program and the extensions it evaluates', () => {
     expect(t.table).toBe('filter');
-    expect(t.programs.map((p) => [p.hook, p.chain])).toEqual([
+    expect(t.hooks.map((h) => [h.hook, h.chain])).toEqual([
       ['INPUT', 'INPUT'],
       ['FORWARD', 'FORWARD'],
       ['OUTPUT', 'OUTPUT'],
     ]);
+    // Each hook starts at its chain's first block and falls to its own policy.
+    const policies = t.hooks.map((h) => t.entries[h.underflow]?.source);
+    expect(policies).toEqual(['INPUT policy', 'FORWARD policy', 'OUTPUT policy']);
+    expect(new Set(t.hooks.map((h) => h.block)).size).toBe(3);
     expect(t.maxDepth).toBe(1);
     expect(t.kinds.matches).toContain('tcp');
     expect(t.kinds.matches).toContain('iface');
-    for (const p of t.programs) {
-      expect(p.insns[0]?.pc).toBe(0);
-      expect(p.insns[0]?.labels).toContain('main');
-      expect(p.insns.some((i) => i.labels?.includes('walk'))).toBe(true);
-      expect(p.insns.some((i) => i.labels?.includes('classify'))).toBe(true);
-      const last = p.insns[p.insns.length - 1];
-      expect((last?.pc ?? 0) + (/ ll$|= map|= func /.test(last?.text ?? '') ? 2 : 1)).toBe(p.slots);
-    }
+    const p = t.program;
+    expect(p.insns[0]?.pc).toBe(0);
+    expect(p.insns[0]?.labels).toContain('main');
+    expect(p.insns.some((i) => i.labels?.includes('walk'))).toBe(true);
+    expect(p.insns.some((i) => i.labels?.includes('classify'))).toBe(true);
+    const last = p.insns[p.insns.length - 1];
+    expect((last?.pc ?? 0) + (/ ll$|= map|= func /.test(last?.text ?? '') ? 2 : 1)).toBe(p.slots);
   });
 
   it('lists every rule under its own save line, with its data, once', () => {
@@ -106,16 +111,14 @@ describe('translateSave', () => {
     expect(lo?.region).toEqual(['{} (decided at run time)']);
   });
 
-  it('is what the helper loads: the verifier takes every program', () => {
+  it('is what the helper loads: the verifier takes the program, run at every hook', () => {
     const table = parseSave(TEXT).tables[0]?.table;
     if (table === undefined) throw new Error('no table');
     const loaded = loadTable(table, flavor);
     try {
-      expect(loaded.progs.filter((fd) => fd !== undefined)).toHaveLength(3);
-      for (const p of t.programs) {
-        const hook = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT'].indexOf(p.hook);
-        expect(loaded.instance.processed.get(hook)).toBeGreaterThan(0);
-      }
+      const fds = t.hooks.map((h) => loaded.progs[HOOK_NAMES.indexOf(h.hook)]);
+      expect(fds.every((fd) => fd !== undefined && fd === fds[0])).toBe(true);
+      expect(loaded.instance.processed).toBeGreaterThan(0);
     } finally {
       loaded.instance.close();
     }
@@ -137,9 +140,8 @@ describe('translateSave', () => {
         'm',
       ),
     );
-    expect(text).toMatch(
-      /^## program FORWARD: chain FORWARD, first block b\d+, underflow rule \d+, \d+ insns/m,
-    );
+    expect(text).toMatch(/^# {3}FORWARD: chain FORWARD, first block b\d+, underflow rule \d+$/m);
+    expect(text).toMatch(/^## program \(every hook\): \d+ insns$/m);
   });
 
   it('names every rule the engine refuses, with its line, and translates nothing', () => {
@@ -204,8 +206,9 @@ describe('bpfilter translate (built CLI)', () => {
     const headers = new Set(r.out.match(/^# e\d+ \S+ rule \d+ \(line \d+\): -A .*$/gm));
     expect(headers.size).toBe(200);
     for (const hook of ['INPUT', 'FORWARD', 'OUTPUT']) {
-      expect(r.out).toMatch(new RegExp(`^## program ${hook}: `, 'm'));
+      expect(r.out).toMatch(new RegExp(`^# {3}${hook}: chain ${hook}, first block b`, 'm'));
     }
+    expect(r.out.match(/^## program /gm)).toHaveLength(1);
     expect(r.out).toContain('# e0 INPUT rule 1 (line 27): -A INPUT -i lo -j ACCEPT\n');
   });
 
@@ -222,7 +225,7 @@ describe('bpfilter translate (built CLI)', () => {
       text: '-A INPUT -i lo -j ACCEPT',
       action: 'ACCEPT',
     });
-    expect(t.programs[0]?.insns[0]).toMatchObject({ labels: ['main'] });
+    expect(t.program.insns[0]).toMatchObject({ labels: ['main'] });
   });
 
   it('exits 1 naming the refused rule; --json gives an error object', () => {

@@ -17,7 +17,8 @@ const DROP = 0;
 const ACCEPT = 1;
 
 interface Loaded {
-  run(chain: string, packet: Buffer, hook?: number): number;
+  /** Runs the packet at the hook of built-in chain `chain` (the program reads the hook). */
+  run(chain: string, packet: Buffer): number;
   counter(index: number): { packets: bigint; bytes: bigint };
   plan: Plan;
   close(): void;
@@ -30,7 +31,10 @@ function load(save: string): Loaded {
   const r = loadTable(table);
   return {
     plan: planTable(table),
-    run: (chain, packet, hook) => runPacket(r.progs[CHAINS.indexOf(chain)] as number, packet, hook),
+    run: (chain, packet) => {
+      const at = CHAINS.indexOf(chain);
+      return runPacket(r.progs[at] as number, packet, at);
+    },
     counter: (i) => {
       const [c = { pcnt: -1n, bcnt: -1n }] = readCounters(r.counters, 1, i);
       return { packets: c.pcnt, bytes: c.bcnt };
@@ -166,7 +170,7 @@ describe('user chains', () => {
       expect(t.run('INPUT', ipv4(17, udp(1, 2)))).toBe(ACCEPT);
       expect(t.counter(0).packets).toBe(0n);
       expect(t.counter(1).packets).toBe(1n);
-      expect(t.run('OUTPUT', ipv4(17, udp(1, 2)), 3)).toBe(ACCEPT);
+      expect(t.run('OUTPUT', ipv4(17, udp(1, 2)))).toBe(ACCEPT);
       const lPlus = t.plan.entries.find((e) => e.source === 'OUTPUT rule 3');
       expect(t.counter(lPlus?.index ?? -1).packets).toBe(1n);
     } finally {
@@ -392,7 +396,7 @@ describe('jumps the kernel accepts and iptables never writes', () => {
     };
     const r = loadTable(mid);
     try {
-      const run = (p: Buffer): number => runPacket(r.progs[1] as number, p);
+      const run = (p: Buffer): number => runPacket(r.progs[1] as number, p, 1);
       expect(run(ipv4(6, tcp(1, 80)))).toBe(ACCEPT);
       expect(run(ipv4(17, udp(1, 99)))).toBe(DROP); // RETURN, then INPUT's policy
     } finally {

@@ -65,12 +65,17 @@ export interface ListedBlock {
   }[];
 }
 
-export interface ListedProgram {
+/** Where a hook starts in the table's data: what its header word says. */
+export interface ListedHook {
   readonly hook: string;
   readonly chain: string;
   /** First block and the underflow entry (the policy). */
   readonly block: number;
   readonly underflow: number;
+}
+
+/** The engine program, one for every hook. */
+export interface ListedProgram {
   /** Program size in instruction slots. */
   readonly slots: number;
   readonly insns: readonly ListedInsn[];
@@ -86,7 +91,8 @@ export interface Translation {
   readonly kinds: { readonly matches: readonly string[]; readonly targets: readonly string[] };
   readonly blocks: readonly ListedBlock[];
   readonly entries: readonly ListedEntry[];
-  readonly programs: readonly ListedProgram[];
+  readonly hooks: readonly ListedHook[];
+  readonly program: ListedProgram;
 }
 
 /** A rule the engine refuses: which and why. */
@@ -155,36 +161,32 @@ export function translateSave(text: string, flavor: HookFlavor): Translation {
   const tables = planTables(tableUses(plan.entries), new Map()).slots;
   const img = buildImage(c, kinds, need, 0, flavor.hz, tables);
   const poolDepth = poolDepthFor(plan.maxDepth);
-  const programs = plan.hooks.map((h): ListedProgram => {
-    const prog = engineProgram(
-      {
-        hook: h.hook,
-        matches: kinds.matches,
-        targets: kinds.targets,
-        replies: kinds.targets.some((t) => t.engine?.sendsReplies === true) && h.hook === 3,
-        depth: poolDepth,
-        workEntries: WORK_PER_CPU,
-        workSize: workSize(poolDepth),
-        counterSlots: 2 * need.rules,
-        cpus: 1,
-      },
-      flavor,
-    );
-    const { positions, total } = layout(prog.insns);
-    const [block, under] = img.hooks.get(h.hook) ?? [0, 0];
-    return {
-      hook: hookName(h.hook),
-      chain: h.chain,
-      block,
-      underflow: under,
-      slots: total,
-      insns: prog.insns.map((insn, k) => ({
-        pc: positions[k] as number,
-        ...(insn.labels?.length ? { labels: insn.labels } : {}),
-        text: formatInsn(insn),
-      })),
-    };
+  const prog = engineProgram(
+    {
+      matches: kinds.matches,
+      targets: kinds.targets,
+      replies: kinds.targets.some((t) => t.engine?.sendsReplies === true),
+      depth: poolDepth,
+      workEntries: WORK_PER_CPU,
+      workSize: workSize(poolDepth),
+      counterSlots: 2 * need.rules,
+      cpus: 1,
+    },
+    flavor,
+  );
+  const { positions, total } = layout(prog.insns);
+  const hooks = plan.hooks.map((h): ListedHook => {
+    const [block, underflow] = img.hooks.get(h.hook) ?? [0, 0];
+    return { hook: hookName(h.hook), chain: h.chain, block, underflow };
   });
+  const program: ListedProgram = {
+    slots: total,
+    insns: prog.insns.map((insn, k) => ({
+      pc: positions[k] as number,
+      ...(insn.labels?.length ? { labels: insn.labels } : {}),
+      text: formatInsn(insn),
+    })),
+  };
   return {
     table: plan.table,
     skipped: file.skipped,
@@ -192,7 +194,8 @@ export function translateSave(text: string, flavor: HookFlavor): Translation {
     kinds: { matches: kinds.matches.map((k) => k.name), targets: kinds.targets.map((k) => k.name) },
     blocks: listBlocks(c),
     entries: listEntries(c, img.rules, img.mrefs, img.records, kinds.matches, rules),
-    programs,
+    hooks,
+    program,
   };
 }
 
@@ -337,12 +340,12 @@ export function formatTranslation(t: Translation): string {
       ...e.matches.map((m) => `#   match ${m.kind} ${m.record}`),
     );
   }
-  for (const p of t.programs) {
+  out.push('', '# hooks');
+  for (const h of t.hooks) {
     out.push(
-      '',
-      `## program ${p.hook}: chain ${p.chain}, first block b${p.block}, underflow rule ${p.underflow}, ${p.slots} insns`,
-      ...insnLines(p.insns),
+      `#   ${h.hook}: chain ${h.chain}, first block b${h.block}, underflow rule ${h.underflow}`,
     );
   }
+  out.push('', `## program (every hook): ${t.program.slots} insns`, ...insnLines(t.program.insns));
   return out.join('\n') + '\n';
 }

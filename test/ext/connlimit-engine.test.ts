@@ -40,7 +40,7 @@ describe('connlimit in BPF, packets without a conntrack entry', () => {
 `),
       ),
     );
-    const run = (p: Buffer): number => runPacket(r.progs[1] as number, p);
+    const run = (p: Buffer): number => runPacket(r.progs[1] as number, p, 1);
     const packets = (i: number): bigint => readCounters(r.counters, 1, i)[0]?.pcnt ?? -1n;
     try {
       expect(run(ipv4(17, udp(1, 2), { src: '10.1.0.1' }))).toBe(ACCEPT);
@@ -56,7 +56,7 @@ describe('connlimit in BPF, packets without a conntrack entry', () => {
       expect(run(ipv4(1, Buffer.alloc(6), { src: '10.1.0.1' }))).toBe(DROP);
       expect([packets(0), packets(3)]).toEqual([2n, 1n]);
       // processed instructions stay modest
-      expect(r.instance.processed.get(1)).toBeLessThan(200000);
+      expect(r.instance.processed).toBeLessThan(200000);
     } finally {
       r.instance.close();
     }

@@ -49,7 +49,7 @@ interface Loaded {
 
 function load(table: Table): Loaded {
   const r = loadTable(table);
-  const run = (p: Buffer): number => runPacket(r.progs[INPUT] as number, p);
+  const run = (p: Buffer): number => runPacket(r.progs[INPUT] as number, p, INPUT);
   return {
     run,
     runs: (p, n) => Array.from({ length: n }, () => run(p)),

@@ -11,12 +11,13 @@ export const DROP = 0;
 export const ACCEPT = 1;
 
 export interface Loaded {
-  run(chain: string, packet: Buffer, hook?: number): number;
+  /** Runs the packet at the hook of built-in chain `chain` (the program reads the hook). */
+  run(chain: string, packet: Buffer): number;
   /** Packets counted by the entry of `source` (plan.ts names: "INPUT rule 2"). */
   packets(source: string): bigint;
   counter(index: number): { packets: bigint; bytes: bigint };
-  /** Verifier processed instructions, by hook. */
-  readonly processed: ReadonlyMap<number, number>;
+  /** Verifier processed instructions (one program for every hook). */
+  readonly processed: number;
   plan: Plan;
   close(): void;
 }
@@ -33,7 +34,10 @@ export function load(kt: KernelTables, save: string): Loaded {
   };
   return {
     plan,
-    run: (chain, packet, hook) => runPacket(r.progs[CHAINS.indexOf(chain)] as number, packet, hook),
+    run: (chain, packet) => {
+      const at = CHAINS.indexOf(chain);
+      return runPacket(r.progs[at] as number, packet, at);
+    },
     counter,
     packets: (source) => {
       const e = plan.entries.find((x) => x.source === source);

@@ -99,15 +99,16 @@ function checkAgainstBpftool(ns: NetnsStatus): void {
   const progs = new Map(bpftool<ToolProg[]>('prog', 'show').map((p) => [p.id, p]));
   const links = new Map(bpftool<ToolLink[]>('link', 'show').map((l) => [l.id, l]));
   const maps = new Map(bpftool<ToolMap[]>('map', 'show').map((m) => [m.id, m]));
-  // A dispatcher and the ruleset in its slot per filter hook.
+  // A dispatcher per filter hook, and in each one's slot the table's one program.
   expect(k.programs.map((p) => `${p.hook} ${p.name}`)).toEqual([
     'INPUT bpfilter_INPUT',
-    'INPUT bpf_INPUT',
+    'INPUT bpf_filter',
     'FORWARD bpfilter_FORWAR',
-    'FORWARD bpf_FORWARD',
+    'FORWARD bpf_filter',
     'OUTPUT bpfilter_OUTPUT',
-    'OUTPUT bpf_OUTPUT',
+    'OUTPUT bpf_filter',
   ]);
+  expect(new Set(k.programs.filter((p) => p.name === 'bpf_filter').map((p) => p.id)).size).toBe(1);
   for (const p of k.programs) expect(progs.get(p.id)?.name).toBe(p.name);
   expect(k.links.map((l) => l.hook)).toEqual(['INPUT', 'FORWARD', 'OUTPUT']);
   for (const l of k.links) {

@@ -16,8 +16,8 @@ export interface Loaded {
   /** The table as the kernel stored it. */
   readonly table: Table;
   readonly instance: EngineInstance;
-  /** Verifier-processed instructions, per hook. */
-  readonly processed: ReadonlyMap<number, number>;
+  /** Verifier-processed instructions (one program for every hook). */
+  readonly processed: number;
   close(): void;
 }
 

@@ -1,4 +1,5 @@
-// The engine program: one per hook, the same for every ruleset whose extensions it evaluates.
+// The engine program: one per table, run at each of its hooks (the hook's header word is read
+// by the hook the packet is at), the same for every ruleset whose extensions it evaluates.
 // It is ipt_do_table over data (docs/engine.md):
 //
 //   main      claim a work entry (the packet state, state.ts) → prologue (flavor) → key →
@@ -112,12 +113,11 @@ const BPF_FUNC_loop = 181;
 export const MAX_STEPS = 1 << 23;
 
 export interface EngineSpec {
-  readonly hook: number;
   /** Match kinds the program evaluates; a match ref's KIND is the index here. */
   readonly matches: readonly Evaluated[];
   /** Target kinds; a rule's TARGET_* action names one by its index here. */
   readonly targets: readonly Evaluated[];
-  /** The helper sends packets on the ruleset's behalf (REJECT) and this hook must know them. */
+  /** The helper sends packets on the ruleset's behalf (REJECT): OUTPUT must know them. */
   readonly replies: boolean;
   /** Jump frames a work entry holds: the deepest nesting the program allows. */
   readonly depth: number;
@@ -582,7 +582,6 @@ class Evaluator implements EvalContext {
     readonly scratch: number,
     private readonly labels: Labels,
     private readonly flavor: HookFlavor,
-    private readonly hook: number,
   ) {}
   get hz(): number | undefined {
     return this.flavor.hz;
@@ -600,14 +599,7 @@ class Evaluator implements EvalContext {
     return this.labels.next(hint);
   }
   event(kind: EventKind, opts: EvalEventOptions = {}): Insn[] {
-    return this.flavor.event(
-      kind,
-      this.hook,
-      (h) => this.labels.next(h),
-      this.scratch,
-      -CB_FRAME,
-      opts,
-    );
+    return this.flavor.event(kind, (h) => this.labels.next(h), this.scratch, -CB_FRAME, opts);
   }
 }
 
@@ -629,7 +621,7 @@ function matchFunction(
   const no = l.next('mf_no');
   const hot = l.next('mf_hot');
   const holdsHot = l.next('mf_holdshot');
-  const cg = new Evaluator(no, hot, holdsHot, -FN_SCRATCH, l, flavor, spec.hook);
+  const cg = new Evaluator(no, hot, holdsHot, -FN_SCRATCH, l, flavor);
   return [
     withLabel(Mov.reg(CTX, R1), matchFn(k)),
     Mov.reg(STATE, R2),
@@ -839,7 +831,7 @@ function act(spec: EngineSpec, flavor: HookFlavor, l: Labels, corrupt: string): 
   spec.targets.forEach((ext, k) => {
     const engine = ext.engine;
     if (!engine) throw new Error(`target "${ext.name}" has no engine part`);
-    const cg = new Evaluator('hotdrop', 'hotdrop', 'hotdrop', -CB_SCRATCH, l, flavor, spec.hook);
+    const cg = new Evaluator('hotdrop', 'hotdrop', 'hotdrop', -CB_SCRATCH, l, flavor);
     out.push(
       withLabel(LoadMapPtr(R1, kindMap(ext.name)), tkinds[k] as string),
       Mov.reg(R2, FP),
@@ -865,7 +857,7 @@ function act(spec: EngineSpec, flavor: HookFlavor, l: Labels, corrupt: string): 
   return out;
 }
 
-/** The whole program for `spec.hook`. */
+/** The whole program, for every hook of the table. */
 export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgram {
   const l = new Labels();
   const corrupt = 'corrupt';
@@ -874,7 +866,12 @@ export function engineProgram(spec: EngineSpec, flavor: HookFlavor): EngineProgr
     ...claim(spec, l, 'main_drop'),
     ...flavor.prologue(DYNPTR, 'main_free', { replies: spec.replies }),
     ...keyFill(l),
-    LoadMapValue(R1, MAPS.HEADER, HEADER.hook(spec.hook)),
+    // HEADER.hook(S.HOOK); the mask keeps the word inside the header for the verifier.
+    LoadMem(R2, STATE, S.HOOK, Size.W),
+    And.imm(R2, 7),
+    Lsh.imm(R2, 3),
+    LoadMapValue(R1, MAPS.HEADER, 0),
+    Add.reg(R1, R2),
     LoadMem(R2, R1, HEADER.BLOCK, Size.W),
     StoreMem(STATE, S.BLOCK, R2, Size.W),
     LoadMem(R2, R1, HEADER.UNDERFLOW, Size.W),

@@ -26,19 +26,20 @@ export interface HookFlavor {
   readonly progType: number;
   readonly expectedAttachType: number;
   /**
-   * Code that fills the packet state at R9 (state.ts) from the program's ctx in R6, keeping
-   * the packet's dynptr at FP-`dynptr`; packets it cannot parse go to `drop`.
+   * Code that fills the packet state at R9 (state.ts) from the program's ctx in R6, the hook
+   * it runs at (S.HOOK) included, with FP-`dynptr` for the packet's dynptr if it needs one;
+   * packets it cannot parse go to `drop`.
    */
   prologue(dynptr: number, drop: string, opts?: PrologueOptions): Insn[];
   /**
    * Code that sends an event record (event.ts) for the current packet to the ring buffer, with
    * the first INFO_MAX bytes of the record at R7 as the target's payload and the entry in
-   * S.ENTRY; may clobber R0-R8. `label` makes program-unique labels; `scratch` is an
-   * FP-relative u64 of stack it may use; FP-`frame` holds the main program's MAIN_FRAME.
+   * S.ENTRY and the hook in S.HOOK; may clobber R0-R8. `label` makes program-unique labels;
+   * `scratch` is FP-relative stack of SCRATCH bytes it may use; FP-`frame` holds the main
+   * program's MAIN_FRAME.
    */
   event(
     kind: EventKind,
-    hook: number,
     label: (hint: string) => string,
     scratch: number,
     frame: number,

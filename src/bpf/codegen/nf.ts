@@ -83,6 +83,7 @@ export interface NfKernelFacts {
   readonly skbDataLen: number;
   readonly ctxState: number;
   readonly ctxSkb: number;
+  readonly stateHook: number;
   readonly stateIn: number;
   readonly stateOut: number;
   readonly devName: number;
@@ -141,6 +142,7 @@ export function nfKernelFacts(): NfKernelFacts {
     skbDataLen: btf.memberOffset('sk_buff', 'data_len'),
     ctxState: btf.memberOffset('bpf_nf_ctx', 'state'),
     ctxSkb: btf.memberOffset('bpf_nf_ctx', 'skb'),
+    stateHook: btf.memberOffset('nf_hook_state', 'hook'),
     stateIn: btf.memberOffset('nf_hook_state', 'in'),
     stateOut: btf.memberOffset('nf_hook_state', 'out'),
     devName: btf.memberOffset('net_device', 'name'),
@@ -221,7 +223,6 @@ let ctImageFits = true;
 export function nfEvent(
   f: NfKernelFacts,
   kind: EventKind,
-  hook: number,
   label: (hint: string) => string,
   scratch: number,
   frame: number,
@@ -255,7 +256,8 @@ export function nfEvent(
     StoreImm(R, EV.KIND, kind, Size.W),
     LoadMem(R1, STATE, S.ENTRY, Size.W),
     StoreMem(R, EV.ENTRY, R1, Size.W),
-    StoreImm(R, EV.HOOK, hook, Size.W),
+    LoadMem(R1, STATE, S.HOOK, Size.W),
+    StoreMem(R, EV.HOOK, R1, Size.W),
     // Ring buffer memory is not cleared: every field written only on some paths starts at zero.
     StoreImm(R, EV.DEVTYPE, 0, Size.W), // and FLAGS
     StoreImm(R, EV.IIFINDEX, 0, Size.W),
@@ -326,9 +328,7 @@ export function nfEvent(
     withLabel(Nop(), noOut),
     ...(uid ? socketOwner(f, R, label('ev_nouid'), scratch) : []),
     ...(opts.ct && ctImageFits ? ctImage(R, label('ev_noct')) : []),
-    ...(kind === EventKind.REJECT && hook === NF_INET_LOCAL_OUT
-      ? fromIcmpSocket(f, R, label('ev_noicmpsk'))
-      : []),
+    ...(kind === EventKind.REJECT ? fromIcmpSocket(f, R, label('ev_noicmpsk')) : []),
     // The event's own dynptr: the prologue makes one only for the skbs it cannot read directly.
     StoreImm(R, EV.CAPLEN, 0, Size.W),
     Mov.reg(R1, R7),
@@ -388,6 +388,9 @@ export function nfPrologue(
     ];
   };
   return [
+    LoadMem(R2, R6, f.ctxState, Size.DW),
+    LoadMem(R1, R2, f.stateHook, Size.B),
+    StoreMem(STATE, S.HOOK, R1, Size.W),
     LoadMem(R7, R6, f.ctxSkb, Size.DW),
     LoadMem(R1, R7, f.skbLen, Size.W),
     StoreMem(STATE, S.SKBLEN, R1, Size.W),
@@ -541,10 +544,13 @@ const SOCK_RAW = 3;
 /**
  * EVF_ICMP_SOCKET when the packet (R7 = skb) was sent by the kernel's own ICMP socket: an echo
  * or timestamp reply, or an ICMP error. The kernel sends those holding icmp_xmit_lock, so the
- * icmp_send of a REJECT that meets them in OUTPUT finds the lock taken and sends nothing.
+ * icmp_send of a REJECT that meets them in OUTPUT finds the lock taken and sends nothing. Only
+ * in OUTPUT: anywhere else the ICMP socket's packets are another host's.
  */
 function fromIcmpSocket(f: NfKernelFacts, rec: Reg, none: string): Insn[] {
   return [
+    LoadMem(R1, STATE, S.HOOK, Size.W),
+    JNe.imm(R1, NF_INET_LOCAL_OUT, none),
     LoadMem(R1, R7, f.skbSk, Size.DW),
     JEq.imm(R1, 0, none),
     LoadMem(R2, R1, f.skKernSockBit >> 3, Size.B),
@@ -604,6 +610,9 @@ function socketOwner(f: NfKernelFacts, rec: Reg, none: string, wanted: number): 
  */
 function replyState(f: NfKernelFacts): Insn[] {
   return [
+    // The helper's replies leave through OUTPUT (the map names the socket it sends them from).
+    LoadMem(R1, STATE, S.HOOK, Size.W),
+    JNe.imm(R1, NF_INET_LOCAL_OUT, 'pro_reply'),
     LoadMapValue(R1, REPLIES_MAP, 0),
     LoadMem(R2, R1, REPLY.COOKIE, Size.DW),
     JEq.imm(R2, 0, 'pro_reply'),
@@ -650,8 +659,7 @@ export function netfilterFlavor(facts: NfKernelFacts = nfKernelFacts()): HookFla
     progType: PROG_TYPE_NETFILTER,
     expectedAttachType: ATTACH_NETFILTER,
     prologue: (dynptr, drop, opts) => nfPrologue(facts, dynptr, drop, opts),
-    event: (kind, hook, label, scratch, frame, opts) =>
-      nfEvent(facts, kind, hook, label, scratch, frame, opts),
+    event: (kind, label, scratch, frame, opts) => nfEvent(facts, kind, label, scratch, frame, opts),
     ct: layout,
     hz: kernelHz(),
     kernel: vmlinuxBtf(),

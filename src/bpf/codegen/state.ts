@@ -34,6 +34,8 @@ export const S = {
   CTSET: 180,
   /** u32: 1 when the packet is a REJECT reply our helper sent (event.ts: REPLIES_MAP). */
   REPLY: 184,
+  /** u32: the hook the program runs at (NF_INET_*): one program serves every hook of a table. */
+  HOOK: 188,
   /** u64: the conntrack entry's address (skb->_nfct without ctinfo), read with probe_read. */
   CT: 192,
   /** u32[KEY_WORDS], padded to 8: the classifier key (classify/key.ts), host order. */

@@ -68,11 +68,6 @@ export interface InstanceSpec {
 }
 
 /** One hook's program, ready for the verifier. */
-interface Program {
-  readonly hook: number;
-  readonly load: ProgSpec;
-}
-
 interface EngineMap {
   readonly fd: number;
   /** The mapped bytes of the header and the counters, which stay mapped. */
@@ -96,10 +91,10 @@ export class EngineInstance {
   private readonly maps = new Map<string, EngineMap>();
   /** Fds this instance closes (its own maps and BTF, not the shared ones). */
   private readonly owned: number[] = [];
-  /** Program fd per hook. */
+  /** Program fd per hook: the one program at each. */
   readonly progs = new Map<number, number>();
-  /** Instructions the verifier processed, per hook. */
-  readonly processed = new Map<number, number>();
+  /** Instructions the verifier processed for it. */
+  processed = 0;
   /** The half packets read (the header's), or -1 before the first switch. */
   active = -1;
   /** Entries of the generation in each half, for reading its counters. */
@@ -109,12 +104,12 @@ export class EngineInstance {
 
   private constructor(readonly spec: InstanceSpec) {}
 
-  /** Creates the maps and loads (verifies) one program per hook; closes everything on error. */
+  /** Creates the maps and loads (verifies) the program; closes everything on error. */
   static create(spec: InstanceSpec): EngineInstance {
     const inst = new EngineInstance(spec);
     try {
       inst.createMaps();
-      for (const p of inst.programs()) inst.loaded(p, progLoadVerified(p.load));
+      inst.loaded(progLoadVerified(inst.program()));
     } catch (e) {
       inst.close();
       throw e;
@@ -123,20 +118,14 @@ export class EngineInstance {
   }
 
   /**
-   * create, with the verifier's work off the calling thread and the hooks' programs verified
-   * side by side (the daemon: other namespaces are answered meanwhile).
+   * create, with the verifier's work off the calling thread (the daemon: other namespaces are
+   * answered meanwhile).
    */
   static async createAsync(spec: InstanceSpec): Promise<EngineInstance> {
     const inst = new EngineInstance(spec);
     try {
       inst.createMaps();
-      const programs = inst.programs();
-      const results = await Promise.allSettled(programs.map((p) => progLoadVerifiedAsync(p.load)));
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled') inst.loaded(programs[i] as Program, r.value);
-      });
-      const failed = results.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      inst.loaded(await progLoadVerifiedAsync(inst.program()));
     } catch (e) {
       inst.close();
       throw e;
@@ -295,56 +284,56 @@ export class EngineInstance {
     return m.fd;
   }
 
-  /** What to load for each hook: the engine program for its spec, assembled, with its BTF. */
-  private programs(): Program[] {
-    const { flavor, kinds, hooks } = this.spec;
-    const replies = kinds.targets.some((t) => t.engine?.sendsReplies === true);
-    return hooks.map((h) => {
-      const spec: EngineSpec = {
-        hook: h.hook,
-        matches: kinds.matches,
-        targets: kinds.targets,
-        replies: replies && h.hook === NF_INET_LOCAL_OUT,
-        depth: this.spec.poolDepth,
-        workEntries: possibleCpus() * WORK_PER_CPU,
-        workSize: workSize(this.spec.poolDepth),
-        counterSlots: this.counterSlots(),
-        cpus: possibleCpus(),
-      };
-      const prog = engineProgram(spec, flavor);
-      const code = assemble(prog.insns, { maps: (n) => this.resolve(n) });
-      const btf = funcInfoBtf(prog.funcs);
-      const btfFd = btfLoad(btf.blob);
-      this.owned.push(btfFd);
-      // func_info: {insn_off, type_id} per subprogram, in instruction order.
-      const subs = prog.funcs
-        .map((f) => ({
-          at: code.labels.get(f.label) as number,
-          id: btf.funcs.get(f.name) as number,
-        }))
-        .sort((a, b) => a.at - b.at);
-      const funcInfo = Buffer.alloc(8 * subs.length);
-      subs.forEach((f, i) => {
-        funcInfo.writeUInt32LE(f.at, 8 * i);
-        funcInfo.writeUInt32LE(f.id, 8 * i + 4);
-      });
-      return {
-        hook: h.hook,
-        load: {
-          type: flavor.progType,
-          expectedAttachType: flavor.expectedAttachType,
-          name: `bpf_${h.chain}`,
-          insns: code.bytes,
-          btf: { fd: btfFd, funcInfo },
-        },
-      };
+  /**
+   * The engine program for every hook of the table, assembled, with its BTF. One program, not
+   * one per hook: the hook's header word is read by the hook the packet is at, and each load is
+   * the verifier's whole work again (three of ~24 ms for a 10k table), which on two cores took
+   * the CPU from the classification of the restore it was loaded for.
+   */
+  private program(): ProgSpec {
+    const { flavor, kinds, hooks, table } = this.spec;
+    const spec: EngineSpec = {
+      matches: kinds.matches,
+      targets: kinds.targets,
+      replies:
+        kinds.targets.some((t) => t.engine?.sendsReplies === true) &&
+        hooks.some((h) => h.hook === NF_INET_LOCAL_OUT),
+      depth: this.spec.poolDepth,
+      workEntries: possibleCpus() * WORK_PER_CPU,
+      workSize: workSize(this.spec.poolDepth),
+      counterSlots: this.counterSlots(),
+      cpus: possibleCpus(),
+    };
+    const prog = engineProgram(spec, flavor);
+    const code = assemble(prog.insns, { maps: (n) => this.resolve(n) });
+    const btf = funcInfoBtf(prog.funcs);
+    const btfFd = btfLoad(btf.blob);
+    this.owned.push(btfFd);
+    // func_info: {insn_off, type_id} per subprogram, in instruction order.
+    const subs = prog.funcs
+      .map((f) => ({
+        at: code.labels.get(f.label) as number,
+        id: btf.funcs.get(f.name) as number,
+      }))
+      .sort((a, b) => a.at - b.at);
+    const funcInfo = Buffer.alloc(8 * subs.length);
+    subs.forEach((f, i) => {
+      funcInfo.writeUInt32LE(f.at, 8 * i);
+      funcInfo.writeUInt32LE(f.id, 8 * i + 4);
     });
+    return {
+      type: flavor.progType,
+      expectedAttachType: flavor.expectedAttachType,
+      name: `bpf_${table}`,
+      insns: code.bytes,
+      btf: { fd: btfFd, funcInfo },
+    };
   }
 
-  private loaded(p: Program, v: Verified): void {
+  private loaded(v: Verified): void {
     this.owned.push(v.fd);
-    this.progs.set(p.hook, v.fd);
-    this.processed.set(p.hook, v.processed);
+    this.processed = v.processed;
+    for (const h of this.spec.hooks) this.progs.set(h.hook, v.fd);
   }
 
   private bytes(name: string): Buffer {
