@@ -67,7 +67,6 @@ export interface InstanceSpec {
   readonly shared?: SharedMaps;
 }
 
-/** One hook's program, ready for the verifier. */
 interface EngineMap {
   readonly fd: number;
   /** The mapped bytes of the header and the counters, which stay mapped. */
