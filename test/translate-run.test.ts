@@ -55,6 +55,44 @@ const filter = (rules: string, policies = 'INPUT DROP', chains: string[] = []): 
     '',
   ].join('\n');
 
+describe('one program at every hook', () => {
+  it('runs the chain and falls to the policy of the hook it runs at', () => {
+    const save = [
+      '*filter',
+      ':INPUT DROP [0:0]',
+      ':FORWARD ACCEPT [0:0]',
+      ':OUTPUT DROP [0:0]',
+      '-A INPUT -p udp -m udp --dport 53 -j ACCEPT',
+      '-A FORWARD -p udp -m udp --dport 53 -j DROP',
+      '-A OUTPUT -p udp -m udp --dport 54 -j ACCEPT',
+      'COMMIT',
+      '',
+    ].join('\n');
+    const t = load(save);
+    try {
+      const dns = (): Buffer => ipv4(17, udp(40000, 53));
+      const other = (): Buffer => ipv4(17, udp(40000, 54));
+      expect(['INPUT', 'FORWARD', 'OUTPUT'].map((c) => t.run(c, dns()))).toEqual([
+        ACCEPT,
+        DROP,
+        DROP,
+      ]);
+      expect(['INPUT', 'FORWARD', 'OUTPUT'].map((c) => t.run(c, other()))).toEqual([
+        DROP,
+        ACCEPT,
+        ACCEPT,
+      ]);
+      // Each hook counted its own rule and its own policy, once per packet.
+      const at = (source: string): bigint =>
+        t.counter(t.plan.entries.find((e) => e.source === source)?.index ?? -1).packets;
+      expect(['INPUT rule 1', 'FORWARD rule 1', 'OUTPUT rule 1'].map(at)).toEqual([1n, 1n, 1n]);
+      expect(['INPUT policy', 'FORWARD policy', 'OUTPUT policy'].map(at)).toEqual([1n, 1n, 1n]);
+    } finally {
+      t.close();
+    }
+  });
+});
+
 describe('linear rule sets', () => {
   it('ports, protocols, addresses, policy — verdicts and counters', () => {
     const t = load(
