@@ -422,11 +422,7 @@ export function nfPrologue(
     // the fixed IPv4 header
     ...read(S.IP, 20, 0, dynptr),
     JNe.imm(R0, 0, drop),
-    LoadMem(R1, STATE, S.IP, Size.B),
-    And.imm(R1, 0x0f),
-    Lsh.imm(R1, 2),
-    StoreMem(STATE, S.IHL, R1, Size.W),
-    JLe.imm(R1, 20, 'pro_opts'),
+    ...storeIhl('pro_opts'),
     // options: ihl*4 - 20 bytes (≤ 40) after the fixed header
     Mov.reg(R2, R1),
     Sub.imm(R2, 20),
@@ -437,19 +433,8 @@ export function nfPrologue(
     Mov.imm(R4, 20),
     Mov.imm(R5, 0),
     Call.helper(BPF_FUNC_dynptr_read),
-    withLabel(LoadMem(R1, STATE, S.IP + 6, Size.H), 'pro_opts'),
-    ToBe(R1, 16),
-    And.imm(R1, 0x1fff),
-    StoreMem(STATE, S.FRAGOFF, R1, Size.W),
-    JNe.imm(R1, 0, 'pro_done'),
-    // L4: min(60, skb->len - ihl*4) bytes at ihl*4
-    LoadMem(R2, STATE, S.SKBLEN, Size.W),
-    LoadMem(R4, STATE, S.IHL, Size.W),
-    Sub.reg(R2, R4),
-    JSLe.imm(R2, 0, 'pro_done'),
-    JLe.imm(R2, 60, 'pro_l4'),
-    Mov.imm(R2, 60),
-    withLabel(StoreMem(STATE, S.L4LEN, R2, Size.W), 'pro_l4'),
+    ...l4Length('pro_opts', 'pro_l4'),
+    // L4: R2 bytes at ihl*4
     Mov.reg(R1, STATE),
     Add.imm(R1, S.L4),
     Mov.reg(R3, FP),
@@ -459,6 +444,39 @@ export function nfPrologue(
     JEq.imm(R0, 0, 'pro_done'),
     StoreImm(STATE, S.L4LEN, 0, Size.W),
     withLabel(Nop(), 'pro_done'),
+  ];
+}
+
+/** S.IHL from the snapshot's first byte; a header of at most 20 bytes goes to `noOptions`. */
+function storeIhl(noOptions: string): Insn[] {
+  return [
+    LoadMem(R1, STATE, S.IP, Size.B),
+    And.imm(R1, 0x0f),
+    Lsh.imm(R1, 2),
+    StoreMem(STATE, S.IHL, R1, Size.W),
+    JLe.imm(R1, 20, noOptions),
+  ];
+}
+
+/**
+ * From label `at`: S.FRAGOFF, then for a first fragment S.L4LEN = min(60, skb->len - ihl*4),
+ * left in R2 with ihl*4 in R4 for the L4 copy; a later fragment or no L4 byte goes to
+ * 'pro_done'. `stored` labels the L4LEN store.
+ */
+function l4Length(at: string, stored: string): Insn[] {
+  return [
+    withLabel(LoadMem(R1, STATE, S.IP + 6, Size.H), at),
+    ToBe(R1, 16),
+    And.imm(R1, 0x1fff),
+    StoreMem(STATE, S.FRAGOFF, R1, Size.W),
+    JNe.imm(R1, 0, 'pro_done'),
+    LoadMem(R2, STATE, S.SKBLEN, Size.W),
+    LoadMem(R4, STATE, S.IHL, Size.W),
+    Sub.reg(R2, R4),
+    JSLe.imm(R2, 0, 'pro_done'),
+    JLe.imm(R2, 60, stored),
+    Mov.imm(R2, 60),
+    withLabel(StoreMem(STATE, S.L4LEN, R2, Size.W), stored),
   ];
 }
 
@@ -495,24 +513,9 @@ function linearHeaders(f: NfKernelFacts, rdonlyCast: number, drop: string): Insn
     Call.kfunc(rdonlyCast),
     Mov.reg(R3, R0),
     ...copy(S.IP, 0, 20),
-    LoadMem(R1, STATE, S.IP, Size.B),
-    And.imm(R1, 0x0f),
-    Lsh.imm(R1, 2),
-    StoreMem(STATE, S.IHL, R1, Size.W),
-    JLe.imm(R1, 20, 'pro_lin_opts'),
+    ...storeIhl('pro_lin_opts'),
     ...copy(S.IP + 20, 20, 40),
-    withLabel(LoadMem(R1, STATE, S.IP + 6, Size.H), 'pro_lin_opts'),
-    ToBe(R1, 16),
-    And.imm(R1, 0x1fff),
-    StoreMem(STATE, S.FRAGOFF, R1, Size.W),
-    JNe.imm(R1, 0, 'pro_done'),
-    LoadMem(R2, STATE, S.SKBLEN, Size.W),
-    LoadMem(R4, STATE, S.IHL, Size.W),
-    Sub.reg(R2, R4),
-    JSLe.imm(R2, 0, 'pro_done'),
-    JLe.imm(R2, 60, 'pro_lin_l4'),
-    Mov.imm(R2, 60),
-    withLabel(StoreMem(STATE, S.L4LEN, R2, Size.W), 'pro_lin_l4'),
+    ...l4Length('pro_lin_opts', 'pro_lin_l4'),
     Add.reg(R3, R4),
     ...copy(S.L4, 0, 60),
     Ja('pro_done'),
