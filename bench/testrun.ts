@@ -10,7 +10,7 @@
 import { loadTable } from '../src/bpf/engine/index.js';
 import { testRunTimed } from '../src/bpf/syscall.js';
 import { entryRegion } from '../src/translate/classify/region.js';
-import { contains, L4_WHOLE, type Region } from '../src/translate/classify/key.js';
+import { contains, isExact, L4_WHOLE, type Region } from '../src/translate/classify/key.js';
 import type { Plan } from '../src/translate/plan.js';
 import { parseSave } from '../src/translate/save.js';
 import { icmp, ipv4, tcp, udp } from '../test/helpers/packets.js';
@@ -110,7 +110,7 @@ function decide(
   for (let i = start; i < plan.entries.length; i++) {
     const r = regions[i] as Region;
     if (!contains(r, key)) continue;
-    if (!r.some((b) => b.exact && contains([b], key))) return undefined;
+    if (!r.some((b) => isExact(b) && contains([b], key))) return undefined;
     const e = plan.entries[i];
     const a = e?.action;
     if (a?.kind !== 'verdict' || a.verdict === 'QUEUE') {

@@ -17,7 +17,10 @@ import {
   FIELDS,
   FIELD_MAX,
   KEY_WORDS,
+  HI,
+  LO,
   contains,
+  isExact,
   inexact,
   intersect,
   interval,
@@ -70,7 +73,7 @@ const ruleArb: fc.Arbitrary<ClassifierRule> = fc
 /** Whether a rule holds for `key`: exact boxes always, inexact ones by a fixed coin per pair. */
 function holds(rules: readonly ClassifierRule[], pos: number, key: readonly number[]): boolean {
   const r = rules[pos] as ClassifierRule;
-  if (r.region.some((b) => b.exact && contains([b], key))) return true;
+  if (r.region.some((b) => isExact(b) && contains([b], key))) return true;
   if (!contains(r.region, key)) return false;
   let h = pos * 2654435761;
   for (const v of key) h = Math.imul(h ^ v, 0x9e3779b1) >>> 0;
@@ -101,7 +104,7 @@ function walk(
     const r = rules[c.rule] as ClassifierRule;
     if (c.covered) {
       // Covered promises the rule's exact box holds the whole leaf, so also this key.
-      expect(r.region.some((b) => b.exact && contains([b], key))).toBe(true);
+      expect(r.region.some((b) => isExact(b) && contains([b], key))).toBe(true);
     } else if (!holds(rules, c.rule, key)) continue;
     out.push(c.rule);
     if (r.terminal) break;
@@ -125,7 +128,7 @@ function keysFor(rules: readonly ClassifierRule[], seed: number, n: number): num
     if (b) {
       for (let d = 0; d < KEY_WORDS; d++) {
         const pick = rnd(4);
-        const edge = pick === 0 ? (b.lo[d] as number) : pick === 1 ? (b.hi[d] as number) : -1;
+        const edge = pick === 0 ? (b[LO + d] as number) : pick === 1 ? (b[HI + d] as number) : -1;
         const max = FIELD_MAX[FIELDS[d] as (typeof FIELDS)[number]];
         if (edge >= 0) key[d] = Math.min(max, Math.max(0, edge + rnd(3) - 1));
       }

@@ -13,7 +13,7 @@ import { poolDepthFor } from '../bpf/engine/compile.js';
 import { HOOK_NAMES } from './abi.js';
 import { classify, type Classified } from './classify/blocks.js';
 import { depth } from './classify/hypersplit.js';
-import { FIELDS, FIELD_MAX, type Box } from './classify/key.js';
+import { bounds, FIELDS, FIELD_MAX, isExact, type Box } from './classify/key.js';
 import { entryRegion } from './classify/region.js';
 import { planTable, type Action, type Plan, type PlanEntry } from './plan.js';
 import { parseSave, SaveError, type SavedRule, type SaveFile, type SkippedTable } from './save.js';
@@ -214,13 +214,12 @@ function listBlocks(c: Classified): ListedBlock[] {
 
 function boxText(b: Box): string {
   const parts: string[] = [];
-  FIELDS.forEach((f, d) => {
-    const lo = b.lo[d] as number;
-    const hi = b.hi[d] as number;
+  FIELDS.forEach((f) => {
+    const [lo, hi] = bounds(b, f);
     if (lo === 0 && hi === FIELD_MAX[f]) return;
     parts.push(lo === hi ? `${f} ${lo}` : `${f} ${lo}-${hi}`);
   });
-  return `{${parts.join(', ')}}${b.exact ? '' : ' (decided at run time)'}`;
+  return `{${parts.join(', ')}}${isExact(b) ? '' : ' (decided at run time)'}`;
 }
 
 function listEntries(

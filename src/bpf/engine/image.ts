@@ -6,7 +6,7 @@
 // counter slot base + i, whatever the trees look like, which is what lets a restarted helper
 // read the counters of a generation it did not build.
 import type { Classified } from '../../translate/classify/blocks.js';
-import { KEY_WORDS, type Region } from '../../translate/classify/key.js';
+import { HI, isExact, KEY_WORDS, LO, type Region } from '../../translate/classify/key.js';
 import { entryRegion } from '../../translate/classify/region.js';
 import { namesInterface, IFACE } from '../codegen/ip.js';
 import { Unsupported } from '../codegen/eval.js';
@@ -354,24 +354,26 @@ function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
   const first = r[0];
   if (first === undefined) return;
   const hull = (at + RULE.HULL) >> 2;
-  for (let d = 0; d < KEY_WORDS; d++) {
-    let lo = first.lo[d] as number;
-    let hi = first.hi[d] as number;
-    for (let k = 1; k < r.length; k++) {
-      const x = r[k] as Region[number];
-      lo = Math.min(lo, x.lo[d] as number);
-      hi = Math.max(hi, x.hi[d] as number);
+  if (r.length === 1) {
+    // A box's words are the record's lo then hi words: HULL (and EXACT) take them as they are.
+    for (let x = 0; x < 2 * KEY_WORDS; x++) w[hull + x] = first[LO + x] as number;
+  } else {
+    for (let d = 0; d < KEY_WORDS; d++) {
+      let lo = first[LO + d] as number;
+      let hi = first[HI + d] as number;
+      for (let k = 1; k < r.length; k++) {
+        const x = r[k] as Region[number];
+        lo = Math.min(lo, x[LO + d] as number);
+        hi = Math.max(hi, x[HI + d] as number);
+      }
+      w[hull + d] = lo;
+      w[hull + KEY_WORDS + d] = hi;
     }
-    w[hull + d] = lo;
-    w[hull + KEY_WORDS + d] = hi;
   }
   for (const x of r) {
-    if (!x.exact) continue;
+    if (!isExact(x)) continue;
     const exact = (at + RULE.EXACT) >> 2;
-    for (let d = 0; d < KEY_WORDS; d++) {
-      w[exact + d] = x.lo[d] as number;
-      w[exact + KEY_WORDS + d] = x.hi[d] as number;
-    }
+    for (let y = 0; y < 2 * KEY_WORDS; y++) w[exact + y] = x[LO + y] as number;
     b[at + RULE.IPF] = (b[at + RULE.IPF] as number) | Ipf.EXACT;
     return;
   }

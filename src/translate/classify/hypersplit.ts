@@ -25,7 +25,7 @@
 //
 // Leaves mark each rule whose exact box covers the leaf's whole box: for packets reaching the
 // leaf that rule's classified parts are known to hold, and the BPF skips testing them.
-import { DIM, FIELDS, FIELD_MAX, KEY_WORDS, type Region } from './key.js';
+import { DIM, EXACT, FIELDS, FIELD_MAX, HI, KEY_WORDS, LO, type Region } from './key.js';
 
 /**
  * Rules a leaf may hold before it is cut further. One: a packet pays a tree level (about 28
@@ -97,15 +97,15 @@ function pack(
     for (const b of r.region) {
       let empty = false;
       for (let d = 0; d < KEY_WORDS; d++) {
-        items.lo[i * KEY_WORDS + d] = b.lo[d] as number;
-        items.hi[i * KEY_WORDS + d] = b.hi[d] as number;
-        const l = Math.max(b.lo[d] as number, lo[d] as number);
-        const h = Math.min(b.hi[d] as number, hi[d] as number);
+        items.lo[i * KEY_WORDS + d] = b[LO + d] as number;
+        items.hi[i * KEY_WORDS + d] = b[HI + d] as number;
+        const l = Math.max(b[LO + d] as number, lo[d] as number);
+        const h = Math.min(b[HI + d] as number, hi[d] as number);
         if (l > h) empty = true;
       }
       if (empty) continue;
       items.rule[i] = pos;
-      items.exact[i] = b.exact ? 1 : 0;
+      items.exact[i] = b[EXACT] as number;
       i++;
     }
   }
@@ -406,8 +406,8 @@ export function classOf(r: ClassifierRule): number {
     let lo = Infinity;
     let hi = -Infinity;
     for (const b of r.region) {
-      lo = Math.min(lo, b.lo[d] as number);
-      hi = Math.max(hi, b.hi[d] as number);
+      lo = Math.min(lo, b[LO + d] as number);
+      hi = Math.max(hi, b[HI + d] as number);
     }
     return hi - lo >= SMALL;
   };

@@ -30,7 +30,7 @@ import {
   type ClassifierRule,
   type Tree,
 } from './hypersplit.js';
-import { KEY_WORDS, type Region } from './key.js';
+import { HI, isExact, KEY_WORDS, LO, type Region } from './key.js';
 
 /** What is kept of a block's classification. */
 interface Kept {
@@ -265,22 +265,23 @@ function close(w: Work): Tree {
 type BoxRef = Region[number];
 
 function empty(b: BoxRef): boolean {
-  for (let d = 0; d < KEY_WORDS; d++) if ((b.lo[d] as number) > (b.hi[d] as number)) return true;
+  for (let d = 0; d < KEY_WORDS; d++)
+    if ((b[LO + d] as number) > (b[HI + d] as number)) return true;
   return false;
 }
 
 function meets(b: BoxRef, lo: Float64Array, hi: Float64Array): boolean {
   for (let d = 0; d < KEY_WORDS; d++) {
-    if ((b.lo[d] as number) > (hi[d] as number) || (b.hi[d] as number) < (lo[d] as number))
+    if ((b[LO + d] as number) > (hi[d] as number) || (b[HI + d] as number) < (lo[d] as number))
       return false;
   }
   return true;
 }
 
 function covers(b: BoxRef, lo: Float64Array, hi: Float64Array): boolean {
-  if (!b.exact) return false;
+  if (!isExact(b)) return false;
   for (let d = 0; d < KEY_WORDS; d++) {
-    if ((b.lo[d] as number) > (lo[d] as number) || (b.hi[d] as number) < (hi[d] as number))
+    if ((b[LO + d] as number) > (lo[d] as number) || (b[HI + d] as number) < (hi[d] as number))
       return false;
   }
   return true;
@@ -398,8 +399,8 @@ function editTree(
         }
         const d = w.dim[k] as number;
         const thr = w.thr[k] as number;
-        if ((b.lo[d] as number) <= thr) stack.push(w.left[k] as number);
-        if ((b.hi[d] as number) > thr) stack.push(w.right[k] as number);
+        if ((b[LO + d] as number) <= thr) stack.push(w.left[k] as number);
+        if ((b[HI + d] as number) > thr) stack.push(w.right[k] as number);
       }
     }
   }

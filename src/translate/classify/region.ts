@@ -14,6 +14,7 @@ import {
   inexact,
   intersect,
   interval,
+  isExact,
   union,
   type Field,
   type Region,
@@ -98,7 +99,7 @@ function computeRegion(e: PlanEntry): Region {
         inexact(
           intersect(
             r,
-            mr.filter((b) => !b.exact),
+            mr.filter((b) => !isExact(b)),
           ),
         ),
       );
