@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EINVAL, XtError } from '../src/translate/errno.js';
+import { ZERO_COUNTERS } from '../src/translate/ir.js';
 import {
+  countersAt,
   parseCountersInfo,
   parseEntries,
   parseEntry,
@@ -20,6 +22,7 @@ import {
   serializeGetRevision,
   serializeIptIp,
   serializeReplace,
+  writeCountersAt,
 } from '../src/translate/serializer.js';
 import type { IptEntry, XtEntryMatch } from '../src/translate/wire.js';
 
@@ -241,6 +244,52 @@ describe('round trips (fast-check)', () => {
           ci.writeUInt32LE(n, 32);
           const c = Buffer.concat([ci, Buffer.alloc(16 * n, 0x3c)]);
           expect(serializeCountersInfo(parseCountersInfo(c))).toEqual(c);
+        },
+      ),
+    );
+  });
+});
+
+describe('counter arrays', () => {
+  // Mostly zero, as a big table's are, with some words set in one half only (a zero test that
+  // read fewer than the four words would take those for zero).
+  const counter = fc.oneof(
+    { weight: 3, arbitrary: fc.constant({ pcnt: 0n, bcnt: 0n }) },
+    fc.record({
+      pcnt: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      bcnt: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    }),
+    fc
+      .record({ k: fc.integer({ min: 0, max: 3 }), v: fc.integer({ min: 1, max: 0xffffffff }) })
+      .map(({ k, v }) => {
+        const b = Buffer.alloc(16);
+        b.writeUInt32LE(v, 4 * k);
+        return { pcnt: b.readBigUInt64LE(0), bcnt: b.readBigUInt64LE(8) };
+      }),
+  );
+
+  it('read back what was written, at any offset, the zero ones as ZERO_COUNTERS', () => {
+    fc.assert(
+      fc.property(
+        fc.array(counter, { maxLength: 40 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 0, max: 7 }),
+        (cs, slack, shift) => {
+          // `shift` bytes into a bigger allocation: the buffer's own offset is unaligned too.
+          const whole = Buffer.alloc(shift + slack + 16 * cs.length + 3, 0);
+          const buf = whole.subarray(shift, shift + slack + 16 * cs.length);
+          buf.fill(0);
+          writeCountersAt(buf, slack, cs);
+          for (const [i, c] of cs.entries()) {
+            expect(buf.readBigUInt64LE(slack + 16 * i)).toBe(c.pcnt);
+            expect(buf.readBigUInt64LE(slack + 16 * i + 8)).toBe(c.bcnt);
+          }
+          const back = countersAt(buf, slack, cs.length);
+          expect(back).toEqual(cs);
+          back.forEach((c, i) => {
+            const zero = cs[i]?.pcnt === 0n && cs[i]?.bcnt === 0n;
+            expect(c === ZERO_COUNTERS).toBe(zero);
+          });
         },
       ),
     );

@@ -11,7 +11,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ZERO_COUNTERS, type XtCounters } from '../translate/ir.js';
+import type { XtCounters } from '../translate/ir.js';
+import { countersAt } from '../translate/parser.js';
+import { writeCountersAt } from '../translate/serializer.js';
 
 export const DEFAULT_STATE_DIR = '/run/bpfilter/state';
 
@@ -73,11 +75,7 @@ export class StateFiles {
   ): Promise<void> {
     const buf = Buffer.alloc(8 + 16 * base.length);
     buf.writeBigUInt64LE(tag, 0);
-    base.forEach((c, i) => {
-      if (c === ZERO_COUNTERS) return;
-      buf.writeBigUInt64LE(c.pcnt, 8 + 16 * i);
-      buf.writeBigUInt64LE(c.bcnt, 8 + 16 * i + 8);
-    });
+    writeCountersAt(buf, 8, base);
     return writeAtomic(this.path(netns, table, 'counters'), buf);
   }
 
@@ -102,12 +100,7 @@ export class StateFiles {
     const raw = this.read(netns, table, 'counters');
     // Written for another replace (or none since this one): no counters added to this one.
     const mine = raw !== undefined && raw.length % 16 === 8 && raw.readBigUInt64LE(0) === tag;
-    const base = mine
-      ? Array.from({ length: (raw.length - 8) / 16 }, (_, i) => ({
-          pcnt: raw.readBigUInt64LE(8 + 16 * i),
-          bcnt: raw.readBigUInt64LE(8 + 16 * i + 8),
-        }))
-      : [];
+    const base = mine ? countersAt(raw, 8, (raw.length - 8) / 16) : [];
     return { replace, tag, base };
   }
 

@@ -20,6 +20,7 @@ import {
 import { EFAULT, EINVAL, ENOENT, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
 import { ZERO_COUNTERS, type XtCounters } from '../translate/ir.js';
+import { writeCountersAt } from '../translate/serializer.js';
 import { getinfoOf, withCounters, type LaidOut } from '../translate/table.js';
 import type { Compute, TableRef } from '../bpf/engine/compute.js';
 import {
@@ -520,11 +521,15 @@ function withCounts(
   base: readonly XtCounters[],
   counted: readonly XtCounters[] | undefined,
 ): XtCounters[] {
-  return base.map((b, i) => {
+  const out: XtCounters[] = [];
+  for (let i = 0; i < base.length; i++) {
+    const b = base[i] as XtCounters;
     const c = counted?.[i];
-    if (c === undefined || c === ZERO_COUNTERS) return b;
-    return b === ZERO_COUNTERS ? c : { pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) };
-  });
+    if (c === undefined || c === ZERO_COUNTERS) out.push(b);
+    else if (b === ZERO_COUNTERS) out.push(c);
+    else out.push({ pcnt: u64(b.pcnt + c.pcnt), bcnt: u64(b.bcnt + c.bcnt) });
+  }
+  return out;
 }
 
 function errnoOf(e: unknown): number {
@@ -611,10 +616,6 @@ function refuseCounters(req: MboxRequest, num: number): never {
 
 function encodeCounters(cs: readonly XtCounters[]): Buffer {
   const buf = Buffer.alloc(cs.length * SIZEOF_XT_COUNTERS);
-  cs.forEach((c, i) => {
-    if (c === ZERO_COUNTERS) return;
-    buf.writeBigUInt64LE(c.pcnt, i * 16);
-    buf.writeBigUInt64LE(c.bcnt, i * 16 + 8);
-  });
+  writeCountersAt(buf, 0, cs);
   return buf;
 }

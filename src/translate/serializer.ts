@@ -1,4 +1,5 @@
 // Wire records → bytes, the exact inverse of parser.ts.
+import { ZERO_COUNTERS } from './ir.js';
 import { Writer } from './writer.js';
 import type {
   IptEntry,
@@ -11,6 +12,16 @@ import type {
   XtEntryMatch,
   XtGetRevision,
 } from './wire.js';
+
+/** `cs` as xt_counters from `at` of a zeroed buffer (the zero ones are left as they are). */
+export function writeCountersAt(buf: Buffer, at: number, cs: readonly XtCounters[]): void {
+  for (let i = 0; i < cs.length; i++) {
+    const c = cs[i] as XtCounters;
+    if (c === ZERO_COUNTERS) continue;
+    buf.writeBigUInt64LE(c.pcnt, at + 16 * i);
+    buf.writeBigUInt64LE(c.bcnt, at + 16 * i + 8);
+  }
+}
 
 function counters(w: Writer, c: XtCounters): void {
   w.u64(c.pcnt).u64(c.bcnt);

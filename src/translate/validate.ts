@@ -40,8 +40,9 @@ import {
 import { EAGAIN, EINVAL, ELOOP, ENOENT, ENOMEM, XtError } from './errno.js';
 import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
-import { ZERO_COUNTERS, type ExtensionUse, type Table, type XtCounters } from './ir.js';
+import type { ExtensionUse, Table, XtCounters } from './ir.js';
 import type { EntryMemo } from './memo.js';
+import { countersAt } from './parser.js';
 import { blobToTable } from './table.js';
 import type { TableView } from './view.js';
 
@@ -445,15 +446,7 @@ export function checkAddCounters(buf: Buffer): AddCounters {
       `${num} counters need ${num * SIZEOF_XT_COUNTERS} bytes, got ${buf.length - SIZEOF_XT_COUNTERS_INFO}`,
     );
   }
-  const counters = Array.from({ length: num }, (_, i): XtCounters => {
-    const at = SIZEOF_XT_COUNTERS_INFO + SIZEOF_XT_COUNTERS * i;
-    const zero =
-      (buf.readUInt32LE(at) | buf.readUInt32LE(at + 4) | buf.readUInt32LE(at + 8)) === 0 &&
-      buf.readUInt32LE(at + 12) === 0;
-    return zero
-      ? ZERO_COUNTERS
-      : { pcnt: buf.readBigUInt64LE(at), bcnt: buf.readBigUInt64LE(at + 8) };
-  });
+  const counters = countersAt(buf, SIZEOF_XT_COUNTERS_INFO, num);
   return { name: cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1), counters };
 }
 

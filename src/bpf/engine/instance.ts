@@ -526,14 +526,18 @@ export function sumCounters(bytes: Buffer, slots: number, n: number, start: numb
   const cpus = possibleCpus();
   const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
   const halves = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
-  return Array.from({ length: n }, (_, i) => {
+  const out: XtCounters[] = [];
+  for (let i = 0; i < n; i++) {
     // Most entries of a big table count nothing between two commands: no BigInts for them.
     let any = 0;
     for (let c = 0; c < cpus; c++) {
       const w = 4 * (c * slots + start + i);
       any |= (halves[w] as number) | (halves[w + 1] as number);
     }
-    if (any === 0) return ZERO_COUNTERS;
+    if (any === 0) {
+      out.push(ZERO_COUNTERS);
+      continue;
+    }
     let pcnt = 0n;
     let bcnt = 0n;
     for (let c = 0; c < cpus; c++) {
@@ -541,8 +545,9 @@ export function sumCounters(bytes: Buffer, slots: number, n: number, start: numb
       pcnt += words[w] as bigint;
       bcnt += words[w + 1] as bigint;
     }
-    return { pcnt, bcnt };
-  });
+    out.push({ pcnt, bcnt });
+  }
+  return out;
 }
 
 /** `n` counters from `start` of a counters map known only by its fd (a pin, a test's load). */
