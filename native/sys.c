@@ -12,12 +12,14 @@
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <linux/membarrier.h>
 #include <node_api.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -178,7 +180,7 @@ static napi_value vm_write(napi_env env, napi_callback_info info) {
 // Calls that wait run on libuv's pool: the JS thread gets the result (or -errno, read on the
 // pool thread that made the call) in a callback. `keep` holds the buffer the call writes.
 
-typedef enum { JOB_VM_READ, JOB_MEMBARRIER, JOB_EPOLL_WAIT, JOB_PROG_LOAD } job_kind;
+typedef enum { JOB_VM_READ, JOB_MEMBARRIER, JOB_EPOLL_WAIT, JOB_PROG_LOAD, JOB_WRITE_ATOMIC } job_kind;
 
 typedef struct {
   job_kind kind;
@@ -188,12 +190,47 @@ typedef struct {
   size_t len;
   void *opts;
   char name[NAME_MAX_LEN];
+  char *path;
   int64_t ret;
   napi_ref keep;
   napi_ref keep2;
   napi_ref cb;
   napi_async_work work;
 } job_t;
+
+/*
+ * `len` bytes in `path`.tmp (created with `mode`), then renamed over `path`: a reader sees the
+ * old file or the new one whole. A failure removes the .tmp, which on a full disk would hold on
+ * to what space is left.
+ */
+static int64_t write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return -1;
+  size_t done = 0;
+  int err = 0;
+  while (done < len) {
+    ssize_t n = write(fd, (const char *)data + done, len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += (size_t)n;
+  }
+  if (close(fd) < 0 && err == 0) err = errno;
+  if (err == 0 && rename(tmp, path) < 0) err = errno;
+  if (err != 0) {
+    unlink(tmp);
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
 
 static void job_run(napi_env env, void *data) {
   (void)env;
@@ -208,6 +245,9 @@ static void job_run(napi_env env, void *data) {
     break;
   case JOB_EPOLL_WAIT:
     r = epoll_wait((int)j->a, j->buf, (int)j->b, (int)j->c);
+    break;
+  case JOB_WRITE_ATOMIC:
+    r = write_atomic(j->path, j->buf, j->len, (mode_t)j->a);
     break;
   case JOB_PROG_LOAD:
     // libbpf returns -errno itself.
@@ -229,6 +269,7 @@ static void job_done(napi_env env, napi_status status, void *data) {
   if (j->keep2 != NULL) napi_delete_reference(env, j->keep2);
   napi_delete_reference(env, j->cb);
   napi_delete_async_work(env, j->work);
+  free(j->path);
   free(j);
 }
 
@@ -237,6 +278,7 @@ static napi_value queue(napi_env env, job_t *j, napi_value keep, napi_value keep
   napi_value resource;
   napi_valuetype t;
   if (napi_typeof(env, cb, &t) != napi_ok || t != napi_function) {
+    free(j->path);
     free(j);
     napi_throw_type_error(env, NULL, "expected a callback");
     return NULL;
@@ -247,6 +289,7 @@ static napi_value queue(napi_env env, job_t *j, napi_value keep, napi_value keep
       napi_create_reference(env, cb, 1, &j->cb) != napi_ok ||
       napi_create_async_work(env, NULL, resource, job_run, job_done, j, &j->work) != napi_ok ||
       napi_queue_async_work(env, j->work) != napi_ok) {
+    free(j->path);
     free(j);
     return NULL;
   }
@@ -295,6 +338,31 @@ static napi_value epoll_wait_async(napi_env env, napi_callback_info info) {
   j->c = timeout;
   j->buf = events;
   return queue(env, j, a.argv[1], NULL, a.argv[3], "epoll_wait");
+}
+
+/**
+ * writeFileAtomicAsync(path, data, mode, cb(0 | -errno)): path.tmp written and renamed over path
+ * in one job on the pool. fs/promises takes four (open, write, close, rename), each a round trip
+ * through the event loop: 1-15 ms for the 150 KB counters file of a 9,400-rule table on two busy
+ * cores, in every iptables command's SET_ADD_COUNTERS.
+ */
+static napi_value write_atomic_async(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  STRING(0, path, PATH_MAX);
+  BYTES(1, data, false);
+  INT(2, mode);
+  job_t *j = job(JOB_WRITE_ATOMIC);
+  if (j == NULL) return NULL;
+  j->path = strdup(path);
+  if (j->path == NULL) {
+    free(j);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  j->a = mode;
+  j->buf = data;
+  j->len = data_len;
+  return queue(env, j, a.argv[1], NULL, a.argv[3], "write_atomic");
 }
 
 static napi_value sys_setns(napi_env env, napi_callback_info info) {
@@ -592,6 +660,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"processVmReadvAsync", vm_read_async},
       {"membarrierAsync", membarrier_async},
       {"epollWaitAsync", epoll_wait_async},
+      {"writeFileAtomicAsync", write_atomic_async},
       {"setns", sys_setns},
       {"socket", sys_socket},
       {"close", sys_close},

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { close, mapCreate, MapType, MAP_F_MMAPABLE, mapLookup, u32 } from '../src/bpf/syscall.js';
@@ -12,6 +22,7 @@ import {
   processVmReadAsync,
   processVmWrite,
   SysError,
+  writeFileAtomic,
 } from '../src/sys/libc.js';
 import { cookieOf } from '../src/sys/netns.js';
 
@@ -62,6 +73,30 @@ describe('calls that wait, on the thread pool', () => {
     expect(await errnoOf(processVmReadAsync(process.pid, 8n, 16))).toBe(14);
     // No such process: ESRCH.
     expect(await errnoOf(processVmReadAsync(2 ** 22 + 1, addressOf(b), 4))).toBe(3);
+  });
+
+  it('writeFileAtomic replaces a file whole, mode 0600, or fails with the errno and leaves no .tmp', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfilter-atomic-'));
+    try {
+      const path = join(dir, 'filter.counters');
+      writeFileSync(path, 'old contents, longer than the new ones');
+      const data = Buffer.alloc(200_000, 7);
+      data.write('new', 0);
+      await writeFileAtomic(path, data);
+      expect(readFileSync(path)).toEqual(data);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      await writeFileAtomic(path, new Uint8Array(0));
+      expect(readFileSync(path).length).toBe(0);
+      // No such directory: ENOENT, from open on the pool thread.
+      expect(await errnoOf(writeFileAtomic(join(dir, 'gone', 'x'), data))).toBe(2);
+      // A directory where the file should go: rename fails (EISDIR), the .tmp is removed.
+      mkdirSync(join(dir, 'taken'));
+      expect(await errnoOf(writeFileAtomic(join(dir, 'taken'), data))).toBe(21);
+      expect(readdirSync(dir).sort()).toEqual(['filter.counters', 'taken']);
+      expect(readFileSync(path).length).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

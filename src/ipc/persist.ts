@@ -9,11 +9,12 @@
 // the previous table never attach to the next one.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { XtCounters } from '../translate/ir.js';
 import { countersAt } from '../translate/parser.js';
 import { writeCountersAt } from '../translate/serializer.js';
+import { writeFileAtomic } from '../sys/libc.js';
 
 export const DEFAULT_STATE_DIR = '/run/bpfilter/state';
 
@@ -28,19 +29,9 @@ export function tagOf(replace: Buffer): bigint {
   return createHash('sha256').update(replace).digest().readBigUInt64LE(0) | 1n;
 }
 
-// Writes go through libuv's thread pool: a 100k-rule replace is 10 MB, and the event loop
-// keeps answering other namespaces meanwhile. Callers await each one in their table's turn.
-async function writeAtomic(path: string, data: Buffer): Promise<void> {
-  try {
-    await writeFile(`${path}.tmp`, data, { mode: 0o600 });
-  } catch (e) {
-    // A full disk leaves a partial file that would hold on to the space that is left.
-    await rm(`${path}.tmp`, { force: true });
-    throw e;
-  }
-  await rename(`${path}.tmp`, path);
-}
-
+// Writes go through libuv's thread pool, each file whole in one job (writeFileAtomic): a
+// 100k-rule replace is 10 MB, and the event loop keeps answering other namespaces meanwhile.
+// Callers await each one in their table's turn.
 type What = 'replace' | 'next' | 'counters';
 
 export class StateFiles {
@@ -54,7 +45,7 @@ export class StateFiles {
 
   /** Before the backend switches to `replace`: what it is switching to. */
   saveNext(netns: string, table: string, replace: Buffer): Promise<void> {
-    return writeAtomic(this.path(netns, table, 'next'), replace);
+    return writeFileAtomic(this.path(netns, table, 'next'), replace);
   }
 
   /** The switch happened: the written-ahead replace is the table's. */
@@ -76,7 +67,7 @@ export class StateFiles {
     const buf = Buffer.alloc(8 + 16 * base.length);
     buf.writeBigUInt64LE(tag, 0);
     writeCountersAt(buf, 8, base);
-    return writeAtomic(this.path(netns, table, 'counters'), buf);
+    return writeFileAtomic(this.path(netns, table, 'counters'), buf);
   }
 
   /** The namespaces (cookies) with saved tables. */

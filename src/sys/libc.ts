@@ -60,6 +60,19 @@ export function processVmReadAsync(pid: number, addr: bigint, len: number): Prom
   });
 }
 
+/**
+ * `data` in `path`.tmp, renamed over `path` (a reader sees the old file or the new one whole),
+ * in one job on libuv's pool; a failed write leaves no partial file.
+ */
+export function writeFileAtomic(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sys.writeFileAtomicAsync(path, data, mode, (r) => {
+      if (r < 0) reject(new SysError(`write ${path}`, -r));
+      else resolve();
+    });
+  });
+}
+
 /** Writes `data` at `addr` in process `pid`. A short write is EFAULT, as copy_to_user. */
 export function processVmWrite(pid: number, addr: bigint, data: Buffer): void {
   if (data.length === 0) return;

@@ -17,6 +17,8 @@ export interface SysAddon {
   membarrierAsync(done: Done): void;
   /** `events` holds 12-byte struct epoll_event records; as many as fit are waited for. */
   epollWaitAsync(epfd: number, events: Bytes, timeoutMs: number, done: Done): void;
+  /** `path`.tmp written with `data` (created with `mode`) and renamed over `path`, on the pool. */
+  writeFileAtomicAsync(path: string, data: Bytes, mode: number, done: Done): void;
   setns(fd: number, nstype: number): number;
   socket(domain: number, type: number, protocol: number): number;
   close(fd: number): number;
