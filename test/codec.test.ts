@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EINVAL, XtError } from '../src/translate/errno.js';
 import { ZERO_COUNTERS } from '../src/translate/ir.js';
 import {
-  countersAt,
+  parseCounterArray,
   parseCountersInfo,
   parseEntries,
   parseEntry,
@@ -22,7 +22,7 @@ import {
   serializeGetRevision,
   serializeIptIp,
   serializeReplace,
-  writeCountersAt,
+  writeCounterArray,
 } from '../src/translate/serializer.js';
 import type { IptEntry, XtEntryMatch } from '../src/translate/wire.js';
 
@@ -279,12 +279,12 @@ describe('counter arrays', () => {
           const whole = Buffer.alloc(shift + slack + 16 * cs.length + 3, 0);
           const buf = whole.subarray(shift, shift + slack + 16 * cs.length);
           buf.fill(0);
-          writeCountersAt(buf, slack, cs);
+          writeCounterArray(buf, slack, cs);
           for (const [i, c] of cs.entries()) {
             expect(buf.readBigUInt64LE(slack + 16 * i)).toBe(c.pcnt);
             expect(buf.readBigUInt64LE(slack + 16 * i + 8)).toBe(c.bcnt);
           }
-          const back = countersAt(buf, slack, cs.length);
+          const back = parseCounterArray(buf, slack, cs.length);
           expect(back).toEqual(cs);
           back.forEach((c, i) => {
             const zero = cs[i]?.pcnt === 0n && cs[i]?.bcnt === 0n;

@@ -12,8 +12,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { XtCounters } from '../translate/ir.js';
-import { countersAt } from '../translate/parser.js';
-import { writeCountersAt } from '../translate/serializer.js';
+import { parseCounterArray } from '../translate/parser.js';
+import { writeCounterArray } from '../translate/serializer.js';
 import { writeFileAtomic } from '../sys/libc.js';
 
 export const DEFAULT_STATE_DIR = '/run/bpfilter/state';
@@ -66,7 +66,7 @@ export class StateFiles {
   ): Promise<void> {
     const buf = Buffer.alloc(8 + 16 * base.length);
     buf.writeBigUInt64LE(tag, 0);
-    writeCountersAt(buf, 8, base);
+    writeCounterArray(buf, 8, base);
     return writeFileAtomic(this.path(netns, table, 'counters'), buf);
   }
 
@@ -91,7 +91,7 @@ export class StateFiles {
     const raw = this.read(netns, table, 'counters');
     // Written for another replace (or none since this one): no counters added to this one.
     const mine = raw !== undefined && raw.length % 16 === 8 && raw.readBigUInt64LE(0) === tag;
-    const base = mine ? countersAt(raw, 8, (raw.length - 8) / 16) : [];
+    const base = mine ? parseCounterArray(raw, 8, (raw.length - 8) / 16) : [];
     return { replace, tag, base };
   }
 

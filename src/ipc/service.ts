@@ -20,7 +20,7 @@ import {
 import { EFAULT, EINVAL, ENOENT, ENOMEM, ESRCH, XtError, errnoName } from '../translate/errno.js';
 import { revisionFor } from '../translate/ext/registry.js';
 import { ZERO_COUNTERS, type XtCounters } from '../translate/ir.js';
-import { writeCountersAt } from '../translate/serializer.js';
+import { writeCounterArray } from '../translate/serializer.js';
 import { getinfoOf, withCounters, type LaidOut } from '../translate/table.js';
 import type { Compute, TableRef } from '../bpf/engine/compute.js';
 import {
@@ -616,6 +616,6 @@ function refuseCounters(req: MboxRequest, num: number): never {
 
 function encodeCounters(cs: readonly XtCounters[]): Buffer {
   const buf = Buffer.alloc(cs.length * SIZEOF_XT_COUNTERS);
-  writeCountersAt(buf, 0, cs);
+  writeCounterArray(buf, 0, cs);
   return buf;
 }

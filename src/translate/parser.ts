@@ -180,7 +180,7 @@ export function parseGetEntries(buf: Buffer): IptGetEntries {
  * BigInt. Read through 32-bit words where the buffer allows (a loop of readUInt32LE took ten
  * times as long): this runs for every SET_ADD_COUNTERS, on the event loop.
  */
-export function countersAt(buf: Buffer, at: number, n: number): XtCounters[] {
+export function parseCounterArray(buf: Buffer, at: number, n: number): XtCounters[] {
   const out: XtCounters[] = [];
   const aligned = ((buf.byteOffset + at) & 3) === 0;
   const w = aligned
@@ -209,7 +209,7 @@ export function parseCountersInfo(buf: Buffer): XtCountersInfo {
   const numCounters = r.u32();
   const pad = r.u32();
   need(buf, SIZEOF_XT_COUNTERS_INFO, numCounters * SIZEOF_XT_COUNTERS, 'xt_counters_info counters');
-  const counters = Array.from({ length: numCounters }, () => parseCounters(r));
+  const counters = parseCounterArray(buf, SIZEOF_XT_COUNTERS_INFO, numCounters);
   return { name, numCounters, pad, counters };
 }
 

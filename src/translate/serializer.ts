@@ -14,7 +14,7 @@ import type {
 } from './wire.js';
 
 /** `cs` as xt_counters from `at` of a zeroed buffer (the zero ones are left as they are). */
-export function writeCountersAt(buf: Buffer, at: number, cs: readonly XtCounters[]): void {
+export function writeCounterArray(buf: Buffer, at: number, cs: readonly XtCounters[]): void {
   for (let i = 0; i < cs.length; i++) {
     const c = cs[i] as XtCounters;
     if (c === ZERO_COUNTERS) continue;

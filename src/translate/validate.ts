@@ -42,7 +42,7 @@ import { findExtension } from './ext/registry.js';
 import type { CheckContext, Extension } from './ext/types.js';
 import type { ExtensionUse, Table, XtCounters } from './ir.js';
 import type { EntryMemo } from './memo.js';
-import { countersAt } from './parser.js';
+import { parseCounterArray } from './parser.js';
 import { blobToTable } from './table.js';
 import type { TableView } from './view.js';
 
@@ -446,7 +446,7 @@ export function checkAddCounters(buf: Buffer): AddCounters {
       `${num} counters need ${num * SIZEOF_XT_COUNTERS} bytes, got ${buf.length - SIZEOF_XT_COUNTERS_INFO}`,
     );
   }
-  const counters = countersAt(buf, SIZEOF_XT_COUNTERS_INFO, num);
+  const counters = parseCounterArray(buf, SIZEOF_XT_COUNTERS_INFO, num);
   return { name: cStringAt(buf, 0, XT_TABLE_MAXNAMELEN - 1), counters };
 }
 

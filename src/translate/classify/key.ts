@@ -62,13 +62,13 @@ export interface FieldRange {
 
 /**
  * A box: per key word the interval [b[LO + d], b[HI + d]] (the whole field where unconstrained),
- * and whether it is exact (see top) in b[EXACT]. One typed array of u32 words, as the key is:
- * every rule's region is kept for the next command's classification and image, and as one
- * object of 52 bytes on the heap (a typed array that small lives there) a box costs a third of
- * what it did as an object holding two arrays of doubles, and a read of its bounds is one
- * pointer away instead of three (the image writer's box loop, which reads every rule's boxes,
- * was bound by those misses). Boxes are never changed once made, the shared ones included
- * (EVERYWHERE, ANYWHERE): a typed array cannot be frozen.
+ * and whether it is exact (see top) in b[EXACT]. One typed array of u32 words, as the key is,
+ * laid out as a rule record's HULL and EXACT: a read of a bound is one pointer away instead of
+ * three through an object over two arrays of doubles (the image writer's box loop, which reads
+ * every rule's boxes for every command, was bound by those misses). It is not smaller: V8 gives
+ * even a typed array this small an ArrayBuffer object of its own, ~250 bytes a box either way.
+ * Boxes are never changed once made, the shared ones included (EVERYWHERE, ANYWHERE): a typed
+ * array cannot be frozen.
  */
 export type Box = Uint32Array;
 
