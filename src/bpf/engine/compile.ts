@@ -15,6 +15,7 @@ import {
   type Capacity,
   type Image,
   type Kinds,
+  type RuleWords,
 } from './image.js';
 import type { TableSlots } from './tables.js';
 
@@ -76,6 +77,7 @@ export function image(
   half: number,
   hz: number | undefined,
   tables?: TableSlots,
+  words?: RuleWords,
 ): Image {
-  return buildImage(c.classified, c.kinds, cap, half, hz, tables, c.need);
+  return buildImage(c.classified, c.kinds, cap, half, hz, tables, c.need, words);
 }

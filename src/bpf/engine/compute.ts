@@ -29,7 +29,14 @@ import { viewOf, type TableView } from '../../translate/view.js';
 import { TreeCache } from '../../translate/classify/incremental.js';
 import { IFACE } from '../codegen/ip.js';
 import { classified, image, planFor, type Compiled, type Planned } from './compile.js';
-import { likelyRoom, type Capacity, type Image, type Kinds } from './image.js';
+import {
+  likelyRoom,
+  ruleWords,
+  type Capacity,
+  type Image,
+  type Kinds,
+  type RuleWords,
+} from './image.js';
 import { tableUses, type TableSlots } from './tables.js';
 
 /** A table a compute holds, as the main thread knows it. */
@@ -111,6 +118,7 @@ export class Compiler implements ComputeOps {
   private readonly held = new Map<number, Held>();
   private readonly memos = new Map<string, EntryMemo>();
   private readonly trees = new Map<string, TreeCache>();
+  private readonly words = new Map<string, RuleWords>();
   private next: number;
 
   constructor(
@@ -183,7 +191,9 @@ export class Compiler implements ComputeOps {
   ): Image {
     const h = this.get(handle);
     if (h.compiled === undefined) throw new Error(`table ${handle} is not classified`);
-    const img = image(h.compiled, cap, half, hz, tables);
+    const words = ruleWords(h.compiled.plan.entries, this.words.get(h.key));
+    this.words.set(h.key, words);
+    const img = image(h.compiled, cap, half, hz, tables, words);
     // An apply builds one image; the plan and classifier are not needed past it.
     h.planned = undefined;
     h.compiled = undefined;
@@ -201,7 +211,7 @@ export class Compiler implements ComputeOps {
 
   forget(netnsId: string): void {
     const dead = (key: string): boolean => key.startsWith(`${netnsId}/`);
-    for (const map of [this.memos, this.trees]) {
+    for (const map of [this.memos, this.trees, this.words]) {
       for (const key of [...map.keys()]) if (dead(key)) map.delete(key);
     }
     for (const [handle, h] of this.held) if (dead(h.key)) this.held.delete(handle);
