@@ -27,6 +27,7 @@ import {
 import type { Evaluated, RecordContext } from '../../translate/ext/types.js';
 import { tablesMap, type TableSlots } from './tables.js';
 import type { Action, Plan, PlanEntry } from '../../translate/plan.js';
+import type { RuleIp } from '../../translate/ir.js';
 import {
   IPT_F_FRAG,
   IPT_INV_DSTIP,
@@ -385,7 +386,9 @@ function writeBoxes(b: Buffer, w: Uint32Array, at: number, r: Region): void {
  * (the entry, match refs, action) name positions in the half being written.
  */
 export interface RuleWords {
-  readonly entries: readonly PlanEntry[];
+  /** Each entry's ipt_ip part and matches, by identity (not the entries: the plan may go). */
+  readonly ips: readonly (RuleIp | undefined)[];
+  readonly matches: readonly (readonly unknown[])[];
   /** RULE.SIZE bytes per entry, the positional words zero. */
   readonly words: Uint32Array;
 }
@@ -400,18 +403,24 @@ const RULE_WORDS = RULE.SIZE >> 2;
  * them: the one under it or one of the next few, so an insert or a deleted run costs no search.
  */
 export function ruleWords(entries: readonly PlanEntry[], prior?: RuleWords): RuleWords {
-  const words = new Uint32Array(RULE_WORDS * entries.length);
+  const n = entries.length;
+  const words = new Uint32Array(RULE_WORDS * n);
   const bytes = Buffer.from(words.buffer, words.byteOffset, words.byteLength);
-  const old = prior?.entries ?? [];
+  const ips = new Array<RuleIp | undefined>(n);
+  const matches = new Array<readonly unknown[]>(n);
+  const oldIps = prior?.ips ?? [];
+  const oldMatches = prior?.matches ?? [];
   const ow = prior?.words;
   let cursor = 0;
-  for (let i = 0; i < entries.length; i++) {
+  for (let i = 0; i < n; i++) {
     const e = entries[i] as PlanEntry;
+    ips[i] = e.ip;
+    matches[i] = e.matches;
     let k = -1;
     if (e.ip !== undefined || e.matches.length > 0) {
-      for (let j = cursor; j < old.length && j <= cursor + PRIOR_LOOKAHEAD; j++) {
-        const o = old[j] as PlanEntry;
-        if (o.matches === e.matches && o.ip === e.ip) {
+      const end = Math.min(oldMatches.length, cursor + PRIOR_LOOKAHEAD + 1);
+      for (let j = cursor; j < end; j++) {
+        if (oldMatches[j] === e.matches && oldIps[j] === e.ip) {
           k = j;
           break;
         }
@@ -427,7 +436,7 @@ export function ruleWords(entries: readonly PlanEntry[], prior?: RuleWords): Rul
       writeBoxes(bytes, words, at << 2, entryRegion(e));
     }
   }
-  return { entries, words };
+  return { ips, matches, words };
 }
 
 /** Old entries past the cursor tried for a new one: a deleted run up to this long. */
