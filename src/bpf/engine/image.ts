@@ -88,22 +88,33 @@ interface KnownRecord {
 const known = new WeakMap<object, KnownRecord>();
 
 /**
- * k's record of `value`, from `known` when it is a pure function of what it was made from;
- * `ctxOf` gives the context of a record that has to be made.
+ * The record `known` holds for k's `value`: what every rule an -A kept finds, asked before a
+ * context for madeRecord is made (a closure per match of 10,000 rules).
  */
-function recordBytes(
+function knownRecord(
   k: Evaluated,
   value: unknown,
   revision: number,
   hz: number | undefined,
-  ctxOf: () => RecordContext,
+): Buffer | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const hit = known.get(value);
+  return hit && hit.kind === k && hit.revision === revision && hit.hz === hz
+    ? hit.bytes
+    : undefined;
+}
+
+/** k's record of `value`, kept in `known` when it is a function of what it was made from. */
+function madeRecord(
+  k: Evaluated,
+  value: unknown,
+  revision: number,
+  hz: number | undefined,
+  ctx: RecordContext,
 ): Buffer {
   const engine = k.engine as NonNullable<Evaluated['engine']>;
   const key =
     typeof value === 'object' && value !== null && !engine.freshRecord ? value : undefined;
-  const hit = key && known.get(key);
-  if (hit && hit.kind === k && hit.revision === revision && hit.hz === hz) return hit.bytes;
-  const ctx = ctxOf();
   let pure = true;
   const impure =
     <A extends unknown[]>(f: (...a: A) => number) =>
@@ -134,8 +145,9 @@ export interface Refusal {
 export function refusals(c: { readonly plan: Plan }, hz: number | undefined): Refusal[] {
   const out: Refusal[] = [];
   const tryRecord = (e: PlanEntry, k: Evaluated, value: unknown, revision: number): void => {
+    if (knownRecord(k, value, revision, hz) !== undefined) return;
     try {
-      recordBytes(k, value, revision, hz, () => ({ hz, stateSlot: () => 0, tableSlot: () => 0 }));
+      madeRecord(k, value, revision, hz, { hz, stateSlot: () => 0, tableSlot: () => 0 });
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       out.push({ entry: e.index, reason: err.message });
@@ -476,15 +488,17 @@ export function buildImage(
       w = { buf, size, n: 0, first: half * (cap.records.get(k.name) ?? 0) };
       written.set(k, w);
     }
-    const bytes = recordBytes(k, value, revision, hz, () => ({
-      hz,
-      stateSlot: () => stateSlot(k),
-      tableSlot: (name) => {
-        const slot = tables.get(tablesMap(k.engine)?.map ?? '')?.get(name);
-        if (slot === undefined) throw new Error(`"${k.name}" names table "${name}" not planned`);
-        return slot;
-      },
-    }));
+    const bytes =
+      knownRecord(k, value, revision, hz) ??
+      madeRecord(k, value, revision, hz, {
+        hz,
+        stateSlot: () => stateSlot(k),
+        tableSlot: (name) => {
+          const slot = tables.get(tablesMap(k.engine)?.map ?? '')?.get(name);
+          if (slot === undefined) throw new Error(`"${k.name}" names table "${name}" not planned`);
+          return slot;
+        },
+      });
     const n = w.n++;
     w.buf.set(bytes.length > w.size ? bytes.subarray(0, w.size) : bytes, n * w.size);
     return w.first + n;
