@@ -16,6 +16,7 @@
 // Compiler is that work, synchronous; LocalCompute runs it on the calling thread (tests, the
 // bench, the offline tools) and WorkerCompute on a pool of workers, behind one interface.
 import { availableParallelism } from 'node:os';
+import v8 from 'node:v8';
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { findExtension, TARGETS, MATCHES } from '../../translate/ext/registry.js';
 import type { Evaluated } from '../../translate/ext/types.js';
@@ -112,6 +113,19 @@ const DELAY_MS = Number(process.env.BPFILTER_TEST_COMPUTE_DELAY_MS ?? 0);
  * one checked fw1 in 74 ms instead of 55: objects that die young get promoted).
  */
 const YOUNG_MB = 16;
+
+/**
+ * V8 sets the next full collection at the live old generation times a factor it derives from
+ * the allocation rate since the last one: 4 while commands come back to back, 1.1 (plus 8 MB
+ * and the young generation) once they come seconds apart, as a person's or fail2ban's do. At 1.1
+ * a worker holding fw1 10k (29.5 MB live, next at 45.7) ran an incremental mark-compact inside
+ * every -A. A fixed factor of 3 keeps it for every few commands: the daemon's SET_REPLACE of an
+ * -A every 4 s, median of 8, went from 72-84 ms to 53-57 side by side. The flag is the process's
+ * (V8 has no per-isolate one), read at every collection; the main thread's heap is small, and
+ * what a worker holds past its table is given back by its idle collection (compute-worker.ts):
+ * RSS holding acl1 100k was 466 MB either way.
+ */
+const HEAP_GROWING_PERCENT = 200;
 
 /** The work itself. Handles are `first`, `first + step`, ... so that a pool's never collide. */
 export class Compiler implements ComputeOps {
@@ -390,6 +404,7 @@ export class WorkerCompute implements Compute {
     this.entry = opts.entry ?? new URL('./compute-worker.js', import.meta.url);
     this.onFatal = opts.onFatal;
     this.onWarm = opts.onWarm ?? (() => undefined);
+    v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
     for (let w = 0; w < size; w++) {
       this.workers.push(undefined);
       this.load.push(0);
