@@ -77,13 +77,6 @@ export type RuleTarget =
    */
   | { readonly kind: 'rawJump'; readonly offset: number };
 
-export interface RuleOrigin {
-  /** Byte offset of the entry in the entry blob it was decoded from. */
-  readonly offset: number;
-  /** Index of the entry in that blob (the counter index). */
-  readonly index: number;
-}
-
 export interface Rule {
   readonly ip: RuleIp;
   /** ipt_entry.nfcache, kept as given (GET_ENTRIES returns it). */
@@ -95,7 +88,6 @@ export interface Rule {
   readonly slack: number;
   /** Hooks the rule is reachable from (mark_source_chains), set when decoded from a blob. */
   readonly hookMask?: number;
-  readonly origin?: RuleOrigin;
 }
 
 export interface BuiltinChain {

@@ -53,7 +53,7 @@ export interface SavedRule {
 }
 
 export interface SavedTable {
-  /** The table as checkReplace returns it (hookMask and origin set). */
+  /** The table as checkReplace returns it (hookMask set). */
   readonly table: Table;
   readonly rules: readonly SavedRule[];
 }

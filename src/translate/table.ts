@@ -308,12 +308,10 @@ export function blobToTable(
   const segments = segmentsOf(blob, offsets, layout);
 
   // Per entry, by offset / 8 (arrays, not maps: this runs for every entry of every command):
-  // its index, and where it sits in the model (segment + 1, position in it) for jumps.
+  // where it sits in the model (segment + 1, position in it) for jumps.
   const slots = (blob.length >> 3) + 1;
-  const index = new Int32Array(slots);
   const segOf = new Int32Array(slots);
   const posOf = new Int32Array(slots);
-  offsets.forEach((o, i) => (index[o >> 3] = i));
   const names: string[] = segments.map((s) =>
     s.kind === 'builtin'
       ? (HOOK_NAMES[s.hook] ?? `hook${s.hook}`)
@@ -368,13 +366,12 @@ export function blobToTable(
       target = { kind: 'extension', target: body.target };
     }
     const hookMask = checked ? blob.readUInt32LE(off + OFF_COMEFROM) : undefined;
-    const origin = { offset: off, index: index[off >> 3] as number };
     const counters = countersAt(blob, off);
     const { ip, nfcache, matches, slack } = body;
     // Two literals rather than a spread: this runs once per entry of every command.
     return hookMask === undefined
-      ? { ip, nfcache, matches, target, counters, slack, origin }
-      : { ip, nfcache, matches, target, counters, slack, hookMask, origin };
+      ? { ip, nfcache, matches, target, counters, slack }
+      : { ip, nfcache, matches, target, counters, slack, hookMask };
   };
 
   const chains: Chain[] = [];

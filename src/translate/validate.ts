@@ -382,7 +382,7 @@ export function translateTable(
 
 /**
  * IPT_SO_SET_REPLACE's stateless checks on the caller's optval (`buf.length` = optlen): the
- * header checks, then translate_table. Returns the IR table (rules carry hookMask and origin) or
+ * header checks, then translate_table. Returns the IR table (rules carry hookMask) or
  * throws XtError with the kernel's errno. With `memo`, entries the last accepted blob had are
  * neither checked nor decoded again.
  */
