@@ -439,7 +439,7 @@ export function ruleWords(entries: readonly PlanEntry[], prior?: RuleWords): Rul
       }
     }
     const at = i * RULE_WORDS;
-    if (k >= 0 && ow !== undefined) {
+    if (ow !== undefined && k >= 0) {
       for (let x = 0, from = k * RULE_WORDS; x < RULE_WORDS; x++)
         words[at + x] = ow[from + x] as number;
       cursor = k + 1;
@@ -474,6 +474,7 @@ export function buildImage(
     mrefs: half * cap.mrefs,
   };
   if (!fits(need, cap)) throw new Error('image does not fit the maps it is built for');
+  if (words.ips.length !== plan.entries.length) throw new Error('rule words of another plan');
   const matchId = new Map(kinds.matches.map((k, i) => [k.name, i]));
   const targetId = new Map(kinds.targets.map((k, i) => [k.name, i]));
   const records = new Map<string, Buffer>();
