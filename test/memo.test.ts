@@ -110,7 +110,12 @@ describe('EntryMemo', () => {
         for (const e of edits) {
           const at = e.at % (ports.length + 1);
           const kept = new Set(ports);
-          ports = [...ports.slice(0, at), ...e.add, ...ports.slice(at + e.remove)];
+          // Added rules are new to the table. A copy of a kept rule added before it is matched
+          // with it, which moves the cursor past the kept rules in between: those are then
+          // decoded again (a slower check, not a wrong one: the toEqual below). Seen by CI with
+          // [1000] → add 29995, then 26356, then 29995 again, each at 0.
+          const add = [...new Set(e.add)].filter((p) => !kept.has(p));
+          ports = [...ports.slice(0, at), ...add, ...ports.slice(at + e.remove)];
           const buf = replaceBuf(text(ports.map(rule)));
           const after = checkReplace(buf, memo);
           expect(after).toEqual(checkReplace(buf));
@@ -123,7 +128,7 @@ describe('EntryMemo', () => {
           const old = bodies(before);
           for (const [key, ip] of bodies(after)) {
             const port = Number(/\d+/.exec(key)?.[0]);
-            if (kept.has(port) && !e.add.includes(port)) expect(ip).toBe(old.get(key));
+            if (kept.has(port)) expect(ip).toBe(old.get(key));
           }
           before = after;
         }
