@@ -7,11 +7,12 @@
 //
 // A worker owns the tables it decoded (the IR holds extension objects, which cannot be posted)
 // with what makes the next command on the same table cheap: the entry memo (memo.ts), the
-// classifier trees (incremental.ts) and the rule records' words (image.ts ruleWords). The main thread holds a handle and a TableView (view.ts) per
-// table, and asks for the rest by handle: the plan's program shape, the classifier's needs, an
-// image for a half of the maps, the layout. Every (netns, table) stays on the worker it first
-// went to, so its commands meet their memo there and run in order; different tables may be on
-// different workers and compile at the same time.
+// classifier trees (incremental.ts) and the rule records' words (image.ts ruleWords). The main
+// thread holds a handle and a TableView (view.ts) per table, and asks for the rest by handle:
+// the plan's program shape, the classifier's needs, an image for a half of the maps, the layout.
+// Every (netns, table) stays on the worker it first went to, so its commands meet their memo
+// there and run in order; different tables may be on different workers and compile at the same
+// time.
 //
 // Compiler is that work, synchronous; LocalCompute runs it on the calling thread (tests, the
 // bench, the offline tools) and WorkerCompute on a pool of workers, behind one interface.
